@@ -1,0 +1,42 @@
+# Every target builds .venv from requirements.txt first when it is missing or stale, so
+# `make demo` and `make test` are each one command on a fresh machine.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_out
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast test-slow bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo "==> building $(VENV) from requirements.txt (a few minutes the first time)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r requirements.txt
+	@# The project itself is put on the path with a .pth file (an editable install without a
+	@# build step); Beam's multi-processing workers use the same interpreter, so they see it too.
+	echo "$(CURDIR)" > $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/palm_pipeline.pth
+	$(PY) -c "import apache_beam, seqio, jax, flax, optax, orbax.checkpoint, gin"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m launch.demo --output_dir $(DEMO_DIR)
+
+# The whole suite, slow tests included (CI runs this).
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_prep.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .hypothesis

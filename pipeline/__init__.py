@@ -1,0 +1,1 @@
+"""Beam data engine: ingest, clean, filter and write raw text sources as clean shards."""

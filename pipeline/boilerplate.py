@@ -1,0 +1,103 @@
+"""C4-style removal of lines that recur across many documents of a source (boilerplate).
+
+Navigation bars, footers, cookie banners and forum signatures repeat verbatim across pages.
+Two Beam passes find them without holding the corpus on one worker: every document emits
+the hashes of its distinct lines, a combine counts documents per hash, and the hashes seen in
+at least `min_documents` documents (by construction few) become a side input that the second
+pass strips from every document. A document left empty is dropped as "boilerplate.empty".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.document import Document
+from pipeline.stages import REJECTED, metrics_namespace, rejected_record
+
+
+class BoilerplateConfig:
+    """Parameters of the boilerplate stage (validated by the spec like any other stage).
+
+    min_documents: a line is boilerplate when it occurs in at least this many documents.
+    min_line_chars: shorter lines ("Thanks!", "}") are never considered, they recur naturally.
+    """
+
+    name = "boilerplate"
+
+    def __init__(self, *, min_documents: int = 3, min_line_chars: int = 20):
+        if min_documents < 2:
+            raise ValueError("boilerplate.min_documents must be at least 2")
+        self.min_documents = min_documents
+        self.min_line_chars = min_line_chars
+
+
+def line_key(line: str) -> bytes:
+    """8-byte digest of a line without its surrounding whitespace."""
+    return hashlib.blake2b(line.strip().encode("utf-8"), digest_size=8).digest()
+
+
+def distinct_line_keys(text: str, min_line_chars: int) -> set[bytes]:
+    return {line_key(line) for line in text.split("\n") if len(line.strip()) >= min_line_chars}
+
+
+class _StripFn(beam.DoFn):
+    def __init__(self, source: str, min_line_chars: int):
+        self.source = source
+        self.min_line_chars = min_line_chars
+        self._frequent: frozenset[bytes] | None = None
+
+    def setup(self):
+        ns = metrics_namespace(self.source)
+        self.lines_removed = Metrics.counter(ns, "lines_removed.boilerplate.repeated_line")
+        self.dropped = Metrics.counter(ns, "drop.boilerplate.empty")
+
+    def process(self, doc: Document, frequent) -> Iterator:
+        if self._frequent is None:  # the side input is the same for the whole run
+            self._frequent = frozenset(frequent)
+        if not self._frequent:
+            yield doc
+            return
+        kept, removed = [], 0
+        for line in doc["text"].split("\n"):
+            if len(line.strip()) >= self.min_line_chars and line_key(line) in self._frequent:
+                removed += 1
+            else:
+                kept.append(line)
+        if not removed:
+            yield doc
+            return
+        self.lines_removed.inc(removed)
+        text = "\n".join(kept).strip("\n")
+        if not text.strip():
+            self.dropped.inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, "boilerplate.empty"))
+            return
+        yield dict(doc, text=text)
+
+
+class RemoveBoilerplate(beam.PTransform):
+    """Returns (documents without boilerplate lines, rejected records)."""
+
+    def __init__(self, source: str, min_documents: int = 3, min_line_chars: int = 20):
+        super().__init__(label=f"{source}/boilerplate")
+        self.source = source
+        self.config = BoilerplateConfig(min_documents=min_documents,
+                                        min_line_chars=min_line_chars)
+
+    def expand(self, docs):
+        min_chars, min_docs = self.config.min_line_chars, self.config.min_documents
+        frequent = (
+            docs
+            | "LineKeys" >> beam.FlatMap(lambda d: distinct_line_keys(d["text"], min_chars))
+            | "CountDocs" >> beam.combiners.Count.PerElement()
+            | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_docs)
+            | "Keys" >> beam.Keys()
+        )
+        out = docs | "Strip" >> beam.ParDo(
+            _StripFn(self.source, min_chars), frequent=beam.pvalue.AsList(frequent)
+        ).with_outputs(REJECTED, main="kept")
+        return out.kept, out[REJECTED]

@@ -1,0 +1,208 @@
+"""The prep job: raw sources -> clean, filtered, sharded TFRecords with manifests and a report.
+
+    python -m pipeline.prep --sources SPEC.yaml --output_dir DIR [Beam pipeline options]
+
+Without --runner it runs on the DirectRunner in multi-processing mode with one worker per
+core; any other runner is chosen by Beam's own options alone, e.g.
+    --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
+    --setup_file=./setup.py   (ships this package to the workers; see BUILD.md)
+
+Sources whose outputs are already complete for the same config are skipped; --force redoes
+them. The spec and every input pattern are checked before the pipeline starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline import manifest as manifests
+from pipeline import readers, report, writers
+from pipeline.boilerplate import RemoveBoilerplate
+from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
+from pipeline.stages import ApplyStage, CountDocuments, metrics_namespace
+
+log = logging.getLogger("pipeline.prep")
+DEAD = "dead_letters"
+
+
+class _ReadFn(beam.DoFn):
+    def __init__(self, source: SourceSpec):
+        self.source = source
+
+    def setup(self):
+        ns = metrics_namespace(self.source.name)
+        self.dead = beam.metrics.Metrics.counter(ns, "dead_letters")
+
+    def process(self, unit):
+        for record in readers.read_unit(unit, self.source):
+            if "text" in record:
+                yield record
+            else:
+                self.dead.inc()
+                yield beam.pvalue.TaggedOutput(DEAD, record)
+
+
+def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
+                        units: list, staging: str) -> None:
+    """Read -> stages in spec order -> split, shard, write, for one source."""
+    name = source.name
+    read = (
+        p
+        | f"{name}/units" >> beam.Create(units)
+        | f"{name}/spread" >> beam.Reshuffle()
+        | f"{name}/read" >> beam.ParDo(_ReadFn(source)).with_outputs(DEAD, main="docs")
+    )
+    docs = read.docs | CountDocuments(name, "in")
+    rejected = []
+    for stage, params in source.stages:
+        if stage == "boilerplate":
+            docs, dropped = docs | RemoveBoilerplate(name, **params)
+        else:
+            if stage == "langid":
+                params = dict(params, languages=source.languages)
+            docs, dropped = docs | ApplyStage(name, stage, params)
+        rejected.append(dropped)
+    all_rejected = (rejected | f"{name}/rejected" >> beam.Flatten()) if rejected else (
+        p | f"{name}/no_rejected" >> beam.Create([]))
+    (docs, all_rejected, read[DEAD]) | writers.WriteSourceOutputs(
+        name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
+        train_shards=spec.train_shards, validation_shards=spec.validation_shards,
+        rejected_sample_rate=spec.rejected_sample_rate)
+
+
+def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
+    """Beam options from the command line; local multi-processing unless a runner is named."""
+    args = list(beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args.append("--runner=DirectRunner")
+        if not any(a.startswith("--direct_running_mode") for a in args):
+            args.append("--direct_running_mode=multi_processing")
+        if not any(a.startswith("--direct_num_workers") for a in args):
+            args.append(f"--direct_num_workers={os.cpu_count() or 1}")
+    return PipelineOptions(args)
+
+
+def collect_counters(result) -> dict[str, dict[str, int]]:
+    """namespace -> counter name -> value (committed where the runner supports it)."""
+    out: dict[str, dict[str, int]] = {}
+    for counter in result.metrics().query(MetricsFilter())["counters"]:
+        try:
+            value = counter.committed
+        except Exception:  # some portable runners only report attempted values
+            value = None
+        if value is None:
+            value = counter.attempted
+        ns = counter.key.metric.namespace
+        out.setdefault(ns, {})
+        out[ns][counter.key.metric.name] = out[ns].get(counter.key.metric.name, 0) + int(value)
+    return out
+
+
+def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int],
+                    runtime: dict[str, Any]) -> dict[str, Any]:
+    def group(prefix: str) -> dict[str, int]:
+        return {k[len(prefix):]: v for k, v in sorted(counters.items()) if k.startswith(prefix)}
+
+    docs_out = {s: counters.get(f"out_{s}_docs", 0) for s in (writers.TRAIN, writers.VALIDATION)}
+    bytes_out = {s: counters.get(f"out_{s}_bytes", 0) for s in (writers.TRAIN, writers.VALIDATION)}
+    return {
+        "source": source.name,
+        "role": source.role,
+        "format": source.format,
+        "config_hash": spec.source_config_hash(source),
+        "config": {
+            "source": source.to_json(), "seed": spec.seed,
+            "validation_fraction": spec.validation_fraction,
+            "rejected_sample_rate": spec.rejected_sample_rate,
+            "shards": {writers.TRAIN: spec.train_shards,
+                       writers.VALIDATION: spec.validation_shards},
+        },
+        "documents_in": counters.get("in_docs", 0),
+        "bytes_in": counters.get("in_bytes", 0),
+        "documents_out": docs_out,
+        "bytes_out": bytes_out,
+        "dropped": group("drop."),
+        "lines_removed": group("lines_removed."),
+        "pii_redactions": group("pii."),
+        "pii_documents": group("pii_docs."),
+        "languages_seen": group("lang_seen."),
+        "languages_out": group("lang_out."),
+        "dead_letters": counters.get("dead_letters", 0),
+        **runtime,
+    }
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.prep", description=__doc__.split("\n\n")[0],
+        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).")
+    parser.add_argument("--sources", required=True, help="the sources spec (YAML)")
+    parser.add_argument("--output_dir", required=True, help="where outputs go (local or gs://)")
+    parser.add_argument("--force", action="store_true",
+                        help="redo every source even when its outputs are complete")
+    known, beam_args = parser.parse_known_args(argv)
+
+    spec = load_spec(known.sources)
+    output_dir = known.output_dir
+    todo, skipped = [], []
+    for source in spec.sources:
+        done = manifests.is_complete(output_dir, source.name, spec.source_config_hash(source))
+        (skipped if done and not known.force else todo).append(source)
+    units = {s.name: readers.plan_units(s) for s in todo}  # fails early on missing inputs
+    for s in skipped:
+        log.info("source %s: complete for this config, skipped (--force redoes it)", s.name)
+
+    options = pipeline_options(beam_args)
+    runner = options.get_all_options().get("runner") or "DirectRunner"
+    started = time.time()
+    counters: dict[str, dict[str, int]] = {}
+    if todo:
+        p = beam.Pipeline(options=options)
+        for source in todo:
+            staging = manifests.prepare_staging(output_dir, source.name)
+            build_source_branch(p, spec, source, units[source.name], staging)
+        log.info("running %d source(s) on %s", len(todo), runner)
+        result = p.run()
+        result.wait_until_finish()
+        counters = collect_counters(result)
+    wall = round(time.time() - started, 2)
+
+    for source in todo:
+        runtime = {"runner": runner, "wall_time_s": wall, "input_units": len(units[source.name]),
+                   "beam_options": list(beam_args)}
+        record = source_manifest(spec, source, counters.get(metrics_namespace(source.name), {}),
+                                 runtime)
+        manifests.fill_missing_shards(
+            manifests.staging_dir(output_dir, source.name),
+            {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,
+             writers.REJECTED_KIND: spec.train_shards})
+        manifests.publish(output_dir, source.name, record)
+
+    all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
+    summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
+                                  skipped=[s.name for s in skipped], wall_time_s=wall)
+    print(report.console_summary(summary, output_dir))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(argv)
+    except (SpecError, readers.ReaderError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

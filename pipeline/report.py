@@ -1,0 +1,185 @@
+"""The prep job's report: `report.json` (machine-readable) and `report.html` (one static page
+that opens offline: charts are PNGs made with matplotlib and embedded in the page)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline import stage_registry
+
+
+def _stage_of(reason: str) -> str:
+    return reason.split(".", 1)[0]
+
+
+def funnel(manifest: dict[str, Any]) -> list[tuple[str, int]]:
+    """Documents remaining after each stage, in execution order, starting from the input."""
+    remaining = manifest["documents_in"]
+    steps = [("input", remaining)]
+    by_stage: dict[str, int] = {}
+    for reason, n in manifest["dropped"].items():
+        by_stage[_stage_of(reason)] = by_stage.get(_stage_of(reason), 0) + n
+    for stage in stage_registry.STAGES:
+        if stage in by_stage:
+            remaining -= by_stage[stage]
+            steps.append((stage, remaining))
+    return steps
+
+
+def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran: list[str],
+                 skipped: list[str], wall_time_s: float) -> dict[str, Any]:
+    sources = [m for m in manifests if m]
+    totals = {
+        "documents_in": sum(m["documents_in"] for m in sources),
+        "bytes_in": sum(m["bytes_in"] for m in sources),
+        "documents_out": sum(sum(m["documents_out"].values()) for m in sources),
+        "bytes_out": sum(sum(m["bytes_out"].values()) for m in sources),
+        "dead_letters": sum(m["dead_letters"] for m in sources),
+    }
+    summary = {
+        "output_dir": output_dir, "ran": ran, "skipped": skipped, "wall_time_s": wall_time_s,
+        "totals": totals,
+        "sources": {m["source"]: {k: m[k] for k in (
+            "role", "format", "documents_in", "bytes_in", "documents_out", "bytes_out",
+            "dropped", "lines_removed", "pii_redactions", "languages_seen", "languages_out",
+            "dead_letters", "config_hash")} | {"funnel": funnel(m)} for m in sources},
+    }
+    with FileSystems.create(FileSystems.join(output_dir, "report.json")) as f:
+        f.write(json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
+    with FileSystems.create(FileSystems.join(output_dir, "report.html")) as f:
+        f.write(render_html(summary).encode("utf-8"))
+    return summary
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _funnel_chart(summary: dict[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = summary["sources"]
+    stages = [s for s in stage_registry.STAGES
+              if any(_stage_of(r) == s for m in sources.values() for r in m["dropped"])]
+    names = list(sources)
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.5))
+    left = [0] * len(names)
+    colours = plt.get_cmap("tab10")
+
+    def bar(values, label, colour):
+        ax.barh(names, values, left=left, label=label, color=colour)
+        for i, v in enumerate(values):
+            left[i] += v
+
+    bar([sources[n]["documents_out"]["train"] for n in names], "kept (train)", "#2a9d8f")
+    bar([sources[n]["documents_out"]["validation"] for n in names], "kept (validation)", "#8ecae6")
+    for i, stage in enumerate(stages):
+        bar([sum(v for r, v in sources[n]["dropped"].items() if _stage_of(r) == stage)
+             for n in names], f"dropped: {stage}", colours(i + 2))
+    ax.set_xlabel("documents")
+    ax.set_title("Where each source's documents went")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    ax.invert_yaxis()
+    out = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def _language_chart(summary: dict[str, Any], top: int = 20) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seen: dict[str, int] = {}
+    kept: dict[str, int] = {}
+    for m in summary["sources"].values():
+        for lang, n in m["languages_seen"].items():
+            seen[lang] = seen.get(lang, 0) + n
+        for lang, n in m["languages_out"].items():
+            kept[lang] = kept.get(lang, 0) + n
+    langs = sorted(seen, key=lambda k: (-seen[k], k))[:top]
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.bar(langs, [seen[k] for k in langs], color="#bbbbbb", label="identified")
+    ax.bar(langs, [kept.get(k, 0) for k in langs], color="#2a9d8f", label="kept")
+    ax.set_yscale("log")
+    ax.set_ylabel("documents (log)")
+    ax.set_title("Languages identified (lid.176) and kept")
+    ax.legend(fontsize=8)
+    out = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def render_html(summary: dict[str, Any]) -> str:
+    e = html.escape
+    rows = []
+    for name, m in summary["sources"].items():
+        out = sum(m["documents_out"].values())
+        kept_pct = 100.0 * out / m["documents_in"] if m["documents_in"] else 0.0
+        drops = "<br>".join(f"{e(r)}: {n}" for r, n in sorted(m["dropped"].items(),
+                                                              key=lambda kv: -kv[1]))
+        pii = ", ".join(f"{e(k)} {n}" for k, n in m["pii_redactions"].items()) or "none"
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>{e(m['role'])}</td><td>{e(m['format'])}</td>"
+            f"<td>{m['documents_in']:,}</td><td>{m['bytes_in'] / 1e6:.2f}</td>"
+            f"<td>{m['documents_out']['train']:,} / {m['documents_out']['validation']:,}</td>"
+            f"<td>{kept_pct:.1f}%</td><td class=small>{drops or 'none'}</td>"
+            f"<td>{pii}</td><td>{m['dead_letters']}</td></tr>")
+    has_langs = any(m["languages_seen"] for m in summary["sources"].values())
+    lang_chart = (f'<h2>Languages</h2><img src="data:image/png;base64,{_language_chart(summary)}">'
+                  if has_langs else "")
+    t = summary["totals"]
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Prep report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}
+.small{{font-size:80%}}</style></head><body>
+<h1>Prep report</h1>
+<p>{t['documents_in']:,} documents ({t['bytes_in'] / 1e6:.2f} MB) in,
+{t['documents_out']:,} documents ({t['bytes_out'] / 1e6:.2f} MB) out,
+{t['dead_letters']:,} dead letters. Ran: {e(', '.join(summary['ran']) or 'nothing')};
+skipped (already complete): {e(', '.join(summary['skipped']) or 'none')};
+wall time {summary['wall_time_s']} s.</p>
+<h2>Funnel</h2><img src="data:image/png;base64,{_funnel_chart(summary)}">
+<table><tr><th>source</th><th>role</th><th>format</th><th>docs in</th><th>MB in</th>
+<th>out train / validation</th><th>kept</th><th>dropped by rule</th><th>PII redacted</th>
+<th>dead letters</th></tr>{''.join(rows)}</table>
+{lang_chart}
+</body></html>"""
+
+
+def console_summary(summary: dict[str, Any], output_dir: str) -> str:
+    lines = [f"{'source':<16}{'docs in':>10}{'train':>10}{'valid':>8}{'kept':>8}"
+             f"{'MB in':>9}{'MB out':>9}{'dead':>6}"]
+    for name, m in summary["sources"].items():
+        out = sum(m["documents_out"].values())
+        kept = 100.0 * out / m["documents_in"] if m["documents_in"] else 0.0
+        lines.append(f"{name:<16}{m['documents_in']:>10,}{m['documents_out']['train']:>10,}"
+                     f"{m['documents_out']['validation']:>8,}{kept:>7.1f}%"
+                     f"{m['bytes_in'] / 1e6:>9.2f}{sum(m['bytes_out'].values()) / 1e6:>9.2f}"
+                     f"{m['dead_letters']:>6}")
+    t = summary["totals"]
+    lines += [
+        f"in: {t['documents_in']:,} documents, {t['bytes_in'] / 1e6:.2f} MB; "
+        f"out: {t['documents_out']:,} documents, {t['bytes_out'] / 1e6:.2f} MB; "
+        f"dead letters: {t['dead_letters']:,}; wall time {summary['wall_time_s']} s",
+        f"ran: {', '.join(summary['ran']) or 'nothing'}; "
+        f"skipped (complete): {', '.join(summary['skipped']) or 'none'}",
+        f"outputs: {output_dir}/<source>/{{train,validation}}-*.tfrecord, manifest.json, "
+        f"rejected-*.jsonl.gz, dead_letters.jsonl.gz",
+        f"report:  {FileSystems.join(output_dir, 'report.html')} "
+        f"(and report.json)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Split and shard assignment, reproducible files, and atomic publication of outputs."""
+
+import gzip
+import json
+import os
+
+import pytest
+
+from pipeline import manifest, writers
+
+
+def test_split_is_stable_and_close_to_fraction():
+    ids = [f"{i:016x}" for i in range(20000)]
+    splits = [writers.split_of(i, 0.1, seed=0) for i in ids]
+    assert splits == [writers.split_of(i, 0.1, seed=0) for i in ids]
+    fraction = splits.count(writers.VALIDATION) / len(ids)
+    assert 0.09 < fraction < 0.11
+    # Another seed holds out other documents.
+    other = [writers.split_of(i, 0.1, seed=1) for i in ids]
+    assert other != splits
+    assert all(writers.split_of(i, 0.0, 0) == writers.TRAIN for i in ids[:100])
+
+
+def test_shards_cover_range_evenly():
+    counts = [0] * 8
+    for i in range(8000):
+        counts[writers.shard_of(f"doc{i}", 8, seed=0)] += 1
+    assert min(counts) > 800 and max(counts) < 1200
+
+
+def test_example_round_trip():
+    doc = {"id": "ab", "text": "héllo\nworld", "source": "s", "role": "books", "lang": "en",
+           "meta": {"location": "x.txt", "lang_score": 0.9}}
+    assert writers.parse_example(writers.serialize_example(doc)) == doc
+
+
+def test_jsonl_gz_bytes_are_reproducible(tmp_path):
+    records = [{"b": 1, "a": "ü"}, {"a": 2}]
+    writers.write_jsonl_gz(str(tmp_path / "one.jsonl.gz"), records)
+    writers.write_jsonl_gz(str(tmp_path / "two.jsonl.gz"), records)
+    one, two = (tmp_path / "one.jsonl.gz").read_bytes(), (tmp_path / "two.jsonl.gz").read_bytes()
+    assert one == two
+    assert [json.loads(x) for x in gzip.decompress(one).splitlines()] == records
+
+
+def test_publish_moves_staged_files_and_writes_manifest_last(tmp_path):
+    out = str(tmp_path)
+    staged = manifest.prepare_staging(out, "web")
+    writers.write_tfrecord(os.path.join(staged, writers.shard_name("train", 0, 2)), [b"x"])
+    manifest.fill_missing_shards(staged, {"train": 2, "validation": 1, "rejected": 2})
+    assert sorted(os.listdir(staged)) == sorted([
+        "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord",
+        "validation-00000-of-00001.tfrecord", "rejected-00000-of-00002.jsonl.gz",
+        "rejected-00001-of-00002.jsonl.gz", "dead_letters.jsonl.gz"])
+    # An older, different output is replaced entirely.
+    os.makedirs(tmp_path / "web")
+    (tmp_path / "web" / "stale.tfrecord").write_bytes(b"old")
+    manifest.publish(out, "web", {"config_hash": "abc"})
+    files = sorted(os.listdir(tmp_path / "web"))
+    assert "stale.tfrecord" not in files and "manifest.json" in files
+    assert not os.path.exists(staged)
+    assert manifest.is_complete(out, "web", "abc")
+    assert not manifest.is_complete(out, "web", "other")
+    data = json.loads((tmp_path / "web" / "manifest.json").read_text())
+    assert data["complete"] is True and "train-00001-of-00002.tfrecord" in data["files"]
+
+
+def test_incomplete_or_corrupt_manifest_is_not_complete(tmp_path):
+    os.makedirs(tmp_path / "web")
+    assert not manifest.is_complete(str(tmp_path), "web", "abc")
+    (tmp_path / "web" / "manifest.json").write_text("{truncated")
+    assert not manifest.is_complete(str(tmp_path), "web", "abc")
+    (tmp_path / "web" / "manifest.json").write_text(json.dumps({"config_hash": "abc"}))
+    assert not manifest.is_complete(str(tmp_path), "web", "abc")
