@@ -96,3 +96,11 @@ def publish(output_dir: str, source: str, manifest: dict[str, Any]) -> str:
         f.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
     FileSystems.rename([tmp], [old_manifest])
     return final
+
+
+def remove_empty_staging(output_dir: str) -> None:
+    """Removes `_staging/` once every source in it has been published."""
+    root = FileSystems.join(output_dir, STAGING)
+    if FileSystems.exists(root) and not FileSystems.match(
+            [FileSystems.join(root, "**")])[0].metadata_list:
+        FileSystems.delete([root])

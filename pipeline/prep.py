@@ -88,6 +88,8 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
             args.append("--direct_running_mode=multi_processing")
         if not any(a.startswith("--direct_num_workers") for a in args):
             args.append(f"--direct_num_workers={os.cpu_count() or 1}")
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
+        args.append("--default_sdk_harness_log_level=WARNING")
     return PipelineOptions(args)
 
 
@@ -186,6 +188,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,
              writers.REJECTED_KIND: spec.train_shards})
         manifests.publish(output_dir, source.name, record)
+    manifests.remove_empty_staging(output_dir)
 
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
@@ -196,6 +199,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers
     try:
         run(argv)
     except (SpecError, readers.ReaderError) as e:

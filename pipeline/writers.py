@@ -66,8 +66,9 @@ def serialize_example(doc: dict[str, Any]) -> bytes:
     meta = json.dumps(doc["meta"], sort_keys=True, ensure_ascii=False)
     values = {"text": doc["text"], "id": doc["id"], "source": doc["source"],
               "role": doc["role"], "lang": doc["lang"], "meta": meta}
+    # deterministic=True: protobuf otherwise writes the feature map in an arbitrary order.
     return tf.train.Example(features=tf.train.Features(
-        feature={k: feature(v) for k, v in values.items()})).SerializeToString()
+        feature={k: feature(v) for k, v in values.items()})).SerializeToString(deterministic=True)
 
 
 def parse_example(serialized: bytes) -> dict[str, Any]:

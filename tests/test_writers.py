@@ -72,3 +72,9 @@ def test_incomplete_or_corrupt_manifest_is_not_complete(tmp_path):
     assert not manifest.is_complete(str(tmp_path), "web", "abc")
     (tmp_path / "web" / "manifest.json").write_text(json.dumps({"config_hash": "abc"}))
     assert not manifest.is_complete(str(tmp_path), "web", "abc")
+
+
+def test_example_bytes_do_not_depend_on_insertion_order():
+    doc = {"id": "ab", "text": "t", "source": "s", "role": "r", "lang": "en", "meta": {"a": 1}}
+    reordered = dict(reversed(list(doc.items())))
+    assert writers.serialize_example(doc) == writers.serialize_example(reordered)

@@ -1,0 +1,185 @@
+"""Gopher repetition rules (Rae et al. 2021, Table A1), with datatrove 0.10's semantics.
+
+What is measured, as datatrove's `GopherRepetitionFilter` does it (checks in this order, the
+first failure names the reason):
+- paragraphs: `text.strip()` split on runs of 2+ newlines; lines: `text` split on runs of
+  newlines. A duplicate is every occurrence after the first; the fractions are duplicates /
+  element count and duplicate characters / `len(text)`. Paragraphs are checked before lines.
+- top n-gram (n = 2, 3, 4): the most frequent word n-gram (ties: the first seen) times its
+  length with single spaces between words, over `len(text)`;
+- duplicated n-grams (n = 5..10): scanning left to right, an n-gram already seen adds its
+  characters (words concatenated without spaces) and the scan jumps past it; otherwise it
+  is remembered and the scan moves one word. Total over `len(text)`.
+Words are the same spaCy-compatible tokens the quality rule uses (`split_words`).
+
+Speed: duplicates are counted with sets and `len`, n-grams are tuples counted by `Counter`,
+and the sequential duplicated-n-gram scan runs only when the characters of all repeated
+n-gram occurrences (an upper bound on what the scan can count) exceed the threshold.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import re
+from collections import Counter
+
+from pipeline.rules.base import RuleResult
+from pipeline.rules.gopher_quality import split_words
+
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+_LINE_BREAK = re.compile(r"\n+")
+
+TOP_N_GRAMS = ((2, 0.2), (3, 0.18), (4, 0.16))
+DUP_N_GRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
+
+
+def _duplicates(elements: list[str]) -> tuple[int, int]:
+    """(occurrences after the first, their characters)."""
+    distinct = set(elements)
+    return (len(elements) - len(distinct),
+            sum(map(len, elements)) - sum(map(len, distinct)))
+
+
+class _Words:
+    """A document's words with what every n-gram check needs, computed once."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        self.cum = list(itertools.accumulate(map(len, words), initial=0))
+        self._max_counts: dict[int, int] = {}  # n -> count of the most frequent n-gram
+        self._base: dict[int, tuple[list[int], list[int]]] = {}
+
+    def n_grams(self, n: int) -> list[tuple[str, ...]]:
+        return list(zip(*(self.words[i:] for i in range(n))))
+
+    def chars(self, n: int) -> list[int]:
+        """Characters of the words of the n-gram starting at each position (no spaces)."""
+        return list(map(operator.sub, self.cum[n:], self.cum[:len(self.cum) - n]))
+
+    def top_n_gram_chars(self, n: int, size: int, frac: float) -> int | None:
+        """Characters covered by the most frequent n-gram (ties: the first seen): its count
+        times its length with spaces; None when the text has no n-gram. Returns 0 early when
+        even the longest n-gram at the highest count it could have stays within `frac`."""
+        chars = self.chars(n)
+        if not chars:
+            return None
+        # An n-gram is never more frequent than its m-gram prefix (m < n).
+        max_count = min([c for m, c in self._max_counts.items() if m <= n], default=len(chars))
+        if max_count * (max(chars) + n - 1) / size <= frac:
+            return 0
+        counts = Counter(self.n_grams(n))
+        best = max(counts.values())
+        self._max_counts[n] = best
+        first = next(g for g, c in counts.items() if c == best)
+        return best * (sum(map(len, first)) + n - 1)
+
+    def _shared_positions(self, base_n: int) -> tuple[list[int], list[int]]:
+        """(positions whose base_n-gram occurred earlier, positions whose base_n-gram occurs
+        more than once), both sorted. Only these can hold a repeated n-gram for n >= base_n,
+        or an earlier occurrence of one."""
+        if base_n not in self._base:
+            grams = self.n_grams(base_n)
+            count = len(grams)
+            first_seen = dict(zip(reversed(grams), range(count - 1, -1, -1)))
+            if len(first_seen) == count:
+                self._base[base_n] = ([], [])
+            else:
+                repeated = set(range(count)).difference(first_seen.values())
+                firsts = {first_seen[grams[j]] for j in repeated}
+                self._base[base_n] = (sorted(repeated), sorted(repeated | firsts))
+        return self._base[base_n]
+
+    def too_many_duplicated(self, n: int, size: int, frac: float, base_n: int) -> bool:
+        """Whether datatrove's greedy scan finds more than `frac` of `size` characters in
+        repeated n-grams: left to right, a repeated n-gram counts its characters and the
+        scan jumps past it; any other n-gram is remembered and the scan moves one word.
+        `base_n` (<= n) is the smallest n checked: an n-gram can only repeat where its
+        base_n-gram prefix repeats, so all work is confined to those positions."""
+        repeated_base, shared = self._shared_positions(base_n)
+        cum, last = self.cum, len(self.words) - n
+        # Upper bound: every position whose base_n-gram repeats counted in full.
+        if sum(cum[j + n] - cum[j] for j in repeated_base if j <= last) / size <= frac:
+            return False
+        words = self.words
+        grams = {q: tuple(words[q:q + n]) for q in shared if q <= last}
+        first_seen: dict[tuple[str, ...], int] = {}
+        repeated_at = []
+        for q, gram in grams.items():
+            if first_seen.setdefault(gram, q) != q:
+                repeated_at.append(q)
+        if sum(cum[j + n] - cum[j] for j in repeated_at) / size <= frac:
+            return False
+        # Replay the scan over repeat positions only: a repeat counts unless the scan jumped
+        # over every earlier occurrence, which happens only to first occurrences inside a
+        # jump; those are tracked in `unseen` until the scan next meets that n-gram.
+        unseen: set[tuple[str, ...]] = set()
+        counted = 0
+        skip_until = 0
+        for j in repeated_at:
+            if j < skip_until:
+                continue
+            gram = grams[j]
+            if gram in unseen:
+                unseen.discard(gram)
+                continue
+            counted += cum[j + n] - cum[j]
+            if counted / size > frac:
+                return True
+            skip_until = j + n
+            for k in range(j + 1, skip_until):
+                other = grams.get(k)
+                if other is not None and first_seen[other] == k:
+                    unseen.add(other)
+        return counted / size > frac
+
+
+class GopherRepetition:
+    """Drops documents dominated by repeated lines, paragraphs or n-grams."""
+
+    name = "gopher_repetition"
+
+    def __init__(self, *, dup_line_frac: float = 0.3, dup_para_frac: float = 0.3,
+                 dup_line_char_frac: float = 0.2, dup_para_char_frac: float = 0.2,
+                 top_n_grams: tuple = TOP_N_GRAMS, dup_n_grams: tuple = DUP_N_GRAMS):
+        self.dup_line_frac = float(dup_line_frac)
+        self.dup_para_frac = float(dup_para_frac)
+        self.dup_line_char_frac = float(dup_line_char_frac)
+        self.dup_para_char_frac = float(dup_para_char_frac)
+        # YAML gives lists of lists; normalise to (int, float) pairs.
+        self.top_n_grams = tuple((int(n), float(f)) for n, f in top_n_grams)
+        self.dup_n_grams = tuple((int(n), float(f)) for n, f in dup_n_grams)
+        if any(n < 1 for n, _ in self.top_n_grams + self.dup_n_grams):
+            raise ValueError("n-gram sizes must be at least 1")
+        self._base_n = min((n for n, _ in self.dup_n_grams), default=1)
+
+    def check(self, text: str) -> str | None:
+        """The name of the first failing check, or None."""
+        if not text:
+            return "empty"
+        size = len(text)
+        paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+        count, chars = _duplicates(paragraphs)
+        if count / len(paragraphs) > self.dup_para_frac:
+            return "dup_para_frac"
+        if chars / size > self.dup_para_char_frac:
+            return "dup_para_char_frac"
+        lines = _LINE_BREAK.split(text)
+        count, chars = _duplicates(lines)
+        if count / len(lines) > self.dup_line_frac:
+            return "dup_line_frac"
+        if chars / size > self.dup_line_char_frac:
+            return "dup_line_char_frac"
+        words = _Words(split_words(text))
+        for n, frac in self.top_n_grams:
+            chars = words.top_n_gram_chars(n, size, frac)
+            if chars is not None and chars / size > frac:
+                return f"top_{n}_gram"
+        for n, frac in self.dup_n_grams:
+            if words.too_many_duplicated(n, size, frac, self._base_n):
+                return f"dup_{n}_gram"
+        return None
+
+    def __call__(self, text: str) -> RuleResult:
+        failed = self.check(text)
+        return RuleResult(text, None if failed is None else f"{self.name}.{failed}")
