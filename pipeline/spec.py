@@ -111,13 +111,29 @@ _SOURCE_KEYS = {
 def load_spec(path: str) -> PrepSpec:
     """Reads and validates a spec file; relative paths in it are relative to the file."""
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+        raw = yaml.safe_load(_read_text(path))
     except FileNotFoundError:
         raise SpecError(f"{path}: spec file not found") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{path}: not valid YAML: {e}") from None
-    return parse_spec(raw, path=path, base_dir=os.path.dirname(os.path.abspath(path)))
+    if "://" in path:
+        base_dir = path.rsplit("/", 1)[0]
+    else:
+        base_dir = os.path.dirname(os.path.abspath(path))
+    return parse_spec(raw, path=path, base_dir=base_dir)
+
+
+def _read_text(path: str) -> str:
+    """Local files directly; gs:// and other Beam filesystems through FileSystems."""
+    if "://" not in path:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    from apache_beam.io.filesystems import FileSystems
+
+    if not FileSystems.exists(path):
+        raise FileNotFoundError(path)
+    with FileSystems.open(path) as f:
+        return f.read().decode("utf-8")
 
 
 def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -> PrepSpec:
@@ -209,7 +225,7 @@ def _parse_source(where: "_Where", key: str, entry: Any, global_stages: dict,
     source_stages = entry.get("stages", {}) or {}
     _check_stage_overrides(where, f"{key}.stages", source_stages)
     is_code = role == "code" or fmt == "code_dir"
-    stages = stage_registry.resolve_stages(is_code, global_stages, source_stages)
+    stages = stage_registry.resolve_stages(is_code, role, global_stages, source_stages)
     return SourceSpec(
         name=name, role=role, format=fmt, paths=paths,
         text_field=where.typed(f"{key}.text_field", entry.get("text_field", "text"), str),
@@ -259,6 +275,8 @@ def _matches(value: Any, expected: type) -> bool:
 def _resolve(path: str, base_dir: str | None) -> str:
     if base_dir is None or "://" in path or os.path.isabs(path):
         return path
+    if "://" in base_dir:
+        return f"{base_dir}/{path}"
     return os.path.normpath(os.path.join(base_dir, path))
 
 

@@ -29,6 +29,10 @@ DEFAULTS_PROSE: dict[str, dict[str, Any]] = {
     "normalize": {}, "langid": {}, "boilerplate": {}, "gopher_repetition": {},
     "gopher_quality": {}, "c4": {}, "pii": {},
 }
+# C4's line rules were designed for crawled pages (navigation, cookie notices, lines without
+# terminal punctuation). On dialogue turns, book chapter titles and encyclopedia headings they
+# remove real content, so by default they run only on roles that come from a crawl.
+C4_DEFAULT_ROLES = frozenset({"webpages", "news"})
 DEFAULTS_CODE: dict[str, dict[str, Any]] = {
     "normalize": {"keep_indentation": True}, "code": {}, "pii": {},
 }
@@ -50,15 +54,17 @@ def stage_parameters(stage: str) -> dict[str, type | None]:
     return params
 
 
-def resolve_stages(is_code: bool, global_overrides: Mapping[str, Any],
+def resolve_stages(is_code: bool, role: str, global_overrides: Mapping[str, Any],
                    source_overrides: Mapping[str, Any]) -> tuple[tuple[str, dict], ...]:
-    """Defaults for the source's kind, then spec-wide overrides, then the source's own.
+    """Defaults for the source's kind and role, then spec-wide overrides, then the source's own.
 
     An override of `false` switches a stage off, `true` switches it on with its current
     parameters, and a mapping switches it on and updates parameters.
     """
     enabled = {name: dict(params) for name, params in
                (DEFAULTS_CODE if is_code else DEFAULTS_PROSE).items()}
+    if not is_code and role not in C4_DEFAULT_ROLES:
+        enabled.pop("c4")
     for overrides in (global_overrides, source_overrides):
         for name, value in overrides.items():
             if value is False:

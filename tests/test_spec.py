@@ -22,9 +22,21 @@ def test_defaults_for_prose_and_code():
     web, code = spec.sources
     assert [s for s, _ in web.stages] == [s for s in stage_registry.STAGES
                                           if s in stage_registry.DEFAULTS_PROSE]
+    assert "c4" in dict(web.stages)
     assert [s for s, _ in code.stages] == ["normalize", "code", "pii"]
     assert code.stage_params("normalize") == {"keep_indentation": True}
     assert web.paths == ("/data/a.jsonl",)
+
+
+def test_c4_runs_by_default_on_crawled_roles_only():
+    spec = parse_spec({"sources": [
+        {"name": "chat", "role": "conversations", "format": "jsonl", "paths": ["a.jsonl"]},
+        {"name": "books", "role": "books", "format": "jsonl", "paths": ["b.jsonl"],
+         "stages": {"c4": True}},
+    ]})
+    chat, books = spec.sources
+    assert "c4" not in dict(chat.stages) and "gopher_quality" in dict(chat.stages)
+    assert "c4" in dict(books.stages)
 
 
 def test_overrides_global_then_source():

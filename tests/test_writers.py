@@ -4,7 +4,6 @@ import gzip
 import json
 import os
 
-import pytest
 
 from pipeline import manifest, writers
 

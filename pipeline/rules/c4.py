@@ -13,15 +13,17 @@ fails removes the line and is counted in `lines_removed`:
 8. a cookie / terms-of-use / privacy-policy phrase -> "c4.policy".
 So, as in TFDS and datatrove, "lorem ipsum" and "{" drop a page only on a line that survived
 steps 1-4 (a "{" on a code line without final punctuation does not). Kept lines are joined with
-"\n". The page is dropped with "c4.too_few_sentences" when the kept lines hold fewer than
+newlines. The page is dropped with "c4.too_few_sentences" when the kept lines hold fewer than
 `min_sentences` sentences; each kept line's sentences are counted the way spaCy's rule-based
 sentencizer (datatrove's English splitter) counts them: a new sentence starts at the first
 non-punctuation token after a sentence-final token such as "." "!" "?".
 
-Differences from datatrove: `min_sentences` defaults to 3 (the C4 paper and our spec) where
-datatrove uses 5; set `min_sentences: 5` to reproduce it exactly. Sentence-splitting mode
-(`split_paragraph=False`) is not offered. A page left with no lines is dropped
-("c4.too_few_sentences", or "c4.empty" when sentence counting is disabled).
+Differences from datatrove: `min_sentences` defaults to 3, as in TFDS's C4 code and our spec,
+where datatrove follows the paper's 5; set `min_sentences: 5` to reproduce datatrove exactly.
+`min_words_per_line` is datatrove's (and the paper's) 3; TFDS's code uses 5. Sentence-splitting
+mode (`split_paragraph=False`) is not offered. A page left with no lines is dropped
+("c4.too_few_sentences", or "c4.empty" when sentence counting is disabled). A dropped page's
+RuleResult carries the original text and the lines counted before the drop.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import re
 import unicodedata
 
 from pipeline.rules.base import RuleResult
-from pipeline.rules.gopher_quality import SENTENCE_TERMINALS, split_words
+from pipeline.rules.words import SENTENCE_TERMINALS, split_words
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")
