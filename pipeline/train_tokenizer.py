@@ -1,0 +1,326 @@
+"""Trains the SentencePiece vocabulary from the prep job's clean outputs, PaLM's way.
+
+    python -m pipeline.train_tokenizer --data_dir PREP_OUT --vocab_size N --output_dir DIR \
+        [--mixture_spec SPEC.yaml] [--sample_bytes B] [Beam pipeline options]
+
+Two steps:
+1. a Beam job reads every source's train TFRecords and keeps a document when a seeded hash of
+   its id falls under that source's rate. Rates come from the manifests' byte counts and the
+   mixture's weights, so that the sample's bytes follow the weights (a source too small for its
+   share is taken whole, and the manifest records the shares actually reached);
+2. the driver trains SentencePiece on the sample, multi-threaded, in one process.
+
+Settings (PaLM, Sec. 5 / Table 2 of the paper): lossless -- no normalisation, whitespace kept
+exactly (no dummy prefix, no collapsing, whitespace-only pieces allowed), digits split, byte
+fallback for anything out of vocabulary; ids as seqio expects (pad 0, eos 1, unk 2, no bos).
+
+SentencePiece sees one line as one sentence, so documents are trained on line by line and the
+newline is a user-defined symbol (always one token, never merged). SentencePiece also writes a
+space as U+2581 internally, which would decode a literal U+2581 in the input back as a space;
+a reversible escape (normalisation rules U+2581 -> E000 E001 and E000 -> E000 E000, with the
+inverse denormalisation rules, both stored in the model) keeps it lossless.
+
+Outputs in --output_dir: spm.model, spm.vocab (piece and score per line), manifest.json
+(sample, settings, seeds, SHA-256 of the model) and sample/ (the sampled documents).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from typing import Any, Sequence
+
+import apache_beam as beam
+
+from pipeline import writers
+from pipeline.prep import pipeline_options
+
+log = logging.getLogger("pipeline.train_tokenizer")
+
+MODEL_PREFIX = "spm"
+SAMPLE_DIR = "sample"
+ESCAPE, ESCAPED_SPACE_MARK = "\ue000", "\ue001"  # private-use code points used by the escape
+
+# PaLM's settings; the trainer's own names. vocab_size, threads and sizes are set per run.
+PALM_SETTINGS: dict[str, Any] = {
+    "model_type": "unigram",
+    "remove_extra_whitespaces": False,
+    "add_dummy_prefix": False,
+    "split_digits": True,
+    "byte_fallback": True,
+    "allow_whitespace_only_pieces": True,
+    "split_by_whitespace": True,
+    "character_coverage": 0.99995,
+    "pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1,
+    "pad_piece": "<pad>", "eos_piece": "</s>", "unk_piece": "<unk>",
+    "user_defined_symbols": ["\n"],
+    "shuffle_input_sentence": True,
+}
+
+
+class TokenizerError(ValueError):
+    pass
+
+
+def _hex(text: str) -> str:
+    return " ".join(f"{ord(c):04X}" for c in text)
+
+
+def write_escape_rules(folder: str) -> tuple[str, str]:
+    """Normalisation rules that escape U+2581 reversibly, and their inverse."""
+    norm, denorm = os.path.join(folder, "normalize.tsv"), os.path.join(folder, "denormalize.tsv")
+    with open(norm, "w", encoding="utf-8") as f:
+        f.write(f"{_hex(chr(0x2581))}\t{_hex(ESCAPE + ESCAPED_SPACE_MARK)}\n")
+        f.write(f"{_hex(ESCAPE)}\t{_hex(ESCAPE + ESCAPE)}\n")
+    with open(denorm, "w", encoding="utf-8") as f:
+        f.write(f"{_hex(ESCAPE + ESCAPE)}\t{_hex(ESCAPE)}\n")
+        f.write(f"{_hex(ESCAPE + ESCAPED_SPACE_MARK)}\t{_hex(chr(0x2581))}\n")
+    return norm, denorm
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling plan
+
+def read_manifests(data_dir: str) -> dict[str, dict[str, Any]]:
+    """source name -> manifest, for every complete source under the prep output directory."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(data_dir, "*", "manifest.json"))):
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+        if manifest.get("complete", True):
+            out[os.path.basename(os.path.dirname(path))] = manifest
+    if not out:
+        raise TokenizerError(f"no prep outputs (*/manifest.json) found in {data_dir!r}")
+    return out
+
+
+def mixture_weights(manifests: dict[str, dict[str, Any]],
+                    spec_path: str | None) -> dict[str, float]:
+    """Normalised weights per source: from a mixture spec, or equal over the sources present."""
+    if spec_path is None:
+        weights = {name: 1.0 for name in manifests}
+    else:
+        from tasks.spec import load_mixture_spec  # the mixture spec format lives with the tasks
+
+        spec = load_mixture_spec(spec_path)
+        weights = {s.name: s.weight for s in spec.sources}
+        missing = sorted(set(weights) - set(manifests))
+        if missing:
+            raise TokenizerError(f"mixture spec {spec_path!r} names source(s) {missing} with no "
+                                 f"prep outputs in the data directory")
+    total = sum(weights.values())
+    return {name: w / total for name, w in sorted(weights.items()) if w > 0}
+
+
+def sampling_rates(train_bytes: dict[str, int], weights: dict[str, float],
+                   sample_bytes: int) -> dict[str, float]:
+    """Per-source keep rates so that the sample's bytes follow the weights (capped at 1)."""
+    rates = {}
+    for name, weight in weights.items():
+        available = train_bytes.get(name, 0)
+        rates[name] = 1.0 if available <= 0 else min(1.0, weight * sample_bytes / available)
+    return rates
+
+
+def keep(doc_id: str, rate: float, seed: int) -> bool:
+    return rate >= 1.0 or writers.unit_hash(doc_id, f"tokenizer:{seed}") < rate
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam step
+
+class _SampleFn(beam.DoFn):
+    def __init__(self, rates: dict[str, float], seed: int):
+        self.rates = rates
+        self.seed = seed
+
+    def process(self, serialized: bytes):
+        doc = writers.parse_example(serialized)
+        rate = self.rates.get(doc["source"])
+        if rate is None:
+            return
+        if keep(doc["id"], rate, self.seed):
+            beam.metrics.Metrics.counter("tokenizer_sample", f"{doc['source']}_docs").inc()
+            yield json.dumps({"id": doc["id"], "source": doc["source"], "text": doc["text"]},
+                             ensure_ascii=False)
+
+
+def read_tfrecord(path: str):
+    """Records of one shard, read with TensorFlow (Beam's own reader needs a crc32c package)."""
+    import tensorflow as tf
+
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        yield record
+
+
+def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: str,
+               beam_args: Sequence[str]) -> None:
+    shards = []
+    for name in sorted(rates):
+        pattern = os.path.join(data_dir, name, "train-*.tfrecord")
+        matched = sorted(glob.glob(pattern))
+        if not matched:
+            raise TokenizerError(f"no train shards match {pattern!r}")
+        shards.extend(matched)
+    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+        _ = (
+            p
+            | "Shards" >> beam.Create(shards)
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.FlatMap(read_tfrecord)
+            | "Sample" >> beam.ParDo(_SampleFn(rates, seed))
+            | "Write" >> beam.io.WriteToText(os.path.join(sample_dir, "docs"),
+                                             file_name_suffix=".jsonl")
+        )
+
+
+def write_sentences(sample_dir: str, seed: int, out_path: str) -> dict[str, dict[str, int]]:
+    """The sampled documents, in a runner-independent order, one line of text per line."""
+    docs = []
+    for path in sorted(glob.glob(os.path.join(sample_dir, "docs*.jsonl"))):
+        with open(path, encoding="utf-8") as f:
+            docs.extend(json.loads(line) for line in f if line.strip())
+    docs.sort(key=lambda d: (writers.unit_hash(d["id"], f"order:{seed}"), d["source"], d["id"]))
+    stats: dict[str, dict[str, int]] = {}
+    with open(out_path, "w", encoding="utf-8", newline="\n") as f:
+        for doc in docs:
+            s = stats.setdefault(doc["source"], {"documents": 0, "bytes": 0, "lines": 0})
+            s["documents"] += 1
+            s["bytes"] += len(doc["text"].encode("utf-8"))
+            for line in doc["text"].split("\n"):
+                if line:
+                    f.write(line + "\n")
+                    s["lines"] += 1
+    return dict(sorted(stats.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def train_sentencepiece(sentences: str, output_dir: str, *, vocab_size: int, num_threads: int,
+                        input_sentence_size: int, max_sentence_length: int,
+                        seed: int) -> dict[str, Any]:
+    import sentencepiece as spm
+
+    norm, denorm = write_escape_rules(output_dir)
+    settings = dict(PALM_SETTINGS, vocab_size=vocab_size, num_threads=num_threads,
+                    input_sentence_size=input_sentence_size,
+                    max_sentence_length=max_sentence_length)
+    spm.set_random_generator_seed(seed)
+    spm.SentencePieceTrainer.train(
+        input=sentences, model_prefix=os.path.join(output_dir, MODEL_PREFIX),
+        normalization_rule_tsv=norm, denormalization_rule_tsv=denorm, minloglevel=1,
+        **settings)
+    recorded = dict(settings, normalization="identity, plus a reversible escape of U+2581",
+                    user_defined_symbols=[repr(s) for s in settings["user_defined_symbols"]])
+    return recorded
+
+
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.train_tokenizer", description=__doc__.split("\n\n")[0],
+        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).")
+    parser.add_argument("--data_dir", required=True, help="the prep job's output directory")
+    parser.add_argument("--vocab_size", type=int, required=True,
+                        help="pieces in the vocabulary (PaLM: 256000)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--mixture_spec", default=None,
+                        help="mixture spec (YAML) whose weights stratify the sample; default: "
+                             "equal weights over the sources present")
+    parser.add_argument("--sample_bytes", type=int, default=1 << 30,
+                        help="target bytes of text in the sample (default 1 GiB)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num_threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--input_sentence_size", type=int, default=20_000_000,
+                        help="most lines the trainer loads (a seeded shuffle picks them)")
+    parser.add_argument("--max_sentence_length", type=int, default=16384,
+                        help="longest line in bytes the trainer uses; longer lines are skipped")
+    known, beam_args = parser.parse_known_args(argv)
+    if known.vocab_size < 300:
+        raise TokenizerError("--vocab_size must be at least 300 (256 byte pieces + specials)")
+
+    started = time.time()
+    manifests = read_manifests(known.data_dir)
+    weights = mixture_weights(manifests, known.mixture_spec)
+    train_bytes = {n: int(m.get("bytes_out", {}).get("train", 0)) for n, m in manifests.items()}
+    rates = sampling_rates(train_bytes, weights, known.sample_bytes)
+    for name, rate in rates.items():
+        if rate >= 1.0 and train_bytes[name] < weights[name] * known.sample_bytes:
+            log.warning("source %s has %d bytes, less than its share %.0f of the sample: "
+                        "taken whole", name, train_bytes[name], weights[name] * known.sample_bytes)
+
+    os.makedirs(known.output_dir, exist_ok=True)
+    sample_dir = os.path.join(known.output_dir, SAMPLE_DIR)
+    shutil.rmtree(sample_dir, ignore_errors=True)  # a previous (possibly failed) run's sample
+    run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args)
+    sentences = os.path.join(sample_dir, "sentences.txt")
+    stats = write_sentences(sample_dir, known.seed, sentences)
+    if not stats:
+        raise TokenizerError("the sample is empty: raise --sample_bytes")
+    sample_total = sum(s["bytes"] for s in stats.values())
+    sampled_at = time.time()
+
+    settings = train_sentencepiece(
+        sentences, known.output_dir, vocab_size=known.vocab_size, num_threads=known.num_threads,
+        input_sentence_size=known.input_sentence_size,
+        max_sentence_length=known.max_sentence_length, seed=known.seed)
+    model_path = os.path.join(known.output_dir, f"{MODEL_PREFIX}.model")
+    manifest = {
+        "model": f"{MODEL_PREFIX}.model",
+        "vocab": f"{MODEL_PREFIX}.vocab",
+        "model_sha256": sha256(model_path),
+        "vocab_size": known.vocab_size,
+        "data_dir": os.path.abspath(known.data_dir),
+        "mixture_spec": os.path.abspath(known.mixture_spec) if known.mixture_spec else None,
+        "seed": known.seed,
+        "sample": {
+            "target_bytes": known.sample_bytes,
+            "bytes": sample_total,
+            "weights": weights,
+            "rates": rates,
+            "train_bytes_available": {n: train_bytes[n] for n in weights},
+            "per_source": stats,
+            "share_reached": {n: round(stats.get(n, {}).get("bytes", 0) / sample_total, 6)
+                              for n in weights},
+        },
+        "settings": settings,
+        "beam_options": list(beam_args),
+        "sample_seconds": round(sampled_at - started, 2),
+        "train_seconds": round(time.time() - sampled_at, 2),
+    }
+    with open(os.path.join(known.output_dir, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True, ensure_ascii=False)
+    log.info("wrote %s (sha256 %s) from a %d-byte sample", model_path, manifest["model_sha256"],
+             sample_total)
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        run(argv)
+    except TokenizerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Caches the Tasks of a mixture spec with seqio's own Beam job (seqio.scripts.cache_tasks_main).
+
+    python -m tasks.cache --spec tasks/specs/palm_demo.yaml --output_cache_dir DIR \
+        [--tasks REGEX,...] [--min_shards N] [--overwrite] [Beam pipeline options]
+
+Locally it runs on the DirectRunner in multi-processing mode (one worker per core); any other
+runner by Beam's options. Beam workers find the Tasks by importing `tasks.from_env`, which
+registers the spec named in $PALM_TASKS_SPEC (set here, inherited by local workers; on a
+remote runner set it in the worker container). Training then reads the cache with
+`use_cached=True` after `seqio.add_global_cache_dirs([DIR])`.
+Equivalent with seqio's own command line:
+    PALM_TASKS_SPEC=SPEC python -m seqio.scripts.cache_tasks_main --module_import=tasks.from_env \
+        --tasks='palm_demo\\..*' --output_cache_dir=DIR --pipeline_options=--runner=DirectRunner
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from typing import Sequence
+
+import apache_beam as beam
+
+SPEC_ENV = "PALM_TASKS_SPEC"
+
+def run(argv: Sequence[str] | None = None) -> list[str]:
+    parser = argparse.ArgumentParser(prog="python -m tasks.cache",
+                                     description=__doc__.split("\n\n")[0],
+                                     epilog="Any other flag is a Beam pipeline option.")
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--output_cache_dir", required=True)
+    parser.add_argument("--data_dir", default=None, help="overrides the spec's data_dir")
+    parser.add_argument("--vocabulary", default=None, help="overrides the spec's vocabulary")
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated regexes of task names (default: the spec's tasks)")
+    parser.add_argument("--min_shards", type=int, default=8)
+    parser.add_argument("--overwrite", action="store_true")
+    known, beam_args = parser.parse_known_args(argv)
+
+    # Workers (separate processes) register the same Tasks by importing tasks.from_env.
+    os.environ[SPEC_ENV] = os.path.abspath(known.spec)
+    if known.data_dir:
+        os.environ["PALM_TASKS_DATA_DIR"] = os.path.abspath(known.data_dir)
+    if known.vocabulary:
+        os.environ["PALM_TASKS_VOCABULARY"] = os.path.abspath(known.vocabulary)
+    import seqio
+    from seqio.scripts import cache_tasks_main  # defines the absl flags run_pipeline reads
+
+    import tasks
+    from pipeline.prep import pipeline_options
+
+    name = tasks.register_mixture(os.environ[SPEC_ENV])
+    task_regexes = known.tasks.split(",") if known.tasks else [re.escape(name) + r"\..*"]
+    cache_tasks_main.FLAGS([sys.argv[0], f"--min_shards={known.min_shards}",
+                            f"--output_cache_dir={known.output_cache_dir}"])
+    seqio.add_global_cache_dirs([known.output_cache_dir])
+    os.makedirs(known.output_cache_dir, exist_ok=True)
+    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+        outputs = cache_tasks_main.run_pipeline(
+            p, task_regexes, known.output_cache_dir, modules_to_import=["tasks.from_env"],
+            overwrite=known.overwrite, output_format="tfrecord")
+    print("\n".join(outputs))
+    return outputs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tasks.spec import MixtureSpecError
+
+    try:
+        run(argv)
+    except MixtureSpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Importing this module registers the mixture spec named in $PALM_TASKS_SPEC (default: the demo
+spec). For seqio's tools that take `--module_import`, and for Beam workers of tasks.cache."""
+
+import os
+
+import tasks
+
+MIXTURE_NAME = tasks.register_mixture(os.environ.get("PALM_TASKS_SPEC")
+                                      or os.path.join(tasks.SPECS_DIR, "palm_demo.yaml"))

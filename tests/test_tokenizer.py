@@ -1,0 +1,123 @@
+"""pipeline.train_tokenizer: the Beam sample, PaLM's SentencePiece settings, lossless round trips."""
+
+import json
+import os
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pipeline import train_tokenizer
+
+_BUILT: dict = {}
+
+
+def build_demo(root) -> dict:
+    """Demo corpus -> prep outputs -> tokenizer, once per test session (shared with test_tasks)."""
+    if not _BUILT:
+        from pipeline import demo_corpus, prep
+
+        raw, out, tok = (str(root / d) for d in ("raw", "prep", "tok"))
+        demo_corpus.generate(raw, size_mb=1.5, seed=0)
+        prep.run(["--sources", f"{raw}/sources.yaml", "--output_dir", out,
+                  "--direct_num_workers=2"])
+        spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "tasks", "specs", "palm_demo.yaml")
+        manifest = train_tokenizer.run([
+            "--data_dir", out, "--vocab_size", "2000", "--output_dir", tok,
+            "--mixture_spec", spec, "--sample_bytes", "600000", "--direct_num_workers=2"])
+        _BUILT.update(prep=out, tok=tok, model=os.path.join(tok, "spm.model"), spec=spec,
+                      manifest=manifest)
+    return _BUILT
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    return build_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def sp(demo):
+    import sentencepiece as spm
+
+    return spm.SentencePieceProcessor(model_file=demo["model"])
+
+
+def test_manifest_records_sample_settings_and_hash(demo):
+    m = demo["manifest"]
+    on_disk = json.load(open(os.path.join(demo["tok"], "manifest.json")))
+    assert on_disk["model_sha256"] == train_tokenizer.sha256(demo["model"]) == m["model_sha256"]
+    assert os.path.exists(os.path.join(demo["tok"], "spm.vocab"))
+    s = m["settings"]
+    assert (s["split_digits"], s["byte_fallback"], s["add_dummy_prefix"],
+            s["remove_extra_whitespaces"], s["allow_whitespace_only_pieces"]) == (
+        True, True, False, False, True)
+    sample = m["sample"]
+    assert sample["bytes"] == sum(v["bytes"] for v in sample["per_source"].values()) > 0
+    # Sources big enough for their share get about weight * target bytes (documents are whole).
+    for name, rate in sample["rates"].items():
+        if rate < 1.0:
+            expected = sample["weights"][name] * sample["target_bytes"]
+            assert sample["per_source"].get(name, {"bytes": 0})["bytes"] < 3 * expected + 50_000
+
+
+def test_sampling_rates_follow_weights():
+    rates = train_tokenizer.sampling_rates({"a": 1000, "b": 4000, "c": 10}, 
+                                           {"a": 0.5, "b": 0.4, "c": 0.1}, 1000)
+    assert rates == {"a": 0.5, "b": 0.1, "c": 1.0}
+    kept = sum(train_tokenizer.keep(f"doc{i}", 0.3, seed=0) for i in range(20000))
+    assert abs(kept / 20000 - 0.3) < 0.02
+    assert [train_tokenizer.keep(f"d{i}", 0.3, 1) for i in range(50)] == [
+        train_tokenizer.keep(f"d{i}", 0.3, 1) for i in range(50)]
+
+
+def test_ids_as_seqio_expects(sp):
+    assert (sp.pad_id(), sp.eos_id(), sp.unk_id(), sp.bos_id()) == (0, 1, 2, -1)
+    assert sp.get_piece_size() == 2000
+
+
+def test_digits_are_single_tokens(sp):
+    pieces = [sp.id_to_piece(i) for i in sp.encode("2026")]
+    assert pieces == ["2", "0", "2", "6"]
+
+
+@pytest.mark.parametrize("text", [
+    "\n", " ", "  ", "\t", " leading", "trailing ", "a  b   c", "line1\nline2\n\n\tindented",
+    "2026-11-22", "▁", "a▁ b", "\ue000\ue001▁", "😀 東京 e\u0301", "\x00\x07\r\n", ""])
+def test_round_trip_examples(sp, text):
+    assert sp.decode(sp.encode(text)) == text
+
+
+def test_newline_is_one_token(sp):
+    assert len(sp.encode("\n")) == 1
+
+
+unicode_text = st.text(  # runs of spaces, tabs and newlines come from repeats
+    alphabet=st.one_of(
+        st.characters(blacklist_categories=("Cs",)),  # anything encodable as UTF-8
+        st.sampled_from([" ", "\t", "\n", "\r", "▁", "\ue000", "\u0301", "😀", "東",
+                         "\x00", "\u200b", "\u00a0", "0", "7"])),
+    max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unicode_text)
+def test_round_trip_property(sp, text):
+    assert sp.decode(sp.encode(text)) == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(unicode_text)
+def test_round_trip_through_seqio_vocabulary(demo, text):
+    import seqio
+
+    vocab = seqio.SentencePieceVocabulary(demo["model"])
+    assert vocab.decode(vocab.encode(text)) == text
+
+
+def test_unknown_mixture_source_is_an_error(demo, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\nvocabulary: v\ndata_dir: d\nsources:\n"
+                    "  - {name: nowhere, weight: 1}\n")
+    manifests = train_tokenizer.read_manifests(demo["prep"])
+    with pytest.raises(train_tokenizer.TokenizerError, match="nowhere"):
+        train_tokenizer.mixture_weights(manifests, str(spec))
