@@ -250,23 +250,26 @@ def become_subreaper() -> bool:
         return False
 
 
-def reap_descendants(timeout_s: float = 15.0) -> int:
-    """Waits for every exited descendant; returns how many were still alive at the timeout."""
+def reap_descendants(timeout_s: float = 15.0) -> list[str]:
+    """Waits for every exited descendant; returns the command lines of those still alive at
+    the timeout (their CPU time is not counted)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return 0
+            return []
         if pid == 0:
             if time.monotonic() > deadline:
-                alive = 0
+                alive = []
                 for entry in os.listdir("/proc"):
                     if entry.isdigit():
                         try:
                             with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-                                if int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                                    alive += 1
+                                if int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid():
+                                    continue
+                            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                                alive.append(f.read().replace(b"\0", b" ").decode()[:120])
                         except (OSError, ValueError, IndexError):
                             pass
                 return alive
@@ -364,7 +367,8 @@ def rates(run: dict[str, Any], docs: int, text_bytes: int, workers: int) -> dict
             "docs_per_s_per_core": round(docs / wall_s / workers, 1),
             "mb_per_s_per_core": round(text_bytes / MB / wall_s / workers, 3),
             "docs_per_cpu_s": round(docs / run["cpu_s"], 1) if run["cpu_s"] else None,
-            "cpu_s_complete": SUBREAPER and run["descendants_alive_after_15s"] == 0,
+            "cpu_s_complete": SUBREAPER and not run["descendants_alive_after_15s"],
+            "descendants_alive_after_15s": run["descendants_alive_after_15s"],
             "load_average_1min_before_after": run["load_average_1min"]}
 
 
