@@ -153,7 +153,7 @@ def decoded_examples(task_name: str, split: str, num_examples: int,
     task = seqio.get_mixture_or_task(task_name)
     vocab = task.output_features["targets"].vocabulary
     ds = task.get_dataset(None, split=split, shuffle=False, num_epochs=1,
-                          use_cached=_is_cached(task, split))
+                          use_cached=_is_cached(task, split), try_in_mem_cache=False)
     out = []
     for example in ds.take(num_examples).as_numpy_iterator():
         ids = example["targets"].tolist()
@@ -336,10 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.json:
         print(json.dumps(_finite(report), indent=2, ensure_ascii=False, allow_nan=False))
+        for name in report.get("over_repeated", []):  # the table prints its own warnings
+            log.warning("%s would be repeated more than %g epochs", name, args.max_epochs)
     else:
         print(format_report(report))
-    for name in report.get("over_repeated", []):
-        log.warning("%s would be repeated more than %g epochs", name, args.max_epochs)
     return 0
 
 
