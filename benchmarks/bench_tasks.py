@@ -79,7 +79,7 @@ def cache_stats(cache_dir: str) -> dict[str, dict[str, int]]:
         with open(path, encoding="utf-8") as f:
             stats = json.load(f)
         out[f"{os.path.basename(os.path.dirname(path))}/{split}"] = {
-            "examples": stats["examples"], "tokens": stats["targets_tokens"]}
+            "examples": stats["examples"], "tokens": stats.get("targets_tokens", 0)}
     return out
 
 

@@ -83,8 +83,9 @@ def cached_token_counts(cache_dir: str, task_names: Sequence[str],
                                f"(run python -m tasks.cache --output_cache_dir {cache_dir})")
         with open(path, encoding="utf-8") as f:
             stats = json.load(f)
+        # seqio writes no token counts for an empty split.
         out[name] = {"examples": int(stats["examples"]),
-                     "tokens": int(stats["targets_tokens"]) + int(stats["examples"])}
+                     "tokens": int(stats.get("targets_tokens", 0)) + int(stats["examples"])}
     return out
 
 
@@ -229,7 +230,7 @@ def token_counts(task_name: str, split: str, batch_size: int = 256,
         stats = task.get_cached_stats(split)
         examples = int(stats["examples"])
         eos = examples if task.output_features["targets"].add_eos else 0
-        return {"examples": examples, "tokens": int(stats["targets_tokens"]) + eos,
+        return {"examples": examples, "tokens": int(stats.get("targets_tokens", 0)) + eos,
                 "counted_from": f"cache stats ({task.cache_dir})"}
     counts = tokenized_counts(task_name, split, batch_size, progress)
     return {**counts, "counted_from": "tokenized"}
