@@ -9,6 +9,7 @@ full, no causal halving). Rematerialisation is not counted: these are model FLOP
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax.linen as nn
@@ -21,11 +22,13 @@ from model.network import PalmModel
 PALM_SEQ_LEN = 2048
 
 
+@functools.lru_cache(maxsize=8)
 def abstract_params(config: PalmConfig):
     """The parameter tree as `jax.ShapeDtypeStruct`s inside their `nn.LogicallyPartitioned` boxes.
 
     `jax.eval_shape` traces the initialiser without running it: nothing is allocated, so this is
-    cheap even for the 540B configuration.
+    cheap even for the 540B configuration. Cached per (frozen, hashable) config; the tree of
+    shapes is never mutated.
     """
     tokens = jnp.zeros((1, 1), jnp.int32)
     return jax.eval_shape(PalmModel(config).init, jax.random.PRNGKey(0), tokens)["params"]
@@ -69,3 +72,15 @@ def flops_per_token(config: PalmConfig, seq_len: int = PALM_SEQ_LEN,
     if num_params is None:
         num_params = count_params(config)
     return 6 * num_params + attention_flops_per_token(config, seq_len)
+
+
+def model_flops_utilization(tokens_per_second: float, flops_per_token: float, num_devices: int,
+                            peak_flops_per_device: float) -> float:
+    """MFU (PaLM App. B): model FLOPs achieved over the peak of all devices together."""
+    return tokens_per_second * flops_per_token / (num_devices * peak_flops_per_device)
+
+
+def tokens_per_second_at_mfu(mfu: float, flops_per_token: float, num_devices: int,
+                             peak_flops_per_device: float) -> float:
+    """The training throughput an assumed MFU gives (the inverse of model_flops_utilization)."""
+    return mfu * num_devices * peak_flops_per_device / flops_per_token

@@ -19,11 +19,11 @@ import os
 from typing import Any
 
 import gin
-import seqio
-import tensorflow as tf
 
 from tasks.spec import MixtureSpec, MixtureSpecError, load_mixture_spec
 
+# seqio and TensorFlow are imported inside the functions that use them, so that the light parts
+# of this package (tasks.spec, tasks.inspect's arithmetic, used by launch.plan) load without them.
 log = logging.getLogger("tasks")
 SPECS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "specs")
 # mixture name -> (spec fingerprint, spec) for everything this process registered.
@@ -35,6 +35,8 @@ def _split_pattern(spec: MixtureSpec, source: str, split: str) -> str:
 
 
 def _check_paths(spec: MixtureSpec) -> None:
+    import tensorflow as tf
+
     if not tf.io.gfile.exists(spec.vocabulary):
         raise MixtureSpecError(f"{spec.path}: vocabulary not found: {spec.vocabulary!r} (train it "
                                f"with python -m pipeline.train_tokenizer, or override it)")
@@ -53,12 +55,18 @@ def _check_paths(spec: MixtureSpec) -> None:
                                        f"{_split_pattern(spec, source.name, split)!r}")
 
 
-def output_features(vocabulary_path: str) -> dict[str, seqio.Feature]:
+def output_features(vocabulary_path: str) -> dict[str, seqio.Feature]:  # noqa: F821
+    import seqio
+    import tensorflow as tf
+
     vocabulary = seqio.SentencePieceVocabulary(vocabulary_path)
     return {"targets": seqio.Feature(vocabulary=vocabulary, add_eos=True, dtype=tf.int32)}
 
 
 def _add_task(spec: MixtureSpec, source: str) -> None:
+    import seqio
+    import tensorflow as tf
+
     data_source = seqio.TFExampleDataSource(
         split_to_filepattern={split: _split_pattern(spec, source, split)
                               for split in ("train", "validation")},
@@ -87,6 +95,8 @@ def register_mixture(spec: str = os.path.join(SPECS_DIR, "palm_demo.yaml"), *,
     Calling it again with the same spec (and paths) does nothing; with a changed spec the
     Tasks and the Mixture are replaced.
     """
+    import seqio
+
     loaded = load_mixture_spec(spec, data_dir=data_dir, vocabulary=vocabulary)
     fingerprint = (loaded.vocabulary, loaded.data_dir, loaded.sources)
     previous = _REGISTERED.get(loaded.name)
@@ -122,6 +132,8 @@ def available_specs() -> list[str]:
 
 def get_mixture_or_task(name: str) -> Any:
     """seqio.get_mixture_or_task, with an error that says how to register the name."""
+    import seqio
+
     try:
         return seqio.get_mixture_or_task(name)
     except ValueError as e:

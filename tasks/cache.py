@@ -40,12 +40,32 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     parser.add_argument("--overwrite", action="store_true")
     known, beam_args = parser.parse_known_args(argv)
 
-    # Workers (separate processes) register the same Tasks by importing tasks.from_env.
-    os.environ[SPEC_ENV] = os.path.abspath(known.spec)
-    if known.data_dir:
-        os.environ["PALM_TASKS_DATA_DIR"] = os.path.abspath(known.data_dir)
-    if known.vocabulary:
-        os.environ["PALM_TASKS_VOCABULARY"] = os.path.abspath(known.vocabulary)
+    # Workers (separate processes) register the same Tasks by importing tasks.from_env, so the
+    # spec and overrides travel in the environment; restored afterwards, so that a caller in the
+    # same process (a test, a notebook) does not have every later spec silently overridden.
+    env = {SPEC_ENV: os.path.abspath(known.spec),
+           "PALM_TASKS_DATA_DIR": os.path.abspath(known.data_dir) if known.data_dir else None,
+           "PALM_TASKS_VOCABULARY": (os.path.abspath(known.vocabulary) if known.vocabulary
+                                     else None)}
+    saved = {key: os.environ.get(key) for key in env}
+    try:
+        _set_env(env)
+        outputs = _run_pipeline(known, beam_args)
+    finally:
+        _set_env(saved)
+    print("\n".join(outputs))
+    return outputs
+
+
+def _set_env(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[str]:
     import seqio
     from seqio.scripts import cache_tasks_main  # defines the absl flags run_pipeline reads
 
@@ -59,11 +79,9 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     seqio.add_global_cache_dirs([known.output_cache_dir])
     os.makedirs(known.output_cache_dir, exist_ok=True)
     with beam.Pipeline(options=pipeline_options(beam_args)) as p:
-        outputs = cache_tasks_main.run_pipeline(
+        return cache_tasks_main.run_pipeline(
             p, task_regexes, known.output_cache_dir, modules_to_import=["tasks.from_env"],
             overwrite=known.overwrite, output_format="tfrecord")
-    print("\n".join(outputs))
-    return outputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,20 +1,19 @@
 """tasks/: registration from a mixture spec, seqio's public API, the cache job."""
 
-import collections
+import json
+import math
 
 import numpy as np
 import pytest
 import seqio
 
 import tasks
-from tests.test_tokenizer import build_demo
 
 LENGTHS = {"targets": 128}
 
 
 @pytest.fixture(scope="session")
-def mixture(tmp_path_factory):
-    demo = build_demo(tmp_path_factory.mktemp("demo"))
+def mixture(demo):
     name = tasks.register_mixture(demo["spec"], data_dir=demo["prep"], vocabulary=demo["model"])
     return name, demo
 
@@ -51,25 +50,6 @@ def test_packed_batches_with_public_api(mixture):
     assert (batch["decoder_target_tokens"] == 1).any()  # EOS between documents
 
 
-def test_mixture_proportions_match_weights(mixture):
-    name, demo = mixture
-    mix = seqio.get_mixture_or_task(name)
-    weights = tasks.load_mixture_spec(demo["spec"]).normalized_weights()
-    # Identify each example's task by a feature only the mixture adds: sample task indices.
-    counts = collections.Counter()
-    datasets = [t.get_dataset(LENGTHS, split="train", shuffle=True, seed=1, num_epochs=None)
-                .map(lambda ex, i=i: {"task": i}) for i, t in enumerate(mix.tasks)]
-    import tensorflow as tf
-    rates = [mix.get_rate(t) for t in mix.tasks]
-    sampled = tf.data.Dataset.sample_from_datasets(datasets, weights=rates, seed=2)
-    n = 4000
-    for ex in sampled.take(n).as_numpy_iterator():
-        counts[mix.tasks[ex["task"]].name.split(".")[1]] += 1
-    for source, w in weights.items():
-        sd = np.sqrt(n * w * (1 - w))
-        assert abs(counts[source] - n * w) < 5 * sd + 1, (source, counts[source], n * w)
-
-
 def test_validation_never_overlaps_train(mixture):
     name, _ = mixture
     for task in seqio.get_mixture_or_task(name).tasks:
@@ -94,13 +74,19 @@ def test_unregistered_name_says_how_to_register():
         tasks.get_mixture_or_task("not_registered_anywhere")
 
 
-def test_cached_equals_uncached(mixture, tmp_path):
+@pytest.fixture(scope="module")
+def news_cache(mixture, tmp_path_factory):
+    """palm_demo.news cached by seqio's Beam job (tasks.cache); the cache dir is then global."""
     from tasks import cache
 
-    name, demo = mixture
-    out = str(tmp_path / "cache")
+    _, demo = mixture
+    out = str(tmp_path_factory.mktemp("cache"))
     cache.run(["--spec", demo["spec"], "--output_cache_dir", out, "--data_dir", demo["prep"],
                "--vocabulary", demo["model"], "--tasks", r"palm_demo\.news", "--min_shards", "1"])
+    return out
+
+
+def test_cached_equals_uncached(news_cache):
     task = seqio.get_mixture_or_task("palm_demo.news")
     assert task.cache_dir
     for split in ("train", "validation"):
@@ -110,3 +96,137 @@ def test_cached_equals_uncached(mixture, tmp_path):
         cached = sorted(tuple(ex["targets"]) for ex in task.get_dataset(
             LENGTHS, use_cached=True, **kw).as_numpy_iterator())
         assert cached == uncached and cached
+
+
+# --------------------------------------------------------------------------------------------
+# Mixture proportions: drawn from the Mixture's own get_dataset
+
+def write_tagged_sources(data_dir, docs_per_source: dict[str, int]) -> None:
+    """A prep-output layout whose every text starts with its source's digit tag ("0 ...")."""
+    import tensorflow as tf
+
+    for tag, (source, count) in enumerate(docs_per_source.items()):
+        folder = data_dir / source
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(
+            {"complete": True, "documents_out": {"train": count, "validation": 2}}))
+        for split, n in (("train", count), ("validation", 2)):
+            with tf.io.TFRecordWriter(str(folder / f"{split}-00000-of-00001.tfrecord")) as w:
+                for i in range(n):
+                    text = f"{tag} tagged {source} document {i} of {split}"
+                    w.write(tf.train.Example(features=tf.train.Features(feature={
+                        "text": tf.train.Feature(bytes_list=tf.train.BytesList(
+                            value=[text.encode()])),
+                        "id": tf.train.Feature(bytes_list=tf.train.BytesList(
+                            value=[f"{source}-{split}-{i}".encode()])),
+                    })).SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def tagged(demo, tmp_path_factory):
+    """Mixture 'tagged' of three sources with weights 6 : 3 : 1 and different sizes."""
+    root = tmp_path_factory.mktemp("tagged")
+    sizes = {"alpha": 60, "beta": 10, "gamma": 30}
+    write_tagged_sources(root / "prep", sizes)
+    spec = root / "tagged.yaml"
+    spec.write_text(f"name: tagged\nvocabulary: {demo['model']}\ndata_dir: {root / 'prep'}\n"
+                    "sources:\n  - {name: alpha, weight: 6}\n  - {name: beta, weight: 3}\n"
+                    "  - {name: gamma, weight: 1}\n")
+    name = tasks.register_mixture(str(spec))
+    return name, str(spec), sizes
+
+
+def test_mixture_proportions_match_weights(tagged):
+    name, spec, sizes = tagged
+    weights = tasks.load_mixture_spec(spec).normalized_weights()
+    mix = seqio.get_mixture_or_task(name)
+    vocab = mix.output_features["targets"].vocabulary
+    tag_ids = {}  # digits are always single pieces (split_digits): the first token names the task
+    for tag, source in enumerate(sizes):
+        (tag_ids[vocab.encode(str(tag))[0]],) = [source]
+    n = 6000
+    ds = mix.get_dataset({"targets": 16}, split="train", shuffle=True, seed=3)
+    first = np.array([ex["targets"][0] for ex in ds.take(n).as_numpy_iterator()])
+    counts = {source: int(np.sum(first == tid)) for tid, source in tag_ids.items()}
+    assert sum(counts.values()) == n  # every example came from one of the tagged tasks
+    for source, w in weights.items():
+        sigma = np.sqrt(n * w * (1 - w))  # binomial
+        assert abs(counts[source] - n * w) < 4.5 * sigma, (source, counts, n * w)
+    # Sampling follows the weights, not the sizes: equal or size-proportional shares would fail.
+    assert counts["alpha"] > 1.5 * counts["beta"] > 2 * counts["gamma"]
+
+
+# --------------------------------------------------------------------------------------------
+# python -m tasks.inspect
+
+def test_token_counts_by_tokenizing_equal_the_task_output_and_the_cache_stats(news_cache):
+    from tasks import inspect
+
+    task = seqio.get_mixture_or_task("palm_demo.news")
+    for split in ("train", "validation"):
+        examples = list(task.get_dataset(None, split=split, shuffle=False, use_cached=False)
+                        .as_numpy_iterator())
+        truth = {"examples": len(examples), "tokens": sum(len(ex["targets"]) for ex in examples)}
+        assert inspect.tokenized_counts("palm_demo.news", split, batch_size=7,
+                                        progress=False) == truth
+        assert inspect.cached_token_counts(news_cache, ["palm_demo.news"], split) == {
+            "palm_demo.news": truth}
+        counted = inspect.token_counts("palm_demo.news", split)
+        assert counted["counted_from"].startswith("cache stats")
+        assert {k: counted[k] for k in truth} == truth
+
+
+def test_inspect_json_weights_examples_and_epochs(tagged, capsys):
+    from tasks import inspect
+
+    name, spec, sizes = tagged
+    budget = 2000.0
+    assert inspect.main([spec, "--json", "--num_examples", "2", "--chars", "12",
+                         "--token_budget", str(budget), "--max_epochs", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["name"] == "tagged" and report["split"] == "train"
+    by_task = {t["task"]: t for t in report["tasks"]}
+    assert {t: round(v["weight"], 6) for t, v in by_task.items()} == {
+        "tagged.alpha": 0.6, "tagged.beta": 0.3, "tagged.gamma": 0.1}
+    for t in by_task.values():
+        assert t["examples"] == sizes[t["task"].split(".")[1]]
+        assert t["counted_from"] == "tokenized"
+        assert math.isclose(t["epochs"], t["weight"] * budget / t["tokens"])
+        shown = t["examples_shown"]
+        assert len(shown) == 2 and all(len(ex["text"]) <= 12 and ex["truncated"] for ex in shown)
+        tag = list(sizes).index(t["task"].split(".")[1])
+        assert shown[0]["text"] == f"{tag} tagged {t['task'].split('.')[1]}"[:12]
+    assert report["total_tokens"] == sum(t["tokens"] for t in by_task.values())
+    assert report["over_repeated"] == sorted(
+        t for t, v in by_task.items() if v["epochs"] > 3) and report["over_repeated"]
+
+
+def test_inspect_table_names_a_task_and_warns(tagged, capsys):
+    from tasks import inspect
+
+    assert inspect.main(["tagged.gamma", "--num_examples", "1", "--token_budget", "1e6"]) == 0
+    out = capsys.readouterr().out
+    assert "tagged.gamma" in out and "1.0000" in out and "WARNING: tagged.gamma" in out
+    assert "[0]" in out and "0 tagged" not in out and "2 tagged gamma" in out
+
+
+def test_inspect_errors_name_what_is_wrong(tagged, capsys):
+    from tasks import inspect
+
+    assert inspect.main(["no_such_mixture"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown mixture or task 'no_such_mixture'" in err and "tagged" in err
+    assert "palm_demo.yaml" in err
+    assert inspect.main(["/nowhere/spec.yaml"]) == 2
+    assert "mixture spec not found: '/nowhere/spec.yaml'" in capsys.readouterr().err
+
+
+def test_epochs_per_source_arithmetic():
+    from tasks.inspect import InspectError, epochs_per_source, over_repeated
+
+    epochs = epochs_per_source({"a": 3, "b": 1, "c": 0}, {"a": 100, "b": 10, "c": 5}, 400)
+    assert epochs == {"a": 3.0, "b": 10.0, "c": 0.0}
+    assert over_repeated(epochs, 4) == ["b"]
+    assert epochs_per_source({"a": 1}, {"a": 0}, 10) == {"a": math.inf}
+    with pytest.raises(InspectError, match=r"\['b'\]"):
+        epochs_per_source({"a": 1, "b": 1}, {"a": 1}, 10)

@@ -8,31 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from pipeline import train_tokenizer
 
-_BUILT: dict = {}
-
-
-def build_demo(root) -> dict:
-    """Demo corpus -> prep outputs -> tokenizer, once per test session (shared with test_tasks)."""
-    if not _BUILT:
-        from pipeline import demo_corpus, prep
-
-        raw, out, tok = (str(root / d) for d in ("raw", "prep", "tok"))
-        demo_corpus.generate(raw, size_mb=1.5, seed=0)
-        prep.run(["--sources", f"{raw}/sources.yaml", "--output_dir", out,
-                  "--direct_num_workers=2"])
-        spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "tasks", "specs", "palm_demo.yaml")
-        manifest = train_tokenizer.run([
-            "--data_dir", out, "--vocab_size", "2000", "--output_dir", tok,
-            "--mixture_spec", spec, "--sample_bytes", "600000", "--direct_num_workers=2"])
-        _BUILT.update(prep=out, tok=tok, model=os.path.join(tok, "spm.model"), spec=spec,
-                      manifest=manifest)
-    return _BUILT
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory):
-    return build_demo(tmp_path_factory.mktemp("demo"))
+# The `demo` fixture (corpus -> prep -> vocabulary, once per session) is in tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
