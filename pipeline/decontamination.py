@@ -35,8 +35,6 @@ counts per evaluation set and source and what each evaluation set contributed.
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import io
 import json
 import re
 from typing import Any, Collection, Iterable, Mapping, Sequence
@@ -200,28 +198,25 @@ class EvalSetError(SpecError):
 
 
 def read_eval_set(name: str, path: str, text_field: str) -> list[str]:
-    """Texts of a JSONL (or .jsonl.gz) evaluation set; any bad line is an error naming it."""
+    """Texts of a JSONL evaluation set (compressed by extension: .gz, .bz2, .zst, ... are read
+    through Beam's FileSystems); any bad line is an error naming the file and line."""
     from apache_beam.io.filesystems import FileSystems
 
     try:
         with FileSystems.open(path) as f:
             raw = f.read()
-    except Exception as e:
+    except Exception as e:  # missing file, unreadable bucket, corrupt compression
         raise EvalSetError(f"{STAGE}.eval_sets.{name}: cannot read {path}: {e}") from None
-    if path.endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise EvalSetError(f"{path}: not a valid gzip file ({e})") from None
     texts = []
-    for number, line in enumerate(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8",
-                                                   errors="strict", newline="\n"), start=1):
+    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
         where = f"{path}:{number} (eval set {name})"
-        if not line.strip():
+        if not raw_line.strip():
             continue
         try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            record = json.loads(raw_line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise EvalSetError(f"{where}: not UTF-8 ({e})") from None
+        except json.JSONDecodeError as e:
             raise EvalSetError(f"{where}: not valid JSON ({e})") from None
         if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
             raise EvalSetError(f"{where}: expected a JSON object with a string field "
@@ -236,11 +231,8 @@ def read_eval_set(name: str, path: str, text_field: str) -> list[str]:
 
 def check_eval_sets(config: DecontaminationConfig) -> dict[str, int]:
     """Reads every evaluation set before the pipeline runs; returns texts per set."""
-    try:
-        return {name: len(read_eval_set(name, path, config.text_field))
-                for name, path in config.eval_sets}
-    except UnicodeDecodeError as e:
-        raise EvalSetError(f"{STAGE}: an evaluation set is not UTF-8: {e}") from None
+    return {name: len(read_eval_set(name, path, config.text_field))
+            for name, path in config.eval_sets}
 
 
 @dataclasses.dataclass(frozen=True)
