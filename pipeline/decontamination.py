@@ -111,13 +111,25 @@ class DecontaminationConfig:
 # Normalisation and hashing.
 
 _NOT_WORD = re.compile(r"[\W_]+")
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 _BYTE_BASE = np.uint64(0x100000001B3)       # odd multiplier of the per-word polynomial
 _NGRAM_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the per-n-gram polynomial
 
+# Byte -> lower-cased byte, and byte -> "is part of a word". ASCII letters and digits are word
+# bytes; every other ASCII byte separates words; bytes >= 0x80 only occur in text that went
+# through `normalize` first, where every non-ASCII character left is a letter or digit.
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[ord("A"):ord("Z") + 1] += 32
+_IS_WORD = np.zeros(256, dtype=bool)
+for _lo, _hi in (("a", "z"), ("A", "Z"), ("0", "9")):
+    _IS_WORD[ord(_lo):ord(_hi) + 1] = True
+_IS_WORD[0x80:] = True
+
 
 def normalize(text: str) -> str:
-    """Lower-case; non-letters/digits become spaces; words joined by single spaces."""
+    """Lower-case; non-letters/digits become spaces; words joined by single spaces.
+
+    This is the definition. The hashing below gets the same words faster: ASCII text is split
+    and lower-cased byte-wise in numpy, other text goes through this function first."""
     return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
 
 
@@ -147,20 +159,44 @@ def _powers(n: int) -> np.ndarray:
     return _POWERS[:n]
 
 
-def word_hashes(normalized: str) -> np.ndarray:
-    """uint64 hash of every word of a normalised string (single spaces), vectorised."""
-    data = np.frombuffer(normalized.encode("utf-8"), dtype=np.uint8)
-    if data.size == 0:
-        return np.zeros(0, dtype=np.uint64)
-    is_space = data == 32
-    space_at = np.flatnonzero(is_space)
-    starts = np.concatenate(([0], space_at + 1))           # byte offset of each word
-    lengths = np.diff(np.concatenate((starts, [data.size + 1]))) - 1
-    letters = data[~is_space].astype(np.uint64) + np.uint64(1)
-    word_start = starts - np.arange(starts.size)           # offset of each word in `letters`
+@dataclasses.dataclass(frozen=True)
+class BatchWords:
+    """The words of a batch of texts, hashed: `hashes[i]` is word i, of text `doc[i]`."""
+
+    hashes: np.ndarray    # uint64 [words]
+    doc: np.ndarray       # int64 [words]
+    counts: np.ndarray    # int64 [texts]: words per text
+    first: np.ndarray     # int64 [texts]: index of each text's first word
+
+
+def batch_words(texts: Sequence[str]) -> BatchWords:
+    """Hashes every word of every text in a few numpy passes over the batch's bytes."""
+    parts = [(t if t.isascii() else normalize(t)).encode("utf-8") for t in texts]
+    ends = np.cumsum([len(b) + 1 for b in parts], dtype=np.int64)  # each text + a separator
+    data = np.frombuffer(b" ".join(parts) + b" ", dtype=np.uint8)
+    is_word = _IS_WORD[data]
+    edges = np.diff(is_word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    lengths = np.flatnonzero(edges == -1) - starts
+    doc = np.searchsorted(ends, starts, side="right").astype(np.int64)
+    counts = np.bincount(doc, minlength=len(texts)).astype(np.int64)
+    first = np.cumsum(counts) - counts
+    if not starts.size:
+        return BatchWords(np.zeros(0, np.uint64), doc, counts, first)
+    letters = _LOWER[data[is_word]].astype(np.uint64) + np.uint64(1)
+    word_start = np.cumsum(lengths) - lengths          # offset of each word in `letters`
     offset_in_word = np.arange(letters.size) - np.repeat(word_start, lengths)
     terms = letters * _powers(int(lengths.max()))[offset_in_word]
-    return _mix(np.add.reduceat(terms, word_start) ^ lengths.astype(np.uint64))
+    hashes = _mix(np.add.reduceat(terms, word_start) ^ lengths.astype(np.uint64))
+    return BatchWords(hashes, doc, counts, first)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy 2's hash-based unique is several times slower here)."""
+    values = np.sort(values)
+    if values.size:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return values
 
 
 def kgram_series(hashes: np.ndarray, lengths: Sequence[int]):
@@ -177,17 +213,6 @@ def kgram_series(hashes: np.ndarray, lengths: Sequence[int]):
             yield k, _mix(acc ^ np.uint64(k))
         if not acc.size:
             return
-
-
-def kgram_hashes(hashes: np.ndarray, k: int) -> np.ndarray:
-    """Hash of every run of k consecutive word hashes (len(hashes) - k + 1 of them)."""
-    for _, grams in kgram_series(hashes, [k]):
-        return grams
-    return np.zeros(0, dtype=np.uint64)
-
-
-def text_kgram_hashes(text: str, k: int) -> np.ndarray:
-    return kgram_hashes(word_hashes(normalize(text)), k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,19 +272,25 @@ class EvalSetHashes:
 
 
 def hash_eval_set(name: str, texts: Sequence[str], ngram: int, min_words: int) -> EvalSetHashes:
-    by_length: dict[int, list[np.ndarray]] = {}
-    whole = short = 0
-    for text in texts:
-        hashes = word_hashes(normalize(text))
-        if hashes.size >= ngram:
-            by_length.setdefault(ngram, []).append(kgram_hashes(hashes, ngram))
-        elif hashes.size >= min_words:
-            whole += 1
-            by_length.setdefault(hashes.size, []).append(kgram_hashes(hashes, hashes.size))
+    """All n-grams of the long texts, and the whole of each short one, hashed in one batch."""
+    words_ = batch_words(texts)
+    long_text = words_.counts >= ngram
+    whole = (words_.counts >= min_words) & ~long_text
+    whole_lengths = sorted(set(words_.counts[whole].tolist()))
+    by_length: dict[int, np.ndarray] = {}
+    for k, grams in kgram_series(words_.hashes, [ngram, *whole_lengths]):
+        if not grams.size:
+            continue
+        if k == ngram:
+            # every n-gram that starts and ends inside one text (texts are concatenated)
+            keep = words_.doc[:grams.size] == words_.doc[k - 1:k - 1 + grams.size]
+            selected = grams[keep]
         else:
-            short += 1
-    return EvalSetHashes(name, {k: np.unique(np.concatenate(v)) for k, v in by_length.items()},
-                         len(texts), whole, short)
+            selected = grams[words_.first[whole & (words_.counts == k)]]
+        if selected.size:
+            by_length[k] = sorted_unique(np.concatenate([by_length.get(k, selected), selected]))
+    return EvalSetHashes(name, by_length, len(texts), int(whole.sum()),
+                         int((words_.counts < min_words).sum()))
 
 
 def load_and_hash(entry: tuple[str, str], config: DecontaminationConfig) -> EvalSetHashes:
@@ -273,7 +304,9 @@ class EvalIndex:
     """All evaluation sets' n-grams in one sorted array; `owner` says which sets hold each.
 
     `owner[i]` indexes `groups`, the distinct sets of evaluation-set indices (an n-gram shared
-    by two sets belongs to a group of both).
+    by two sets belongs to a group of both). `bits` is a bitmap over the top `filter_bits` bits
+    of every hash: one random read rules out almost every document n-gram, and only the few
+    that pass (about 1 in 16 at most) are looked up with `np.searchsorted`.
     """
 
     names: tuple[str, ...]
@@ -282,70 +315,86 @@ class EvalIndex:
     owner: np.ndarray          # int32 index into groups
     groups: tuple[tuple[int, ...], ...]
     summary: dict[str, Any]
+    bits: np.ndarray           # uint8 bitmap, 2^filter_bits bits
+    filter_bits: int
 
     @classmethod
     def build(cls, sets: Iterable[EvalSetHashes]) -> "EvalIndex":
         sets = sorted(sets, key=lambda s: s.name)
         names = tuple(s.name for s in sets)
-        all_hashes, all_sets = [], []
-        for i, s in enumerate(sets):
-            for k, h in s.hashes.items():
-                # the length is mixed into each hash already; keep k-grams apart by length too
-                all_hashes.append(h)
-                all_sets.append(np.full(h.size, i, dtype=np.int64))
         lengths = tuple(sorted({k for s in sets for k in s.hashes}))
+        all_hashes = [h for s in sets for h in s.hashes.values()]
+        set_ids = [np.full(h.size, i, dtype=np.int64)
+                   for i, s in enumerate(sets) for h in s.hashes.values()]
         if not all_hashes:
-            return cls(names, lengths, np.zeros(0, np.uint64), np.zeros(0, np.int32), (),
-                       cls._summary(sets))
-        hashes = np.concatenate(all_hashes)
-        set_ids = np.concatenate(all_sets)
-        order = np.lexsort((set_ids, hashes))
-        hashes, set_ids = hashes[order], set_ids[order]
-        unique, first = np.unique(hashes, return_index=True)
-        # membership bitmask per unique hash -> group id
-        masks = np.zeros(unique.size, dtype=object if len(sets) > 62 else np.int64)
-        position = np.searchsorted(unique, hashes)
-        if masks.dtype == object:
-            for p, s in zip(position.tolist(), set_ids.tolist()):
-                masks[p] = (masks[p] or 0) | (1 << s)
+            unique, owner, groups = np.zeros(0, np.uint64), np.zeros(0, np.int32), ()
         else:
-            np.bitwise_or.at(masks, position, np.left_shift(1, set_ids))
-        distinct, owner = np.unique(masks, return_inverse=True)
-        groups = tuple(tuple(i for i in range(len(sets)) if (int(m) >> i) & 1)
-                       for m in distinct.tolist())
-        return cls(names, lengths, unique, owner.astype(np.int32), groups, cls._summary(sets))
+            hashes = np.concatenate(all_hashes)
+            unique = sorted_unique(hashes)
+            inverse = np.searchsorted(unique, hashes).astype(np.int64)
+            # distinct (n-gram, set) pairs, sorted by n-gram then set
+            keys = sorted_unique(inverse * len(sets) + np.concatenate(set_ids))
+            pairs = np.stack([keys // len(sets), keys % len(sets)])
+            per_gram = np.bincount(pairs[0], minlength=unique.size)
+            first = np.cumsum(per_gram) - per_gram
+            owner = pairs[1][first].copy()          # the set, where only one set has the n-gram
+            groups_list = [(i,) for i in range(len(sets))]
+            group_of = {g: i for i, g in enumerate(groups_list)}
+            for g in np.flatnonzero(per_gram > 1).tolist():  # shared by several sets: rare
+                members = tuple(pairs[1][first[g]:first[g] + per_gram[g]].tolist())
+                owner[g] = group_of.setdefault(members, len(groups_list))
+                if owner[g] == len(groups_list):
+                    groups_list.append(members)
+            owner = owner.astype(np.int32)
+            groups = tuple(groups_list)
+        filter_bits = int(min(34, max(16, np.ceil(np.log2(max(1, unique.size) * 16)))))
+        bits = np.zeros(1 << (filter_bits - 3), dtype=np.uint8)
+        top = unique >> np.uint64(64 - filter_bits)
+        np.bitwise_or.at(bits, (top >> np.uint64(3)).astype(np.int64),
+                         (np.uint8(1) << (top & np.uint64(7)).astype(np.uint8)))
+        summary = {s.name: {"texts": s.texts, "texts_matched_whole": s.texts_whole,
+                            "texts_too_short": s.texts_too_short,
+                            "ngrams": int(sum(h.size for h in s.hashes.values()))} for s in sets}
+        return cls(names, lengths, unique, owner, groups, summary, bits, filter_bits)
 
-    @staticmethod
-    def _summary(sets: Sequence[EvalSetHashes]) -> dict[str, Any]:
-        return {s.name: {"texts": s.texts, "texts_matched_whole": s.texts_whole,
-                         "texts_too_short": s.texts_too_short,
-                         "ngrams": int(sum(h.size for h in s.hashes.values()))} for s in sets}
+    def lookup(self, grams: np.ndarray) -> np.ndarray:
+        """Index into `hashes` of each gram, or -1 where the gram is in no evaluation set."""
+        top = grams >> np.uint64(64 - self.filter_bits)
+        maybe = ((self.bits[(top >> np.uint64(3)).astype(np.int64)]
+                  >> (top & np.uint64(7)).astype(np.uint8)) & 1).astype(bool)
+        out = np.full(grams.size, -1, dtype=np.int64)
+        candidates = np.flatnonzero(maybe)
+        if candidates.size:
+            position = np.searchsorted(self.hashes, grams[candidates])
+            position[position == self.hashes.size] = 0
+            found = self.hashes[position] == grams[candidates]
+            out[candidates[found]] = position[found]
+        return out
 
     def match_batch(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
         """For each text, the names of the evaluation sets it shares an n-gram with."""
         result: list[tuple[str, ...]] = [()] * len(texts)
         if not self.hashes.size or not texts:
             return result
-        normalized = [normalize(t) for t in texts]
-        counts = np.array([s.count(" ") + 1 if s else 0 for s in normalized], dtype=np.int64)
-        hashes = word_hashes(" ".join(s for s in normalized if s))
-        doc_of_word = np.repeat(np.arange(len(texts)), counts)
+        words_ = batch_words(texts)
+        if not words_.hashes.size:
+            return result
         found_docs, found_groups = [], []
-        for k, grams in kgram_series(hashes, self.lengths):
+        for k, grams in kgram_series(words_.hashes, self.lengths):
             if not grams.size:
                 continue
-            first_doc = doc_of_word[:grams.size]
-            valid = first_doc == doc_of_word[k - 1:k - 1 + grams.size]  # not across documents
-            position = np.searchsorted(self.hashes, grams)
-            position[position == self.hashes.size] = 0
-            hit = valid & (self.hashes[position] == grams)
-            if hit.any():
-                found_docs.append(first_doc[hit])
-                found_groups.append(self.owner[position[hit]])
+            position = self.lookup(grams)
+            hit = np.flatnonzero(position >= 0)
+            if not hit.size:
+                continue
+            first_doc = words_.doc[hit]
+            inside = first_doc == words_.doc[hit + k - 1]  # not across two documents
+            found_docs.append(first_doc[inside])
+            found_groups.append(self.owner[position[hit[inside]]])
         if not found_docs:
             return result
         pairs = np.unique(np.stack([np.concatenate(found_docs),
-                                    np.concatenate(found_groups)]), axis=1)
+                                    np.concatenate(found_groups).astype(np.int64)]), axis=1)
         per_doc: dict[int, set[int]] = {}
         for doc, group in pairs.T.tolist():
             per_doc.setdefault(doc, set()).update(self.groups[group])

@@ -54,6 +54,19 @@ def test_normalisation():
     assert dc.words("") == [] and dc.words("...!?") == []
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=5))
+def test_fast_word_split_equals_the_definition(texts):
+    """ASCII text is split byte-wise in numpy; it must give exactly the words of `normalize`."""
+    batch = dc.batch_words(texts)
+    assert batch.counts.tolist() == [len(dc.words(t)) for t in texts]
+    every_word = [w for t in texts for w in dc.words(t)]
+    one_by_one = [dc.batch_words([w]).hashes.tolist() for w in every_word]
+    assert one_by_one == [[h] for h in batch.hashes.tolist()]
+    assert dc.batch_words([dc.normalize(t) for t in texts]).hashes.tolist() == \
+        batch.hashes.tolist()
+
+
 def test_planted_13gram_is_caught_and_12_shared_words_are_not():
     rng = random.Random(0)
     eval_text = _text(rng, 40)
@@ -91,7 +104,7 @@ def test_short_eval_texts_match_whole_or_are_skipped():
        min_words=st.integers(1, 5), vocab_size=st.integers(2, 12))
 def test_hashed_index_agrees_with_the_exact_definition(seed, ngram, min_words, vocab_size):
     rng = random.Random(seed)
-    vocab = [f"v{i}" for i in range(vocab_size)] + ["Ab,", "ab", "B.c"]
+    vocab = [f"v{i}" for i in range(vocab_size)] + ["Ab,", "ab", "B.c", "Été", "été—x", "ß_1"]
     min_words = min(min_words, ngram)
     eval_sets = {f"set{j}": [_text(rng, rng.randint(0, 30), vocab)
                              for _ in range(rng.randint(1, 4))] for j in range(rng.randint(1, 3))}
