@@ -183,17 +183,20 @@ def _run(docs, config, stats_dir):
     return out, counters
 
 
-@pytest.mark.parametrize("action", ["remove", "flag"])
-def test_stage_removes_or_flags_planted_documents(action, corpus, tmp_path):
+@pytest.mark.parametrize("action, apply_to", [("remove", None), ("flag", ["books"])])
+def test_stage_removes_or_flags_planted_documents(action, apply_to, corpus, tmp_path):
     docs, truth, _ = corpus
     config = dc.DecontaminationConfig.from_mapping(
         {"eval_sets": {"trivia": "trivia.jsonl.gz", "lambada": "lambada.jsonl"},
-         "text_field": "question", "action": action}, base_dir=str(tmp_path))
+         "text_field": "question", "action": action, "apply_to": apply_to},
+        base_dir=str(tmp_path))
     assert config.names == ("lambada", "trivia")
+    checked_sources = ["books", "web"] if apply_to is None else apply_to
+    checked = {d["id"] for d in docs if d["source"] in checked_sources}
     out, counters = _run(docs, config, tmp_path / "stats")
     contaminated = {d["id"]: tuple(d["meta"]["contaminated_by"])
                     for d in out["kept"] + out["rejected"] if "contaminated_by" in d["meta"]}
-    assert contaminated == {i: sets for i, sets in truth.items() if sets}
+    assert contaminated == {i: sets for i, sets in truth.items() if sets and i in checked}
     if action == "remove":
         assert len(out["kept"]) == sum(not s for s in truth.values())
         assert all(r["reason"] == f"decontamination.{r['meta']['contaminated_by'][0]}"
@@ -204,27 +207,17 @@ def test_stage_removes_or_flags_planted_documents(action, corpus, tmp_path):
     else:
         assert out["rejected"] == [] and len(out["kept"]) == len(docs)
     stats = json.loads((tmp_path / "stats" / "decontamination.json").read_text())
-    for source in ("web", "books"):
+    assert sorted(stats["sources"]) == checked_sources
+    for source in checked_sources:
         ids = {d["id"] for d in docs if d["source"] == source}
         for name in ("lambada", "trivia"):
             expected = sum(name in truth[i] for i in ids)
+            assert expected > 0
             assert stats["sources"][source]["by_eval_set"][name] == expected
             assert counters.get((f"prep.{source}", f"contamination.{name}"), 0) == expected
         assert stats["sources"][source]["checked"] == 40
     assert stats["eval_sets"]["trivia"]["texts_matched_whole"] == 20
     assert stats["eval_sets"]["lambada"]["texts"] == 20
-
-
-def test_stage_checks_only_apply_to_sources(corpus, tmp_path):
-    docs, truth, _ = corpus
-    config = dc.DecontaminationConfig.from_mapping(
-        {"eval_sets": {"lambada": "lambada.jsonl", "trivia": "trivia.jsonl.gz"},
-         "text_field": "question", "apply_to": ["books"]}, base_dir=str(tmp_path))
-    out, _ = _run(docs, config, tmp_path / "stats")
-    assert {r["source"] for r in out["rejected"]} == {"books"}
-    assert sum(d["source"] == "web" for d in out["kept"]) == 40
-    stats = json.loads((tmp_path / "stats" / "decontamination.json").read_text())
-    assert list(stats["sources"]) == ["books"]
 
 
 def test_contamination_chart_renders():

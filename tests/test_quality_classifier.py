@@ -198,22 +198,22 @@ TRAIN_CONFIG = {"positive_sources": ["books"], "negative_sources": ["web"], "app
 
 
 @pytest.mark.slow
-def test_stage_gives_the_same_outputs_with_one_or_two_workers(texts, tmp_path):
+def test_stage_gives_the_same_outputs_with_one_or_two_workers_and_on_reruns(texts, tmp_path):
     docs = _documents(texts)
     config = QualityClassifierConfig.from_mapping(TRAIN_CONFIG)
     one, _ = _run(docs, config, tmp_path / "s1", str(tmp_path / "o1"))
     two, _ = _run(docs, config, tmp_path / "s2", str(tmp_path / "o2"), workers=2)
-    assert one == two
+    rerun, _ = _run(docs[::-1], config, tmp_path / "s3", str(tmp_path / "o3"))
+    assert one == two == rerun
     for name in ("quality_scores.json", "quality_model.npz"):
-        assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
+        assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes() \
+            == (tmp_path / "s3" / name).read_bytes()
 
 
 def test_stage_trains_scores_and_samples(texts, tmp_path):
     docs = _documents(texts)
     config = QualityClassifierConfig.from_mapping(TRAIN_CONFIG)
     one, counters = _run(docs, config, tmp_path / "s1", str(tmp_path / "o1"))
-    rerun, _ = _run(docs[::-1], config, tmp_path / "s2", str(tmp_path / "o2"))
-    assert one == rerun
     model_stats = json.loads((tmp_path / "s1" / "quality_model.json").read_text())
     assert model_stats["samples"] == {"positive": 50, "negative": 50}
     assert model_stats["heldout_auc"] is not None
