@@ -38,7 +38,8 @@ class Section:
             raise SpecError(f"{where}: expected a mapping, got {kind(data)}")
         for key in data:
             if key not in allowed:
-                raise self.error(str(key), f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                raise self.error(str(key), "unknown key; expected one of "
+                                           f"{', '.join(sorted(allowed))}")
         self.data = data
 
     def error(self, key: str, message: str) -> SpecError:

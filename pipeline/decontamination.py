@@ -35,6 +35,7 @@ counts per evaluation set and source and what each evaluation set contributed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from typing import Any, Collection, Iterable, Mapping, Sequence
@@ -105,6 +106,20 @@ class DecontaminationConfig:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The config plus a SHA-256 of each eval-set file: what a job's config hash should
+        cover, so that editing an eval set (not only the spec) redoes the work."""
+        from apache_beam.io.filesystems import FileSystems
+
+        digests = {}
+        for name, path in self.eval_sets:
+            try:
+                with FileSystems.open(path, compression_type="uncompressed") as f:
+                    digests[name] = hashlib.sha256(f.read()).hexdigest()
+            except Exception as e:
+                raise EvalSetError(f"{STAGE}.eval_sets.{name}: cannot read {path}: {e}") from None
+        return {**self.to_json(), "eval_set_sha256": digests}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -149,6 +149,14 @@ class QualityClassifierConfig:
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The config, plus the model's version when a saved model is used: what a job's config
+        hash should cover (replacing the model file redoes the work)."""
+        out = self.to_json()
+        if self.model_path is not None:
+            out["model_version"] = quality_model.load_model(self.model_path).version
+        return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Training branch.
@@ -193,6 +201,9 @@ def _write_model_files(model: quality_model.QualityModel, stats_dir: str,
         quality_model.save_model(model, path)
         record["model_path"] = path
     _write_json(FileSystems.join(stats_dir, MODEL_STATS_FILE), record)
+    log.info("quality classifier %s (%s), held-out AUC %s; stats in %s", model.version,
+             "trained" if record["trained"] else f"loaded from {config.model_path}",
+             model.metadata.get("heldout_auc"), stats_dir)
     return model.version
 
 
@@ -275,6 +286,9 @@ def _histogram_record(per_source: list[tuple[str, np.ndarray]], model_version: s
         sources[source] = {"scored": scored, "kept": kept, "dropped": scored - kept,
                            "kept_fraction": round(kept / scored, 6) if scored else None,
                            "histogram": counts[0].tolist(), "kept_histogram": counts[1].tolist()}
+    for source, data in sources.items():
+        log.info("quality classifier: %s: %d scored, %d kept (%s)", source, data["scored"],
+                 data["kept"], config.keep)
     return {"model_version": model_version, "keep": config.keep,
             "threshold": config.threshold if config.keep == "threshold" else None,
             "pareto_alpha": config.pareto_alpha if config.keep == "pareto" else None,

@@ -118,7 +118,8 @@ def test_hashed_index_agrees_with_the_exact_definition(seed, ngram, min_words, v
 def test_an_ngram_in_two_sets_names_both():
     rng = random.Random(2)
     shared = _text(rng, 13)
-    index = _index({"b_set": [shared + " " + _text(rng, 5)], "a_set": [_text(rng, 3) + " " + shared],
+    index = _index({"b_set": [shared + " " + _text(rng, 5)],
+                    "a_set": [_text(rng, 3) + " " + shared],
                     "c_set": [_text(rng, 20)]})
     assert index.match_batch([shared]) == [("a_set", "b_set")]
 
@@ -220,6 +221,16 @@ def test_stage_removes_or_flags_planted_documents(action, apply_to, corpus, tmp_
     assert stats["eval_sets"]["lambada"]["texts"] == 20
 
 
+def test_fingerprint_changes_with_an_eval_set_file(tmp_path):
+    _write_jsonl(tmp_path / "a.jsonl", ["one two three four five six seven eight"])
+    config = dc.DecontaminationConfig.from_mapping({"eval_sets": {"a": "a.jsonl"}},
+                                                   base_dir=str(tmp_path))
+    before = config.fingerprint()
+    _write_jsonl(tmp_path / "a.jsonl", ["one two three four five six seven nine"])
+    assert config.fingerprint() != before
+    assert config.fingerprint()["eval_sets"] == before["eval_sets"]
+
+
 def test_contamination_chart_renders():
     from pipeline.corpus_stage_charts import contamination_chart
     stats = {"ngram": 13, "action": "remove", "eval_sets": {"a": {}, "b": {}},
@@ -238,7 +249,8 @@ def _decontaminate(tmp_path, eval_sets, **extra):
 
 
 def test_missing_eval_set_names_the_file(tmp_path):
-    with pytest.raises(SpecError, match=r"decontamination\.eval_sets\.gone: cannot read .*gone\.jsonl"):
+    with pytest.raises(SpecError,
+                       match=r"decontamination\.eval_sets\.gone: cannot read .*gone\.jsonl"):
         _decontaminate(tmp_path, {"gone": "gone.jsonl"})
 
 

@@ -5,7 +5,6 @@ deterministic with one or two workers."""
 import io
 import json
 import os
-import random
 import zipfile
 
 import apache_beam as beam
@@ -262,6 +261,7 @@ def test_stage_with_a_pretrained_model(keep, trained, texts, tmp_path):
             r["source"] == "forum" for r in out["rejected"])
     else:
         assert out["rejected"] == [] and len(out["kept"]) == 140
+    assert config.fingerprint()["model_version"] == trained.version
     stats = json.loads((tmp_path / "stats" / "quality_model.json").read_text())
     assert stats["trained"] is False and stats["model_version"] == trained.version
     assert not (tmp_path / "stats" / "quality_model.npz").exists()
