@@ -321,7 +321,8 @@ class EvalIndex:
     `owner[i]` indexes `groups`, the distinct sets of evaluation-set indices (an n-gram shared
     by two sets belongs to a group of both). `bits` is a bitmap over the top `filter_bits` bits
     of every hash: one random read rules out almost every document n-gram, and only the few
-    that pass (about 1 in 16 at most) are looked up with `np.searchsorted`.
+    that pass (about 1 in 16 up to 67M eval n-grams; the bitmap stops growing at 128 MB) are
+    looked up with `np.searchsorted`.
     """
 
     names: tuple[str, ...]
@@ -362,7 +363,7 @@ class EvalIndex:
                     groups_list.append(members)
             owner = owner.astype(np.int32)
             groups = tuple(groups_list)
-        filter_bits = int(min(34, max(16, np.ceil(np.log2(max(1, unique.size) * 16)))))
+        filter_bits = int(min(30, max(16, np.ceil(np.log2(max(1, unique.size) * 16)))))
         bits = np.zeros(1 << (filter_bits - 3), dtype=np.uint8)
         top = unique >> np.uint64(64 - filter_bits)
         np.bitwise_or.at(bits, (top >> np.uint64(3)).astype(np.int64),
