@@ -1,0 +1,551 @@
+"""Decontamination: remove (or flag) documents that share a word n-gram with an evaluation set.
+
+    decontamination:
+      eval_sets: {lambada: evals/lambada.jsonl, triviaqa: evals/triviaqa.jsonl.gz}
+      text_field: text        # the field of each JSON line that holds the text
+      ngram: 13               # n (GPT-3 and PaLM used 13-grams)
+      min_words: 8            # shorter eval texts are matched whole; below min_words, skipped
+      action: remove          # remove | flag
+      apply_to: null          # null = every source, or a list of source names
+
+Text is compared in a normalised form: lower-cased (`str.lower`), every character that is not
+a Unicode letter or digit (punctuation, symbols, `_`) turned into a space, then split on
+whitespace. "Hello, World!" and "hello world" are the same two words.
+
+A document is contaminated by an evaluation set when one of its word n-grams is an n-gram of
+one of the set's texts. An eval text with fewer than `ngram` words cannot have an n-gram; if it
+has at least `min_words` words it is matched as a whole (a document containing all its words
+in a row is contaminated), and if it has fewer it is skipped and counted as too short: a
+handful of words in a row ("the united states of") is not evidence of leakage.
+
+N-grams are compared by 64-bit hashes: each word's UTF-8 bytes are hashed with a polynomial
+over the bytes (vectorised with numpy over a whole batch of documents), mixed with SplitMix64,
+and a k-gram's hash combines its k word hashes and k. The evaluation sets' hashes form one
+sorted uint64 array (a Beam side input); each document batch is looked up with one
+`np.searchsorted`. With a million eval n-grams, a chance collision needs about 2^44 document
+n-grams per false positive.
+
+`remove` rejects a contaminated document with the reason `decontamination.<set>` (the first
+matching set by name; `meta["contaminated_by"]` lists all); `flag` keeps it with that meta.
+Counters per source (`prep.<source>`): `decontamination.checked`, `contamination.<set>` (in
+both modes) and `drop.decontamination.<set>`; `<stats_dir>/decontamination.json` holds the
+counts per evaluation set and source and what each evaluation set contributed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from typing import Any, Collection, Iterable, Mapping, Sequence
+
+import apache_beam as beam
+import numpy as np
+
+from pipeline import config_check
+from pipeline.document import Document
+from pipeline.spec import SpecError
+from pipeline.stages import REJECTED, _Counters, metrics_namespace, rejected_record
+
+STAGE = "decontamination"
+ACTIONS = ("remove", "flag")
+STATS_FILE = "decontamination.json"
+META_KEY = "contaminated_by"
+_KEYS = {"eval_sets", "text_field", "ngram", "min_words", "action", "apply_to"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecontaminationConfig:
+    eval_sets: tuple[tuple[str, str], ...]  # (name, path), sorted by name
+    text_field: str = "text"
+    ngram: int = 13
+    min_words: int = 8
+    action: str = "remove"
+    apply_to: tuple[str, ...] | None = None  # None: every source
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = STAGE,
+                     base_dir: str | None = None) -> "DecontaminationConfig":
+        """Validates a spec section (not the files: see `check_eval_sets`).
+
+        `base_dir` resolves relative eval-set paths (the spec file's folder)."""
+        s = config_check.Section(data, where, _KEYS)
+        sets = s.required("eval_sets", "a mapping of evaluation-set name to a JSONL file")
+        if not isinstance(sets, Mapping) or not sets:
+            raise s.error("eval_sets", "expected a non-empty mapping of name to JSONL path, got "
+                                       f"{config_check.kind(sets)}")
+        eval_sets = []
+        for name, path in sets.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise s.error(f"eval_sets.{name}", "names use letters, digits, '_', '-' and '.' "
+                                                   "(they become counter names)")
+            if not isinstance(path, str) or not path:
+                raise s.error(f"eval_sets.{name}", f"expected a path to a JSONL file, got "
+                                                   f"{config_check.kind(path)}")
+            eval_sets.append((name, config_check.resolve_path(path, base_dir)))
+        ngram = s.integer("ngram", 13, minimum=1, maximum=64)
+        min_words = s.integer("min_words", min(8, ngram), minimum=1)
+        if min_words > ngram:
+            raise s.error("min_words", f"expected at most ngram ({ngram}), got {min_words}")
+        return cls(
+            eval_sets=tuple(sorted(eval_sets)),
+            text_field=s.string("text_field", "text"),
+            ngram=ngram, min_words=min_words,
+            action=s.choice("action", "remove", ACTIONS),
+            apply_to=s.names("apply_to", None, allow_null=True),
+        )
+
+    def check_sources(self, known: Collection[str], where: str = STAGE) -> None:
+        config_check.check_known_sources(where, "apply_to", self.apply_to, known)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.eval_sets)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The config plus a SHA-256 of each eval-set file: what a job's config hash should
+        cover, so that editing an eval set (not only the spec) redoes the work."""
+        from apache_beam.io.filesystems import FileSystems
+
+        digests = {}
+        for name, path in self.eval_sets:
+            try:
+                with FileSystems.open(path, compression_type="uncompressed") as f:
+                    digests[name] = hashlib.sha256(f.read()).hexdigest()
+            except Exception as e:
+                raise EvalSetError(f"{STAGE}.eval_sets.{name}: cannot read {path}: {e}") from None
+        return {**self.to_json(), "eval_set_sha256": digests}
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation and hashing.
+
+_NOT_WORD = re.compile(r"[\W_]+")
+_BYTE_BASE = np.uint64(0x100000001B3)       # odd multiplier of the per-word polynomial
+_NGRAM_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the per-n-gram polynomial
+
+# Byte -> lower-cased byte, and byte -> "is part of a word". ASCII letters and digits are word
+# bytes; every other ASCII byte separates words; bytes >= 0x80 only occur in text that went
+# through `normalize` first, where every non-ASCII character left is a letter or digit.
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[ord("A"):ord("Z") + 1] += 32
+_IS_WORD = np.zeros(256, dtype=bool)
+for _lo, _hi in (("a", "z"), ("A", "Z"), ("0", "9")):
+    _IS_WORD[ord(_lo):ord(_hi) + 1] = True
+_IS_WORD[0x80:] = True
+
+
+def normalize(text: str) -> str:
+    """Lower-case; non-letters/digits become spaces; words joined by single spaces.
+
+    This is the definition. The hashing below gets the same words faster: ASCII text is split
+    and lower-cased byte-wise in numpy, other text goes through this function first."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def words(text: str) -> list[str]:
+    return normalize(text).split()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: spreads every input bit over the whole 64-bit output."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+_POWERS: np.ndarray = np.ones(1, dtype=np.uint64)
+
+
+def _powers(n: int) -> np.ndarray:
+    """_BYTE_BASE ** i (mod 2^64) for i < n, grown on demand."""
+    global _POWERS
+    if len(_POWERS) < n:
+        size = max(n, 2 * len(_POWERS))
+        powers = np.full(size, _BYTE_BASE, dtype=np.uint64)
+        powers[0] = 1
+        _POWERS = np.cumprod(powers, dtype=np.uint64)
+    return _POWERS[:n]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchWords:
+    """The words of a batch of texts, hashed: `hashes[i]` is word i, of text `doc[i]`."""
+
+    hashes: np.ndarray    # uint64 [words]
+    doc: np.ndarray       # int64 [words]
+    counts: np.ndarray    # int64 [texts]: words per text
+    first: np.ndarray     # int64 [texts]: index of each text's first word
+
+
+def batch_words(texts: Sequence[str]) -> BatchWords:
+    """Hashes every word of every text in a few numpy passes over the batch's bytes."""
+    parts = [(t if t.isascii() else normalize(t)).encode("utf-8") for t in texts]
+    ends = np.cumsum([len(b) + 1 for b in parts], dtype=np.int64)  # each text + a separator
+    data = np.frombuffer(b" ".join(parts) + b" ", dtype=np.uint8)
+    is_word = _IS_WORD[data]
+    edges = np.diff(is_word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    lengths = np.flatnonzero(edges == -1) - starts
+    doc = np.searchsorted(ends, starts, side="right").astype(np.int64)
+    counts = np.bincount(doc, minlength=len(texts)).astype(np.int64)
+    first = np.cumsum(counts) - counts
+    if not starts.size:
+        return BatchWords(np.zeros(0, np.uint64), doc, counts, first)
+    letters = _LOWER[data[is_word]].astype(np.uint64) + np.uint64(1)
+    word_start = np.cumsum(lengths) - lengths          # offset of each word in `letters`
+    offset_in_word = np.arange(letters.size) - np.repeat(word_start, lengths)
+    terms = letters * _powers(int(lengths.max()))[offset_in_word]
+    hashes = _mix(np.add.reduceat(terms, word_start) ^ lengths.astype(np.uint64))
+    return BatchWords(hashes, doc, counts, first)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy 2's hash-based unique is several times slower here)."""
+    values = np.sort(values)
+    if values.size:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return values
+
+
+def kgram_series(hashes: np.ndarray, lengths: Sequence[int]):
+    """Yields (k, hashes of every run of k consecutive words) for each k in `lengths`.
+
+    The polynomial for k words extends the one for k - 1 words by one multiply-add, so all
+    lengths up to the longest cost one pass over k."""
+    wanted = set(lengths)
+    acc = hashes.copy()
+    for k in range(1, max(lengths) + 1):
+        if k > 1:
+            acc = acc[:-1] * _NGRAM_BASE + hashes[k - 1:]
+        if k in wanted:
+            yield k, _mix(acc ^ np.uint64(k))
+        if not acc.size:
+            return
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation sets.
+
+class EvalSetError(SpecError):
+    """A missing or malformed evaluation set: names the file and the line."""
+
+
+def read_eval_set(name: str, path: str, text_field: str) -> list[str]:
+    """Texts of a JSONL evaluation set (compressed by extension: .gz, .bz2, .zst, ... are read
+    through Beam's FileSystems); any bad line is an error naming the file and line."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(path) as f:
+            raw = f.read()
+    except Exception as e:  # missing file, unreadable bucket, corrupt compression
+        raise EvalSetError(f"{STAGE}.eval_sets.{name}: cannot read {path}: {e}") from None
+    texts = []
+    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
+        where = f"{path}:{number} (eval set {name})"
+        if not raw_line.strip():
+            continue
+        try:
+            record = json.loads(raw_line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise EvalSetError(f"{where}: not UTF-8 ({e})") from None
+        except json.JSONDecodeError as e:
+            raise EvalSetError(f"{where}: not valid JSON ({e})") from None
+        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            raise EvalSetError(f"{where}: expected a JSON object with a string field "
+                               f"'{text_field}' (set decontamination.text_field to the field "
+                               "that holds the text)")
+        texts.append(record[text_field])
+    if not texts:
+        raise EvalSetError(f"{path} (eval set {name}): no texts; an evaluation set must hold "
+                           "at least one JSON line")
+    return texts
+
+
+def check_eval_sets(config: DecontaminationConfig) -> dict[str, int]:
+    """Reads every evaluation set before the pipeline runs; returns texts per set."""
+    return {name: len(read_eval_set(name, path, config.text_field))
+            for name, path in config.eval_sets}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSetHashes:
+    """What one evaluation set contributes: its hashes by n-gram length, and counts."""
+
+    name: str
+    hashes: dict[int, np.ndarray]  # k -> sorted unique uint64 hashes of k-grams
+    texts: int
+    texts_whole: int       # shorter than n words, matched as a whole
+    texts_too_short: int   # fewer than min_words words: skipped
+
+
+def hash_eval_set(name: str, texts: Sequence[str], ngram: int, min_words: int) -> EvalSetHashes:
+    """All n-grams of the long texts, and the whole of each short one, hashed in one batch."""
+    words_ = batch_words(texts)
+    long_text = words_.counts >= ngram
+    whole = (words_.counts >= min_words) & ~long_text
+    whole_lengths = sorted(set(words_.counts[whole].tolist()))
+    by_length: dict[int, np.ndarray] = {}
+    for k, grams in kgram_series(words_.hashes, [ngram, *whole_lengths]):
+        if not grams.size:
+            continue
+        if k == ngram:
+            # every n-gram that starts and ends inside one text (texts are concatenated)
+            keep = words_.doc[:grams.size] == words_.doc[k - 1:k - 1 + grams.size]
+            selected = grams[keep]
+        else:
+            selected = grams[words_.first[whole & (words_.counts == k)]]
+        if selected.size:
+            by_length[k] = sorted_unique(np.concatenate([by_length.get(k, selected), selected]))
+    return EvalSetHashes(name, by_length, len(texts), int(whole.sum()),
+                         int((words_.counts < min_words).sum()))
+
+
+def load_and_hash(entry: tuple[str, str], config: DecontaminationConfig) -> EvalSetHashes:
+    name, path = entry
+    return hash_eval_set(name, read_eval_set(name, path, config.text_field),
+                         config.ngram, config.min_words)
+
+
+@dataclasses.dataclass
+class EvalIndex:
+    """All evaluation sets' n-grams in one sorted array; `owner` says which sets hold each.
+
+    `owner[i]` indexes `groups`, the distinct sets of evaluation-set indices (an n-gram shared
+    by two sets belongs to a group of both). `bits` is a bitmap over the top `filter_bits` bits
+    of every hash: one random read rules out almost every document n-gram, and only the few
+    that pass (about 1 in 16 up to 67M eval n-grams; the bitmap stops growing at 128 MB) are
+    looked up with `np.searchsorted`.
+    """
+
+    names: tuple[str, ...]
+    lengths: tuple[int, ...]   # the k-gram lengths present
+    hashes: np.ndarray         # sorted unique uint64
+    owner: np.ndarray          # int32 index into groups
+    groups: tuple[tuple[int, ...], ...]
+    summary: dict[str, Any]
+    bits: np.ndarray           # uint8 bitmap, 2^filter_bits bits
+    filter_bits: int
+
+    @classmethod
+    def build(cls, sets: Iterable[EvalSetHashes]) -> "EvalIndex":
+        sets = sorted(sets, key=lambda s: s.name)
+        names = tuple(s.name for s in sets)
+        lengths = tuple(sorted({k for s in sets for k in s.hashes}))
+        all_hashes = [h for s in sets for h in s.hashes.values()]
+        set_ids = [np.full(h.size, i, dtype=np.int64)
+                   for i, s in enumerate(sets) for h in s.hashes.values()]
+        if not all_hashes:
+            unique, owner, groups = np.zeros(0, np.uint64), np.zeros(0, np.int32), ()
+        else:
+            hashes = np.concatenate(all_hashes)
+            unique = sorted_unique(hashes)
+            inverse = np.searchsorted(unique, hashes).astype(np.int64)
+            # distinct (n-gram, set) pairs, sorted by n-gram then set
+            keys = sorted_unique(inverse * len(sets) + np.concatenate(set_ids))
+            pairs = np.stack([keys // len(sets), keys % len(sets)])
+            per_gram = np.bincount(pairs[0], minlength=unique.size)
+            first = np.cumsum(per_gram) - per_gram
+            owner = pairs[1][first].copy()          # the set, where only one set has the n-gram
+            groups_list = [(i,) for i in range(len(sets))]
+            group_of = {g: i for i, g in enumerate(groups_list)}
+            for g in np.flatnonzero(per_gram > 1).tolist():  # shared by several sets: rare
+                members = tuple(pairs[1][first[g]:first[g] + per_gram[g]].tolist())
+                owner[g] = group_of.setdefault(members, len(groups_list))
+                if owner[g] == len(groups_list):
+                    groups_list.append(members)
+            owner = owner.astype(np.int32)
+            groups = tuple(groups_list)
+        filter_bits = int(min(30, max(16, np.ceil(np.log2(max(1, unique.size) * 16)))))
+        bits = np.zeros(1 << (filter_bits - 3), dtype=np.uint8)
+        top = unique >> np.uint64(64 - filter_bits)
+        np.bitwise_or.at(bits, (top >> np.uint64(3)).astype(np.int64),
+                         (np.uint8(1) << (top & np.uint64(7)).astype(np.uint8)))
+        summary = {s.name: {"texts": s.texts, "texts_matched_whole": s.texts_whole,
+                            "texts_too_short": s.texts_too_short,
+                            "ngrams": int(sum(h.size for h in s.hashes.values()))} for s in sets}
+        return cls(names, lengths, unique, owner, groups, summary, bits, filter_bits)
+
+    def lookup(self, grams: np.ndarray) -> np.ndarray:
+        """Index into `hashes` of each gram, or -1 where the gram is in no evaluation set."""
+        top = grams >> np.uint64(64 - self.filter_bits)
+        maybe = ((self.bits[(top >> np.uint64(3)).astype(np.int64)]
+                  >> (top & np.uint64(7)).astype(np.uint8)) & 1).astype(bool)
+        out = np.full(grams.size, -1, dtype=np.int64)
+        candidates = np.flatnonzero(maybe)
+        if candidates.size:
+            position = np.searchsorted(self.hashes, grams[candidates])
+            position[position == self.hashes.size] = 0
+            found = self.hashes[position] == grams[candidates]
+            out[candidates[found]] = position[found]
+        return out
+
+    def match_batch(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
+        """For each text, the names of the evaluation sets it shares an n-gram with."""
+        result: list[tuple[str, ...]] = [()] * len(texts)
+        if not self.hashes.size or not texts:
+            return result
+        words_ = batch_words(texts)
+        if not words_.hashes.size:
+            return result
+        found_docs, found_groups = [], []
+        for k, grams in kgram_series(words_.hashes, self.lengths):
+            if not grams.size:
+                continue
+            position = self.lookup(grams)
+            hit = np.flatnonzero(position >= 0)
+            if not hit.size:
+                continue
+            first_doc = words_.doc[hit]
+            inside = first_doc == words_.doc[hit + k - 1]  # not across two documents
+            found_docs.append(first_doc[inside])
+            found_groups.append(self.owner[position[hit[inside]]])
+        if not found_docs:
+            return result
+        pairs = np.unique(np.stack([np.concatenate(found_docs),
+                                    np.concatenate(found_groups).astype(np.int64)]), axis=1)
+        per_doc: dict[int, set[int]] = {}
+        for doc, group in pairs.T.tolist():
+            per_doc.setdefault(doc, set()).update(self.groups[group])
+        for doc, sets in per_doc.items():
+            result[doc] = tuple(self.names[i] for i in sorted(sets))
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The Beam stage.
+
+_TO_CHECK = "to_check"
+_STATS = "stats"
+
+
+class _RouteFn(beam.DoFn):
+    def __init__(self, apply_to: tuple[str, ...] | None):
+        self.apply_to = None if apply_to is None else frozenset(apply_to)
+
+    def process(self, doc: Document):
+        if self.apply_to is None or doc["source"] in self.apply_to:
+            yield beam.pvalue.TaggedOutput(_TO_CHECK, doc)
+        else:
+            yield doc
+
+
+class _DecontaminateBatchFn(beam.DoFn):
+    def __init__(self, config: DecontaminationConfig):
+        self.config = config
+        self.counters: dict[str, _Counters] = {}
+
+    def _counter(self, source: str) -> _Counters:
+        if source not in self.counters:
+            self.counters[source] = _Counters(metrics_namespace(source))
+        return self.counters[source]
+
+    def process(self, batch: list[Document], index: EvalIndex):
+        remove = self.config.action == "remove"
+        stats: dict[str, dict[str, int]] = {}
+        for doc, matched in zip(batch, index.match_batch([d["text"] for d in batch])):
+            source = doc["source"]
+            counters = self._counter(source)
+            counters.inc(f"{STAGE}.checked")
+            source_stats = stats.setdefault(source, {"checked": 0, "contaminated": 0})
+            source_stats["checked"] += 1
+            if not matched:
+                yield doc
+                continue
+            source_stats["contaminated"] += 1
+            for name in matched:
+                counters.inc(f"contamination.{name}")
+                source_stats[f"set.{name}"] = source_stats.get(f"set.{name}", 0) + 1
+            doc = dict(doc, meta=dict(doc["meta"], **{META_KEY: list(matched)}))
+            if remove:
+                reason = f"{STAGE}.{matched[0]}"
+                counters.inc(f"drop.{reason}")
+                counters.inc("drop_bytes", len(doc["text"].encode("utf-8")))
+                yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, reason))
+            else:
+                yield doc
+        for source, counts in stats.items():
+            yield beam.pvalue.TaggedOutput(_STATS, (source, counts))
+
+
+def _sum_stats(dicts) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for d in dicts:
+        for key, n in d.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
+def _stats_record(per_source: list[tuple[str, dict[str, int]]], index: EvalIndex,
+                  config: DecontaminationConfig) -> dict[str, Any]:
+    sources = {}
+    for source, counts in sorted(per_source, key=lambda kv: kv[0]):
+        sources[source] = {
+            "checked": counts.get("checked", 0), "contaminated": counts.get("contaminated", 0),
+            "by_eval_set": {name: counts.get(f"set.{name}", 0) for name in index.names}}
+    totals = {name: sum(s["by_eval_set"][name] for s in sources.values())
+              for name in index.names}
+    return {"action": config.action, "ngram": config.ngram, "min_words": config.min_words,
+            "normalisation": "lower-case; non-letters/digits -> space; whitespace split",
+            "eval_sets": {name: dict(index.summary[name], path=path,
+                                     documents_contaminated=totals[name])
+                          for name, path in config.eval_sets},
+            "sources": sources}
+
+
+def _write_json(record: dict[str, Any], path: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
+
+
+class Decontaminate(beam.PTransform):
+    """Documents -> (kept documents, rejected records) against the configured eval sets.
+
+    The evaluation sets are read and checked here, before the pipeline runs (an error names the
+    file and line), and read again inside the pipeline to build the side-input index. Writes
+    `<stats_dir>/decontamination.json`.
+    """
+
+    def __init__(self, config: DecontaminationConfig, stats_dir: str, *, label: str = STAGE,
+                 min_batch_size: int = 16, max_batch_size: int = 1024):
+        super().__init__(label=label)
+        self.config = config
+        self.stats_dir = stats_dir
+        self.min_batch_size = min_batch_size
+        self.max_batch_size = max_batch_size
+        self.texts_per_set = check_eval_sets(config)
+
+    def expand(self, docs):
+        from apache_beam.io.filesystems import FileSystems
+
+        config = self.config
+        index = (docs.pipeline
+                 | "eval_sets" >> beam.Create(list(config.eval_sets))
+                 | "hash_eval_sets" >> beam.Map(load_and_hash, config)
+                 | "gather_eval_sets" >> beam.combiners.ToList()
+                 | "build_index" >> beam.Map(EvalIndex.build))
+        routed = docs | "route" >> beam.ParDo(_RouteFn(config.apply_to)).with_outputs(
+            _TO_CHECK, main="passed")
+        checked = (
+            routed[_TO_CHECK]
+            | "batch" >> beam.BatchElements(min_batch_size=self.min_batch_size,
+                                            max_batch_size=self.max_batch_size)
+            | "match" >> beam.ParDo(_DecontaminateBatchFn(config), beam.pvalue.AsSingleton(index))
+            .with_outputs(REJECTED, _STATS, main="kept"))
+        path = FileSystems.join(self.stats_dir, STATS_FILE)
+        _ = (checked[_STATS]
+             | "sum_stats" >> beam.CombinePerKey(_sum_stats)
+             | "gather_stats" >> beam.combiners.ToList()
+             | "stats_record" >> beam.Map(_stats_record, beam.pvalue.AsSingleton(index), config)
+             | "write_stats" >> beam.Map(_write_json, path))
+        kept = (routed.passed, checked.kept) | "merge" >> beam.Flatten()
+        return kept, checked[REJECTED]

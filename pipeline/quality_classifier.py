@@ -1,0 +1,368 @@
+"""The quality-classifier corpus stage (PaLM / GLaM): train on the job's own sources, score,
+keep by threshold or by GLaM's Pareto sampling, and write score histograms.
+
+    quality_classifier:
+      positive_sources: [books, wikipedia]   # sampled as the "high quality" class
+      negative_sources: [web]                # sampled as the "raw webpages" class
+      apply_to: [web]                        # sources that are scored (and filtered)
+      sample_per_class: 20000
+      heldout_fraction: 0.1                  # held out of the sample to measure AUC
+      ngram_range: [1, 2]                    # word n-grams, hashed
+      num_features: 262144
+      max_chars: 5000                        # the prefix of each document that is featurised
+      regularization_c: 1.0                  # inverse L2 strength of the logistic regression
+      keep: pareto                           # pareto | threshold | score_only
+      threshold: 0.5                         # keep: threshold keeps score >= threshold
+      pareto_alpha: 9.0                      # keep: pareto (GLaM's value)
+      seed: 0
+      model_path: null                       # a saved .npz to use instead of training
+
+Inside the job (`QualityClassifier`, a PTransform from documents to (kept, rejected)):
+1. sample: each document of a positive (negative) source gets the key blake2b(seed, id); the
+   `sample_per_class` smallest keys are the sample (`beam.combiners.Top.Smallest`), so the sample
+   is the same with any number of workers and on every rerun;
+2. train (one worker; the sample is small by design): pipeline/quality_model.py, written to
+   `<stats_dir>/quality_model.npz` with `<stats_dir>/quality_model.json` (version, held-out AUC,
+   sample sizes, settings);
+3. score: documents of the `apply_to` sources, in batches (`beam.BatchElements`), one sparse
+   matrix-vector product per batch; the score goes to `meta["quality_score"]` (6 decimals);
+4. keep: `threshold`, `pareto` (draw fixed by (seed, id)) or `score_only` (nothing dropped, e.g.
+   so that dedup can prefer the better copy). Rejected records carry the score in their meta
+   and the reason `quality_classifier.threshold` or `quality_classifier.pareto`;
+5. histograms: 20 fixed bins over [0, 1] per source, all scored and kept documents, summed by a
+   `CombinePerKey` and written to `<stats_dir>/quality_scores.json`.
+Documents of other sources pass through untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any, Collection, Mapping
+
+import apache_beam as beam
+import numpy as np
+
+from pipeline import config_check, quality_model
+from pipeline.document import Document
+from pipeline.spec import SpecError
+from pipeline.stages import REJECTED, _Counters, metrics_namespace, rejected_record
+
+log = logging.getLogger(__name__)
+
+KEEP_RULES = ("pareto", "threshold", "score_only")
+HISTOGRAM_BINS = 20
+MODEL_FILE = "quality_model.npz"
+MODEL_STATS_FILE = "quality_model.json"
+SCORES_FILE = "quality_scores.json"
+SCORE_KEY = "quality_score"
+STAGE = "quality_classifier"
+
+_TRAINING_KEYS = ("positive_sources", "negative_sources", "sample_per_class", "heldout_fraction",
+                  "ngram_range", "num_features", "max_chars", "regularization_c")
+_KEYS = set(_TRAINING_KEYS) | {"apply_to", "keep", "threshold", "pareto_alpha", "seed",
+                               "model_path"}
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityClassifierConfig:
+    apply_to: tuple[str, ...]
+    positive_sources: tuple[str, ...] = ()
+    negative_sources: tuple[str, ...] = ()
+    sample_per_class: int = 20000
+    heldout_fraction: float = 0.1
+    ngram_range: tuple[int, int] = (1, 2)
+    num_features: int = 2 ** 18
+    max_chars: int = 5000
+    regularization_c: float = 1.0
+    keep: str = "pareto"
+    threshold: float = 0.5
+    pareto_alpha: float = 9.0
+    seed: int = 0
+    model_path: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = STAGE,
+                     base_dir: str | None = None) -> "QualityClassifierConfig":
+        """Validates a spec section; errors name `where.<key>` and what was expected.
+
+        `base_dir` resolves a relative `model_path` (the spec file's folder)."""
+        s = config_check.Section(data, where, _KEYS)
+        model_path = s.string("model_path", None)
+        if model_path is not None:
+            extra = [k for k in _TRAINING_KEYS if s.has(k)]
+            if extra:
+                raise s.error(extra[0], "a pre-trained model (model_path) is used as it is; "
+                                        "its features come from the file and it is not "
+                                        f"retrained, so remove {', '.join(extra)} or model_path")
+            model_path = config_check.resolve_path(model_path, base_dir)
+            positive = negative = ()
+        else:
+            positive = s.names("positive_sources", None)
+            negative = s.names("negative_sources", None)
+            both = sorted(set(positive) & set(negative))
+            if both:
+                raise s.error("negative_sources", f"'{both[0]}' is also a positive source; a "
+                                                  "source can be in one class only")
+        ngram_range = s.get("ngram_range", [1, 2])
+        if (not isinstance(ngram_range, (list, tuple)) or len(ngram_range) != 2
+                or not all(config_check.is_int(n) for n in ngram_range)
+                or not 1 <= ngram_range[0] <= ngram_range[1] <= 5):
+            raise s.error("ngram_range", "expected [min_n, max_n] with 1 <= min_n <= max_n <= 5, "
+                                         f"got {config_check.kind(ngram_range)}")
+        return cls(
+            apply_to=s.names("apply_to", None),
+            positive_sources=positive,
+            negative_sources=negative,
+            sample_per_class=s.integer("sample_per_class", 20000, minimum=2),
+            heldout_fraction=s.number("heldout_fraction", 0.1, minimum=0.0, maximum=0.5),
+            ngram_range=(int(ngram_range[0]), int(ngram_range[1])),
+            num_features=s.integer("num_features", 2 ** 18, minimum=16, maximum=2 ** 24),
+            max_chars=s.integer("max_chars", 5000, minimum=1),
+            regularization_c=s.number("regularization_c", 1.0, minimum=0.0,
+                                      exclusive_minimum=True),
+            keep=s.choice("keep", "pareto", KEEP_RULES),
+            threshold=s.number("threshold", 0.5, minimum=0.0, maximum=1.0),
+            pareto_alpha=s.number("pareto_alpha", 9.0, minimum=0.0, exclusive_minimum=True),
+            seed=s.integer("seed", 0),
+            model_path=model_path,
+        )
+
+    def check_sources(self, known: Collection[str], where: str = STAGE) -> None:
+        """Every source named must be one of the spec's sources."""
+        for key in ("apply_to", "positive_sources", "negative_sources"):
+            config_check.check_known_sources(where, key, getattr(self, key), known)
+
+    @property
+    def features(self) -> quality_model.FeatureSettings:
+        return quality_model.FeatureSettings(ngram_range=self.ngram_range,
+                                             num_features=self.num_features,
+                                             max_chars=self.max_chars)
+
+    @property
+    def training(self) -> quality_model.TrainingSettings:
+        return quality_model.TrainingSettings(heldout_fraction=self.heldout_fraction,
+                                              regularization_c=self.regularization_c,
+                                              seed=self.seed)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The config, plus the model's version when a saved model is used: what a job's config
+        hash should cover (replacing the model file redoes the work)."""
+        out = self.to_json()
+        if self.model_path is not None:
+            out["model_version"] = quality_model.load_model(self.model_path).version
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Training branch.
+
+def _sample_entry(doc: Document, seed: int, max_chars: int) -> tuple[int, str, str]:
+    return quality_model.sample_key(seed, doc["id"]), doc["id"], doc["text"][:max_chars]
+
+
+def _train(positives: list, negatives: list, config: QualityClassifierConfig
+           ) -> quality_model.QualityModel:
+    if not positives or not negatives:
+        empty = "positive_sources" if not positives else "negative_sources"
+        raise ValueError(
+            f"quality_classifier: no document of {empty} "
+            f"{list(getattr(config, empty))} reached the classifier (all filtered out before "
+            "it, or the sources are empty); nothing to train on")
+    model = quality_model.train_model([(i, t) for _, i, t in positives],
+                                      [(i, t) for _, i, t in negatives],
+                                      config.features, config.training)
+    model.metadata.update({"positive_sources": list(config.positive_sources),
+                           "negative_sources": list(config.negative_sources)})
+    return model
+
+
+def _write_json(path: str, data: Any) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def _write_model_files(model: quality_model.QualityModel, stats_dir: str,
+                       config: QualityClassifierConfig) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    record = {"model_version": model.version, "trained": config.model_path is None,
+              "model_path": config.model_path, "settings": model.settings.to_json(),
+              "config": config.to_json(), "train_seconds": model.train_seconds,
+              **model.metadata}
+    if config.model_path is None:
+        path = FileSystems.join(stats_dir, MODEL_FILE)
+        quality_model.save_model(model, path)
+        record["model_path"] = path
+    _write_json(FileSystems.join(stats_dir, MODEL_STATS_FILE), record)
+    log.info("quality classifier %s (%s), held-out AUC %s; stats in %s", model.version,
+             "trained" if record["trained"] else f"loaded from {config.model_path}",
+             model.metadata.get("heldout_auc"), stats_dir)
+    return model.version
+
+
+def _load_checked(path: str, version: str) -> quality_model.QualityModel:
+    model = quality_model.load_model(path)
+    if model.version != version:
+        raise ValueError(f"{path}: the quality model changed while the job ran "
+                         f"(version {model.version}, {version} when the job started)")
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring branch.
+
+_TO_SCORE = "to_score"
+_HISTOGRAMS = "histograms"
+
+
+class _RouteFn(beam.DoFn):
+    def __init__(self, apply_to: tuple[str, ...]):
+        self.apply_to = frozenset(apply_to)
+
+    def process(self, doc: Document):
+        if doc["source"] in self.apply_to:
+            yield beam.pvalue.TaggedOutput(_TO_SCORE, doc)
+        else:
+            yield doc
+
+
+class _ScoreBatchFn(beam.DoFn):
+    """Scores a batch with one sparse mat-vec, applies the keep rule, counts per source."""
+
+    def __init__(self, config: QualityClassifierConfig):
+        self.config = config
+        self.counters: dict[str, _Counters] = {}
+
+    def _counter(self, source: str) -> _Counters:
+        if source not in self.counters:
+            self.counters[source] = _Counters(metrics_namespace(source))
+        return self.counters[source]
+
+    def process(self, batch: list[Document], model: quality_model.QualityModel):
+        config = self.config
+        scores = model.score([d["text"] for d in batch])
+        if config.keep == "threshold":
+            keep = scores >= config.threshold
+        elif config.keep == "pareto":
+            keep = quality_model.pareto_keep(scores, [d["id"] for d in batch],
+                                             config.pareto_alpha, config.seed)
+        else:
+            keep = np.ones(len(batch), dtype=bool)
+        reason = f"{STAGE}.{config.keep}"
+        bins = np.minimum((scores * HISTOGRAM_BINS).astype(np.int64), HISTOGRAM_BINS - 1)
+        per_source: dict[str, list[int]] = {}
+        for i, (doc, score, kept) in enumerate(zip(batch, scores.tolist(), keep.tolist())):
+            per_source.setdefault(doc["source"], []).append(i)
+            doc = dict(doc, meta=dict(doc["meta"], **{SCORE_KEY: score}))
+            counters = self._counter(doc["source"])
+            counters.inc(f"{STAGE}.scored")
+            if kept:
+                yield doc
+            else:
+                counters.inc(f"drop.{reason}")
+                counters.inc("drop_bytes", len(doc["text"].encode("utf-8")))
+                yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, reason))
+        for source, rows in per_source.items():
+            rows_arr = np.asarray(rows)
+            counts = np.zeros((2, HISTOGRAM_BINS), dtype=np.int64)
+            np.add.at(counts[0], bins[rows_arr], 1)
+            np.add.at(counts[1], bins[rows_arr[keep[rows_arr]]], 1)
+            yield beam.pvalue.TaggedOutput(_HISTOGRAMS, (source, counts))
+
+
+def _histogram_record(per_source: list[tuple[str, np.ndarray]], model_version: str,
+                      config: QualityClassifierConfig) -> dict[str, Any]:
+    edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1).round(6).tolist()
+    sources = {}
+    for source, counts in sorted(per_source, key=lambda kv: kv[0]):
+        scored, kept = int(counts[0].sum()), int(counts[1].sum())
+        sources[source] = {"scored": scored, "kept": kept, "dropped": scored - kept,
+                           "kept_fraction": round(kept / scored, 6) if scored else None,
+                           "histogram": counts[0].tolist(), "kept_histogram": counts[1].tolist()}
+    for source, data in sources.items():
+        log.info("quality classifier: %s: %d scored, %d kept (%s)", source, data["scored"],
+                 data["kept"], config.keep)
+    return {"model_version": model_version, "keep": config.keep,
+            "threshold": config.threshold if config.keep == "threshold" else None,
+            "pareto_alpha": config.pareto_alpha if config.keep == "pareto" else None,
+            "seed": config.seed, "apply_to": list(config.apply_to),
+            "bin_edges": edges, "sources": sources}
+
+
+def _sum_counts(arrays) -> np.ndarray:
+    total = np.zeros((2, HISTOGRAM_BINS), dtype=np.int64)
+    for a in arrays:
+        total += a
+    return total
+
+
+class QualityClassifier(beam.PTransform):
+    """Documents -> (kept documents, rejected records), scoring the `apply_to` sources.
+
+    Writes into `stats_dir`: quality_model.json (version, AUC, sample sizes, settings),
+    quality_model.npz (when trained here) and quality_scores.json (histograms per source).
+    A pre-trained `model_path` is loaded and checked here, before the pipeline runs.
+    """
+
+    def __init__(self, config: QualityClassifierConfig, stats_dir: str, *,
+                 label: str = STAGE, min_batch_size: int = 16, max_batch_size: int = 512):
+        super().__init__(label=label)
+        self.config = config
+        self.stats_dir = stats_dir
+        self.min_batch_size = min_batch_size
+        self.max_batch_size = max_batch_size
+        self.pretrained_version = None
+        if config.model_path is not None:
+            try:
+                self.pretrained_version = quality_model.load_model(config.model_path).version
+            except (FileNotFoundError, ValueError) as e:
+                raise SpecError(f"{STAGE}.model_path: {e}") from None
+
+    def _model(self, docs):
+        config = self.config
+        p = docs.pipeline
+        if config.model_path is not None:
+            return (p | "model_path" >> beam.Create([config.model_path])
+                    | "load_model" >> beam.Map(_load_checked, self.pretrained_version))
+        samples = {}
+        for name, sources in (("positive", config.positive_sources),
+                              ("negative", config.negative_sources)):
+            wanted = frozenset(sources)
+            samples[name] = (
+                docs
+                | f"{name}_docs" >> beam.Filter(lambda d, w=wanted: d["source"] in w)
+                | f"{name}_keys" >> beam.Map(_sample_entry, config.seed, config.max_chars)
+                | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class))
+        return samples["positive"] | "train" >> beam.Map(
+            _train, beam.pvalue.AsSingleton(samples["negative"]), config)
+
+    def expand(self, docs):
+        config = self.config
+        model = self._model(docs)
+        version = model | "write_model" >> beam.Map(_write_model_files, self.stats_dir, config)
+        routed = docs | "route" >> beam.ParDo(_RouteFn(config.apply_to)).with_outputs(
+            _TO_SCORE, main="passed")
+        scored = (
+            routed[_TO_SCORE]
+            | "batch" >> beam.BatchElements(min_batch_size=self.min_batch_size,
+                                            max_batch_size=self.max_batch_size)
+            | "score" >> beam.ParDo(_ScoreBatchFn(config), beam.pvalue.AsSingleton(model))
+            .with_outputs(REJECTED, _HISTOGRAMS, main="kept"))
+        from apache_beam.io.filesystems import FileSystems
+
+        scores_path = FileSystems.join(self.stats_dir, SCORES_FILE)
+        _ = (scored[_HISTOGRAMS]
+             | "sum_histograms" >> beam.CombinePerKey(_sum_counts)
+             | "gather_histograms" >> beam.combiners.ToList()
+             | "histogram_record" >> beam.Map(_histogram_record,
+                                              beam.pvalue.AsSingleton(version), config)
+             | "write_histograms" >> beam.Map(lambda r, path=scores_path: _write_json(path, r)))
+        kept = (routed.passed, scored.kept) | "merge" >> beam.Flatten()
+        return kept, scored[REJECTED]
