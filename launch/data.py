@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import seqio
@@ -76,22 +76,39 @@ def _options() -> tf.data.Options:
 
 
 class TrainStream:
-    """The host's infinite, deterministic stream of training rows, batched on demand."""
+    """This host's part of the infinite, deterministic training stream, batched on demand.
 
-    def __init__(self, config: DatasetConfig, seed: int, shard: tuple[int, int]):
+    The global batch is the concatenation of `num_shards` per-shard batches (shard i read with
+    seqio.ShardInfo(i, num_shards)); a host reads only the shards `shards` it feeds. The global
+    batch therefore depends on the step and the shard count alone, not on how many processes read
+    it: 2 hosts x 2 shards and 1 host x 2 shards train on identical batches, and a run can resume
+    on a different number of hosts.
+    """
+
+    def __init__(self, config: DatasetConfig, seed: int, shards: Sequence[int], num_shards: int):
         if config.task_feature_lengths is None:
             raise ValueError("train DatasetConfig.task_feature_lengths is required for training "
                              "(e.g. TASK_FEATURE_LENGTHS = {'targets': 2048})")
-        self.config, self.seed, self.shard = config, seed, shard
+        self.config, self.seed = config, seed
+        self.shards, self.num_shards = list(shards), num_shards
 
-    def batches(self, start_row: int, host_batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Batches of `host_batch_size` rows, starting after the first `start_row` rows."""
-        ds = _dataset(self.config, self.config.mixture_or_task_name, self.seed, self.shard,
-                      num_epochs=None, shuffle=self.config.shuffle).with_options(_options())
-        if start_row:
-            ds = ds.skip(start_row)
-        ds = ds.batch(host_batch_size, drop_remainder=True).prefetch(2)
-        return ds.as_numpy_iterator()
+    def batches(self, start_row: int, rows_per_shard: int) -> Iterator[dict[str, np.ndarray]]:
+        """Host batches of len(shards) x `rows_per_shard` rows, skipping the first `start_row`
+        rows of every shard."""
+        per_shard = []
+        for shard in self.shards:
+            ds = _dataset(self.config, self.config.mixture_or_task_name, self.seed,
+                          (shard, self.num_shards), num_epochs=None, shuffle=self.config.shuffle)
+            ds = ds.with_options(_options())
+            if start_row:
+                ds = ds.skip(start_row)
+            per_shard.append(ds.batch(rows_per_shard, drop_remainder=True))
+        if len(per_shard) == 1:
+            ds = per_shard[0]
+        else:
+            ds = tf.data.Dataset.zip(tuple(per_shard)).map(
+                lambda *parts: {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]})
+        return ds.prefetch(2).as_numpy_iterator()
 
 
 def eval_task_names(config: DatasetConfig) -> list[str]:

@@ -92,7 +92,9 @@ def parse_gin(gin_files: list[str], gin_bindings: list[str], gin_search_paths: s
     for directory in search_paths:
         gin.add_config_file_search_path(directory)
     try:
-        gin.parse_config_files_and_bindings(resolved, gin_bindings, finalize_config=finalize)
+        with gin.unlock_config():  # a fresh config, so entry points can be called in-process too
+            gin.clear_config()
+            gin.parse_config_files_and_bindings(resolved, gin_bindings, finalize_config=finalize)
     except (ValueError, TypeError, NameError, AttributeError, SyntaxError, ImportError) as e:
         raise GinConfigError(_explain(e, resolved)) from e
     _PARSED[:] = [resolved, list(gin_bindings)]
@@ -105,6 +107,11 @@ _REQUIRED = re.compile(r"(\S+) set to `%gin.REQUIRED` but not subsequently overr
 def _explain(error: Exception, files: list[str]) -> str:
     message = str(error)
     match = _REQUIRED.search(message)
+    if match and match.group(1).endswith("/macro.value"):  # a macro: gin scopes it by its name
+        name = match.group(1).split("/")[0]
+        where = _declaring_files(files).get(name, "a gin file")
+        return (f"required macro {name} is not set (declared `{name} = %gin.REQUIRED` in "
+                f"{where}): pass --gin.{name}=VALUE or bind it in a gin file")
     if match:
         # gin names the binding that uses the macro; find where the macro was declared REQUIRED.
         declared = _declaring_files(files)

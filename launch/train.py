@@ -193,9 +193,14 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
           batch_size_ramp: Sequence[tuple[int, int]] | None = None,
           spike_recovery: LossSpikeRecovery | None = None,
           log_period: int = 10,
-          peak_flops_per_device: float | None = None) -> TrainResult:
+          peak_flops_per_device: float | None = None,
+          num_data_shards: int | None = None) -> TrainResult:
     """Trains to `total_steps` (t5x's `train` arguments, plus the batch ramp, spike recovery,
-    logging period and MFU peak). Returns the final step and status.
+    logging period, MFU peak and data shard count). Returns the final step and status.
+
+    `num_data_shards` (default: the number of hosts feeding distinct data) fixes how the training
+    stream is split; the global batch depends on it and on the step only, and a checkpoint records
+    it, so a resumed run reads the same batches even on a different number of hosts.
 
     `use_hardware_rng` and `inference_evaluator_cls` are accepted for t5x run files; the train
     step draws no random numbers (PaLM uses no dropout). Inference evaluation during training is
@@ -220,7 +225,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         if summarize_config_fn is not None:
             summarize_config_fn(model_dir=model_dir)
         write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
-    shard, num_shards = partitioner.data_layout
+    host_slot, num_host_slots = partitioner.data_layout
     seq_len = train_dataset_cfg.task_feature_lengths["targets"]
 
     checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
@@ -253,6 +258,13 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         step = int(jax.device_get(state.step))
         examples = int(record.get("examples_consumed", 0))
         spike_events = list(record.get("spike_events", []))
+        num_shards = int(record.get("num_data_shards") or num_data_shards or num_host_slots)
+        if num_shards % num_host_slots:
+            raise ValueError(f"{num_shards} data shards cannot be split over {num_host_slots} hosts "
+                             "feeding distinct data (set train_script.train.num_data_shards to a "
+                             "multiple)")
+        per_host = num_shards // num_host_slots
+        my_shards = range(host_slot * per_host, (host_slot + 1) * per_host)
 
         def data_record(at_examples: int) -> dict:
             return {"examples_consumed": at_examples, "data_seed": int(data_seed),
@@ -262,7 +274,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         if latest is None and step < total_steps:
             checkpoints.save(step, state, data_record(examples))  # always something to fall back to
 
-        stream = data_lib.TrainStream(train_dataset_cfg, data_seed, (shard, num_shards))
+        stream = data_lib.TrainStream(train_dataset_cfg, data_seed, my_shards, num_shards)
         detector = SpikeDetector(spike_cfg)
         peak, peak_source = metrics_lib.peak_flops_per_device(config.compute_dtype,
                                                                  peak_flops_per_device)
@@ -298,10 +310,9 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                 try:
                     batch_size = batch_size_at(step, train_dataset_cfg.batch_size, batch_size_ramp)
                     if batch_size % num_shards:
-                        raise ValueError(f"batch size {batch_size} is not divisible by the {num_shards}"
-                                         " data shards (hosts)")
-                    host_batch = batch_size // num_shards
-                    batches = stream.batches(examples // num_shards, host_batch)
+                        raise ValueError(f"batch size {batch_size} is not divisible by the "
+                                         f"{num_shards} data shards")
+                    batches = stream.batches(examples // num_shards, batch_size // num_shards)
                     throughput.restart()
                     while step < total_steps:
                         if batch_size_at(step, train_dataset_cfg.batch_size,

@@ -20,6 +20,7 @@ import seqio
 import tensorflow as tf
 
 MIXTURE = "tiny_mix"
+TEXT_TO_TEXT = "tiny_t2t.successor"  # inputs "n" -> targets "n+1": a text-to-text task for eval
 TASKS = ("counting", "words")
 NUM_SHARDS = 4
 EXAMPLES = {"train": 400, "validation": 48}
@@ -31,6 +32,12 @@ def data_dir() -> str:
     if not path:
         raise RuntimeError("set PALM_TEST_TASKS_DIR to the folder of tests.train_tasks.write_data")
     return path
+
+
+def _t2t_dataset(split: str, shuffle_files: bool = False, seed=None):
+    numbers = np.arange(40) if split == "validation" else np.arange(40, 400)
+    return tf.data.Dataset.from_tensor_slices({"inputs": [str(n) for n in numbers],
+                                               "targets": [str(n + 1) for n in numbers]})
 
 
 def _texts(task: str, split: str) -> list[str]:
@@ -86,6 +93,13 @@ def register(path: str | None = None) -> str:
                            seqio.preprocessors.tokenize,
                            seqio.preprocessors.append_eos_after_trim],
             output_features=features, metric_fns=[])
+    if TEXT_TO_TEXT in seqio.TaskRegistry.names():
+        seqio.TaskRegistry.remove(TEXT_TO_TEXT)
+    seqio.TaskRegistry.add(
+        TEXT_TO_TEXT, source=seqio.FunctionDataSource(_t2t_dataset, splits=list(EXAMPLES)),
+        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        output_features={"inputs": features["targets"], "targets": features["targets"]},
+        metric_fns=[])
     if MIXTURE in seqio.MixtureRegistry.names():
         seqio.MixtureRegistry.remove(MIXTURE)
     seqio.MixtureRegistry.add(MIXTURE, [(f"{MIXTURE}.{task}", 1.0) for task in TASKS])
@@ -94,3 +108,20 @@ def register(path: str | None = None) -> str:
 
 if os.environ.get("PALM_TEST_TASKS_DIR"):
     register()
+
+
+def train_args(model_dir: str, steps: int, *extra: str) -> list[str]:
+    """launch.train flags for a tiny run on `tiny_mix` (seed 0, batch 8 x 64 tokens)."""
+    return ["--gin_file=gin/runs/pretrain.gin", "--gin_file=gin/models/palm_tiny.gin",
+            f"--gin.MODEL_DIR='{model_dir}'", "--gin.MIXTURE_OR_TASK_NAME='tiny_mix'",
+            "--gin.MIXTURE_OR_TASK_MODULE='tests.train_tasks'",
+            "--gin.TASK_FEATURE_LENGTHS={'targets': 64}", f"--gin.TRAIN_STEPS={steps}",
+            "--gin.BATCH_SIZE=8", "--gin.USE_CACHED_TASKS=False", "--gin.RANDOM_SEED=0",
+            "--gin.train_script.train.eval_period=None", "--gin.train_script.train.log_period=4",
+            "--gin.PalmConfig.dtype='float32'", *extra]
+
+
+def read_metrics(model_dir: str, kind: str = "train") -> list[dict]:
+    import json
+    with open(os.path.join(model_dir, "metrics.jsonl")) as f:
+        return [r for r in map(json.loads, f) if r["kind"] == kind]
