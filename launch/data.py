@@ -50,6 +50,17 @@ def lookup(name: str):
             f"in DatasetConfig.module.") from None
 
 
+def check_vocabulary(config: DatasetConfig, model_vocab_size: int) -> None:
+    """The model's embedding must cover every id the task's vocabulary can produce."""
+    _import_module(config)
+    item = lookup(config.mixture_or_task_name)
+    size = item.output_features["targets"].vocabulary.vocab_size
+    if size > model_vocab_size:
+        raise ValueError(f"{config.mixture_or_task_name!r} uses a vocabulary of {size} ids but the "
+                         f"model's PalmConfig.vocab_size is {model_vocab_size}: pass "
+                         f"--gin.PalmConfig.vocab_size={size} (or larger, e.g. a multiple of 128)")
+
+
 def _dataset(config: DatasetConfig, name: str, seed: int | None, shard: tuple[int, int],
              num_epochs: int | None, shuffle: bool) -> tf.data.Dataset:
     _import_module(config)

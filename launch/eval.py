@@ -2,7 +2,8 @@
 tasks (t5x's eval.py interface).
 
     python -m launch.eval --gin_file=gin/runs/eval.gin --gin_file=gin/models/palm_tiny.gin \
-        --gin.CHECKPOINT_PATH=\"runs/tiny/checkpoint_100\" --gin.EVAL_OUTPUT_DIR=\"runs/tiny/eval\" \
+        --gin.CHECKPOINT_PATH=\"runs/tiny/checkpoint_100\" \
+        --gin.EVAL_OUTPUT_DIR=\"runs/tiny/eval\" \
         --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TASK_FEATURE_LENGTHS="{'targets': 512}"
 
 For every task of the Mixture with the split (default 'validation'):

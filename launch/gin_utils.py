@@ -43,7 +43,7 @@ def add_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--tfds_data_dir", default=None,
                         help="TFDS data directory, overriding the one of every TfdsDataSource")
     parser.add_argument("--seqio_additional_cache_dirs", default="",
-                        help="comma-separated directories holding seqio caches (tasks.cache output)")
+                        help="comma-separated directories of seqio caches (tasks.cache output)")
     parser.add_argument("--multiprocess_gpu", action="store_true",
                         help="initialise jax.distributed for multi-process GPU (t5x's flag)")
     parser.add_argument("--coordinator_address", default=None,

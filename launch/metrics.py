@@ -95,12 +95,16 @@ class MetricsWriter:
             self._file = open(self.path, "a", buffering=1)
             self._tb = TensorBoardWriter(os.path.join(model_dir, "train"))
 
-    def write(self, step: int, scalars: dict, kind: str = "train") -> None:
+    def write(self, step: int, scalars: dict, kind: str = "train",
+              tensorboard: bool = True) -> None:
+        """One JSON line; also TensorBoard scalars unless `tensorboard` is False (the loop sends
+        every step to the JSON file but only logging steps to TensorBoard: cheaper on the host)."""
         if not self.enabled:
             return
         clean = {k: float(v) for k, v in scalars.items()}
         self._file.write(json.dumps({"step": int(step), "kind": kind, **clean}) + "\n")
-        self._tb.write_scalars(int(step), clean)
+        if tensorboard:
+            self._tb.write_scalars(int(step), clean)
 
     def event(self, step: int, record: dict) -> None:
         """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""

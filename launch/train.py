@@ -53,6 +53,7 @@ class TrainResult:
     status: str  # "finished" or "preempted"
     last_metrics: dict
     spike_events: list
+    checkpoint_blocking_seconds: list  # how long each checkpoint save held up the loop
 
 
 class _Preempted(Exception):
@@ -221,6 +222,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
     partitioner = partitioner or PjitPartitioner()
     trainer = trainer_cls(model=model, partitioner=partitioner)
     config = trainer.config
+    data_lib.check_vocabulary(train_dataset_cfg, config.vocab_size)
     if primary:
         if summarize_config_fn is not None:
             summarize_config_fn(model_dir=model_dir)
@@ -260,8 +262,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         spike_events = list(record.get("spike_events", []))
         num_shards = int(record.get("num_data_shards") or num_data_shards or num_host_slots)
         if num_shards % num_host_slots:
-            raise ValueError(f"{num_shards} data shards cannot be split over {num_host_slots} hosts "
-                             "feeding distinct data (set train_script.train.num_data_shards to a "
+            raise ValueError(f"{num_shards} data shards cannot be split over {num_host_slots} "
+                             "hosts feeding distinct data (set train_script.train.num_data_shards to a "
                              "multiple)")
         per_host = num_shards // num_host_slots
         my_shards = range(host_slot * per_host, (host_slot + 1) * per_host)
@@ -280,7 +282,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                                                  peak_flops_per_device)
         per_token = flops.flops_per_token(config, seq_len)
         throughput = Throughput(per_token, peak * jax.device_count(), total_steps)
-        log.info("training %s params on mesh %s from step %d to %d; MFU peak %.3g FLOP/s/device (%s)",
+        log.info("training %s params on mesh %s from step %d to %d; MFU peak %.3g FLOP/s/device "
+                 "(%s)",
                  f"{flops.count_params(config):,}", dict(partitioner.mesh.shape), step, total_steps,
                  peak, peak_source)
         eval_cache: dict = {}
@@ -297,11 +300,12 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             if reason is not None:
                 raise _SpikeDetected(at_step, metrics["loss"], reason, at_examples)
             throughput.add(batch_rows, batch_rows * seq_len)
-            if at_step % log_period == 0 or at_step == total_steps:
+            report = at_step % log_period == 0 or at_step == total_steps
+            if report:
                 metrics.update(throughput.report(at_step))
                 if primary:
                     log.info(progress_line(at_step, total_steps, metrics))
-            writer.write(at_step, metrics)
+            writer.write(at_step, metrics, tensorboard=report)
             last_metrics = metrics
 
         with _SigtermFlag() as preemption:
@@ -319,7 +323,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                          batch_size_ramp) != batch_size:
                             break  # next stage of the ramp: a new iterator (and one new compile)
                         local = next(batches)
-                        state, metrics = trainer.train_step(state, partitioner.make_global_batch(local))
+                        global_batch = partitioner.make_global_batch(local)
+                        state, metrics = trainer.train_step(state, global_batch)
                         step += 1
                         examples += batch_size
                         if pending is not None:
@@ -352,8 +357,9 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                 except _SpikeDetected as spike:
                     recoveries += 1
                     if recoveries > spike_cfg.max_recoveries:
-                        raise RuntimeError(f"loss spike at step {spike.step} ({spike.reason}) after "
-                                           f"{spike_cfg.max_recoveries} recoveries; giving up") from None
+                        raise RuntimeError(
+                            f"loss spike at step {spike.step} ({spike.reason}) after "
+                            f"{spike_cfg.max_recoveries} recoveries; giving up") from None
                     checkpoints.wait()
                     good = checkpoints.latest_step()
                     state, good_record = checkpoints.restore(good, abstract)
@@ -376,7 +382,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         log.info("%s at step %d; checkpoints in %s, metrics in %s", status, step, model_dir,
                  os.path.join(model_dir, "metrics.jsonl"))
     return TrainResult(step=step, status=status, last_metrics=last_metrics,
-                       spike_events=spike_events)
+                       spike_events=spike_events,
+                       checkpoint_blocking_seconds=checkpoints.blocking_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

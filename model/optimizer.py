@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules: PaLM's recipe by default, AdamW + cosine as the alternative.
+"""Optimizers and learning-rate schedules: PaLM's recipe by default, AdamW + cosine as alternative.
 
 PaLM (Chowdhery et al. 2022, Sec. 5):
   * Adafactor without factorisation (so: Adam with "parameter scaling", the update scaled by the
