@@ -1,0 +1,158 @@
+"""Training and evaluation data from a DatasetConfig, per host, deterministic and resumable.
+
+Exact resume (the choice, documented in BUILD.md): the training stream is a deterministic function
+of (mixture, split, feature lengths, data seed, shard); a checkpoint records the number of
+examples (packed rows) the run has consumed, and a resumed run rebuilds the stream and skips that
+many rows before batching. This is PaLM's "a batch is a function of the step number alone", costs
+no extra storage, survives changes of the host count's batching (the batch-size ramp) and needs no
+tf.data iterator checkpoint; the price is that resuming re-reads (not re-trains on) the skipped
+rows, which is fast on a seqio cache.
+
+Each host reads only its shard (seqio.ShardInfo) and batches its share of the global batch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from launch.utils import DatasetConfig
+
+log = logging.getLogger("launch")
+
+
+def _import_module(config: DatasetConfig) -> None:
+    if config.module:
+        importlib.import_module(config.module)
+
+
+def feature_converter(config: DatasetConfig) -> seqio.FeatureConverter:
+    return seqio.LMFeatureConverter(pack=config.pack,
+                                    use_custom_packing_ops=config.use_custom_packing_ops)
+
+
+def lookup(name: str):
+    """The Task or Mixture, or an error listing what is registered and how to register more."""
+    try:
+        return seqio.get_mixture_or_task(name)
+    except ValueError:
+        known = sorted(set(seqio.MixtureRegistry.names()) | set(seqio.TaskRegistry.names()))
+        raise ValueError(
+            f"No Task or Mixture found with name {name!r}. Registered: {known[:50]}"
+            f"{' ...' if len(known) > 50 else ''}. Register it in the run's gin file (`import "
+            f"tasks` and MIXTURE_OR_TASK_NAME = @tasks.register_mixture(), with "
+            f"tasks.register_mixture.spec = 'path/spec.yaml') or name the registering module "
+            f"in DatasetConfig.module.") from None
+
+
+def check_vocabulary(config: DatasetConfig, model_vocab_size: int) -> None:
+    """The model's embedding must cover every id the task's vocabulary can produce."""
+    _import_module(config)
+    item = lookup(config.mixture_or_task_name)
+    size = item.output_features["targets"].vocabulary.vocab_size
+    if size > model_vocab_size:
+        raise ValueError(f"{config.mixture_or_task_name!r} uses a vocabulary of {size} ids but the "
+                         f"model's PalmConfig.vocab_size is {model_vocab_size}: pass "
+                         f"--gin.PalmConfig.vocab_size={size} (or larger, e.g. a multiple of 128)")
+
+
+def _dataset(config: DatasetConfig, name: str, seed: int | None, shard: tuple[int, int],
+             num_epochs: int | None, shuffle: bool) -> tf.data.Dataset:
+    _import_module(config)
+    lookup(name)
+    try:
+        return seqio.get_dataset(
+            name, task_feature_lengths=dict(config.task_feature_lengths),
+            feature_converter=feature_converter(config), dataset_split=config.split,
+            use_cached=config.use_cached, shuffle=shuffle, num_epochs=num_epochs,
+            shard_info=seqio.ShardInfo(index=shard[0], num_shards=shard[1]), seed=seed,
+            trim_output_features=config.trim_output_features, verbose=False)
+    except (ValueError, FileNotFoundError) as e:
+        if config.use_cached and "cache" in str(e).lower():
+            raise ValueError(f"{e}\nDatasetConfig.use_cached=True but {name!r} has no seqio cache "
+                             "here: write it with `python -m tasks.cache` and pass "
+                             "--seqio_additional_cache_dirs, or set USE_CACHED_TASKS=False") from e
+        raise
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.deterministic = True
+    return options
+
+
+class TrainStream:
+    """This host's part of the infinite, deterministic training stream, batched on demand.
+
+    The global batch is the concatenation of `num_shards` per-shard batches (shard i read with
+    seqio.ShardInfo(i, num_shards)); a host reads only the shards `shards` it feeds. The global
+    batch therefore depends on the step and the shard count alone, not on how many processes read
+    it: 2 hosts x 2 shards and 1 host x 2 shards train on identical batches, and a run can resume
+    on a different number of hosts.
+    """
+
+    def __init__(self, config: DatasetConfig, seed: int, shards: Sequence[int], num_shards: int):
+        if config.task_feature_lengths is None:
+            raise ValueError("train DatasetConfig.task_feature_lengths is required for training "
+                             "(e.g. TASK_FEATURE_LENGTHS = {'targets': 2048})")
+        self.config, self.seed = config, seed
+        self.shards, self.num_shards = list(shards), num_shards
+
+    def batches(self, start_row: int, rows_per_shard: int) -> Iterator[dict[str, np.ndarray]]:
+        """Host batches of len(shards) x `rows_per_shard` rows, skipping the first `start_row`
+        rows of every shard."""
+        per_shard = []
+        for shard in self.shards:
+            ds = _dataset(self.config, self.config.mixture_or_task_name, self.seed,
+                          (shard, self.num_shards), num_epochs=None, shuffle=self.config.shuffle)
+            ds = ds.with_options(_options())
+            if start_row:
+                ds = ds.skip(start_row)
+            per_shard.append(ds.batch(rows_per_shard, drop_remainder=True))
+        if len(per_shard) == 1:
+            ds = per_shard[0]
+        else:
+            ds = tf.data.Dataset.zip(tuple(per_shard)).map(
+                lambda *parts: {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]})
+        return ds.prefetch(2).as_numpy_iterator()
+
+
+def eval_task_names(config: DatasetConfig) -> list[str]:
+    """The tasks evaluated separately: the Mixture's tasks that have the split, or the Task."""
+    _import_module(config)
+    item = lookup(config.mixture_or_task_name)
+    tasks = item.tasks if isinstance(item, seqio.Mixture) else [item]
+    return sorted(t.name for t in tasks if config.split in t.splits)
+
+
+def eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int], host_batch_size: int,
+                 max_batches: int | None) -> list[dict[str, np.ndarray]]:
+    """One pass over a task's evaluation split (at most `max_batches` batches), the last batch
+    padded to full size with rows of loss weight 0 so every batch has the same shape."""
+    ds = _dataset(config, task, config.seed, shard, num_epochs=1, shuffle=config.shuffle)
+    ds = ds.with_options(_options()).batch(host_batch_size)
+    if max_batches is not None and max_batches > 0:
+        ds = ds.take(max_batches)
+    batches = []
+    for batch in ds.as_numpy_iterator():
+        rows = next(iter(batch.values())).shape[0]
+        if rows < host_batch_size:
+            batch = {k: np.concatenate([v, np.zeros((host_batch_size - rows,) + v.shape[1:],
+                                                    v.dtype)]) for k, v in batch.items()}
+        batches.append(batch)
+    return batches
+
+
+def zero_batch(config: DatasetConfig, host_batch_size: int) -> dict[str, np.ndarray]:
+    """A batch with no trained tokens: hosts with fewer eval batches than others pad with these so
+    that every host runs the same number of (collective) eval steps."""
+    length = config.task_feature_lengths["targets"]
+    keys = ["decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights"]
+    if config.pack:
+        keys += ["decoder_segment_ids", "decoder_positions"]
+    return {k: np.zeros((host_batch_size, length), np.int32) for k in keys}

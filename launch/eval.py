@@ -1,0 +1,190 @@
+"""Evaluate a checkpoint: loss per task of a Mixture, and decoded-output accuracy for text-to-text
+tasks (t5x's eval.py interface).
+
+    python -m launch.eval --gin_file=gin/runs/eval.gin --gin_file=gin/models/palm_tiny.gin \
+        --gin.CHECKPOINT_PATH=\"runs/tiny/checkpoint_100\" \
+        --gin.EVAL_OUTPUT_DIR=\"runs/tiny/eval\" \
+        --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TASK_FEATURE_LENGTHS="{'targets': 512}"
+
+For every task of the Mixture with the split (default 'validation'):
+  * teacher-forced loss, accuracy, z_loss over the whole split (LM tasks through
+    LMFeatureConverter; tasks with an 'inputs' feature through PrefixLMFeatureConverter, loss on
+    the targets only);
+  * for tasks with 'inputs' (text-to-text), greedy decoding of the targets from the inputs with
+    model/decoding.py, reported as `exact_match` (decoded text == target text) plus the task's own
+    seqio metric functions, if any.
+Results go to EVAL_OUTPUT_DIR/eval_results.json (and the log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+import seqio
+
+from launch import checkpoints as ckpt_lib
+from launch import data as data_lib
+from launch import gin_utils, multihost
+from launch.partitioning import PjitPartitioner
+from launch.trainer import Trainer
+from launch.utils import DatasetConfig, RestoreCheckpointConfig
+from model import decoding
+from model.train_step import normalise
+
+log = logging.getLogger("launch")
+
+
+def exact_match(predictions: list[str], targets: list[str]) -> float:
+    """Fraction of predictions equal to their target (after stripping surrounding whitespace)."""
+    if not targets:
+        return 0.0
+    return float(np.mean([p.strip() == t.strip() for p, t in zip(predictions, targets)]))
+
+
+def _task_loss(trainer: Trainer, params, cfg: DatasetConfig, task: seqio.Task,
+               host_batch: int, shard: tuple[int, int]) -> dict:
+    text_to_text = "inputs" in task.output_features
+    converter = (seqio.PrefixLMFeatureConverter(pack=False) if text_to_text
+                 else seqio.LMFeatureConverter(pack=cfg.pack))
+    ds = seqio.get_dataset(task.name, dict(cfg.task_feature_lengths), converter,
+                           dataset_split=cfg.split, use_cached=cfg.use_cached, shuffle=False,
+                           num_epochs=1, shard_info=seqio.ShardInfo(*shard), seed=cfg.seed,
+                           verbose=False)
+    totals = None
+    for batch in ds.batch(host_batch).as_numpy_iterator():
+        rows = next(iter(batch.values())).shape[0]
+        if rows < host_batch:
+            batch = {k: np.concatenate([v, np.zeros((host_batch - rows,) + v.shape[1:], v.dtype)])
+                     for k, v in batch.items()}
+        sums = jax.device_get(trainer.eval_step(params,
+                                                trainer.partitioner.make_global_batch(batch)))
+        totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
+    return {k: float(v) for k, v in totals.items()} if totals else {}
+
+
+def _decode_task(params, config, cfg: DatasetConfig, task: seqio.Task, batch_size: int,
+                 max_examples: int | None) -> dict:
+    """Greedy decoding of the targets from the inputs; exact match and the task's metrics."""
+    ds = task.get_dataset(dict(cfg.task_feature_lengths), split=cfg.split, shuffle=False,
+                          num_epochs=1, use_cached=cfg.use_cached)
+    if max_examples:
+        ds = ds.take(max_examples)
+    examples = list(ds.as_numpy_iterator())
+    if not examples:
+        return {}
+    vocab = task.output_features["targets"].vocabulary
+    max_new = cfg.task_feature_lengths["targets"]
+    predictions, targets = [], []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        lengths = np.array([len(e["inputs"]) for e in chunk], np.int32)
+        prompts = np.zeros((batch_size, max(int(lengths.max()), 1)), np.int32)
+        for row, example in enumerate(chunk):
+            prompts[row, :len(example["inputs"])] = example["inputs"]
+        full_lengths = np.ones(batch_size, np.int32)
+        full_lengths[:len(chunk)] = np.maximum(lengths, 1)
+        out = decoding.generate(params, config, jnp.asarray(prompts), jnp.asarray(full_lengths),
+                                max_new_tokens=max_new, rng=jax.random.PRNGKey(0),
+                                temperature=0.0)
+        tokens, counts = jax.device_get((out.tokens, out.num_tokens))
+        for row, example in enumerate(chunk):
+            ids = [int(t) for t in tokens[row, :counts[row]] if t != config.eos_id]
+            predictions.append(vocab.decode(ids))
+            target = example.get("targets_pretokenized")
+            targets.append(target.decode() if isinstance(target, bytes) else
+                           vocab.decode([int(t) for t in example["targets"]
+                                         if t != config.eos_id]))
+    results = {"exact_match": exact_match(predictions, targets),
+               "decoded_examples": len(predictions)}
+    for metric_fn in task.predict_metric_fns:
+        for name, value in metric_fn(targets, predictions).items():
+            results[name] = float(getattr(value, "value", value))
+    results["samples"] = [{"prediction": p, "target": t}
+                          for p, t in list(zip(predictions, targets))[:5]]
+    return results
+
+
+def evaluate(*, model=None, dataset_cfg: DatasetConfig,
+             restore_checkpoint_cfg: RestoreCheckpointConfig,
+             partitioner: PjitPartitioner | None = None, output_dir: str,
+             trainer_cls=Trainer, inference_evaluator_cls=None,
+             decode_batch_size: int = 8, max_decode_examples: int | None = None) -> dict:
+    """Evaluates the checkpoint `restore_checkpoint_cfg` names; returns (and writes) the results.
+
+    `inference_evaluator_cls` is accepted for t5x run files; decoding metrics come from the tasks'
+    own metric functions.
+    """
+    del inference_evaluator_cls
+    if dataset_cfg.task_feature_lengths is None:
+        raise ValueError("TASK_FEATURE_LENGTHS must be set for evaluation, e.g. {'targets': 512} "
+                         "(and 'inputs' for text-to-text tasks)")
+    partitioner = partitioner or PjitPartitioner()
+    trainer = trainer_cls(model=model, partitioner=partitioner)
+    path = ckpt_lib.resolve_initial(restore_checkpoint_cfg)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint at {restore_checkpoint_cfg.paths}")
+    state, _ = ckpt_lib.restore_from(path, trainer.abstract_state())
+    step = int(jax.device_get(state.step))
+    shard, num_shards = partitioner.data_layout
+    if dataset_cfg.batch_size % num_shards:
+        raise ValueError(f"batch size {dataset_cfg.batch_size} must divide by {num_shards} hosts")
+    host_batch = dataset_cfg.batch_size // num_shards
+    data_lib._import_module(dataset_cfg)
+    item = data_lib.lookup(dataset_cfg.mixture_or_task_name)
+    tasks = item.tasks if isinstance(item, seqio.Mixture) else [item]
+    tasks = sorted((t for t in tasks if dataset_cfg.split in t.splits), key=lambda t: t.name)
+    if not tasks:
+        raise ValueError(f"no task of {dataset_cfg.mixture_or_task_name!r} has a "
+                         f"{dataset_cfg.split!r} split")
+    results = {"checkpoint": path, "step": step, "split": dataset_cfg.split, "tasks": {}}
+    overall = {}
+    for task in tasks:
+        sums = _task_loss(trainer, state.params, dataset_cfg, task, host_batch,
+                          (shard, num_shards))
+        entry = {k: float(v) for k, v in normalise(sums).items()} if sums else {}
+        overall = {k: overall.get(k, 0.0) + v for k, v in sums.items()}
+        if "inputs" in task.output_features:
+            entry.update(_decode_task(state.params, trainer.config, dataset_cfg, task,
+                                      decode_batch_size, max_decode_examples))
+        results["tasks"][task.name] = entry
+        log.info("%s: %s", task.name, ", ".join(f"{k} {v:.4f}" for k, v in entry.items()
+                                                 if isinstance(v, float)))
+    if overall:
+        results["overall"] = {k: float(v) for k, v in normalise(overall).items()}
+    if jax.process_index() == 0:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(os.path.join(output_dir, "eval_results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        log.info("results in %s", os.path.join(output_dir, "eval_results.json"))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = gin_utils.add_flags(argparse.ArgumentParser(
+        prog="python -m launch.eval", description=__doc__.split("\n")[0]))
+    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    multihost.initialize(args)
+    multihost.configure_data(args)
+    try:
+        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
+        evaluate_fn = gin.get_configurable(evaluate)
+    except gin_utils.GinConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    evaluate_fn()
+    return 0
+
+
+if __name__ == "__main__":
+    from launch import eval as _eval_module
+    sys.exit(_eval_module.main())

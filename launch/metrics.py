@@ -1,0 +1,167 @@
+"""Metrics: MODEL_DIR/metrics.jsonl, TensorBoard events, a console progress line, and MFU.
+
+Names are t5x's (`loss`, `accuracy`, `z_loss`, `cross_ent_loss`, `timing/seqs_per_second`,
+`timing/target_tokens_per_second`) plus `grad_norm`, `learning_rate` and `timing/mfu`. Evaluation
+metrics are `training_eval/<task>/loss` etc. Only process 0 writes.
+
+MFU (PaLM App. B) = model FLOPs per token (6N + 12 L H Q T, model/flops.py) x tokens per second /
+(peak FLOP/s per device x devices). The peak comes from `peak_flops_per_device` if given, else from
+model/hardware.py's table for the device kind and compute dtype, else (CPUs) from a matmul timed
+on this machine at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from model import hardware
+
+log = logging.getLogger("launch")
+
+
+def measure_matmul_peak(n: int = 1024, repeats: int = 5, dtype=jnp.float32) -> float:
+    """Best FLOP/s of an n^3 matmul on the first device (the CPU yardstick for MFU)."""
+    a = jnp.ones((n, n), dtype)
+    dot = jax.jit(jnp.dot)
+    dot(a, a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dot(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def peak_flops_per_device(compute_dtype, override: float | None = None) -> tuple[float, str]:
+    """(peak FLOP/s per device, where the figure came from)."""
+    if override:
+        return float(override), "config"
+    device = jax.devices()[0]
+    accel = hardware.guess_accelerator(device.device_kind)
+    if accel is not None:
+        bf16 = jnp.dtype(compute_dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+        return (accel.peak_bf16_flops if bf16 else accel.peak_fp32_flops), f"table:{accel.name}"
+    # Simulated CPU devices share the machine's cores: the measured peak is the whole machine's.
+    peak = measure_matmul_peak(dtype=compute_dtype) / jax.local_device_count()
+    return peak, "measured matmul"
+
+
+class TensorBoardWriter:
+    """Scalar summaries in TensorBoard's event format, written with TensorFlow's core
+    `tf.summary.write` and the "scalars" plugin tag, so the `tensorboard` package is needed only to
+    view them, not to train."""
+
+    def __init__(self, logdir: str):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(logdir)
+        self._metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+    def write_scalars(self, step: int, scalars: dict) -> None:
+        tf = self._tf
+        with self._writer.as_default():
+            for tag, value in scalars.items():
+                tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
+                                 metadata=self._metadata)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class MetricsWriter:
+    """Writes one JSON line per step (and per evaluation) and TensorBoard scalars."""
+
+    def __init__(self, model_dir: str, enabled: bool = True):
+        self.enabled = enabled
+        self.path = os.path.join(model_dir, "metrics.jsonl")
+        self._file = None
+        self._tb = None
+        if enabled:
+            os.makedirs(model_dir, exist_ok=True)
+            self._file = open(self.path, "a", buffering=1)
+            self._tb = TensorBoardWriter(os.path.join(model_dir, "train"))
+
+    def write(self, step: int, scalars: dict, kind: str = "train",
+              tensorboard: bool = True) -> None:
+        """One JSON line; also TensorBoard scalars unless `tensorboard` is False (the loop sends
+        every step to the JSON file but only logging steps to TensorBoard: cheaper on the host)."""
+        if not self.enabled:
+            return
+        clean = {k: float(v) for k, v in scalars.items()}
+        self._file.write(json.dumps({"step": int(step), "kind": kind, **clean}) + "\n")
+        if tensorboard:
+            self._tb.write_scalars(int(step), clean)
+
+    def event(self, step: int, record: dict) -> None:
+        """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""
+        if self.enabled:
+            self._file.write(json.dumps({"step": int(step), "kind": "event", **record}) + "\n")
+
+    def close(self) -> None:
+        if self.enabled:
+            self._tb.flush()
+            self._tb.close()
+            self._file.close()
+
+
+class Throughput:
+    """Tokens/s, sequences/s, MFU and ETA over the interval since the last report."""
+
+    def __init__(self, flops_per_token: float, peak_total: float, total_steps: int):
+        self.flops_per_token = flops_per_token
+        self.peak_total = peak_total
+        self.total_steps = total_steps
+        self._start = time.perf_counter()
+        self._tokens = 0
+        self._seqs = 0
+        self._steps = 0
+
+    def add(self, seqs: int, tokens: int) -> None:
+        self._seqs += seqs
+        self._tokens += tokens
+        self._steps += 1
+
+    def restart(self) -> None:
+        self._start = time.perf_counter()
+        self._tokens = self._seqs = self._steps = 0
+
+    def report(self, step: int) -> dict:
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        tokens_per_second = self._tokens / elapsed
+        out = {
+            "timing/seqs_per_second": self._seqs / elapsed,
+            "timing/target_tokens_per_second": tokens_per_second,
+            "timing/steps_per_second": self._steps / elapsed,
+            "timing/mfu": self.flops_per_token * tokens_per_second / self.peak_total,
+        }
+        remaining = (self.total_steps - step) / max(out["timing/steps_per_second"], 1e-9)
+        out["timing/eta_seconds"] = remaining
+        self.restart()
+        return out
+
+
+def progress_line(step: int, total: int, metrics: dict) -> str:
+    eta = datetime.timedelta(seconds=int(metrics.get("timing/eta_seconds", 0)))
+    return (f"step {step}/{total} loss {metrics['loss']:.4f} acc {metrics['accuracy']:.3f} "
+            f"lr {metrics.get('learning_rate', float('nan')):.2e} "
+            f"gnorm {metrics.get('grad_norm', float('nan')):.3f} | "
+            f"{metrics['timing/target_tokens_per_second']:,.0f} tok/s | "
+            f"MFU {100 * metrics['timing/mfu']:.2f}% | ETA {eta}")
+
+
+def finite(value) -> bool:
+    return bool(np.isfinite(value))

@@ -1,0 +1,415 @@
+"""t5x-compatible training entry point.
+
+    python -m launch.train --gin_file=gin/runs/pretrain.gin --gin_file=gin/models/palm_tiny.gin \
+        --gin.MODEL_DIR=\"runs/tiny\" --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TRAIN_STEPS=100
+
+Flags are t5x's (launch/gin_utils.py). The run loop: restore the latest checkpoint in MODEL_DIR (or
+the initial checkpoint of a fine-tuning run), then per step draw this host's share of the batch,
+run the jitted step (launch/trainer.py), record metrics, and every `period` steps save an async
+Orbax checkpoint; evaluate per task every `eval_period` steps; recover from loss spikes; on SIGTERM
+save and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, train/ (TensorBoard)
+and checkpoint_<step>/.
+
+Gin run files bind `train_script.train` after `from launch import train as train_script` (t5x's
+files say `import __main__ as train_script`: that import line is the one to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+import gin
+import jax
+import numpy as np
+
+from launch import checkpoints as ckpt_lib
+from launch import data as data_lib
+from launch import gin_utils, multihost
+from launch import metrics as metrics_lib
+from launch.metrics import MetricsWriter, Throughput, progress_line
+from launch.partitioning import PjitPartitioner
+from launch.spikes import LossSpikeRecovery, SpikeDetector
+from launch.trainer import Trainer
+from launch.utils import CheckpointConfig, DatasetConfig
+from model import flops
+from model.config import PalmConfig
+from model.train_step import normalise
+
+log = logging.getLogger("launch")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    status: str  # "finished" or "preempted"
+    last_metrics: dict
+    spike_events: list
+    checkpoint_blocking_seconds: list  # how long each checkpoint save held up the loop
+
+
+class _Preempted(Exception):
+    pass
+
+
+class _SpikeDetected(Exception):
+    def __init__(self, step: int, loss: float, reason: str, examples_after: int):
+        super().__init__(reason)
+        self.step, self.loss, self.reason, self.examples_after = step, loss, reason, examples_after
+
+
+class _SigtermFlag:
+    """Single-process preemption notice: SIGTERM sets a flag the loop polls between steps."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        if jax.process_count() == 1:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        log.warning("SIGTERM received: saving a checkpoint and exiting after this step")
+        self.raised = True
+
+    def reached(self, step: int) -> bool:
+        if jax.process_count() > 1:  # all hosts must agree on the step: jax's sync point
+            from jax.experimental import multihost_utils
+            return multihost_utils.reached_preemption_sync_point(step)
+        return self.raised
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+@contextlib.contextmanager
+def _closing(checkpoints: ckpt_lib.Checkpoints, writer: MetricsWriter):
+    """Finish pending checkpoint writes and flush metrics however the loop ends."""
+    try:
+        yield
+    finally:
+        checkpoints.close()
+        writer.close()
+
+
+def batch_size_at(step: int, initial: int, ramp: Sequence[tuple[int, int]] | None) -> int:
+    """The global batch size of update `step` (0-based): `initial`, then each (start_step, size)
+    of the ramp from its start step on (PaLM 540B: ((50_000, 1024), (115_000, 2048)) after 512)."""
+    size = initial
+    for start, ramp_size in sorted(ramp or ()):
+        if step >= start:
+            size = ramp_size
+    return size
+
+
+def write_model_info(path: str, trainer: Trainer) -> None:
+    """Parameter shapes, dtypes, logical axes and mesh shardings, one line per array."""
+    import flax.linen as nn
+
+    boxed = flops.abstract_params(trainer.config)
+    logical = nn.get_partition_spec(boxed)
+    mesh_specs = trainer.state_specs.params
+    lines = [f"mesh: {dict(trainer.partitioner.mesh.shape)}  devices: {jax.device_count()} "
+             f"({jax.devices()[0].device_kind})  processes: {jax.process_count()}",
+             f"logical_axis_rules: {trainer.rules}",
+             f"parameters: {flops.count_params(trainer.config):,}", "",
+             f"{'parameter':<44} {'shape':<18} {'dtype':<8} {'logical axes':<28} sharding"]
+    leaves = jax.tree_util.tree_leaves_with_path(nn.unbox(boxed))
+    for key_path, leaf in leaves:
+        name = "/".join(str(getattr(k, "key", k)) for k in key_path)
+        lookup = lambda tree: [tree := tree[k.key] for k in key_path][-1]  # noqa: E731
+        lines.append(f"{name:<44} {str(tuple(leaf.shape)):<18} {leaf.dtype.name:<8} "
+                     f"{str(tuple(lookup(logical))):<28} {lookup(mesh_specs)}")
+    opt_leaves = jax.tree_util.tree_leaves_with_path(trainer.state_specs.opt_state)
+    lines += ["", f"optimizer state: {len(opt_leaves)} arrays, sharded like their parameters "
+                  "where they mirror one, replicated otherwise"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | None,
+              cache: dict) -> dict:
+    """Loss per task of the eval mixture, and overall (token-weighted), as training_eval/..."""
+    partitioner = trainer.partitioner
+    shard, num_shards = partitioner.data_layout
+    host_batch = cfg.batch_size // num_shards
+    results = {}
+    totals = {}
+    for task in data_lib.eval_task_names(cfg):
+        if task not in cache:
+            batches = data_lib.eval_batches(cfg, task, (shard, num_shards), host_batch,
+                                            eval_steps)
+            cache[task] = batches if cfg.use_memory_cache else None
+        else:
+            batches = cache[task]
+        if batches is None:
+            batches = data_lib.eval_batches(cfg, task, (shard, num_shards), host_batch,
+                                            eval_steps)
+        count = len(batches)
+        if jax.process_count() > 1:  # every host must run the same number of eval steps
+            from jax.experimental import multihost_utils
+            count = int(np.max(multihost_utils.process_allgather(np.array(count))))
+        sums = None
+        for i in range(count):
+            local = batches[i] if i < len(batches) else data_lib.zero_batch(cfg, host_batch)
+            out = trainer.eval_step(params, partitioner.make_global_batch(local))
+            sums = out if sums is None else jax.tree.map(lambda a, b: a + b, sums, out)
+        if sums is None:
+            continue
+        sums = jax.device_get(sums)
+        totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
+        for name, value in normalise(sums).items():
+            results[f"training_eval/{task}/{name}"] = float(value)
+    if totals:
+        for name, value in normalise(totals).items():
+            results[f"training_eval/overall/{name}"] = float(value)
+    return results
+
+
+def train(*, model: PalmConfig | None = None, model_dir: str,
+          train_dataset_cfg: DatasetConfig,
+          train_eval_dataset_cfg: DatasetConfig | None = None,
+          infer_eval_dataset_cfg: DatasetConfig | None = None,
+          checkpoint_cfg: CheckpointConfig | None = None,
+          partitioner: PjitPartitioner | None = None,
+          trainer_cls=Trainer,
+          total_steps: int,
+          eval_steps: int | None = 20,
+          eval_period: int | None = 1000,
+          random_seed: int | None = None,
+          use_hardware_rng: bool = False,
+          summarize_config_fn=gin_utils.summarize_gin_config,
+          inference_evaluator_cls=None,
+          batch_size_ramp: Sequence[tuple[int, int]] | None = None,
+          spike_recovery: LossSpikeRecovery | None = None,
+          log_period: int = 10,
+          peak_flops_per_device: float | None = None,
+          num_data_shards: int | None = None) -> TrainResult:
+    """Trains to `total_steps` (t5x's `train` arguments, plus the batch ramp, spike recovery,
+    logging period, MFU peak and data shard count). Returns the final step and status.
+
+    `num_data_shards` (default: the number of hosts feeding distinct data) fixes how the training
+    stream is split; the global batch depends on it and on the step only, and a checkpoint records
+    it, so a resumed run reads the same batches even on a different number of hosts.
+
+    `use_hardware_rng` and `inference_evaluator_cls` are accepted for t5x run files; the train
+    step draws no random numbers (PaLM uses no dropout). Inference evaluation during training is
+    not implemented: run `python -m launch.eval` on a checkpoint.
+    """
+    if infer_eval_dataset_cfg is not None:
+        raise ValueError("infer_eval_dataset_cfg: decoding evaluation during training is not "
+                         "supported; set it to None and run `python -m launch.eval` on a "
+                         "checkpoint")
+    if total_steps <= 0:
+        raise ValueError(f"TRAIN_STEPS must be positive, got {total_steps}")
+    del use_hardware_rng, inference_evaluator_cls
+    checkpoint_cfg = checkpoint_cfg or CheckpointConfig()
+    spike_cfg = spike_recovery or LossSpikeRecovery()
+    primary = jax.process_index() == 0
+    os.makedirs(model_dir, exist_ok=True)
+
+    partitioner = partitioner or PjitPartitioner()
+    trainer = trainer_cls(model=model, partitioner=partitioner)
+    config = trainer.config
+    data_lib.check_vocabulary(train_dataset_cfg, config.vocab_size)
+    if primary:
+        if summarize_config_fn is not None:
+            summarize_config_fn(model_dir=model_dir)
+        write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
+    host_slot, num_host_slots = partitioner.data_layout
+    seq_len = train_dataset_cfg.task_feature_lengths["targets"]
+
+    checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
+    writer = MetricsWriter(model_dir, enabled=primary)
+    with _closing(checkpoints, writer):
+        abstract = trainer.abstract_state()
+        latest = checkpoints.latest_step()
+        record: dict = {}
+        if latest is not None:
+            state, record = checkpoints.restore(latest, abstract)
+            log.info("resumed from %s/checkpoint_%d (examples consumed: %d)", model_dir, latest,
+                     record["examples_consumed"])
+        elif (initial := ckpt_lib.resolve_initial(checkpoint_cfg.restore)) is not None:
+            state, source_record = ckpt_lib.restore_from(initial, abstract)
+            if checkpoint_cfg.restore.restore_dataset and source_record:
+                record = dict(source_record)
+            log.info("initialised from %s (step %d)", initial, int(state.step))
+        else:
+            state = None
+
+        run_seed = record.get("run_seed", random_seed)
+        if run_seed is None:
+            run_seed = secrets.randbelow(2 ** 31)
+            log.info("RANDOM_SEED is None: drew seed %d (recorded in every checkpoint)", run_seed)
+        data_seed = record.get("data_seed")
+        if data_seed is None:
+            data_seed = train_dataset_cfg.seed if train_dataset_cfg.seed is not None else run_seed
+        if state is None:
+            state = trainer.init_state(run_seed)
+        step = int(jax.device_get(state.step))
+        examples = int(record.get("examples_consumed", 0))
+        spike_events = list(record.get("spike_events", []))
+        num_shards = int(record.get("num_data_shards") or num_data_shards or num_host_slots)
+        if num_shards % num_host_slots:
+            raise ValueError(f"{num_shards} data shards cannot be split over {num_host_slots} "
+                             "hosts feeding distinct data (set train_script.train.num_data_shards to a "
+                             "multiple)")
+        per_host = num_shards // num_host_slots
+        my_shards = range(host_slot * per_host, (host_slot + 1) * per_host)
+
+        def data_record(at_examples: int) -> dict:
+            return {"examples_consumed": at_examples, "data_seed": int(data_seed),
+                    "run_seed": int(run_seed), "num_data_shards": num_shards,
+                    "spike_events": spike_events}
+
+        if latest is None and step < total_steps:
+            checkpoints.save(step, state, data_record(examples))  # always something to fall back to
+
+        stream = data_lib.TrainStream(train_dataset_cfg, data_seed, my_shards, num_shards)
+        detector = SpikeDetector(spike_cfg)
+        peak, peak_source = metrics_lib.peak_flops_per_device(config.compute_dtype,
+                                                                 peak_flops_per_device)
+        per_token = flops.flops_per_token(config, seq_len)
+        throughput = Throughput(per_token, peak * jax.device_count(), total_steps)
+        log.info("training %s params on mesh %s from step %d to %d; MFU peak %.3g FLOP/s/device "
+                 "(%s)",
+                 f"{flops.count_params(config):,}", dict(partitioner.mesh.shape), step, total_steps,
+                 peak, peak_source)
+        eval_cache: dict = {}
+        last_metrics: dict = {}
+        status = "finished"
+        recoveries = 0
+
+        def handle(pending) -> None:
+            """Fetch a dispatched step's metrics, check for a spike, log."""
+            nonlocal last_metrics
+            at_step, metrics, at_examples, batch_rows = pending
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            reason = detector.check(at_step, metrics["loss"])
+            if reason is not None:
+                raise _SpikeDetected(at_step, metrics["loss"], reason, at_examples)
+            throughput.add(batch_rows, batch_rows * seq_len)
+            report = at_step % log_period == 0 or at_step == total_steps
+            if report:
+                metrics.update(throughput.report(at_step))
+                if primary:
+                    log.info(progress_line(at_step, total_steps, metrics))
+            writer.write(at_step, metrics, tensorboard=report)
+            last_metrics = metrics
+
+        with _SigtermFlag() as preemption:
+            while step < total_steps:
+                pending = None
+                try:
+                    batch_size = batch_size_at(step, train_dataset_cfg.batch_size, batch_size_ramp)
+                    if batch_size % num_shards:
+                        raise ValueError(f"batch size {batch_size} is not divisible by the "
+                                         f"{num_shards} data shards")
+                    batches = stream.batches(examples // num_shards, batch_size // num_shards)
+                    throughput.restart()
+                    while step < total_steps:
+                        if batch_size_at(step, train_dataset_cfg.batch_size,
+                                         batch_size_ramp) != batch_size:
+                            break  # next stage of the ramp: a new iterator (and one new compile)
+                        local = next(batches)
+                        global_batch = partitioner.make_global_batch(local)
+                        state, metrics = trainer.train_step(state, global_batch)
+                        step += 1
+                        examples += batch_size
+                        if pending is not None:
+                            handle(pending)
+                        pending = (step, metrics, examples, batch_size)
+                        save_now = checkpoints.due(step) or step == total_steps
+                        eval_now = (train_eval_dataset_cfg is not None and eval_period and
+                                    (step % eval_period == 0 or step == total_steps))
+                        stop = preemption.reached(step)
+                        if save_now or eval_now or stop:
+                            handle(pending)
+                            pending = None
+                        if eval_now:
+                            results = _evaluate(trainer, state.params, train_eval_dataset_cfg,
+                                                eval_steps, eval_cache)
+                            writer.write(step, results, kind="eval")
+                            if primary:
+                                log.info("eval at step %d: %s", step, ", ".join(
+                                    f"{k.removeprefix('training_eval/')} {v:.4f}"
+                                    for k, v in results.items() if k.endswith("/loss")))
+                        if save_now or stop:
+                            checkpoints.save(step, state, data_record(examples))
+                        if stop:
+                            raise _Preempted()
+                    if pending is not None:
+                        handle(pending)
+                except _Preempted:
+                    status = "preempted"
+                    break
+                except _SpikeDetected as spike:
+                    recoveries += 1
+                    if recoveries > spike_cfg.max_recoveries:
+                        raise RuntimeError(
+                            f"loss spike at step {spike.step} ({spike.reason}) after "
+                            f"{spike_cfg.max_recoveries} recoveries; giving up") from None
+                    checkpoints.wait()
+                    good = checkpoints.latest_step()
+                    state, good_record = checkpoints.restore(good, abstract)
+                    restored_examples = good_record["examples_consumed"]
+                    batch_then = batch_size_at(good, train_dataset_cfg.batch_size, batch_size_ramp)
+                    examples = max(restored_examples + spike_cfg.skip_batches * batch_then,
+                                   spike.examples_after)
+                    event = {"event": "loss_spike", "spike_step": spike.step, "loss": spike.loss,
+                             "reason": spike.reason, "restored_step": good,
+                             "batches_skipped": (examples - restored_examples) // batch_then,
+                             "examples_consumed_after": examples}
+                    spike_events.append(event)
+                    writer.event(spike.step, event)
+                    log.warning("loss spike at step %d (%s): restored checkpoint_%d, skipping %d "
+                                "batches", spike.step, spike.reason, good, event["batches_skipped"])
+                    step = good
+                    detector.rewind(good)
+    ckpt_lib.wait_for_all("end of training")
+    if primary:
+        log.info("%s at step %d; checkpoints in %s, metrics in %s", status, step, model_dir,
+                 os.path.join(model_dir, "metrics.jsonl"))
+    return TrainResult(step=step, status=status, last_metrics=last_metrics,
+                       spike_events=spike_events,
+                       checkpoint_blocking_seconds=checkpoints.blocking_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = gin_utils.add_flags(argparse.ArgumentParser(
+        prog="python -m launch.train", description=__doc__.split("\n")[0]))
+    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    multihost.initialize(args)
+    multihost.configure_data(args)
+    if not args.gin_file and not args.gin_bindings:
+        parser.error("give at least one --gin_file (e.g. gin/runs/pretrain.gin plus a model file)")
+    try:
+        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
+        train_fn = gin.get_configurable(train)
+    except gin_utils.GinConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    start = time.time()
+    result = train_fn()
+    log.info("%s in %.1f s", result.status, time.time() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the importable module's main so gin bindings of `launch.train.train` apply.
+    from launch import train as _train_module
+    sys.exit(_train_module.main())
