@@ -1,0 +1,297 @@
+"""One static HTML page for a run: data, mixture, training, samples (opens offline).
+
+    python -m launch.run_report --prep_dir demo_out/prep --model_dir demo_out/runs/tiny \
+        --mixture_spec tasks/specs/palm_demo.yaml --samples demo_out/samples.json \
+        --output demo_out/report.html
+
+Sections appear when their inputs exist: the prep job's funnel per source and rule and its language
+mix (prep/report.json), dedup cluster sizes and quality-score histograms (the corpus stages'
+summaries), the token mixture the run was actually fed versus the spec's weights, the loss and
+per-task evaluation curves and MFU (MODEL_DIR/metrics.jsonl), and the samples. Charts are PNGs
+made with matplotlib and embedded, so the page is one file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+log = logging.getLogger("launch")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _img(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def read_metrics(model_dir: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """(train records, eval records, events) of MODEL_DIR/metrics.jsonl. A resumed run appends
+    steps it already logged before being killed; the last record of each step wins."""
+    train, evals, events = {}, {}, []
+    with open(os.path.join(model_dir, "metrics.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            kind = record.get("kind")
+            if kind == "train":
+                train[record["step"]] = record
+            elif kind == "eval":
+                evals[record["step"]] = record
+            elif kind == "event":
+                events.append(record)
+    return ([train[s] for s in sorted(train)], [evals[s] for s in sorted(evals)], events)
+
+
+def training_charts(train: list[dict], evals: list[dict]) -> str:
+    plt = _pyplot()
+    parts = []
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, color="#999999",
+            label="train loss (per step)")
+    if evals:
+        ax.plot([r["step"] for r in evals], [r["training_eval/overall/loss"] for r in evals],
+                "o-", color="#e76f51", label="validation loss (all tasks)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss")
+    ax.legend(fontsize=8)
+    parts.append(_img(fig))
+    tasks = sorted({k.split("/")[1] for r in evals for k in r
+                    if k.endswith("/loss") and "/overall/" not in k})
+    if tasks:
+        fig, ax = plt.subplots(figsize=(9, 3.4))
+        for task in tasks:
+            key = f"training_eval/{task}/loss"
+            points = [(r["step"], r[key]) for r in evals if key in r]
+            ax.plot(*zip(*points), "o-", ms=3, label=task)
+        ax.set_xlabel("step")
+        ax.set_ylabel("validation loss")
+        ax.set_title("Validation loss per task")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        parts.append(_img(fig))
+    timed = [r for r in train if "timing/mfu" in r]
+    if timed:
+        fig, ax = plt.subplots(figsize=(9, 2.8))
+        ax.plot([r["step"] for r in timed], [100 * r["timing/mfu"] for r in timed], "o-", ms=3,
+                color="#264653")
+        ax.set_xlabel("step")
+        ax.set_ylabel("MFU (%)")
+        ax2 = ax.twinx()
+        ax2.plot([r["step"] for r in timed],
+                 [r["timing/target_tokens_per_second"] for r in timed], "s--", ms=3,
+                 color="#2a9d8f")
+        ax2.set_ylabel("tokens/s")
+        ax.set_title("Model FLOPs utilisation (PaLM's formula) and throughput")
+        parts.append(_img(fig))
+    return "\n".join(parts)
+
+
+def delivered_mixture(mixture_name: str, sequence_length: int, seed: int, target_tokens: int,
+                      use_cached: bool, max_examples: int = 200_000) -> dict[str, int]:
+    """Tokens per task in the run's training stream, up to `target_tokens` (what it trained on).
+
+    The Mixture samples with `tf.data.Dataset.sample_from_datasets(datasets, rates, seed)`, whose
+    choice of task depends on the seed and rates only; the same choice sequence, built over one
+    constant index dataset per task, is zipped with the Mixture's own output to attribute every
+    example to its task. Tokens are counted before packing (packing moves no tokens between tasks).
+    """
+    import seqio
+    import tensorflow as tf
+
+    mixture = seqio.get_mixture_or_task(mixture_name)
+    tasks = [t for t in mixture.tasks if "train" in t.splits]
+    if not isinstance(mixture, seqio.Mixture):
+        return {mixture.name: target_tokens}
+    rates = [float(mixture.get_rate(t)) for t in tasks]
+    choices = tf.data.Dataset.sample_from_datasets(
+        [tf.data.Dataset.from_tensors(i).repeat() for i in range(len(tasks))], rates, seed,
+        stop_on_empty_dataset=True)
+    stream = mixture.get_dataset({"targets": sequence_length}, split="train",
+                                 use_cached=use_cached, shuffle=True, seed=seed)
+    counts = [0] * len(tasks)
+    total = 0
+    pairs = tf.data.Dataset.zip((choices, stream.map(lambda ex: tf.size(ex["targets"]))))
+    for n, (index, length) in enumerate(pairs.take(max_examples).as_numpy_iterator()):
+        counts[int(index)] += int(length)
+        total += int(length)
+        if total >= target_tokens:
+            break
+    return {t.name: c for t, c in zip(tasks, counts)}
+
+
+def mixture_chart(delivered: dict[str, int], weights: dict[str, float]) -> str:
+    import numpy as np
+
+    plt = _pyplot()
+    names = sorted(weights)
+    total = sum(delivered.values()) or 1
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.bar(x - 0.2, [100 * weights[n] for n in names], 0.4, label="spec weight", color="#bbbbbb")
+    ax.bar(x + 0.2, [100 * delivered.get(n, 0) / total for n in names], 0.4,
+           label="tokens delivered", color="#2a9d8f")
+    ax.set_xticks(x, names, rotation=20, fontsize=8)
+    ax.set_ylabel("% of tokens")
+    ax.set_title(f"Token mixture delivered to training ({total:,} tokens) vs the spec's weights")
+    ax.legend(fontsize=8)
+    return _img(fig)
+
+
+def data_sections(prep_dir: str) -> str:
+    """The prep job's own charts and tables, from its report.json and corpus-stage summaries."""
+    from pipeline import report as prep_report
+
+    path = os.path.join(prep_dir, "report.json")
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        summary = json.load(f)
+    body = prep_report.render_html(summary)
+    start, end = body.find("<h2>"), body.rfind("</body>")
+    return body[start:end] if start >= 0 else ""
+
+
+def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | None,
+           mixture: dict[str, Any] | None) -> str:
+    e = html.escape
+    sections = ["<h1>Run report</h1>"]
+    if prep_dir:
+        sections.append(f"<h2>Data (prep job: {e(os.path.abspath(prep_dir))})</h2>")
+        sections.append(data_sections(prep_dir).replace("<h2>", "<h3>").replace("</h2>", "</h3>"))
+    if mixture:
+        sections.append("<h2>Token mixture</h2>" + mixture_chart(mixture["delivered"],
+                                                                   mixture["weights"]))
+        rows = "".join(
+            f"<tr><td>{e(n)}</td><td>{100 * w:.1f} %</td>"
+            f"<td>{100 * mixture['delivered'].get(n, 0) / max(1, sum(mixture['delivered'].values())):.1f} %</td></tr>"
+            for n, w in sorted(mixture["weights"].items()))
+        sections.append(f"<table><tr><th>task</th><th>weight</th><th>delivered</th></tr>{rows}"
+                        "</table>")
+    if model_dir and os.path.exists(os.path.join(model_dir, "metrics.jsonl")):
+        train, evals, events = read_metrics(model_dir)
+        if train:
+            first, last = train[0], train[-1]
+            timed = [r for r in train if "timing/mfu" in r]
+            speed = (f"; last logged {timed[-1]['timing/target_tokens_per_second']:,.0f} tokens/s, "
+                     f"MFU {100 * timed[-1]['timing/mfu']:.1f} %" if timed else "")
+            sections.append(
+                f"<h2>Training ({e(os.path.abspath(model_dir))})</h2><p>{len(train)} steps; loss "
+                f"{first['loss']:.3f} at step {first['step']} → {last['loss']:.3f} at step "
+                f"{last['step']}{speed}. Loss-spike events: {len(events)}.</p>")
+            sections.append(training_charts(train, evals))
+    if samples_path and os.path.exists(samples_path):
+        with open(samples_path, encoding="utf-8") as f:
+            record = json.load(f)
+        items = "".join(f"<li><b>{e(s['prompt'])}</b>{e(s['completion'])}</li>"
+                        for s in record["samples"])
+        sections.append(f"<h2>Samples (checkpoint step {record['step']}, temperature "
+                        f"{record['temperature']}, top-k {record['top_k']})</h2>"
+                        f"<ul class=samples>{items}</ul>")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Run report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}
+.small{{font-size:80%}} .samples li{{white-space:pre-wrap;margin-bottom:1em;font-family:monospace}}
+</style></head><body>
+{''.join(sections)}
+</body></html>"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m launch.run_report",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--prep_dir", default=None, help="the prep job's output directory")
+    parser.add_argument("--model_dir", default=None, help="the training run's MODEL_DIR")
+    parser.add_argument("--samples", default=None, help="samples JSON of launch.sample")
+    parser.add_argument("--mixture_spec", default=None,
+                        help="the run's mixture spec (for the delivered-mixture section)")
+    parser.add_argument("--mixture_data_dir", default=None,
+                        help="prep output the spec should read (as for tasks.cache --data_dir)")
+    parser.add_argument("--mixture_vocabulary", default=None)
+    parser.add_argument("--sequence_length", type=int, default=None,
+                        help="the run's targets length (default: from MODEL_DIR/config.gin)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the run's data seed (default: from its latest checkpoint)")
+    parser.add_argument("--use_cached", action="store_true")
+    parser.add_argument("--output", required=True, help="the HTML file to write")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    mixture = None
+    if args.mixture_spec and args.model_dir:
+        mixture = _mixture_section(args)
+    page = render(prep_dir=args.prep_dir, model_dir=args.model_dir, samples_path=args.samples,
+                  mixture=mixture)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(page)
+    print(f"run report: {args.output}")
+    return 0
+
+
+def _mixture_section(args) -> dict[str, Any] | None:
+    import re
+
+    import tasks
+    from tasks.spec import load_mixture_spec
+
+    spec = load_mixture_spec(args.mixture_spec, data_dir=args.mixture_data_dir,
+                             vocabulary=args.mixture_vocabulary)
+    name = tasks.register_mixture(args.mixture_spec, data_dir=args.mixture_data_dir,
+                                  vocabulary=args.mixture_vocabulary)
+    train, _, _ = read_metrics(args.model_dir)
+    trained_tokens = int(sum(r.get("weight_sum", 0) for r in train))
+    seq_len, seed = args.sequence_length, args.seed
+    config_gin = os.path.join(args.model_dir, "config.gin")
+    if seq_len is None and os.path.exists(config_gin):
+        with open(config_gin, encoding="utf-8") as f:
+            match = re.search(r"TASK_FEATURE_LENGTHS\s*=\s*\{\s*'targets'\s*:\s*(\d+)", f.read())
+        seq_len = int(match.group(1)) if match else None
+    if seed is None:
+        seed = _run_data_seed(args.model_dir)
+    if seq_len is None or seed is None or not trained_tokens:
+        log.warning("delivered mixture skipped: need the sequence length, the data seed and "
+                    "a non-empty metrics.jsonl")
+        return None
+    weights = {spec.task_name(s): w for s, w in spec.normalized_weights().items()}
+    delivered = delivered_mixture(name, seq_len, seed, trained_tokens, args.use_cached)
+    return {"weights": weights, "delivered": delivered}
+
+
+def _run_data_seed(model_dir: str) -> int | None:
+    steps = sorted((int(n.split("_")[1]) for n in os.listdir(model_dir)
+                    if n.startswith("checkpoint_") and n.split("_")[1].isdigit()), reverse=True)
+    for step in steps:
+        path = os.path.join(model_dir, f"checkpoint_{step}", "data")
+        for root, _, files in os.walk(path):
+            for name in files:  # orbax's JSON item (its file name is orbax's business)
+                try:
+                    with open(os.path.join(root, name), encoding="utf-8") as f:
+                        record = json.load(f)
+                except (OSError, ValueError):
+                    continue
+                if isinstance(record, dict) and "data_seed" in record:
+                    return int(record["data_seed"])
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

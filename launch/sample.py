@@ -1,0 +1,135 @@
+"""Sample text from a trained checkpoint, given prompts.
+
+    python -m launch.sample --gin_file=runs/tiny/config.gin \
+        --checkpoint=runs/tiny --vocabulary=demo_out/tokenizer/spm.model \
+        --prompt="The history of" --prompt="def fibonacci(" --max_new_tokens=64
+
+`--gin_file` takes the run's own `MODEL_DIR/config.gin` (the model and optimizer exactly as trained),
+or a model file (gin/models/palm_*.gin) with bindings, like every other entry point. `--checkpoint`
+is a `checkpoint_<step>` folder or a MODEL_DIR, whose latest checkpoint is used. Prompts are encoded
+with the SentencePiece vocabulary, decoded with a KV cache (model/decoding.py), and the results are
+printed and, with `--output`, written as JSON. The same seed, prompts and settings give the same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from launch import checkpoints as ckpt_lib
+from launch import gin_utils
+from launch.partitioning import PjitPartitioner
+from launch.trainer import Trainer
+from launch.utils import RestoreCheckpointConfig
+from model import decoding
+from model.config import PalmConfig
+
+log = logging.getLogger("launch")
+
+
+def checkpoint_path(path: str) -> str:
+    """A `checkpoint_<step>` folder as given, or the latest one inside a MODEL_DIR."""
+    found = ckpt_lib.resolve_initial(RestoreCheckpointConfig(path=[path], mode="latest"))
+    if found is None:
+        raise FileNotFoundError(f"--checkpoint {path!r}: no checkpoint there")
+    return found
+
+
+def _configured(cls):
+    """The gin-configured version of `cls` when a parsed gin file registered it (a run's
+    config.gin binds the trainer's optimizer), else the class itself."""
+    try:
+        return gin.get_configurable(f"{cls.__module__}.{cls.__name__}")
+    except ValueError:
+        return cls
+
+
+def load_params(path: str, config: PalmConfig):
+    """The parameters of the checkpoint at `path`, restored onto this machine's devices."""
+    trainer = _configured(Trainer)(model=config, partitioner=_configured(PjitPartitioner)())
+    try:
+        state, _ = ckpt_lib.restore_from(path, trainer.abstract_state())
+    except (ValueError, KeyError) as e:
+        raise ValueError(
+            f"checkpoint {path} does not match the configured model/optimizer ({e}); pass the "
+            "run's own config with --gin_file=MODEL_DIR/config.gin") from e
+    return state.params, int(jax.device_get(state.step))
+
+
+def sample(params, config: PalmConfig, vocabulary, prompts: list[str], *, max_new_tokens: int,
+           temperature: float, top_k: int, seed: int) -> list[dict]:
+    """Generates a continuation for every prompt in one batch; returns prompt/completion dicts."""
+    encoded = [list(vocabulary.encode(p)) or [config.eos_id] for p in prompts]
+    width = max(len(e) for e in encoded)
+    tokens = np.zeros((len(encoded), width), np.int32)
+    for row, ids in enumerate(encoded):
+        tokens[row, :len(ids)] = ids
+    lengths = np.array([len(e) for e in encoded], np.int32)
+    out = decoding.generate(params, config, jnp.asarray(tokens), jnp.asarray(lengths),
+                            max_new_tokens=max_new_tokens, rng=jax.random.PRNGKey(seed),
+                            temperature=temperature, top_k=top_k)
+    generated, counts = jax.device_get(out.tokens), jax.device_get(out.num_tokens)
+    results = []
+    for prompt, row, n in zip(prompts, generated, counts):
+        ids = [int(t) for t in row[:int(n)] if int(t) != config.eos_id]
+        results.append({"prompt": prompt, "completion": vocabulary.decode(ids),
+                        "tokens": int(n)})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = gin_utils.add_flags(argparse.ArgumentParser(
+        prog="python -m launch.sample", description=__doc__.split("\n")[0]))
+    parser.add_argument("--checkpoint", required=True,
+                        help="a checkpoint_<step> folder, or a MODEL_DIR (its latest checkpoint)")
+    parser.add_argument("--vocabulary", required=True, help="the SentencePiece model (spm.model)")
+    parser.add_argument("--prompt", action="append", required=True, help="repeatable")
+    parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    parser.add_argument("--top_k", type=int, default=40, help="0 keeps every token")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default=None, help="write the samples here as JSON")
+    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    import seqio  # after flag parsing: --help stays fast
+
+    try:
+        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths,
+                            finalize=False)
+        path = checkpoint_path(args.checkpoint)
+        if not os.path.exists(args.vocabulary):
+            raise FileNotFoundError(f"--vocabulary {args.vocabulary!r} does not exist")
+        config = PalmConfig()
+        vocabulary = seqio.SentencePieceVocabulary(args.vocabulary)
+        if vocabulary.vocab_size > config.vocab_size:
+            raise ValueError(f"the vocabulary has {vocabulary.vocab_size} ids but the model's "
+                             f"PalmConfig.vocab_size is {config.vocab_size}")
+        params, step = load_params(path, config)
+    except (gin_utils.GinConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = sample(params, config, vocabulary, args.prompt, max_new_tokens=args.max_new_tokens,
+                     temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    record = {"checkpoint": path, "step": step, "temperature": args.temperature,
+              "top_k": args.top_k, "seed": args.seed, "samples": results}
+    for r in results:
+        print(f"--- prompt: {r['prompt']!r}\n{r['prompt']}{r['completion']}\n")
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2, ensure_ascii=False)
+        print(f"samples written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
