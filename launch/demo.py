@@ -6,6 +6,9 @@ also a worked example of BUILD.md. Steps so far:
   2. clean and filter it with the Beam prep job       python -m pipeline.prep
   3. train the SentencePiece vocabulary (PaLM's rules) python -m pipeline.train_tokenizer
   4. tokenize and cache the seqio mixture with Beam   python -m tasks.cache
+  5. train a tiny PaLM on the mixture (t5x gin files)  python -m launch.train
+  6. sample text from the trained checkpoint           python -m launch.sample
+  7. write the run report (one offline HTML page)      python -m launch.run_report
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import sys
 import time
 
 
-def _run(step: str, args: list[str]) -> float:
+def _run(step: str, args: list[str], env: dict[str, str] | None = None) -> float:
     command = [sys.executable, "-m", *args]
-    print(f"\n==> {step}\n$ {shlex.join(['python', '-m', *args])}", flush=True)
+    shown = [f"{k}={v}" for k, v in (env or {}).items()] + ["python", "-m", *args]
+    print(f"\n==> {step}\n$ {shlex.join(shown)}", flush=True)
     started = time.time()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env={**os.environ, **(env or {})})
     return time.time() - started
 
 
@@ -34,27 +38,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vocab_size", type=int, default=4000,
                         help="SentencePiece pieces for the demo (PaLM's production size: 256000)")
+    parser.add_argument("--train_steps", type=int, default=400)
+    parser.add_argument("--model_gin", default="gin/models/palm_tiny.gin")
     args = parser.parse_args(argv)
     out = os.path.abspath(args.output_dir)
     raw, prep = os.path.join(out, "raw"), os.path.join(out, "prep")
     tokenizer, cache = os.path.join(out, "tokenizer"), os.path.join(out, "cache")
+    model_dir, samples = os.path.join(out, "runs", "tiny"), os.path.join(out, "samples.json")
+    vocab_file, report_file = os.path.join(tokenizer, "spm.model"), os.path.join(out, "report.html")
+    # The model's embedding covers the vocabulary, rounded up to a multiple of 128 (TPU lanes).
+    model_vocab = -(-args.vocab_size // 128) * 128
+    seq_len = 256
     spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "tasks", "specs", "palm_demo.yaml")
 
     timings = {
-        "corpus": _run("1/4 generating the embedded default corpus",
+        "corpus": _run("1/7 generating the embedded default corpus",
                        ["pipeline.demo_corpus", "--output_dir", raw, "--size_mb",
                         str(args.size_mb), "--seed", str(args.seed)]),
-        "prep": _run("2/4 cleaning and filtering it (Beam, DirectRunner multi-processing)",
+        "prep": _run("2/7 cleaning and filtering it (Beam, DirectRunner multi-processing)",
                      ["pipeline.prep", "--sources", os.path.join(raw, "sources.yaml"),
                       "--output_dir", prep]),
-        "tokenizer": _run("3/4 training the SentencePiece vocabulary on a weighted sample",
+        "tokenizer": _run("3/7 training the SentencePiece vocabulary on a weighted sample",
                           ["pipeline.train_tokenizer", "--data_dir", prep, "--vocab_size",
                            str(args.vocab_size), "--output_dir", tokenizer,
                            "--mixture_spec", spec]),
-        "cache": _run("4/4 tokenizing and caching the seqio mixture (seqio's Beam cache job)",
+        "cache": _run("4/7 tokenizing and caching the seqio mixture (seqio's Beam cache job)",
                       ["tasks.cache", "--spec", spec, "--data_dir", prep, "--vocabulary",
-                       os.path.join(tokenizer, "spm.model"), "--output_cache_dir", cache]),
+                       vocab_file, "--output_cache_dir", cache]),
+        "train": _run(f"5/7 training a tiny PaLM for {args.train_steps} steps (t5x gin interface)",
+                      ["launch.train", "--gin_file=gin/runs/pretrain.gin",
+                       f"--gin_file={args.model_gin}",
+                       f"--gin.MODEL_DIR='{model_dir}'",
+                       "--gin.MIXTURE_OR_TASK_NAME='palm_demo'",
+                       "--gin.MIXTURE_OR_TASK_MODULE='tasks.from_env'",
+                       f"--gin.TRAIN_STEPS={args.train_steps}",
+                       f"--gin.TASK_FEATURE_LENGTHS={{'targets': {seq_len}}}",
+                       "--gin.BATCH_SIZE=8", f"--gin.PalmConfig.vocab_size={model_vocab}",
+                       f"--gin.RANDOM_SEED={args.seed}",
+                       f"--gin.utils.SaveCheckpointConfig.period={max(1, args.train_steps // 4)}",
+                       "--gin.utils.SaveCheckpointConfig.keep=2",
+                       f"--gin.train_script.train.eval_period={max(1, args.train_steps // 8)}",
+                       "--gin.train_script.train.eval_steps=4",
+                       f"--seqio_additional_cache_dirs={cache}"],
+                      env={"PALM_TASKS_SPEC": spec, "PALM_TASKS_DATA_DIR": prep,
+                           "PALM_TASKS_VOCABULARY": vocab_file}),
+        "sample": _run("6/7 sampling from the trained model",
+                       ["launch.sample", f"--gin_file={os.path.join(model_dir, 'config.gin')}",
+                        f"--checkpoint={model_dir}", f"--vocabulary={vocab_file}",
+                        "--prompt=The history of the", "--prompt=def parse_args(",
+                        "--prompt=User: How do I", "--max_new_tokens=48",
+                        f"--seed={args.seed}", f"--output={samples}"]),
+        "report": _run("7/7 writing the run report",
+                       ["launch.run_report", f"--prep_dir={prep}", f"--model_dir={model_dir}",
+                        f"--samples={samples}", f"--mixture_spec={spec}",
+                        f"--mixture_data_dir={prep}", f"--mixture_vocabulary={vocab_file}",
+                        f"--output={report_file}"]),
     }
     print("\n==> done in " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     print(f"raw corpus:        {raw}/ (sources.yaml is its spec, ground_truth.json what was planted)")
@@ -65,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vocabulary:        {tokenizer}/spm.model, spm.vocab, manifest.json")
     print(f"seqio cache:       {cache}/palm_demo.<source>/ (Tasks and Mixture 'palm_demo' from "
           f"{os.path.relpath(spec)})")
+    print(f"training run:      {model_dir}/ (checkpoint_<step>/, metrics.jsonl, config.gin, "
+          "model-info.txt, train/ TensorBoard events)")
+    print(f"samples:           {samples}")
+    print(f"run report:        {report_file} (open it in a browser)")
     return 0
 
 
