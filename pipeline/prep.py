@@ -185,6 +185,20 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
     }
 
 
+def plan_sources(spec: PrepSpec, output_dir: str, *,
+                 force: bool = False) -> tuple[list[SourceSpec], list[SourceSpec]]:
+    """(sources to run, sources already complete for this config)."""
+    todo, skipped = [], []
+    for source in spec.sources:
+        done = manifests.is_complete(output_dir, source.name, spec.source_config_hash(source))
+        (skipped if done and not force else todo).append(source)
+    if todo and skipped and spec.dedup.enabled:
+        # Dedup decides across sources: a partial rerun would deduplicate a subset only.
+        log.info("dedup is on and %d source(s) must run: running all sources", len(todo))
+        todo, skipped = list(spec.sources), []
+    return todo, skipped
+
+
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.prep", description=__doc__.split("\n\n")[0],
@@ -197,14 +211,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     spec = load_spec(known.sources)
     output_dir = known.output_dir
-    todo, skipped = [], []
-    for source in spec.sources:
-        done = manifests.is_complete(output_dir, source.name, spec.source_config_hash(source))
-        (skipped if done and not known.force else todo).append(source)
-    if todo and skipped and spec.dedup.enabled:
-        # Dedup decides across sources: a partial rerun would deduplicate a subset only.
-        log.info("dedup is on and %d source(s) must run: running all sources", len(todo))
-        todo, skipped = list(spec.sources), []
+    todo, skipped = plan_sources(spec, output_dir, force=known.force)
     units = {s.name: readers.plan_units(s) for s in todo}  # fails early on missing inputs
     for s in skipped:
         log.info("source %s: complete for this config, skipped (--force redoes it)", s.name)
