@@ -18,8 +18,9 @@ What it does, on this machine, in one run:
      (exact + near: word 5-grams, 128 permutations, threshold 0.8, bands x rows derived, true
      Jaccard verification), DirectRunner multi-processing, --workers workers; end to end
      (reading, writing TFRecords, rejected records, manifests, report);
-   - datatrove 0.10.1 MinHash dedup (four executors, same bands x rows as ours, and also the
-     bands x rows that are optimal for an unverified 0.8 threshold), --workers workers;
+   - datatrove 0.10.1 MinHash dedup (four executors, same bands x rows as ours; with
+     --datatrove_unverified_optimum also 9 x 13, optimal for an unverified 0.8 threshold),
+     --workers workers;
    - datasketch MinHashLSH (threshold 0.8, 128 permutations), streaming, one process.
 4. memory: our job's peak resident memory at every size, the Beam controller process and the
    SDK worker processes measured separately (VmHWM from /proc, polled).
@@ -265,11 +266,20 @@ def timed(cmd: list[str], log_path: pathlib.Path, env: dict[str, str] | None = N
             "memory": monitor.summary(worker_marker)}
 
 
-def write_spec(path: pathlib.Path, input_dir: str) -> None:
+def train_shards(text_bytes: int) -> int:
+    """One train shard per 5 MB, as a user sizes shards to the data: the writer sorts each
+    shard's records in memory, so a fixed shard count would make worker memory grow with the
+    corpus for a reason unrelated to dedup."""
+    return max(1, math.ceil(text_bytes / (5 * MB)))
+
+
+def write_spec(path: pathlib.Path, input_dir: str, shards: int) -> None:
     off = {s: False for s in ("normalize", "langid", "boilerplate", "gopher_repetition",
                               "gopher_quality", "c4", "pii")}
-    spec = {"seed": 0, "validation_fraction": 0.0, "sources": [{
-        "name": "bench", "role": "webpages", "format": "jsonl", "paths": [f"{input_dir}/*.jsonl.gz"],
+    spec = {"seed": 0, "validation_fraction": 0.0, "shards": {"train": shards},
+            "sources": [{
+        "name": "bench", "role": "webpages", "format": "jsonl",
+        "paths": [f"{input_dir}/*.jsonl.gz"],
         "text_field": "text", "id_field": "id", "stages": off}]}
     path.write_text(json.dumps(spec, indent=1))
 
@@ -278,7 +288,7 @@ def run_ours(corpus: dict[str, Any], workers: int, tag: str) -> tuple[dict, set[
     run_dir = WORK / "dedup_run" / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    write_spec(run_dir / "spec.yaml", corpus["input_dir"])
+    write_spec(run_dir / "spec.yaml", corpus["input_dir"], train_shards(corpus["text_bytes"]))
     cmd = [bench_prep.OUR_PYTHON, "-m", "pipeline.prep", "--sources", str(run_dir / "spec.yaml"),
            "--output_dir", str(run_dir / "out"), "--runner=DirectRunner",
            "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
@@ -291,8 +301,9 @@ def run_ours(corpus: dict[str, Any], workers: int, tag: str) -> tuple[dict, set[
             for line in f:
                 record = json.loads(line)
                 if record["reason"].startswith("dedup."):
-                    removed.add(record["id"])
+                    removed.add(record["meta"]["location"])  # the corpus id (id_field)
     near = json.loads((run_dir / "out" / "dedup" / "near.json").read_text())
+    timing["train_shards"] = train_shards(corpus["text_bytes"])
     timing["near_counters"] = near["counters"]
     timing["components"] = {k: near["components"][k] for k in
                             ("rounds_run", "rounds_with_changes", "converged")}
@@ -326,7 +337,8 @@ def ensure_peers() -> None:
 
 def rates(timing: dict[str, Any], corpus: dict[str, Any], cores: int) -> dict[str, Any]:
     docs, wall = corpus["documents"], timing["wall_s"]
-    return {"docs_per_s": round(docs / wall, 1), "mb_per_s": round(corpus["text_bytes"] / MB / wall, 3),
+    return {"docs_per_s": round(docs / wall, 1),
+            "mb_per_s": round(corpus["text_bytes"] / MB / wall, 3),
             "docs_per_s_per_core": round(docs / wall / cores, 1),
             "docs_per_cpu_s": round(docs / timing["cpu_s"], 1) if timing["cpu_s"] else None}
 
@@ -340,6 +352,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(RESULTS / "dedup.json"))
     parser.add_argument("--skip_peers", action="store_true")
+    parser.add_argument("--datatrove_unverified_optimum", action="store_true",
+                        help="also run datatrove with 9 x 13, the bands x rows that are optimal "
+                             "for an unverified 0.8 threshold (datasketch's choice)")
     args = parser.parse_args(argv)
     bench_prep.SUBREAPER = bench_prep.become_subreaper()
 
@@ -377,15 +392,15 @@ def main(argv=None) -> int:
         ensure_peers()
         result["versions"]["peers"] = bench_prep.versions_in(
             bench_prep.DT_PYTHON, ("datatrove", "datasketch", "xxhash", "spacy", "numpy"))
-        opt_b, opt_r = 9, 13  # optimal for an unverified 0.8 threshold (datasketch's choice)
-        for tag, kind, extra in (
-                ("datatrove_same_bands", "datatrove",
+        runs = [("datatrove_same_bands", "datatrove",
                  ["--buckets", str(bands), "--hashes_per_bucket", str(rows),
                   "--tasks", str(args.shards)]),
-                ("datatrove_9x13", "datatrove",
-                 ["--buckets", str(opt_b), "--hashes_per_bucket", str(opt_r),
-                  "--tasks", str(args.shards)]),
-                ("datasketch", "datasketch", ["--threshold", str(THRESHOLD)])):
+                ("datasketch", "datasketch", ["--threshold", str(THRESHOLD)])]
+        if args.datatrove_unverified_optimum:
+            runs.insert(1, ("datatrove_9x13", "datatrove",
+                            ["--buckets", "9", "--hashes_per_bucket", "13",
+                             "--tasks", str(args.shards)]))
+        for tag, kind, extra in runs:
             timing, removed = run_peer(kind, corpus, args.workers, f"{tag}_{largest:g}mb", extra)
             cores = 1 if kind == "datasketch" else args.workers
             entry[tag] = {**timing, **rates(timing, corpus, cores),

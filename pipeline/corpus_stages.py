@@ -35,8 +35,6 @@ from pipeline.dedup.exact import ExactDedup
 from pipeline.dedup.near import NearDedup
 from pipeline.spec import PrepSpec
 
-# Report order of corpus stages (drop reasons `<stage>.*`), after the per-document stages.
-CORPUS_STAGE_NAMES = ("dedup",)
 SUMMARY_FOLDER = {"dedup": "dedup"}
 
 

@@ -88,7 +88,8 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                    units: dict[str, list], output_dir: str) -> None:
     """Per-source branches -> corpus stages on all of them together -> per-source writes."""
     branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
-    stages = corpus_stages.build_corpus_stages(spec, FileSystems.join(output_dir, manifests.STAGING))
+    staging_root = FileSystems.join(output_dir, manifests.STAGING)
+    stages = corpus_stages.build_corpus_stages(spec, staging_root)
     kept = {name: docs for name, (docs, _, _) in branches.items()}
     extra_rejected: dict[str, list] = {name: [] for name in branches}
     if stages:

@@ -32,7 +32,7 @@ NAMESPACE = "dedup"
 Edge = tuple[str, str]
 
 
-def large_star(u: str, neighbours: Iterable[str]) -> tuple[list[Edge] | Iterator[Edge], bool]:
+def large_star(u: str, neighbours: Iterable[str]) -> tuple[Iterator[Edge], bool]:
     """Edges emitted at u, and whether anything changed at u. `neighbours` is read twice."""
     m = u
     has_larger = False
@@ -46,6 +46,7 @@ def large_star(u: str, neighbours: Iterable[str]) -> tuple[list[Edge] | Iterator
 
 
 def small_star(u: str, neighbours: Iterable[str]) -> tuple[Iterator[Edge], bool]:
+    """Edges emitted at u, and whether anything changed at u. `neighbours` is read twice."""
     m = u
     first_smaller = None
     distinct_smaller = False
@@ -93,14 +94,6 @@ class _StarFn(beam.DoFn):
         yield from edges
 
 
-def _smallest_neighbour(edges):
-    return (
-        edges
-        | "BothWays" >> beam.FlatMap(_both_directions)
-        | "Smallest" >> beam.CombinePerKey(min)
-    )
-
-
 class ConnectedComponents(beam.PTransform):
     """Undirected edges (a, b) -> (node, label) for every node that has an edge, where label is
     the smallest node of its component (once converged) and label == node for that node."""
@@ -121,21 +114,20 @@ class ConnectedComponents(beam.PTransform):
                     | f"R{i:02d}{kind.title()}Star" >> beam.ParDo(_StarFn(kind, i))
                 )
         # label(u) = min(u, smallest neighbour): the star centre, or a node of u's own
-        # component when the rounds ran out.
+        # component when the rounds ran out. CombinePerKey(min) is combined before the shuffle.
         return (
             edges
-            | "Label" >> _smallest_neighbour_with_self()
+            | "LabelCandidates" >> beam.FlatMap(_label_candidates)
+            | "Label" >> beam.CombinePerKey(min)
         )
 
 
-class _smallest_neighbour_with_self(beam.PTransform):  # noqa: N801 (used like a function)
-    def expand(self, edges):
-        return (
-            edges
-            | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0]),
-                                                    (e[0], e[0]), (e[1], e[1])])
-            | "Smallest" >> beam.CombinePerKey(min)
-        )
+def _label_candidates(edge: Edge) -> Iterator[Edge]:
+    a, b = edge
+    yield a, a
+    yield a, b
+    yield b, b
+    yield b, a
 
 
 def reference_components(edges: Iterable[Edge]) -> dict[str, str]:

@@ -1,14 +1,13 @@
 """Near-duplicate deduplication across all sources: MinHash-LSH candidates, verified pairs,
 distributed connected components, one keeper per cluster.
 
-    docs ─► node key (keeper priority) ─► shingles ─► MinHash ─► band keys ─┐
-         │                                                                  GroupByKey(band)
-         │                                                                  ─► candidate pairs
-         │                                                                  ─► Distinct
-         ├──────────────── text by node ─► join with pair ends ─► GroupByKey(pair)
-         │                                  ─► verify (Jaccard; code: edit similarity)
-         │                                  ─► ConnectedComponents (large/small-star)
-         └─► join with labels by node ─► kept docs / rejected `dedup.near` (+ example members)
+    docs ─► node key (keeper priority) ─► shingles ─► MinHash ─► band keys
+         │      ─► GroupByKey(band) ─► candidate pairs ─► Distinct
+         ├─► text by node ─► join with pair ends ─► GroupByKey(pair)
+         │      ─► verify (Jaccard; code: edit similarity)
+         │      ─► ConnectedComponents (large/small-star)
+         └─► join with labels by node ─► kept docs / rejected `dedup.near`
+                                          (+ members of the example clusters)
 
 Prose and code never meet: the band key starts with a family byte. Documents with no shingle
 (empty after canonicalisation) and documents whose signature fails for any reason are never
@@ -94,7 +93,8 @@ class _BucketPairsFn(beam.DoFn):
 
 
 class _AttachTextFn(beam.DoFn):
-    """node -> [("text", text, family), ("pair", (a, b)), ...]  ==>  ((a, b), (node, text, family))"""
+    """(node, [("text", text, family), ("pair", (a, b)), ...])
+    -> ((a, b), (node, text, family)) for each pair of the node."""
 
     def process(self, element):
         node, values = element
