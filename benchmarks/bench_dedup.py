@@ -226,12 +226,17 @@ class PeakMemory(threading.Thread):
             self.stop.wait(self.interval_s)
 
     def summary(self, worker_marker: str | None = None) -> dict[str, Any]:
+        """Peaks of the main process, of the worker processes (`worker_marker` in their command
+        line) and of everything else. Shell wrappers (`/bin/sh -c ...`) are left out: between
+        vfork and exec they report their parent's peak, not their own."""
         root = self.peaks.get(self.pid, (0, ""))[0]
-        others = [(kb, cmd) for pid, (kb, cmd) in self.peaks.items() if pid != self.pid]
+        others = [(kb, cmd) for pid, (kb, cmd) in self.peaks.items()
+                  if pid != self.pid and not cmd.startswith("/bin/sh")]
         workers = [kb for kb, cmd in others if worker_marker and worker_marker in cmd]
         rest = [kb for kb, cmd in others if not (worker_marker and worker_marker in cmd)]
         return {"main_process_peak_mb": round(root / 1024, 1),
                 "worker_processes": len(workers),
+                "worker_peaks_mb": sorted(round(kb / 1024, 1) for kb in workers),
                 "worker_peak_mb_max": round(max(workers) / 1024, 1) if workers else None,
                 "worker_peak_mb_sum": round(sum(workers) / 1024, 1) if workers else None,
                 "other_descendants_peak_mb_max": round(max(rest) / 1024, 1) if rest else None,
@@ -273,10 +278,10 @@ def train_shards(text_bytes: int) -> int:
     return max(1, math.ceil(text_bytes / (5 * MB)))
 
 
-def write_spec(path: pathlib.Path, input_dir: str, shards: int) -> None:
+def write_spec(path: pathlib.Path, input_dir: str, shards: int, dedup: bool = True) -> None:
     off = {s: False for s in ("normalize", "langid", "boilerplate", "gopher_repetition",
                               "gopher_quality", "c4", "pii")}
-    spec = {"seed": 0, "validation_fraction": 0.0, "shards": {"train": shards},
+    spec = {"seed": 0, "validation_fraction": 0.0, "shards": {"train": shards}, "dedup": dedup,
             "sources": [{
         "name": "bench", "role": "webpages", "format": "jsonl",
         "paths": [f"{input_dir}/*.jsonl.gz"],
@@ -284,11 +289,13 @@ def write_spec(path: pathlib.Path, input_dir: str, shards: int) -> None:
     path.write_text(json.dumps(spec, indent=1))
 
 
-def run_ours(corpus: dict[str, Any], workers: int, tag: str) -> tuple[dict, set[str]]:
+def run_ours(corpus: dict[str, Any], workers: int, tag: str,
+             dedup: bool = True) -> tuple[dict, set[str]]:
     run_dir = WORK / "dedup_run" / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    write_spec(run_dir / "spec.yaml", corpus["input_dir"], train_shards(corpus["text_bytes"]))
+    write_spec(run_dir / "spec.yaml", corpus["input_dir"], train_shards(corpus["text_bytes"]),
+               dedup)
     cmd = [bench_prep.OUR_PYTHON, "-m", "pipeline.prep", "--sources", str(run_dir / "spec.yaml"),
            "--output_dir", str(run_dir / "out"), "--runner=DirectRunner",
            "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
@@ -302,11 +309,12 @@ def run_ours(corpus: dict[str, Any], workers: int, tag: str) -> tuple[dict, set[
                 record = json.loads(line)
                 if record["reason"].startswith("dedup."):
                     removed.add(record["meta"]["location"])  # the corpus id (id_field)
-    near = json.loads((run_dir / "out" / "dedup" / "near.json").read_text())
     timing["train_shards"] = train_shards(corpus["text_bytes"])
-    timing["near_counters"] = near["counters"]
-    timing["components"] = {k: near["components"][k] for k in
-                            ("rounds_run", "rounds_with_changes", "converged")}
+    if dedup:
+        near = json.loads((run_dir / "out" / "dedup" / "near.json").read_text())
+        timing["near_counters"] = near["counters"]
+        timing["components"] = {k: near["components"][k] for k in
+                                ("rounds_run", "rounds_with_changes", "converged")}
     log(f"{tag}: {timing['wall_s']} s, removed {len(removed)}")
     return timing, removed
 
@@ -352,6 +360,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(RESULTS / "dedup.json"))
     parser.add_argument("--skip_peers", action="store_true")
+    parser.add_argument("--dedup_off", action="store_true",
+                        help="our job without dedup (what reading and writing alone cost); "
+                             "implies --skip_peers")
     parser.add_argument("--datatrove_unverified_optimum", action="store_true",
                         help="also run datatrove with 9 x 13, the bands x rows that are optimal "
                              "for an unverified 0.8 threshold (datasketch's choice)")
@@ -379,7 +390,8 @@ def main(argv=None) -> int:
     corpora = {size: ensure_corpus(size, args.shards, args.seed) for size in args.sizes_mb}
     for size in args.sizes_mb:
         corpus = corpora[size]
-        timing, removed = run_ours(corpus, args.workers, f"ours_{size:g}mb")
+        timing, removed = run_ours(corpus, args.workers, f"ours_{size:g}mb",
+                                   dedup=not args.dedup_off)
         result["sizes"][f"{size:g}mb"] = {
             "documents": corpus["documents"], "text_mb": round(corpus["text_bytes"] / MB, 2),
             "planted_pairs": len(corpus["pairs"]),
@@ -388,7 +400,9 @@ def main(argv=None) -> int:
     largest = max(args.sizes_mb)
     corpus = corpora[largest]
     entry = result["sizes"][f"{largest:g}mb"]
-    if not args.skip_peers:
+    if args.dedup_off:
+        result["settings"]["dedup"] = False
+    if not (args.skip_peers or args.dedup_off):
         ensure_peers()
         result["versions"]["peers"] = bench_prep.versions_in(
             bench_prep.DT_PYTHON, ("datatrove", "datasketch", "xxhash", "spacy", "numpy"))
