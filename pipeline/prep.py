@@ -7,8 +7,13 @@ core; any other runner is chosen by Beam's own options alone, e.g.
     --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
     --setup_file=./setup.py   (ships this package to the workers; see BUILD.md)
 
+Each source runs its per-document stages on its own; then all sources' documents are
+flattened and go through the corpus stages (exact and near dedup, pipeline/corpus_stages.py),
+are split back per source and written.
+
 Sources whose outputs are already complete for the same config are skipped; --force redoes
-them. The spec and every input pattern are checked before the pipeline starts.
+them. With corpus stages on, sources depend on each other, so either all are skipped or all
+run. The spec and every input pattern are checked before the pipeline starts.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ import time
 from typing import Any, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import corpus_stages
 from pipeline import manifest as manifests
 from pipeline import readers, report, writers
+from pipeline.dedup import stats as dedup_stats
 from pipeline.boilerplate import RemoveBoilerplate
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
 from pipeline.stages import ApplyStage, CountDocuments, metrics_namespace
@@ -52,8 +60,8 @@ class _ReadFn(beam.DoFn):
 
 
 def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
-                        units: list, staging: str) -> None:
-    """Read -> stages in spec order -> split, shard, write, for one source."""
+                        units: list) -> tuple[Any, Any, Any]:
+    """Read -> per-document stages in spec order, for one source: (docs, rejected, dead)."""
     name = source.name
     read = (
         p
@@ -73,10 +81,41 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
         rejected.append(dropped)
     all_rejected = (rejected | f"{name}/rejected" >> beam.Flatten()) if rejected else (
         p | f"{name}/no_rejected" >> beam.Create([]))
-    (docs, all_rejected, read[DEAD]) | writers.WriteSourceOutputs(
-        name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
-        train_shards=spec.train_shards, validation_shards=spec.validation_shards,
-        rejected_sample_rate=spec.rejected_sample_rate)
+    return docs, all_rejected, read[DEAD]
+
+
+def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
+                   units: dict[str, list], output_dir: str) -> None:
+    """Per-source branches -> corpus stages on all of them together -> per-source writes."""
+    branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
+    staging_root = FileSystems.join(output_dir, manifests.STAGING)
+    stages = corpus_stages.build_corpus_stages(spec, staging_root)
+    kept = {name: docs for name, (docs, _, _) in branches.items()}
+    extra_rejected: dict[str, list] = {name: [] for name in branches}
+    if stages:
+        names = [s.name for s in sources]
+        index = {name: i for i, name in enumerate(names)}
+        everything = [docs for docs, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
+        docs, rejected = corpus_stages.apply_corpus_stages(everything, stages)
+        by_source = docs | "corpus/split_kept" >> beam.Partition(
+            lambda d, n: index[d["source"]], len(names))
+        dropped = (rejected | "corpus/rejected" >> beam.Flatten()
+                   | "corpus/split_rejected" >> beam.Partition(
+                       lambda r, n: index[r["source"]], len(names)))
+        for i, name in enumerate(names):
+            kept[name] = by_source[i]
+            extra_rejected[name].append(dropped[i])
+    for source in sources:
+        name = source.name
+        _, rejected, dead = branches[name]
+        if extra_rejected[name]:
+            rejected = ([rejected] + extra_rejected[name]
+                        | f"{name}/all_rejected" >> beam.Flatten())
+        staging = manifests.staging_dir(output_dir, name)
+        (kept[name], rejected, dead) | writers.WriteSourceOutputs(
+            name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
+            train_shards=spec.train_shards, validation_shards=spec.validation_shards,
+            rejected_sample_rate=spec.rejected_sample_rate)
 
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
@@ -135,6 +174,8 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "documents_out": docs_out,
         "bytes_out": bytes_out,
         "dropped": group("drop."),
+        "dedup": {"exact": counters.get("drop.dedup.exact", 0),
+                  "near": counters.get("drop.dedup.near", 0)},
         "lines_removed": group("lines_removed."),
         "pii_redactions": group("pii."),
         "pii_documents": group("pii_docs."),
@@ -143,6 +184,20 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "dead_letters": counters.get("dead_letters", 0),
         **runtime,
     }
+
+
+def plan_sources(spec: PrepSpec, output_dir: str, *,
+                 force: bool = False) -> tuple[list[SourceSpec], list[SourceSpec]]:
+    """(sources to run, sources already complete for this config)."""
+    todo, skipped = [], []
+    for source in spec.sources:
+        done = manifests.is_complete(output_dir, source.name, spec.source_config_hash(source))
+        (skipped if done and not force else todo).append(source)
+    if todo and skipped and spec.dedup.enabled:
+        # Dedup decides across sources: a partial rerun would deduplicate a subset only.
+        log.info("dedup is on and %d source(s) must run: running all sources", len(todo))
+        todo, skipped = list(spec.sources), []
+    return todo, skipped
 
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -157,10 +212,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     spec = load_spec(known.sources)
     output_dir = known.output_dir
-    todo, skipped = [], []
-    for source in spec.sources:
-        done = manifests.is_complete(output_dir, source.name, spec.source_config_hash(source))
-        (skipped if done and not known.force else todo).append(source)
+    todo, skipped = plan_sources(spec, output_dir, force=known.force)
     units = {s.name: readers.plan_units(s) for s in todo}  # fails early on missing inputs
     for s in skipped:
         log.info("source %s: complete for this config, skipped (--force redoes it)", s.name)
@@ -172,8 +224,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if todo:
         p = beam.Pipeline(options=options)
         for source in todo:
-            staging = manifests.prepare_staging(output_dir, source.name)
-            build_source_branch(p, spec, source, units[source.name], staging)
+            manifests.prepare_staging(output_dir, source.name)
+        for folder in corpus_stages.summary_folders(spec):
+            manifests.prepare_staging(output_dir, folder)
+        build_pipeline(p, spec, todo, units, output_dir)
         log.info("running %d source(s) on %s", len(todo), runner)
         result = p.run()
         result.wait_until_finish()
@@ -190,11 +244,22 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,
              writers.REJECTED_KIND: spec.train_shards})
         manifests.publish(output_dir, source.name, record)
+    if todo:
+        for folder in corpus_stages.summary_folders(spec):
+            dedup_stats.publish_summaries(
+                output_dir, folder, counters, [s.name for s in todo],
+                spec.dedup.near.component_rounds if spec.dedup.near else None)
+            near = dedup_stats.read_summaries(output_dir).get("near")
+            if near and not near["components"]["converged"]:
+                log.warning("near dedup: connected components still changed in the last of "
+                            "%d rounds; some clusters may be split (duplicates kept). Raise "
+                            "dedup.near.component_rounds.", spec.dedup.near.component_rounds)
     manifests.remove_empty_staging(output_dir)
 
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
-                                  skipped=[s.name for s in skipped], wall_time_s=wall)
+                                  skipped=[s.name for s in skipped], wall_time_s=wall,
+                                  dedup=dedup_stats.read_summaries(output_dir))
     print(report.console_summary(summary, output_dir))
     return summary
 

@@ -13,9 +13,16 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline import stage_registry
 
+# Corpus stages (pipeline/corpus_stages.py) run after every per-document stage.
+CORPUS_STAGES = ("dedup",)
+
 
 def _stage_of(reason: str) -> str:
     return reason.split(".", 1)[0]
+
+
+def stage_order() -> list[str]:
+    return list(stage_registry.STAGES) + list(CORPUS_STAGES)
 
 
 def funnel(manifest: dict[str, Any]) -> list[tuple[str, int]]:
@@ -25,7 +32,8 @@ def funnel(manifest: dict[str, Any]) -> list[tuple[str, int]]:
     by_stage: dict[str, int] = {}
     for reason, n in manifest["dropped"].items():
         by_stage[_stage_of(reason)] = by_stage.get(_stage_of(reason), 0) + n
-    for stage in stage_registry.STAGES:
+    known = stage_order()
+    for stage in known + sorted(set(by_stage) - set(known)):
         if stage in by_stage:
             remaining -= by_stage[stage]
             steps.append((stage, remaining))
@@ -33,7 +41,8 @@ def funnel(manifest: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran: list[str],
-                 skipped: list[str], wall_time_s: float) -> dict[str, Any]:
+                 skipped: list[str], wall_time_s: float,
+                 dedup: dict[str, Any] | None = None) -> dict[str, Any]:
     sources = [m for m in manifests if m]
     totals = {
         "documents_in": sum(m["documents_in"] for m in sources),
@@ -49,6 +58,7 @@ def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran
             "role", "format", "documents_in", "bytes_in", "documents_out", "bytes_out",
             "dropped", "lines_removed", "pii_redactions", "languages_seen", "languages_out",
             "dead_letters", "config_hash")} | {"funnel": funnel(m)} for m in sources},
+        "dedup": dedup or {},
     }
     with FileSystems.create(FileSystems.join(output_dir, "report.json")) as f:
         f.write(json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
@@ -70,7 +80,7 @@ def _funnel_chart(summary: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     sources = summary["sources"]
-    stages = [s for s in stage_registry.STAGES
+    stages = [s for s in stage_order()
               if any(_stage_of(r) == s for m in sources.values() for r in m["dropped"])]
     names = list(sources)
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.5))
@@ -122,6 +132,69 @@ def _language_chart(summary: dict[str, Any], top: int = 20) -> str:
     return out
 
 
+def _dedup_chart(dedup: dict[str, Any]) -> str:
+    """Group-size histograms of exact and near duplicates (log-scaled counts)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = [k for k in ("exact", "near") if dedup.get(k, {}).get("size_histogram")]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.0), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        hist = dedup[kind]["size_histogram"]
+        sizes = sorted(hist, key=int)
+        ax.bar(sizes, [hist[s] for s in sizes], color="#e76f51" if kind == "near" else "#264653")
+        ax.set_yscale("log")
+        ax.set_xlabel("documents per group")
+        ax.set_ylabel("groups (log)")
+        ax.set_title(f"{kind} duplicate groups")
+        if len(sizes) > 15:
+            ax.set_xticks(sizes[::max(1, len(sizes) // 10)])
+    out = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def _dedup_section(dedup: dict[str, Any]) -> str:
+    if not dedup:
+        return ""
+    e = html.escape
+    parts = ["<h2>Deduplication</h2>"]
+    if any(d.get("size_histogram") for d in dedup.values()):
+        parts.append(f'<img src="data:image/png;base64,{_dedup_chart(dedup)}">')
+    for kind in ("exact", "near"):
+        d = dedup.get(kind)
+        if not d:
+            continue
+        removed = ", ".join(f"{e(s)} {n:,}" for s, n in sorted(d["removed_per_source"].items()))
+        line = (f"<p><b>{kind}</b>: {d['groups']:,} groups holding {d['documents_in_groups']:,} "
+                f"documents; {d['removed']:,} removed ({removed or 'none'}).")
+        if kind == "near":
+            c = d.get("counters", {})
+            comp = d.get("components", {})
+            line += (f" Candidate pairs {c.get('candidate_pairs', 0):,}, verified duplicates "
+                     f"{c.get('verified_pairs', 0):,}, LSH false positives removed by "
+                     f"verification {c.get('false_positive_pairs', 0):,}; capped buckets "
+                     f"{c.get('capped_buckets', 0):,}; connected components "
+                     f"{'converged' if comp.get('converged') else 'NOT converged'} after "
+                     f"{comp.get('rounds_with_changes', 0)} of {comp.get('rounds_run', 0)} "
+                     f"rounds.")
+        parts.append(line + "</p>")
+        groups = d.get("largest", []) + [x for x in d.get("examples", [])
+                                        if x not in d.get("largest", [])]
+        if groups:
+            rows = []
+            for g in groups:
+                members = "<br>".join(
+                    f"{'kept' if m['kept'] else 'removed'}: {e(m['source'])} {e(m['id'])}: "
+                    f"<i>{e(m['first_line'])}</i>" for m in g["members"])
+                rows.append(f"<tr><td>{g['size']}</td><td class=small>{members}</td></tr>")
+            parts.append(f"<table><tr><th>size</th><th>{kind} group (largest first, then a "
+                         f"sample)</th></tr>{''.join(rows)}</table>")
+    return "\n".join(parts)
+
+
 def render_html(summary: dict[str, Any]) -> str:
     e = html.escape
     rows = []
@@ -157,6 +230,7 @@ wall time {summary['wall_time_s']} s.</p>
 <th>out train / validation</th><th>kept</th><th>dropped by rule</th><th>PII redacted</th>
 <th>dead letters</th></tr>{''.join(rows)}</table>
 {lang_chart}
+{_dedup_section(summary.get("dedup", {}))}
 </body></html>"""
 
 

@@ -18,6 +18,10 @@ e.g. `sources[2].format: 'jsonll' is not one of jsonl, parquet, ...`.
         text_field: text
         languages: [en, de]
         stages: {c4: false}      # per-source overrides: false switches a stage off
+    dedup:                       # corpus-wide; absent = exact and near dedup with defaults
+      keep: smallest_id          # or preferred_role, quality_score
+      exact: {lowercase: true}   # false switches exact dedup off
+      near: {threshold: 0.8}     # false switches near dedup off (see pipeline/dedup/config.py)
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any, Mapping
 import yaml
 
 from pipeline import stage_registry
+from pipeline.dedup.config import (DEFAULT_ROLE_PREFERENCE, DISABLED, KEEP_RULES, SHINGLES,
+                                   DedupConfig, ExactConfig, NearConfig)
 
 PALM_ROLES = ("conversations", "webpages", "books", "code", "wikipedia", "news")
 FORMATS = ("jsonl", "parquet", "text_dir", "code_dir", "warc", "wet", "tfds")
@@ -85,10 +91,16 @@ class PrepSpec:
     rejected_sample_rate: float = 1.0
     train_shards: int = 4
     validation_shards: int = 1
+    dedup: DedupConfig = DedupConfig()
     path: str = ""
 
     def source_config_hash(self, source: SourceSpec) -> str:
-        """Hash of everything that determines a source's outputs (not where the spec lives)."""
+        """Hash of everything that determines a source's outputs (not where the spec lives).
+
+        With dedup on, sources depend on each other (a copy is removed from one source because
+        another holds the keeper), so the hash also covers the dedup config and every other
+        source's config: changing any source redoes them all.
+        """
         payload = {
             "pipeline_version": PIPELINE_VERSION,
             "source": source.to_json(),
@@ -97,11 +109,17 @@ class PrepSpec:
             "rejected_sample_rate": self.rejected_sample_rate,
             "shards": [self.train_shards, self.validation_shards],
         }
+        if self.dedup.enabled:
+            payload["dedup"] = self.dedup.to_json()
+            payload["dedup_sources"] = [s.to_json() for s in self.sources]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-_TOP_KEYS = {"seed", "validation_fraction", "rejected_sample_rate", "shards", "stages", "sources"}
+_TOP_KEYS = {"seed", "validation_fraction", "rejected_sample_rate", "shards", "stages", "sources",
+             "dedup"}
+# Folder names in the output directory that are not sources.
+RESERVED_NAMES = {"dedup", "_staging"}
 _SOURCE_KEYS = {
     "name", "role", "format", "paths", "text_field", "id_field", "url_field", "languages",
     "extensions", "stages", "dataset", "split", "data_dir",
@@ -169,13 +187,92 @@ def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -
             raise where.error(f"sources[{i}].name",
                               f"'{source.name}' is already used by sources[{seen[source.name]}]; "
                               "source names must be unique")
+        if source.name in RESERVED_NAMES:
+            raise where.error(f"sources[{i}].name", f"'{source.name}' is reserved for the "
+                                                    "job's own outputs; choose another name")
         seen[source.name] = i
         sources.append(source)
+    dedup = _parse_dedup(where, raw.get("dedup", True))
     return PrepSpec(
         sources=tuple(sources), seed=seed, validation_fraction=fraction,
         rejected_sample_rate=sample_rate, train_shards=train_shards,
-        validation_shards=validation_shards, path=path,
+        validation_shards=validation_shards, dedup=dedup, path=path,
     )
+
+
+def _parse_dedup(where: "_Where", raw: Any) -> DedupConfig:
+    """The `dedup:` section; true/absent = defaults, false = off."""
+    if raw is True or raw is None:
+        return DedupConfig()
+    if raw is False:
+        return DISABLED
+    if not isinstance(raw, dict):
+        raise where.error("dedup", f"expected true, false or a mapping with keep, "
+                                   f"role_preference, exact, near; got {_kind(raw)}")
+    where.unknown_keys("dedup", raw, {"keep", "role_preference", "exact", "near"})
+    keep = where.typed("dedup.keep", raw.get("keep", "smallest_id"), str)
+    if keep not in KEEP_RULES:
+        raise where.error("dedup.keep", f"'{keep}' is not one of {', '.join(KEEP_RULES)}")
+    roles = _str_list(where, "dedup.role_preference",
+                      raw.get("role_preference", list(DEFAULT_ROLE_PREFERENCE)))
+    if len(set(roles)) != len(roles):
+        raise where.error("dedup.role_preference", "a role is listed twice")
+    exact = _parse_section(where, "dedup.exact", raw.get("exact", True), ExactConfig)
+    near = _parse_section(where, "dedup.near", raw.get("near", True), NearConfig)
+    if near is not None:
+        _check_near(where, near)
+    return DedupConfig(keep=keep, role_preference=roles, exact=exact, near=near)
+
+
+def _parse_section(where: "_Where", key: str, raw: Any, cls: type) -> Any:
+    if raw is True or raw is None:
+        return cls()
+    if raw is False:
+        return None
+    if not isinstance(raw, dict):
+        raise where.error(key, f"expected true, false or a mapping of parameters, "
+                               f"got {_kind(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for name, value in raw.items():
+        if name not in fields:
+            raise where.error(f"{key}.{name}", f"unknown parameter; expected one of "
+                                               f"{', '.join(sorted(fields))}")
+        default = fields[name].default
+        if default is None:  # bands / rows: an optional positive integer
+            if value is not None:
+                where.positive_int(f"{key}.{name}", value)
+        elif not _matches(value, type(default)):
+            raise where.error(f"{key}.{name}", f"expected {type(default).__name__}, "
+                                               f"got {_kind(value)}")
+        values[name] = float(value) if isinstance(default, float) else value
+    return cls(**values)
+
+
+def _check_near(where: "_Where", near: NearConfig) -> None:
+    if near.shingle not in SHINGLES:
+        raise where.error("dedup.near.shingle", f"'{near.shingle}' is not one of "
+                                                f"{', '.join(SHINGLES)}")
+    for name in ("ngram", "num_perm", "max_bucket_exhaustive", "bucket_anchors",
+                 "component_rounds"):
+        where.positive_int(f"dedup.near.{name}", getattr(near, name))
+    for name in ("threshold", "code_edit_similarity"):
+        value = getattr(near, name)
+        if not 0.0 < value <= 1.0:
+            raise where.error(f"dedup.near.{name}", f"expected a number in (0, 1], got {value}")
+    for name in ("false_positive_weight", "false_negative_weight"):
+        if getattr(near, name) < 0:
+            raise where.error(f"dedup.near.{name}", "expected a non-negative number")
+    if (near.bands is None) != (near.rows is None):
+        raise where.error("dedup.near.bands" if near.bands is None else "dedup.near.rows",
+                          "give both bands and rows, or neither (then they are derived from "
+                          "threshold and num_perm)")
+    if near.bands is not None and near.bands * near.rows > near.num_perm:
+        raise where.error("dedup.near.bands", f"bands x rows = {near.bands * near.rows} "
+                                              f"exceeds num_perm = {near.num_perm}")
+    if near.bands is None and near.threshold >= 1.0:
+        raise where.error("dedup.near.threshold", "a threshold of 1.0 cannot derive bands "
+                                                  "and rows; give them explicitly")
 
 
 def _parse_source(where: "_Where", key: str, entry: Any, global_stages: dict,

@@ -1,5 +1,6 @@
 """The prep job end to end on the generated corpus: counts, manifests, dead letters, the
-report, reruns that skip, config changes that redo, and identical bytes with 1 or 2 workers."""
+report, cross-source dedup of the planted duplicates, reruns that skip, config changes that
+redo, and identical bytes with 1 or 2 workers."""
 
 import gzip
 import hashlib
@@ -8,10 +9,15 @@ import json
 import os
 import re
 
+import shutil
+
 import pytest
 import yaml
 
 from pipeline import demo_corpus, prep, writers
+from pipeline.dedup import minhash
+from pipeline.dedup.components import reference_components
+from pipeline.spec import load_spec
 
 SIZE_MB = 1.5
 
@@ -87,7 +93,7 @@ def test_planted_problems_are_caught(corpus, prepped):
     truth = json.loads((corpus / "ground_truth.json").read_text())
     kept = {}
     for name in os.listdir(out):
-        if os.path.isdir(out / name):
+        if (out / name / "manifest.json").exists():  # a source folder (not dedup/)
             for doc in _read_docs(out / name):
                 kept[doc["id"]] = doc
     planted = truth["planted"]
@@ -126,7 +132,7 @@ def test_malformed_input_is_dead_lettered_not_lost(corpus, prepped):
     truth = json.loads((corpus / "ground_truth.json").read_text())
     dead = []
     for name in os.listdir(out):
-        if os.path.isdir(out / name):
+        if (out / name / "manifest.json").exists():  # a source folder (not dedup/)
             dead += _jsonl_gz(out / name / writers.DEAD_LETTERS_FILE)
     assert all(d["reason"] and d["file"] and d["position"] for d in dead)
     found = {(d["source"], d["file"]) for d in dead}
@@ -152,12 +158,74 @@ def test_report_is_written(prepped):
     assert report["totals"]["documents_in"] == sum(
         s["documents_in"] for s in report["sources"].values())
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2  # funnel and language charts
+    assert html.count("data:image/png;base64,") == 3  # funnel, language and dedup charts
+    assert "Deduplication" in html
+    assert set(report["dedup"]) == {"exact", "near"}
     for name in summary["sources"]:
         assert name in html
 
 
-def test_rerun_skips_completed_sources_and_config_change_redoes_one(corpus, prepped,
+def _all_records(out):
+    """Every document at the end of the job: kept ones and rejected ones (with reason)."""
+    records = {}
+    for name in os.listdir(out):
+        if not (out / name / "manifest.json").exists():  # not a source folder
+            continue
+        for doc in _read_docs(out / name):
+            records[doc["id"]] = dict(doc, reason=None)
+        for f in os.listdir(out / name):
+            if f.startswith("rejected-"):
+                for r in _jsonl_gz(out / name / f):
+                    records[r["id"]] = r
+    return records
+
+
+def test_planted_duplicates_are_removed_across_sources(corpus, prepped):
+    """Ground truth from the generator: every whole-document copy whose two sides survive the
+    per-document stages loses exactly one side to dedup, pointing at the other; near copies
+    do when their true Jaccard reaches the threshold; and nothing outside the planted groups
+    is removed as a duplicate (precision 1 on this corpus)."""
+    out, summary = prepped
+    truth = json.loads((corpus / "ground_truth.json").read_text())
+    records = _all_records(out)
+    threshold = 0.8
+    pairs = [(p["doc_id"], p["details"]["original"]["doc_id"], p["category"])
+             for p in truth["planted"] if p["category"] in ("exact_duplicate", "near_duplicate")]
+    groups = reference_components([(a, b) for a, b, _ in pairs])
+    should, found = 0, 0
+    for copy, original, category in pairs:
+        a, b = records.get(copy), records.get(original)
+        if not a or not b or any(r["reason"] and not r["reason"].startswith("dedup.")
+                                 for r in (a, b)):
+            continue  # one side was dropped by a quality rule first
+        similarity = minhash.jaccard(minhash.shingles(a["text"]), minhash.shingles(b["text"]))
+        if category == "near_duplicate" and similarity < threshold and \
+                a["role"] != "code":
+            assert not (a["reason"] or b["reason"]), (copy, original, similarity)
+            continue
+        should += 1
+        removed = [r for r in (a, b) if r["reason"]]
+        if len(removed) == 1:
+            found += 1
+            assert removed[0]["meta"]["duplicate_of"] in (copy, original)
+    assert should >= 8 and found == should
+    removals = [r for r in records.values() if (r["reason"] or "").startswith("dedup.")]
+    for r in removals:
+        kept = r["meta"]["duplicate_of"]
+        assert groups.get(r["id"]) is not None and groups.get(r["id"]) == groups.get(kept), r
+        assert records[kept]["reason"] is None
+    by_source = {}
+    for r in removals:
+        by_source[r["source"]] = by_source.get(r["source"], 0) + 1
+    for name, source in summary["sources"].items():
+        dedup_drops = sum(n for k, n in source["dropped"].items() if k.startswith("dedup."))
+        assert dedup_drops == by_source.get(name, 0), name
+    near = json.loads((out / "dedup" / "near.json").read_text())
+    assert near["components"]["converged"] and near["removed"] == sum(
+        near["removed_per_source"].values())
+
+
+def test_rerun_skips_completed_sources_and_config_change_redoes_all(corpus, prepped,
                                                                     tmp_path):
     out, _ = prepped
     before = _shard_digests(out)
@@ -165,6 +233,8 @@ def test_rerun_skips_completed_sources_and_config_change_redoes_one(corpus, prep
     assert summary["ran"] == [] and len(summary["skipped"]) == len(summary["sources"])
     assert _shard_digests(out) == before
 
+    # Dedup ties the sources together: changing one source's config redoes all of them,
+    # and so does a source left incomplete by a crash.
     spec = yaml.safe_load((corpus / "sources.yaml").read_text())
     for source in spec["sources"]:
         source["paths"] = [os.path.join(str(corpus), p) for p in source["paths"]]
@@ -172,14 +242,21 @@ def test_rerun_skips_completed_sources_and_config_change_redoes_one(corpus, prep
             source["stages"] = {"c4": False}
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(spec))
-    summary = prep.run(["--sources", str(changed), "--output_dir", str(out),
-                        "--direct_num_workers=2"])
-    assert summary["ran"] == ["news"]
-    after = _shard_digests(out)
-    untouched = {k: v for k, v in before.items() if not k.startswith("news/")}
-    assert {k: v for k, v in after.items() if not k.startswith("news/")} == untouched
-    news = json.loads((out / "news" / "manifest.json").read_text())
-    assert not any(r.startswith("c4.") for r in news["dropped"])
+    todo, skipped = prep.plan_sources(load_spec(str(changed)), str(out))
+    assert [s.name for s in todo] == [s["name"] for s in spec["sources"]] and not skipped
+    original = load_spec(str(corpus / "sources.yaml"))
+    partial = tmp_path / "partial"  # as if the job had died before publishing books
+    for source in original.sources:
+        if source.name != "books":
+            (partial / source.name).mkdir(parents=True)
+            shutil.copy(out / source.name / "manifest.json", partial / source.name)
+    todo, skipped = prep.plan_sources(original, str(partial))
+    assert len(todo) == len(original.sources) and not skipped
+    spec["dedup"] = False
+    changed.write_text(yaml.safe_dump(spec))
+    without = load_spec(str(changed))
+    assert all(without.source_config_hash(s) != original.source_config_hash(s)
+               for s in original.sources)
 
 
 def test_same_bytes_with_one_or_two_workers(corpus, prepped, tmp_path):
@@ -189,9 +266,8 @@ def test_same_bytes_with_one_or_two_workers(corpus, prepped, tmp_path):
               "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     two = _shard_digests(out)
     one = _shard_digests(single)
-    news = {k for k in two if k.startswith("news/")}  # may be redone by the test above
-    assert {k: v for k, v in one.items() if k not in news} == \
-        {k: v for k, v in two.items() if k not in news}
+    assert any(k.startswith("dedup/") for k in one)
+    assert one == two
 
 
 def test_invalid_spec_fails_before_running(tmp_path, capsys):
