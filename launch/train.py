@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import gin
 import jax
 import numpy as np
+import tensorflow as tf
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
@@ -147,15 +148,19 @@ def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | No
     results = {}
     totals = {}
     for task in data_lib.eval_task_names(cfg):
-        if task not in cache:
-            batches = data_lib.eval_batches(cfg, task, (shard, num_shards), host_batch,
-                                            eval_steps)
-            cache[task] = batches if cfg.use_memory_cache else None
-        else:
-            batches = cache[task]
-        if batches is None:
-            batches = data_lib.eval_batches(cfg, task, (shard, num_shards), host_batch,
-                                            eval_steps)
+        if cache.get(task) == "unreadable":
+            continue
+        try:
+            batches = cache.get(task) or data_lib.eval_batches(
+                cfg, task, (shard, num_shards), host_batch, eval_steps)
+        except (KeyError, ValueError, FileNotFoundError, tf.errors.OpError) as e:
+            # One task's broken or empty evaluation split must not stop training: say so, once.
+            log.warning("evaluation skips task %s: its %r split cannot be read (%s: %s)", task,
+                        cfg.split, type(e).__name__, e)
+            cache[task] = "unreadable"
+            continue
+        if cfg.use_memory_cache:
+            cache[task] = batches
         count = len(batches)
         if jax.process_count() > 1:  # every host must run the same number of eval steps
             from jax.experimental import multihost_utils

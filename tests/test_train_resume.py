@@ -23,8 +23,8 @@ KILLER = f"""
 import os, signal, sys, time
 from launch import metrics, train
 write = metrics.MetricsWriter.write
-def write_then_die(self, step, scalars, kind="train"):
-    write(self, step, scalars, kind)
+def write_then_die(self, step, scalars, *args, **kwargs):
+    write(self, step, scalars, *args, **kwargs)
     if step == {N} + 2:
         model_dir = os.path.dirname(self.path)
         for _ in range(600):

@@ -1,5 +1,7 @@
 """model/train_step.py and launch/trainer.py: exact microbatching, state shardings, donation."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,7 +52,8 @@ def test_microbatching_is_exact():
 
 def test_microbatches_must_divide_the_batch():
     tx = optimizer.adafactor(optimizer.rsqrt_schedule())
-    state0 = jax.eval_shape(train_step.init_state, TINY, tx, jax.random.PRNGKey(0))
+    state0 = jax.eval_shape(functools.partial(train_step.init_state, TINY, tx),
+                            jax.random.PRNGKey(0))
     batch = {k: jnp.asarray(v) for k, v in packed_batch(batch=6).items()}
     with pytest.raises(ValueError, match="not divisible by num_microbatches=4"):
         jax.eval_shape(train_step.make_train_step(TINY, tx, None, 4), state0, batch)
