@@ -104,37 +104,46 @@ def training_charts(train: list[dict], evals: list[dict]) -> str:
     return "\n".join(parts)
 
 
-def delivered_mixture(mixture_name: str, sequence_length: int, seed: int, target_tokens: int,
-                      use_cached: bool, max_examples: int = 200_000) -> dict[str, int]:
-    """Tokens per task in the run's training stream, up to `target_tokens` (what it trained on).
+def attributed_examples(mixture_name: str, sequence_length: int, seed: int, use_cached: bool):
+    """(task name, example) pairs of a Mixture's training stream, in the order it delivers them.
 
     The Mixture samples with `tf.data.Dataset.sample_from_datasets(datasets, rates, seed)`, whose
     choice of task depends on the seed and rates only; the same choice sequence, built over one
-    constant index dataset per task, is zipped with the Mixture's own output to attribute every
-    example to its task. Tokens are counted before packing (packing moves no tokens between tasks).
+    constant index dataset per task, is zipped with the Mixture's own output to name every
+    example's task (tests check the naming against the examples' contents).
     """
     import seqio
     import tensorflow as tf
 
     mixture = seqio.get_mixture_or_task(mixture_name)
-    tasks = [t for t in mixture.tasks if "train" in t.splits]
+    stream = mixture.get_dataset({"targets": sequence_length}, split="train",
+                                 use_cached=use_cached, shuffle=True, seed=seed)
     if not isinstance(mixture, seqio.Mixture):
-        return {mixture.name: target_tokens}
+        for example in stream.as_numpy_iterator():
+            yield mixture.name, example
+        return
+    tasks = [t for t in mixture.tasks if "train" in t.splits]
     rates = [float(mixture.get_rate(t)) for t in tasks]
     choices = tf.data.Dataset.sample_from_datasets(
         [tf.data.Dataset.from_tensors(i).repeat() for i in range(len(tasks))], rates, seed,
         stop_on_empty_dataset=True)
-    stream = mixture.get_dataset({"targets": sequence_length}, split="train",
-                                 use_cached=use_cached, shuffle=True, seed=seed)
-    counts = [0] * len(tasks)
+    for index, example in tf.data.Dataset.zip((choices, stream)).as_numpy_iterator():
+        yield tasks[int(index)].name, example
+
+
+def delivered_mixture(mixture_name: str, sequence_length: int, seed: int, target_tokens: int,
+                      use_cached: bool) -> dict[str, int]:
+    """Target tokens per task in the run's training stream, up to `target_tokens` (the tokens the
+    run trained on). Counted before packing, which moves no tokens between tasks."""
+    counts: dict[str, int] = {}
     total = 0
-    pairs = tf.data.Dataset.zip((choices, stream.map(lambda ex: tf.size(ex["targets"]))))
-    for n, (index, length) in enumerate(pairs.take(max_examples).as_numpy_iterator()):
-        counts[int(index)] += int(length)
-        total += int(length)
+    for task, example in attributed_examples(mixture_name, sequence_length, seed, use_cached):
+        n = int(example["targets"].size)
+        counts[task] = counts.get(task, 0) + n
+        total += n
         if total >= target_tokens:
             break
-    return {t.name: c for t, c in zip(tasks, counts)}
+    return counts
 
 
 def mixture_chart(delivered: dict[str, int], weights: dict[str, float]) -> str:

@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m launch.sample", description=__doc__.split("\n")[0]))
     parser.add_argument("--checkpoint", required=True,
                         help="a checkpoint_<step> folder, or a MODEL_DIR (its latest checkpoint)")
-    parser.add_argument("--vocabulary", required=True, help="the SentencePiece model (spm.model)")
+    parser.add_argument("--vocabulary", required=True,
+                        help="the SentencePiece model (spm.model), or 'byte' for seqio's "
+                             "ByteVocabulary")
     parser.add_argument("--prompt", action="append", required=True, help="repeatable")
     parser.add_argument("--max_new_tokens", type=int, default=64)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
@@ -106,10 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths,
                             finalize=False)
         path = checkpoint_path(args.checkpoint)
-        if not os.path.exists(args.vocabulary):
-            raise FileNotFoundError(f"--vocabulary {args.vocabulary!r} does not exist")
+        if args.vocabulary == "byte":
+            vocabulary = seqio.ByteVocabulary()
+        elif os.path.exists(args.vocabulary):
+            vocabulary = seqio.SentencePieceVocabulary(args.vocabulary)
+        else:
+            raise FileNotFoundError(f"--vocabulary {args.vocabulary!r} does not exist (give the "
+                                    "spm.model of pipeline.train_tokenizer, or 'byte')")
         config = PalmConfig()
-        vocabulary = seqio.SentencePieceVocabulary(args.vocabulary)
         if vocabulary.vocab_size > config.vocab_size:
             raise ValueError(f"the vocabulary has {vocabulary.vocab_size} ids but the model's "
                              f"PalmConfig.vocab_size is {config.vocab_size}")

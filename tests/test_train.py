@@ -318,3 +318,63 @@ def test_eval_cli_matches_training_eval_and_decodes_text_to_text(pretrained, tmp
 
 def test_exact_match():
     assert eval_cli.exact_match(["12", " 7", "x"], ["12", "7", "y"]) == pytest.approx(2 / 3)
+
+
+def _sample(pretrained, output, *extra):
+    from launch import sample as sample_cli
+    return sample_cli.main([f"--gin_file={pretrained}/config.gin", f"--checkpoint={pretrained}",
+                            "--vocabulary=byte", "--prompt=1 2 3 4", "--prompt=the cat",
+                            "--max_new_tokens=8", f"--output={output}", *extra])
+
+
+def test_sample_cli_continues_prompts_reproducibly_from_the_latest_checkpoint(pretrained,
+                                                                               tmp_path):
+    import json
+    assert _sample(pretrained, tmp_path / "a.json", "--seed=3") == 0
+    assert _sample(pretrained, tmp_path / "b.json", "--seed=3") == 0
+    a, b = (json.load(open(tmp_path / n)) for n in ("a.json", "b.json"))
+    assert a["step"] == 8 and a["checkpoint"].endswith("checkpoint_8")
+    assert a["samples"] == b["samples"]
+    assert [s["prompt"] for s in a["samples"]] == ["1 2 3 4", "the cat"]
+    assert all(1 <= s["tokens"] <= 8 for s in a["samples"])
+
+
+def test_sample_cli_names_a_missing_checkpoint(tmp_path, capsys):
+    from launch import sample as sample_cli
+    assert sample_cli.main(["--gin_file=gin/models/palm_tiny.gin", f"--checkpoint={tmp_path}",
+                            "--vocabulary=byte", "--prompt=x"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_delivered_mixture_names_each_examples_task_correctly():
+    """The task named for every example of the Mixture's stream matches the example's content
+    (counting: digits only; words: letters), so the delivered-mixture chart is the real one."""
+    from launch import run_report
+    import itertools
+    seen = {}
+    for task, example in itertools.islice(
+            run_report.attributed_examples(train_tasks.MIXTURE, 64, seed=5, use_cached=False),
+            300):
+        text = bytes(int(t) - 3 for t in example["targets"] if int(t) >= 3).decode()
+        assert (task == "tiny_mix.counting") == (not any(c.isalpha() for c in text)), (task, text)
+        seen[task] = seen.get(task, 0) + 1
+    assert set(seen) == {"tiny_mix.counting", "tiny_mix.words"}
+    assert 0.35 < seen["tiny_mix.counting"] / 300 < 0.65  # weights 1:1
+
+
+def test_run_report_shows_curves_mixture_and_samples(pretrained, tmp_path):
+    from launch import run_report
+    samples = tmp_path / "samples.json"
+    assert _sample(pretrained, samples) == 0
+    train, evals, _ = run_report.read_metrics(pretrained)
+    delivered = run_report.delivered_mixture(train_tasks.MIXTURE, 64, seed=0,
+                                             target_tokens=2000, use_cached=False)
+    assert sum(delivered.values()) >= 2000 and set(delivered) == {"tiny_mix.counting",
+                                                                   "tiny_mix.words"}
+    page = run_report.render(prep_dir=None, model_dir=pretrained, samples_path=str(samples),
+                             mixture={"delivered": delivered,
+                                      "weights": {"tiny_mix.counting": 0.5,
+                                                  "tiny_mix.words": 0.5}})
+    assert f"{len(train)} steps" in page and "Validation loss per task" not in page or evals
+    assert page.count("data:image/png;base64,") >= 3  # mixture, loss, per-task eval / MFU
+    assert "1 2 3 4" in page and "Token mixture" in page
