@@ -6,8 +6,11 @@ import math
 import numpy as np
 import pytest
 import seqio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tasks
+from tasks.preprocessors import tokenize_batched
 
 LENGTHS = {"targets": 128}
 
@@ -96,6 +99,83 @@ def test_cached_equals_uncached(news_cache):
         cached = sorted(tuple(ex["targets"]) for ex in task.get_dataset(
             LENGTHS, use_cached=True, **kw).as_numpy_iterator())
         assert cached == uncached and cached
+
+
+# --------------------------------------------------------------------------------------------
+# tokenize_batched: the same examples as seqio.preprocessors.tokenize, in the same order
+
+AWKWARD = st.one_of(
+    st.just(""), st.text(max_size=40),
+    st.text(alphabet="日本語の文章中文字符😀🎉👩‍💻 \t\n\u00a0\u2581é", max_size=60),
+    st.from_regex(r"[ \t\n]{1,12}", fullmatch=True),
+    st.builds(lambda word, n: word * n, st.sampled_from(["ab ", "💻", "長", "x\n"]),
+              st.integers(200, 2000)))
+
+
+def texts_dataset(texts):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(
+        {"targets": tf.constant(texts, tf.string),
+         "id": tf.constant([f"doc-{i}" for i in range(len(texts))])})
+
+
+def as_lists(ds):
+    return [{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in ex.items()}
+            for ex in ds.as_numpy_iterator()]
+
+
+@pytest.fixture(scope="module")
+def features(demo):
+    return tasks.output_features(demo["model"])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(AWKWARD, min_size=1, max_size=9), batch_size=st.sampled_from([1, 2, 4, 64]))
+def test_tokenize_batched_equals_seqio_tokenize(features, texts, batch_size):
+    reference = seqio.preprocessors.tokenize(texts_dataset(texts), features)
+    batched = tokenize_batched(texts_dataset(texts), features, batch_size=batch_size)
+    assert batched.element_spec == reference.element_spec
+    expected = as_lists(reference)
+    assert as_lists(batched) == expected
+    assert [ex["targets_pretokenized"].decode() for ex in expected] == texts
+
+
+def test_tokenize_batched_across_batch_boundaries_and_nondeterministic_options(features):
+    import tensorflow as tf
+
+    texts = [f"{i} " + "word " * (i % 37) + "😀" * (i % 3) for i in range(203)]
+    expected = as_lists(seqio.preprocessors.tokenize(texts_dataset(texts), features))
+    options = tf.data.Options()
+    options.deterministic = False  # the batched map must keep the order regardless
+    for batch_size in (1, 10, 64, 203, 500):  # 203 = 7 x 29: most sizes leave a remainder
+        ds = tokenize_batched(texts_dataset(texts), features, batch_size=batch_size)
+        assert as_lists(ds.with_options(options)) == expected, batch_size
+    without_copy = tokenize_batched(texts_dataset(texts), features, copy_pretokenized=False)
+    assert "targets_pretokenized" not in without_copy.element_spec
+
+
+def test_tokenize_batched_rejects_what_it_cannot_batch(features):
+    import tensorflow as tf
+
+    lists = tf.data.Dataset.from_tensor_slices({"targets": [["a", "b"]]})
+    with pytest.raises(ValueError, match="'targets' must be a scalar string"):
+        tokenize_batched(lists, features)
+    ragged_other = tf.data.Dataset.from_tensor_slices(
+        {"targets": ["a", "b"], "ids": tf.ragged.constant([[1], [2, 3]])})
+    with pytest.raises(ValueError, match="'ids' has a variable shape"):
+        tokenize_batched(ragged_other, features)
+    bytes_features = {"targets": seqio.Feature(seqio.ByteVocabulary())}
+    with pytest.raises(ValueError, match="ByteVocabulary"):
+        tokenize_batched(texts_dataset(["a"]), bytes_features)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        tokenize_batched(texts_dataset(["a"]), features, batch_size=0)
+
+
+def test_tasks_tokenize_in_batches(mixture):
+    task = seqio.get_mixture_or_task("palm_demo.news")
+    assert tokenize_batched in task.preprocessors
+    assert seqio.preprocessors.tokenize not in task.preprocessors
 
 
 # --------------------------------------------------------------------------------------------
