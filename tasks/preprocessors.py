@@ -68,3 +68,46 @@ def tokenize_batched(dataset, output_features: Mapping, copy_pretokenized: bool 
             .map(tokenize_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .unbatch()
             .map(lambda example: example))
+
+
+def split_to_sequence_length(dataset, output_features: Mapping, sequence_length=None,
+                             feature_key: str = "targets"):
+    """Splits each example's `feature_key` tokens into consecutive pieces of at most
+    `sequence_length[feature_key]` tokens, one example per piece, in order, so that no token of
+    a long document is trimmed away (seqio trims every example to the sequence length at the end
+    of `Task.get_dataset`). Run it after EOS is appended: the EOS then ends the last piece only.
+
+    Other fields are repeated on every piece, except `<feature_key>_pretokenized`, which is
+    dropped (the document's text is not the piece's). Without a length for the feature (e.g.
+    `get_dataset(None)`) the dataset is returned unchanged.
+    """
+    import tensorflow as tf
+
+    length = (sequence_length or {}).get(feature_key)
+    if length is None:
+        return dataset
+    if length < 1:
+        raise ValueError(f"split_to_sequence_length: sequence_length[{feature_key!r}] must be "
+                         f">= 1, got {length}")
+    spec = dataset.element_spec
+    if feature_key not in spec or spec[feature_key].shape.rank != 1:
+        raise ValueError(f"split_to_sequence_length: needs a 1-D {feature_key!r} token sequence "
+                         f"per example, got {spec.get(feature_key)}")
+    dropped = f"{feature_key}_pretokenized"
+
+    def split(example):
+        tokens = example[feature_key]
+        size = tf.size(tokens, out_type=tf.int64)
+        pieces = tf.maximum((size + length - 1) // length, 1)  # an empty sequence stays one
+        row_lengths = tf.concat([tf.fill([pieces - 1], tf.constant(length, tf.int64)),
+                                 [size - (pieces - 1) * length]], axis=0)
+        out = {feature_key: tf.RaggedTensor.from_row_lengths(tokens, row_lengths)}
+        for key, value in example.items():
+            if key not in (feature_key, dropped):
+                out[key] = tf.repeat(value[tf.newaxis], pieces, axis=0)
+        return out
+
+    # As in tokenize_batched, the identity map turns the unbatched ragged rows back into tensors.
+    return (dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .unbatch()
+            .map(lambda example: example))

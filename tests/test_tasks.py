@@ -45,12 +45,19 @@ def test_packed_batches_with_public_api(mixture):
     name, _ = mixture
     ds = seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="train", shuffle=True,
                                                      seed=0, num_epochs=None)
-    batch = next(seqio.LMFeatureConverter(pack=True)(ds, LENGTHS).batch(4).as_numpy_iterator())
+    batches = list(seqio.LMFeatureConverter(pack=True)(ds, LENGTHS).batch(4).take(10)
+                   .as_numpy_iterator())
+    batch = batches[0]
     assert set(batch) == {"decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",
                           "decoder_segment_ids", "decoder_positions"}
     assert all(v.shape == (4, 128) for v in batch.values())
     assert batch["decoder_segment_ids"].max() >= 1
-    assert (batch["decoder_target_tokens"] == 1).any()  # EOS between documents
+    targets = np.concatenate([b["decoder_target_tokens"] for b in batches])
+    segments = np.concatenate([b["decoder_segment_ids"] for b in batches])
+    rows, cols = np.nonzero(targets == 1)
+    assert len(rows)  # documents end in EOS, and an EOS ends its packed segment
+    following = np.pad(segments, ((0, 0), (0, 1)))[rows, cols + 1]
+    assert np.all(following != segments[rows, cols])
 
 
 def test_validation_never_overlaps_train(mixture):
@@ -179,6 +186,48 @@ def test_tasks_tokenize_in_batches(mixture):
 
 
 # --------------------------------------------------------------------------------------------
+# split_to_sequence_length: long documents become consecutive pieces, nothing is trimmed
+
+
+def token_dataset(sequences):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices({
+        "targets": tf.ragged.constant(sequences, dtype=tf.int32),
+        "targets_pretokenized": [f"text {i}" for i in range(len(sequences))],
+        "id": [f"doc-{i}" for i in range(len(sequences))]}).map(
+            lambda ex: {**ex, "targets": ex["targets"]})  # ragged rows -> 1-D tensors
+
+
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8), length=st.integers(1, 12))
+def test_split_to_sequence_length_keeps_every_token_in_order(features, sizes, length):
+    from tasks.preprocessors import split_to_sequence_length
+
+    sequences = [list(range(100 * i, 100 * i + n)) for i, n in enumerate(sizes)]
+    pieces = as_lists(split_to_sequence_length(token_dataset(sequences), features,
+                                               {"targets": length}))
+    expected = [(f"doc-{i}".encode(), seq[start:start + length])
+                for i, seq in enumerate(sequences) for start in range(0, max(len(seq), 1), length)]
+    assert [(p["id"], p["targets"]) for p in pieces] == expected
+    assert all("targets_pretokenized" not in p for p in pieces)
+    unsplit = split_to_sequence_length(token_dataset(sequences), features, None)
+    assert [p["targets"] for p in as_lists(unsplit)] == sequences
+
+
+def test_task_pieces_are_the_whole_documents_with_one_eos(mixture):
+    task = seqio.get_mixture_or_task("palm_demo.books")  # documents far longer than 128 tokens
+    kw = dict(split="train", shuffle=False, use_cached=False)
+    documents = [ex["targets"] for ex in task.get_dataset(None, **kw).as_numpy_iterator()]
+    pieces = [ex["targets"] for ex in task.get_dataset(LENGTHS, **kw).as_numpy_iterator()]
+    assert max(len(d) for d in documents) > 4 * LENGTHS["targets"]
+    assert all(len(p) <= LENGTHS["targets"] for p in pieces)
+    assert np.array_equal(np.concatenate(pieces), np.concatenate(documents))
+    assert int(np.sum(np.concatenate(documents) == 1)) == len(documents)  # EOS ends each once
+    assert all(d[-1] == 1 for d in documents)
+
+
+# --------------------------------------------------------------------------------------------
 # Mixture proportions: drawn from the Mixture's own get_dataset
 
 def write_tagged_sources(data_dir, docs_per_source: dict[str, int]) -> None:
@@ -225,7 +274,7 @@ def test_mixture_proportions_match_weights(tagged):
     for tag, source in enumerate(sizes):
         (tag_ids[vocab.encode(str(tag))[0]],) = [source]
     n = 6000
-    ds = mix.get_dataset({"targets": 16}, split="train", shuffle=True, seed=3)
+    ds = mix.get_dataset({"targets": 64}, split="train", shuffle=True, seed=3)  # one piece each
     first = np.array([ex["targets"][0] for ex in ds.take(n).as_numpy_iterator()])
     counts = {source: int(np.sum(first == tid)) for tid, source in tag_ids.items()}
     assert sum(counts.values()) == n  # every example came from one of the tagged tasks
