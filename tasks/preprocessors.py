@@ -1,8 +1,8 @@
 """seqio preprocessors of this project's Tasks (BUILD.md §4).
 
 `tokenize_batched` is a drop-in for `seqio.preprocessors.tokenize` that calls the vocabulary once
-per batch of texts instead of once per example (the same examples, order and fields; 10-20 %
-fewer CPU-seconds per token in the uncached loader, benchmarks/bench_tasks.py, BUILD.md §5).
+per batch of texts instead of once per example (the same examples, order and fields; a modest
+6-26 % more tokens per CPU-second in the uncached loader, BUILD.md §5).
 `split_to_sequence_length` replaces seqio's trimming: a document longer than the sequence
 length becomes consecutive pieces instead of losing everything after its first `length` tokens.
 """
