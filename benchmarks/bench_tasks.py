@@ -11,14 +11,18 @@ Measures, on the demo's prep output and vocabulary (built with `python -m launch
       (benchmarks/bench_model.py PRESETS), from the seqio cache and uncached (tokenizing on the
       fly), each in a subprocess restricted to ONE core: CPU affinity pinned to one CPU before
       TensorFlow starts (so every TF thread shares it), TF inter/intra-op pools of 1 thread, and
-      the tf.data pipeline's private thread pool of 1 thread;
+      the tf.data pipeline's private thread pool of 1 thread; for the tiny shape uncached, also
+      the peer: the same sources as stock seqio Tasks (per-example seqio.preprocessors.tokenize,
+      append_eos_after_trim), i.e. the project's Tasks before tasks/preprocessors.py;
   (c) the trainer: the jitted forward+backward step (value_and_grad of model/loss.compute_loss on
       PalmModel, bench_model.bench_config) for the same configs on the whole machine, in the same
       run; the ratio loader tokens/s (one core) / trainer tokens/s (all cores) is the figure of
       merit (target >= 10x: one input core keeps up with the model with room to spare).
 
 Tokens are the packed sequence slots the trainer sees (batch x length, padding included, which is
-what a train step consumes); the non-padding share is recorded too.
+what a train step consumes); the non-padding share is recorded too. The ratios are also given
+against the trainer's tokens/s of benchmarks/results/model_cpu.json (bench_model.py on an idle
+machine), since this run's trainer competes with everything else on the machine.
 Writes benchmarks/results/tasks.json.
 """
 
@@ -156,6 +160,11 @@ def loader_worker(spec: dict) -> dict:
                for t in seqio.get_mixture_or_task(name).tasks}
     wall = time.perf_counter() - start
     tokens = sum(c["tokens"] - c["examples"] for c in counted.values())  # without the EOS
+    task = seqio.get_mixture_or_task(name).tasks[0]
+    result["task_preprocessors"] = [
+        type(p).__name__ if isinstance(p, seqio.CacheDatasetPlaceholder) else
+        getattr(getattr(p, "func", p), "__module__", "") + "." + getattr(p, "func", p).__name__
+        for p in task.preprocessors]
     result["batched_tokenizer"] = {
         "what": "tasks.inspect.tokenized_counts: read TFRecords, SentencePiece on batches of 256 "
                 "texts (seqio vocabulary encode_tf), all train splits",
@@ -166,7 +175,8 @@ def loader_worker(spec: dict) -> dict:
     for case in spec["cases"]:
         length, batch = case["seq_len"], case["batch_size"]
         start = time.perf_counter()
-        ds = seqio.get_mixture_or_task(name).get_dataset(
+        mixture = name if case["tasks"] == "project" else stock_seqio_mixture(name)
+        ds = seqio.get_mixture_or_task(mixture).get_dataset(
             {"targets": length}, split="train", use_cached=case["cached"], shuffle=True, seed=0,
             num_epochs=None)
         ds = seqio.LMFeatureConverter(pack=True)(ds, {"targets": length})
@@ -190,18 +200,47 @@ def loader_worker(spec: dict) -> dict:
             first_batch_seconds=first_batch_seconds, tokens=slots, non_padding_tokens=real,
             non_padding_fraction=real / slots, tokens_per_second=slots / wall,
             non_padding_tokens_per_second=real / wall))
-        print(f"loader {case['config']} {'cached' if case['cached'] else 'uncached'}: "
+        print(f"loader {case['config']} {'cached' if case['cached'] else 'uncached'} "
+              f"({case['tasks']} tasks): "
               f"{slots / wall:,.0f} tokens/s on one core ({real / slots:.1%} non-padding)",
               file=sys.stderr, flush=True)
     return result
+
+
+def stock_seqio_mixture(name: str) -> str:
+    """The mixture's sources and rates as seqio Tasks of the stock shape: per-example
+    seqio.preprocessors.tokenize, and append_eos_after_trim, which keeps the first length - 1
+    tokens of a document. The project's Tasks before tasks.preprocessors; the loader's peer."""
+    import functools
+
+    import seqio
+
+    mixture = seqio.get_mixture_or_task(name)
+    stock = f"{name}_seqio_stock"
+    if stock in seqio.MixtureRegistry.names():
+        return stock
+    rates = []
+    for task in mixture.tasks:
+        seqio.TaskRegistry.add(
+            f"{task.name}_seqio_stock", source=task.source,
+            preprocessors=[
+                functools.partial(seqio.preprocessors.rekey, key_map={"targets": "text"}),
+                seqio.preprocessors.tokenize, seqio.CacheDatasetPlaceholder(),
+                seqio.preprocessors.append_eos_after_trim],
+            output_features=task.output_features, metric_fns=[])
+        rates.append((f"{task.name}_seqio_stock", mixture.get_rate(task)))
+    seqio.MixtureRegistry.add(stock, rates)
+    return stock
 
 
 def bench_loader(demo: dict[str, str], seconds: float) -> dict:
     from bench_model import PRESETS
 
     cases = [dict(config=c, seq_len=PRESETS[c]["seq_len"], batch_size=PRESETS[c]["batch_size"],
-                  cached=cached, warmup_batches=20)
+                  cached=cached, warmup_batches=20, tasks="project")
              for c in CONFIGS for cached in (True, False)]
+    # The peer: the same sources through seqio's stock per-example tokenize and trim.
+    cases.append(dict(cases[1], tasks="seqio_stock"))
     spec = dict(demo, cpu=one_cpu(), cases=cases, seconds=seconds)
     proc = subprocess.run([sys.executable, __file__, "--_loader_worker", json.dumps(spec)],
                           check=True, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
@@ -224,6 +263,20 @@ def bench_trainer() -> list[dict]:
         print(f"trainer {name}: {entry['tokens_per_second']:,.0f} tokens/s "
               f"(batch {p['batch_size']} x {p['seq_len']}, all cores)", flush=True)
     return out
+
+
+IDLE_TRAINER = ROOT / "benchmarks" / "results" / "model_cpu.json"
+
+
+def idle_trainer_tokens_per_second() -> dict[str, float]:
+    """The trainer's tokens/s per config from bench_model.py's run on an idle machine, if any:
+    this run's trainer shares the machine with whatever else runs, so the ratio against a
+    slower-than-usual trainer flatters the loader."""
+    if not IDLE_TRAINER.exists():
+        return {}
+    with open(IDLE_TRAINER, encoding="utf-8") as f:
+        configs = json.load(f).get("configs", [])
+    return {c["config"]: c["tokens_per_second"] for c in configs if c.get("config") in CONFIGS}
 
 
 def main() -> None:
@@ -276,15 +329,24 @@ def main() -> None:
         for case in loader["loader"]:
             if case["config"] == step["config"]:
                 result["ratios"].append({
-                    "config": step["config"], "cached": case["cached"],
+                    "config": step["config"], "cached": case["cached"], "tasks": case["tasks"],
                     "loader_tokens_per_second_one_core": case["tokens_per_second"],
                     "trainer_tokens_per_second_all_cores": step["tokens_per_second"],
                     "loader_over_trainer": case["tokens_per_second"] / step["tokens_per_second"],
                     "target": 10.0,
                     "meets_target": case["tokens_per_second"] >= 10 * step["tokens_per_second"]})
+    idle = idle_trainer_tokens_per_second()
     for r in result["ratios"]:
-        print(f"{r['config']} {'cached' if r['cached'] else 'uncached'}: loader/trainer = "
-              f"{r['loader_over_trainer']:.1f}x (target >= 10x)", flush=True)
+        if r["config"] in idle:
+            r["idle_trainer_tokens_per_second_all_cores"] = idle[r["config"]]
+            r["loader_over_idle_trainer"] = (r["loader_tokens_per_second_one_core"] /
+                                             idle[r["config"]])
+        print(f"{r['config']} {'cached' if r['cached'] else 'uncached'} ({r['tasks']} tasks): "
+              f"loader/trainer = "
+              f"{r['loader_over_trainer']:.1f}x (target >= 10x)"
+              + (f"; against the idle-machine trainer of {IDLE_TRAINER.name}: "
+                 f"{r['loader_over_idle_trainer']:.1f}x" if "loader_over_idle_trainer" in r
+                 else ""), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import gin
 
+from tasks.preprocessors import split_to_sequence_length, tokenize_batched
 from tasks.spec import MixtureSpec, MixtureSpecError, load_mixture_spec
 
 # seqio and TensorFlow are imported inside the functions that use them, so that the light parts
@@ -78,9 +79,12 @@ def _add_task(spec: MixtureSpec, source: str) -> None:
         source=data_source,
         preprocessors=[
             functools.partial(seqio.preprocessors.rekey, key_map={"targets": "text"}),
-            seqio.preprocessors.tokenize,
+            tokenize_batched,
             seqio.CacheDatasetPlaceholder(),
-            seqio.preprocessors.append_eos_after_trim,
+            # Whole documents end in EOS, then are cut into sequence-length pieces: seqio would
+            # otherwise trim each document to its first `length` tokens and drop the rest.
+            seqio.preprocessors.append_eos,
+            split_to_sequence_length,
         ],
         output_features=output_features(spec.vocabulary),
         metric_fns=[],

@@ -189,18 +189,22 @@ def tokenized_counts(task_name: str, split: str, batch_size: int = 256,
     import tensorflow as tf
     from tqdm import tqdm
 
+    from tasks.preprocessors import tokenize_batched
+
     task = seqio.get_mixture_or_task(task_name)
     feature = task.output_features["targets"]
     ds = task.source.get_dataset(split=split, shuffle=False)
+    tokenizers = (seqio.preprocessors.tokenize, tokenize_batched)
     for preprocessor in task.preprocessors:
-        if getattr(preprocessor, "func", preprocessor) is seqio.preprocessors.tokenize:
+        if getattr(preprocessor, "func", preprocessor) in tokenizers:
             break
         if isinstance(preprocessor, seqio.CacheDatasetPlaceholder):
             raise InspectError(f"task {task_name}: no tokenize step before the cache placeholder")
         ds = seqio.utils.add_kwargs_to_transform(
             preprocessor, output_features=task.output_features, sequence_length=None)(ds)
     else:
-        raise InspectError(f"task {task_name} has no seqio.preprocessors.tokenize step")
+        raise InspectError(f"task {task_name} has no tokenize step (seqio.preprocessors."
+                           f"tokenize or tasks.preprocessors.tokenize_batched)")
 
     def lengths(batch):
         return tf.cast(feature.vocabulary.encode_tf(batch["targets"]).row_lengths(), tf.int64)

@@ -6,8 +6,11 @@ import math
 import numpy as np
 import pytest
 import seqio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tasks
+from tasks.preprocessors import tokenize_batched
 
 LENGTHS = {"targets": 128}
 
@@ -42,12 +45,19 @@ def test_packed_batches_with_public_api(mixture):
     name, _ = mixture
     ds = seqio.get_mixture_or_task(name).get_dataset(LENGTHS, split="train", shuffle=True,
                                                      seed=0, num_epochs=None)
-    batch = next(seqio.LMFeatureConverter(pack=True)(ds, LENGTHS).batch(4).as_numpy_iterator())
+    batches = list(seqio.LMFeatureConverter(pack=True)(ds, LENGTHS).batch(4).take(10)
+                   .as_numpy_iterator())
+    batch = batches[0]
     assert set(batch) == {"decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",
                           "decoder_segment_ids", "decoder_positions"}
     assert all(v.shape == (4, 128) for v in batch.values())
     assert batch["decoder_segment_ids"].max() >= 1
-    assert (batch["decoder_target_tokens"] == 1).any()  # EOS between documents
+    targets = np.concatenate([b["decoder_target_tokens"] for b in batches])
+    segments = np.concatenate([b["decoder_segment_ids"] for b in batches])
+    rows, cols = np.nonzero(targets == 1)
+    assert len(rows)  # documents end in EOS, and an EOS ends its packed segment
+    following = np.pad(segments, ((0, 0), (0, 1)))[rows, cols + 1]
+    assert np.all(following != segments[rows, cols])
 
 
 def test_validation_never_overlaps_train(mixture):
@@ -99,6 +109,125 @@ def test_cached_equals_uncached(news_cache):
 
 
 # --------------------------------------------------------------------------------------------
+# tokenize_batched: the same examples as seqio.preprocessors.tokenize, in the same order
+
+AWKWARD = st.one_of(
+    st.just(""), st.text(max_size=40),
+    st.text(alphabet="日本語の文章中文字符😀🎉👩‍💻 \t\n\u00a0\u2581é", max_size=60),
+    st.from_regex(r"[ \t\n]{1,12}", fullmatch=True),
+    st.builds(lambda word, n: word * n, st.sampled_from(["ab ", "💻", "長", "x\n"]),
+              st.integers(200, 2000)))
+
+
+def texts_dataset(texts):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(
+        {"targets": tf.constant(texts, tf.string),
+         "id": tf.constant([f"doc-{i}" for i in range(len(texts))])})
+
+
+def as_lists(ds):
+    return [{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in ex.items()}
+            for ex in ds.as_numpy_iterator()]
+
+
+@pytest.fixture(scope="module")
+def features(demo):
+    return tasks.output_features(demo["model"])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(AWKWARD, min_size=1, max_size=9), batch_size=st.sampled_from([1, 2, 4, 64]))
+def test_tokenize_batched_equals_seqio_tokenize(features, texts, batch_size):
+    reference = seqio.preprocessors.tokenize(texts_dataset(texts), features)
+    batched = tokenize_batched(texts_dataset(texts), features, batch_size=batch_size)
+    assert batched.element_spec == reference.element_spec
+    expected = as_lists(reference)
+    assert as_lists(batched) == expected
+    assert [ex["targets_pretokenized"].decode() for ex in expected] == texts
+
+
+def test_tokenize_batched_across_batch_boundaries_and_nondeterministic_options(features):
+    import tensorflow as tf
+
+    texts = [f"{i} " + "word " * (i % 37) + "😀" * (i % 3) for i in range(203)]
+    expected = as_lists(seqio.preprocessors.tokenize(texts_dataset(texts), features))
+    options = tf.data.Options()
+    options.deterministic = False  # the batched map must keep the order regardless
+    for batch_size in (1, 10, 64, 203, 500):  # 203 = 7 x 29: most sizes leave a remainder
+        ds = tokenize_batched(texts_dataset(texts), features, batch_size=batch_size)
+        assert as_lists(ds.with_options(options)) == expected, batch_size
+    without_copy = tokenize_batched(texts_dataset(texts), features, copy_pretokenized=False)
+    assert "targets_pretokenized" not in without_copy.element_spec
+
+
+def test_tokenize_batched_rejects_what_it_cannot_batch(features):
+    import tensorflow as tf
+
+    lists = tf.data.Dataset.from_tensor_slices({"targets": [["a", "b"]]})
+    with pytest.raises(ValueError, match="'targets' must be a scalar string"):
+        tokenize_batched(lists, features)
+    ragged_other = tf.data.Dataset.from_tensor_slices(
+        {"targets": ["a", "b"], "ids": tf.ragged.constant([[1], [2, 3]])})
+    with pytest.raises(ValueError, match="'ids' has a variable shape"):
+        tokenize_batched(ragged_other, features)
+    bytes_features = {"targets": seqio.Feature(seqio.ByteVocabulary())}
+    with pytest.raises(ValueError, match="ByteVocabulary"):
+        tokenize_batched(texts_dataset(["a"]), bytes_features)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        tokenize_batched(texts_dataset(["a"]), features, batch_size=0)
+
+
+def test_tasks_tokenize_in_batches(mixture):
+    task = seqio.get_mixture_or_task("palm_demo.news")
+    assert tokenize_batched in task.preprocessors
+    assert seqio.preprocessors.tokenize not in task.preprocessors
+
+
+# --------------------------------------------------------------------------------------------
+# split_to_sequence_length: long documents become consecutive pieces, nothing is trimmed
+
+
+def token_dataset(sequences):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices({
+        "targets": tf.ragged.constant(sequences, dtype=tf.int32),
+        "targets_pretokenized": [f"text {i}" for i in range(len(sequences))],
+        "id": [f"doc-{i}" for i in range(len(sequences))]}).map(
+            lambda ex: {**ex, "targets": ex["targets"]})  # ragged rows -> 1-D tensors
+
+
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8), length=st.integers(1, 12))
+def test_split_to_sequence_length_keeps_every_token_in_order(features, sizes, length):
+    from tasks.preprocessors import split_to_sequence_length
+
+    sequences = [list(range(100 * i, 100 * i + n)) for i, n in enumerate(sizes)]
+    pieces = as_lists(split_to_sequence_length(token_dataset(sequences), features,
+                                               {"targets": length}))
+    expected = [(f"doc-{i}".encode(), seq[start:start + length])
+                for i, seq in enumerate(sequences) for start in range(0, max(len(seq), 1), length)]
+    assert [(p["id"], p["targets"]) for p in pieces] == expected
+    assert all("targets_pretokenized" not in p for p in pieces)
+    unsplit = split_to_sequence_length(token_dataset(sequences), features, None)
+    assert [p["targets"] for p in as_lists(unsplit)] == sequences
+
+
+def test_task_pieces_are_the_whole_documents_with_one_eos(mixture):
+    task = seqio.get_mixture_or_task("palm_demo.books")  # documents far longer than 128 tokens
+    kw = dict(split="train", shuffle=False, use_cached=False)
+    documents = [ex["targets"] for ex in task.get_dataset(None, **kw).as_numpy_iterator()]
+    pieces = [ex["targets"] for ex in task.get_dataset(LENGTHS, **kw).as_numpy_iterator()]
+    assert max(len(d) for d in documents) > 4 * LENGTHS["targets"]
+    assert all(len(p) <= LENGTHS["targets"] for p in pieces)
+    assert np.array_equal(np.concatenate(pieces), np.concatenate(documents))
+    assert int(np.sum(np.concatenate(documents) == 1)) == len(documents)  # EOS ends each once
+    assert all(d[-1] == 1 for d in documents)
+
+
+# --------------------------------------------------------------------------------------------
 # Mixture proportions: drawn from the Mixture's own get_dataset
 
 def write_tagged_sources(data_dir, docs_per_source: dict[str, int]) -> None:
@@ -145,7 +274,7 @@ def test_mixture_proportions_match_weights(tagged):
     for tag, source in enumerate(sizes):
         (tag_ids[vocab.encode(str(tag))[0]],) = [source]
     n = 6000
-    ds = mix.get_dataset({"targets": 16}, split="train", shuffle=True, seed=3)
+    ds = mix.get_dataset({"targets": 64}, split="train", shuffle=True, seed=3)  # one piece each
     first = np.array([ex["targets"][0] for ex in ds.take(n).as_numpy_iterator()])
     counts = {source: int(np.sum(first == tid)) for tid, source in tag_ids.items()}
     assert sum(counts.values()) == n  # every example came from one of the tagged tasks
