@@ -20,9 +20,13 @@ Layout of DIR (one folder per source, one source per PaLM role plus a WET one):
     wikipedia/wikipedia-NNNNN.parquet           wikipedia: Parquet; id, title, text, url
     news/YYYY-MM.jsonl, news/YYYY-MM.jsonl.zst  news: JSON Lines, plain and zstd; id, text, url,
                                                 date
-    sources.yaml        the prep spec for this corpus (pipeline/spec.py format)
+    eval_sets/demo_eval.jsonl  an evaluation set for decontamination: some texts share a
+                        16-word span with one document of the corpus, the rest are unrelated
+    sources.yaml        the prep spec for this corpus (pipeline/spec.py format), with the
+                        quality classifier and decontamination switched on
     ground_truth.json   every planted item: duplicates, near-duplicates, boilerplate, junk,
-                        non-English, PII, mojibake, control characters, malformed records
+                        non-English, PII, mojibake, control characters, malformed records,
+                        and which documents the evaluation set contaminates
     corpus.json         summary: files, documents and bytes per source, seed, size, planted counts
 
 Document locations (and so ids, ``pipeline.document.document_id(source, location)``) follow the
@@ -95,7 +99,16 @@ MAX_CODE_FILE_BYTES = 150_000
 BASE_TIME = dt.datetime(2026, 1, 5, 8, 0, 0)
 WEB_HTML_OVERHEAD = 900  # bytes of boilerplate markup around an article, for the size budget
 
-OUTPUT_FOLDERS = tuple(folder for _, _, _, folder in SOURCES)
+EVAL_FOLDER = "eval_sets"
+EVAL_SET = "demo_eval"
+EVAL_FILE = f"{EVAL_FOLDER}/{EVAL_SET}.jsonl"
+# Sources whose documents the evaluation set copies from: curated ones that the quality
+# classifier does not filter, so every planted contamination reaches decontamination.
+EVAL_COPY_FROM = ("books", "wikipedia", "conversations")
+EVAL_CONTAMINATED = 12
+EVAL_UNRELATED = 24
+EVAL_SPAN_WORDS = 16   # >= 13 (the n-gram decontamination matches by default)
+OUTPUT_FOLDERS = tuple(folder for _, _, _, folder in SOURCES) + (EVAL_FOLDER,)
 OUTPUT_FILES = ("sources.yaml", "ground_truth.json", "corpus.json")
 
 # ---------------------------------------------------------------------------------------------
@@ -1770,6 +1783,64 @@ def ground_truth(builds: dict[str, SourceBuild], seed: int, size_mb: float) -> d
             "planted": planted, "boilerplate": boilerplate, "malformed": malformed}
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _eval_words(text: str) -> list[str]:
+    """The words decontamination compares (pipeline.decontamination.normalize's definition:
+    lower-cased, non-letters/digits as spaces); repeated here to keep this module Beam-free."""
+    return _NOT_WORD.sub(" ", text.lower()).split()
+
+
+def build_eval_set(builds: dict[str, SourceBuild], seed: int
+                   ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """An evaluation set for decontamination, and its ground truth.
+
+    `EVAL_CONTAMINATED` texts each copy a `EVAL_SPAN_WORDS`-word span from the middle of a
+    paragraph of one ordinary document of `EVAL_COPY_FROM`; a span is used only if every one
+    of its 13-word windows occurs in no other document of the corpus (prose is recombined
+    from shared sentences, so most spans are not unique). The other texts are seeded random
+    word sequences from the pool's vocabulary, a few of them too short to be matched. Runs after
+    the writers with its own RNG, so the rest of the corpus does not change.
+    """
+    rng = random.Random(f"demo-corpus:{seed}:eval-set")
+    everything = [d for b in builds.values() for d in b.docs + b.readable_extra]
+    corpus = "\n" + "\n".join(" " + " ".join(_eval_words(d.text)) + " "
+                               for d in everything) + "\n"
+    candidates = [d for name in EVAL_COPY_FROM for d in builds[name].ordinary()
+                  if not d.modified and not d.frozen]
+    rng.shuffle(candidates)
+    chosen: list[tuple[Doc, str]] = []
+    for doc in candidates:
+        if len(chosen) == EVAL_CONTAMINATED:
+            break
+        paragraphs = [p for p in doc.text.split("\n\n")
+                      if len(p.split()) >= EVAL_SPAN_WORDS + 8 and "\n" not in p.strip()]
+        if not paragraphs:
+            continue
+        raw = rng.choice(paragraphs).split()
+        start = rng.randrange(4, len(raw) - EVAL_SPAN_WORDS - 3)
+        span = " ".join(raw[start:start + EVAL_SPAN_WORDS])
+        words = _eval_words(span)
+        if len(words) < EVAL_SPAN_WORDS or any(c.isdigit() for c in span) or "@" in span:
+            continue  # digits could be redacted as PII, changing the document's words
+        windows = [" " + " ".join(words[i:i + 13]) + " " for i in range(len(words) - 12)]
+        if all(corpus.count(w) == 1 for w in windows):
+            chosen.append((doc, span))
+    vocab = builds["books"].pool.vocab
+    texts = [(f"Which passage continues: {span}", doc) for doc, span in chosen]
+    for i in range(EVAL_UNRELATED):
+        n = 5 if i % 8 == 0 else rng.randint(14, 30)  # every eighth is too short to match
+        texts.append((" ".join(rng.choice(vocab) for _ in range(n)).capitalize() + "?", None))
+    rng.shuffle(texts)
+    records = [{"id": f"{EVAL_SET}-{i:04d}", "text": t} for i, (t, _) in enumerate(texts)]
+    truth = {"eval_set": EVAL_SET, "file": EVAL_FILE, "ngram": 13,
+             "texts": len(records), "unrelated": len(records) - len(chosen),
+             "contaminated": [{**doc.ref(), "eval_id": records[i]["id"]}
+                              for i, (_, doc) in enumerate(texts) if doc is not None]}
+    return records, truth
+
+
 def sources_yaml(seed: int, size_mb: float) -> str:
     fields = "text_field: text\n    id_field: id\n    url_field: url\n"
     entries = {
@@ -1793,6 +1864,19 @@ def sources_yaml(seed: int, size_mb: float) -> str:
         if role != "code":
             block += "    languages: [en]\n"
         out.append(block.rstrip("\n"))
+    out += [
+        "# Corpus stages (after exact and near dedup, which are on by default).",
+        "quality_classifier:        # GLaM: curated sources vs raw web pages, Pareto sampling",
+        "  positive_sources: [books, wikipedia]",
+        "  negative_sources: [webpages, web_wet]",
+        "  apply_to: [webpages, web_wet]",
+        "  keep: pareto",
+        "  pareto_alpha: 2.0        # not GLaM's 9: see BUILD.md (demo web pages score ~0.45)",
+        f"  seed: {seed}",
+        "decontamination:           # 13-gram overlap with the evaluation set",
+        f"  eval_sets: {{{EVAL_SET}: {EVAL_FILE}}}",
+        "  action: remove",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -1843,6 +1927,8 @@ def generate(output_dir: str, size_mb: float = 8.0, seed: int = 0) -> dict[str, 
     count_boilerplate(builds)
 
     truth = ground_truth(builds, seed, size_mb)
+    eval_records, truth["contamination"] = build_eval_set(builds, seed)
+    _write(output_dir, EVAL_FILE, _jsonl(eval_records))
     sources = {}
     for name, b in builds.items():
         sources[name] = {"role": b.role, "format": b.format, "folder": b.folder,
@@ -1864,6 +1950,8 @@ def generate(output_dir: str, size_mb: float = 8.0, seed: int = 0) -> dict[str, 
         "planted": truth["counts"],
         "malformed": len(truth["malformed"]),
         "boilerplate_lines": len(truth["boilerplate"]),
+        "eval_set": {"file": EVAL_FILE, "texts": len(eval_records),
+                     "contaminated_documents": len(truth["contamination"]["contaminated"])},
     }
     with open(os.path.join(output_dir, "ground_truth.json"), "w", encoding="utf-8") as f:
         json.dump(truth, f, ensure_ascii=False, indent=1)

@@ -8,8 +8,8 @@ core; any other runner is chosen by Beam's own options alone, e.g.
     --setup_file=./setup.py   (ships this package to the workers; see BUILD.md)
 
 Each source runs its per-document stages on its own; then all sources' documents are
-flattened and go through the corpus stages (exact and near dedup, pipeline/corpus_stages.py),
-are split back per source and written.
+flattened and go through the corpus stages (exact and near dedup, quality classifier,
+decontamination: pipeline/corpus_stages.py), are split back per source and written.
 
 Sources whose outputs are already complete for the same config are skipped; --force redoes
 them. With corpus stages on, sources depend on each other, so either all are skipped or all
@@ -35,6 +35,7 @@ from pipeline import manifest as manifests
 from pipeline import readers, report, writers
 from pipeline.dedup import stats as dedup_stats
 from pipeline.boilerplate import RemoveBoilerplate
+from pipeline.corpus_stage_charts import load_corpus_stage_stats
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
 from pipeline.stages import ApplyStage, CountDocuments, metrics_namespace
 
@@ -151,7 +152,8 @@ def collect_counters(result) -> dict[str, dict[str, int]]:
 
 
 def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int],
-                    runtime: dict[str, Any]) -> dict[str, Any]:
+                    runtime: dict[str, Any],
+                    corpus_fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
     def group(prefix: str) -> dict[str, int]:
         return {k[len(prefix):]: v for k, v in sorted(counters.items()) if k.startswith(prefix)}
 
@@ -161,7 +163,7 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "source": source.name,
         "role": source.role,
         "format": source.format,
-        "config_hash": spec.source_config_hash(source),
+        "config_hash": spec.source_config_hash(source, corpus_fingerprint),
         "config": {
             "source": source.to_json(), "seed": spec.seed,
             "validation_fraction": spec.validation_fraction,
@@ -176,6 +178,9 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "dropped": group("drop."),
         "dedup": {"exact": counters.get("drop.dedup.exact", 0),
                   "near": counters.get("drop.dedup.near", 0)},
+        "quality_classifier": {"scored": counters.get("quality_classifier.scored", 0)},
+        "decontamination": {"checked": counters.get("decontamination.checked", 0),
+                            "contamination": group("contamination.")},
         "lines_removed": group("lines_removed."),
         "pii_redactions": group("pii."),
         "pii_documents": group("pii_docs."),
@@ -190,12 +195,16 @@ def plan_sources(spec: PrepSpec, output_dir: str, *,
                  force: bool = False) -> tuple[list[SourceSpec], list[SourceSpec]]:
     """(sources to run, sources already complete for this config)."""
     todo, skipped = [], []
+    fingerprint = spec.corpus_fingerprint()
     for source in spec.sources:
-        done = manifests.is_complete(output_dir, source.name, spec.source_config_hash(source))
+        done = manifests.is_complete(output_dir, source.name,
+                                     spec.source_config_hash(source, fingerprint))
         (skipped if done and not force else todo).append(source)
-    if todo and skipped and spec.dedup.enabled:
-        # Dedup decides across sources: a partial rerun would deduplicate a subset only.
-        log.info("dedup is on and %d source(s) must run: running all sources", len(todo))
+    if todo and skipped and spec.corpus_stages_on:
+        # Corpus stages decide across sources: a partial rerun would deduplicate a subset
+        # only, or train the quality classifier on part of its sample.
+        log.info("corpus stages are on and %d source(s) must run: running all sources",
+                 len(todo))
         todo, skipped = list(spec.sources), []
     return todo, skipped
 
@@ -221,6 +230,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     runner = options.get_all_options().get("runner") or "DirectRunner"
     started = time.time()
     counters: dict[str, dict[str, int]] = {}
+    fingerprint = spec.corpus_fingerprint()
     if todo:
         p = beam.Pipeline(options=options)
         for source in todo:
@@ -238,7 +248,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         runtime = {"runner": runner, "wall_time_s": wall, "input_units": len(units[source.name]),
                    "beam_options": list(beam_args)}
         record = source_manifest(spec, source, counters.get(metrics_namespace(source.name), {}),
-                                 runtime)
+                                 runtime, fingerprint)
         manifests.fill_missing_shards(
             manifests.staging_dir(output_dir, source.name),
             {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,
@@ -246,6 +256,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         manifests.publish(output_dir, source.name, record)
     if todo:
         for folder in corpus_stages.summary_folders(spec):
+            if folder != corpus_stages.SUMMARY_FOLDER["dedup"]:
+                corpus_stages.publish_folder(output_dir, folder)
+                continue
             dedup_stats.publish_summaries(
                 output_dir, folder, counters, [s.name for s in todo],
                 spec.dedup.near.component_rounds if spec.dedup.near else None)
@@ -257,9 +270,16 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     manifests.remove_empty_staging(output_dir)
 
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
+    stage_stats = {name: load_corpus_stage_stats(
+        FileSystems.join(output_dir, corpus_stages.SUMMARY_FOLDER[name]))
+        for name in corpus_stages.stage_names(spec) if name != "dedup"}
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
                                   skipped=[s.name for s in skipped], wall_time_s=wall,
-                                  dedup=dedup_stats.read_summaries(output_dir))
+                                  dedup=dedup_stats.read_summaries(output_dir),
+                                  corpus_stages=corpus_stages.stage_names(spec),
+                                  quality_classifier=stage_stats.get("quality_classifier"),
+                                  decontamination=stage_stats.get("decontamination", {}).get(
+                                      "decontamination"))
     print(report.console_summary(summary, output_dir))
     return summary
 

@@ -11,28 +11,31 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import stage_registry
+from pipeline import corpus_stage_charts, stage_registry
 
-# Corpus stages (pipeline/corpus_stages.py) run after every per-document stage.
-CORPUS_STAGES = ("dedup",)
+# Corpus stages (pipeline/corpus_stages.py) run after every per-document stage, in this order
+# unless the job says otherwise (with dedup.keep: quality_score the classifier runs first).
+CORPUS_STAGES = ("dedup", "quality_classifier", "decontamination")
 
 
 def _stage_of(reason: str) -> str:
     return reason.split(".", 1)[0]
 
 
-def stage_order() -> list[str]:
-    return list(stage_registry.STAGES) + list(CORPUS_STAGES)
+def stage_order(corpus_stages: list[str] | tuple[str, ...] = CORPUS_STAGES) -> list[str]:
+    rest = [s for s in CORPUS_STAGES if s not in corpus_stages]
+    return list(stage_registry.STAGES) + list(corpus_stages) + rest
 
 
-def funnel(manifest: dict[str, Any]) -> list[tuple[str, int]]:
+def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] = CORPUS_STAGES
+           ) -> list[tuple[str, int]]:
     """Documents remaining after each stage, in execution order, starting from the input."""
     remaining = manifest["documents_in"]
     steps = [("input", remaining)]
     by_stage: dict[str, int] = {}
     for reason, n in manifest["dropped"].items():
         by_stage[_stage_of(reason)] = by_stage.get(_stage_of(reason), 0) + n
-    known = stage_order()
+    known = stage_order(corpus_stages)
     for stage in known + sorted(set(by_stage) - set(known)):
         if stage in by_stage:
             remaining -= by_stage[stage]
@@ -42,7 +45,12 @@ def funnel(manifest: dict[str, Any]) -> list[tuple[str, int]]:
 
 def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran: list[str],
                  skipped: list[str], wall_time_s: float,
-                 dedup: dict[str, Any] | None = None) -> dict[str, Any]:
+                 dedup: dict[str, Any] | None = None,
+                 corpus_stages: list[str] | tuple[str, ...] = CORPUS_STAGES,
+                 quality_classifier: dict[str, Any] | None = None,
+                 decontamination: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`quality_classifier` is {'quality_model': ..., 'quality_scores': ...} and
+    `decontamination` the stage's decontamination.json, as the stages wrote them."""
     sources = [m for m in manifests if m]
     totals = {
         "documents_in": sum(m["documents_in"] for m in sources),
@@ -57,8 +65,12 @@ def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran
         "sources": {m["source"]: {k: m[k] for k in (
             "role", "format", "documents_in", "bytes_in", "documents_out", "bytes_out",
             "dropped", "lines_removed", "pii_redactions", "languages_seen", "languages_out",
-            "dead_letters", "config_hash")} | {"funnel": funnel(m)} for m in sources},
+            "dead_letters", "config_hash")} | {"funnel": funnel(m, corpus_stages)}
+            for m in sources},
+        "corpus_stages": list(corpus_stages),
         "dedup": dedup or {},
+        "quality_classifier": quality_classifier or {},
+        "decontamination": decontamination or {},
     }
     with FileSystems.create(FileSystems.join(output_dir, "report.json")) as f:
         f.write(json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
@@ -80,7 +92,7 @@ def _funnel_chart(summary: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     sources = summary["sources"]
-    stages = [s for s in stage_order()
+    stages = [s for s in stage_order(summary.get("corpus_stages", CORPUS_STAGES))
               if any(_stage_of(r) == s for m in sources.values() for r in m["dropped"])]
     names = list(sources)
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.5))
@@ -195,6 +207,49 @@ def _dedup_section(dedup: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _quality_section(stats: dict[str, Any]) -> str:
+    """Score histograms per scored source, with the model's version and held-out AUC."""
+    scores, model = stats.get("quality_scores"), stats.get("quality_model") or {}
+    if not scores:
+        return ""
+    e = html.escape
+    auc = model.get("heldout_auc")
+    png = base64.b64encode(corpus_stage_charts.quality_score_chart(scores, model)).decode("ascii")
+    rows = "".join(
+        f"<tr><td>{e(name)}</td><td>{d['scored']:,}</td><td>{d['kept']:,}</td>"
+        f"<td>{100.0 * d['kept'] / d['scored'] if d['scored'] else 0.0:.1f}%</td></tr>"
+        for name, d in sorted(scores["sources"].items()))
+    rule = e(str(scores.get("keep")))
+    if scores.get("keep") == "pareto":
+        rule += f" (alpha {scores['pareto_alpha']})"
+    elif scores.get("keep") == "threshold":
+        rule += f" {scores['threshold']}"
+    return (f"<h2>Quality classifier</h2><p>Model {e(str(model.get('model_version')))} "
+            f"({'trained in this job' if model.get('trained') else 'loaded'}), held-out AUC "
+            f"{'n/a' if auc is None else f'{auc:.4f}'}; keep rule: {rule}.</p>"
+            f'<img src="data:image/png;base64,{png}">'
+            f"<table><tr><th>source</th><th>scored</th><th>kept</th><th>kept fraction</th>"
+            f"</tr>{rows}</table>")
+
+
+def _decontamination_section(stats: dict[str, Any]) -> str:
+    """Documents contaminated per evaluation set (and per source in the chart)."""
+    if not stats:
+        return ""
+    e = html.escape
+    png = base64.b64encode(corpus_stage_charts.contamination_chart(stats)).decode("ascii")
+    rows = "".join(
+        f"<tr><td>{e(name)}</td><td>{d.get('texts', 0):,}</td>"
+        f"<td>{d.get('documents_contaminated', 0):,}</td></tr>"
+        for name, d in sorted(stats["eval_sets"].items()))
+    checked = sum(s["checked"] for s in stats["sources"].values())
+    return (f"<h2>Decontamination</h2><p>{checked:,} documents checked for shared "
+            f"{stats['ngram']}-grams; action: {e(stats['action'])}.</p>"
+            f'<img src="data:image/png;base64,{png}">'
+            f"<table><tr><th>eval set</th><th>texts</th><th>documents contaminated</th></tr>"
+            f"{rows}</table>")
+
+
 def render_html(summary: dict[str, Any]) -> str:
     e = html.escape
     rows = []
@@ -231,6 +286,8 @@ wall time {summary['wall_time_s']} s.</p>
 <th>dead letters</th></tr>{''.join(rows)}</table>
 {lang_chart}
 {_dedup_section(summary.get("dedup", {}))}
+{_quality_section(summary.get("quality_classifier", {}))}
+{_decontamination_section(summary.get("decontamination", {}))}
 </body></html>"""
 
 

@@ -22,6 +22,12 @@ e.g. `sources[2].format: 'jsonll' is not one of jsonl, parquet, ...`.
       keep: smallest_id          # or preferred_role, quality_score
       exact: {lowercase: true}   # false switches exact dedup off
       near: {threshold: 0.8}     # false switches near dedup off (see pipeline/dedup/config.py)
+    quality_classifier:          # corpus-wide; absent = off (pipeline/quality_classifier.py)
+      positive_sources: [books]
+      negative_sources: [web]
+      apply_to: [web]
+    decontamination:             # corpus-wide; absent = off (pipeline/decontamination.py)
+      eval_sets: {lambada: evals/lambada.jsonl}
 """
 
 from __future__ import annotations
@@ -31,13 +37,17 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from pipeline import stage_registry
 from pipeline.dedup.config import (DEFAULT_ROLE_PREFERENCE, DISABLED, KEEP_RULES, SHINGLES,
                                    DedupConfig, ExactConfig, NearConfig)
+
+if TYPE_CHECKING:  # imported lazily below: both modules import SpecError from here
+    from pipeline.decontamination import DecontaminationConfig
+    from pipeline.quality_classifier import QualityClassifierConfig
 
 PALM_ROLES = ("conversations", "webpages", "books", "code", "wikipedia", "news")
 FORMATS = ("jsonl", "parquet", "text_dir", "code_dir", "warc", "wet", "tfds")
@@ -92,14 +102,37 @@ class PrepSpec:
     train_shards: int = 4
     validation_shards: int = 1
     dedup: DedupConfig = DedupConfig()
+    quality_classifier: "QualityClassifierConfig | None" = None
+    decontamination: "DecontaminationConfig | None" = None
     path: str = ""
 
-    def source_config_hash(self, source: SourceSpec) -> str:
+    @property
+    def corpus_stages_on(self) -> bool:
+        """Whether any stage sees all sources at once (then sources depend on each other)."""
+        return (self.dedup.enabled or self.quality_classifier is not None
+                or self.decontamination is not None)
+
+    def corpus_fingerprint(self) -> dict[str, Any]:
+        """What the corpus stages depend on beyond the spec text: the quality model's version
+        and each evaluation set's SHA-256 (read from disk each call, so an edited file counts)."""
+        out: dict[str, Any] = {}
+        if self.dedup.enabled:
+            out["dedup"] = self.dedup.to_json()
+        if self.quality_classifier is not None:
+            out["quality_classifier"] = self.quality_classifier.fingerprint()
+        if self.decontamination is not None:
+            out["decontamination"] = self.decontamination.fingerprint()
+        return out
+
+    def source_config_hash(self, source: SourceSpec,
+                           corpus_fingerprint: dict[str, Any] | None = None) -> str:
         """Hash of everything that determines a source's outputs (not where the spec lives).
 
-        With dedup on, sources depend on each other (a copy is removed from one source because
-        another holds the keeper), so the hash also covers the dedup config and every other
-        source's config: changing any source redoes them all.
+        With a corpus stage on (dedup, quality classifier, decontamination), sources depend on
+        each other (a copy is removed from one source because another holds the keeper; the
+        classifier trains on other sources), so the hash also covers every corpus stage's
+        fingerprint and every other source's config: changing any of them redoes all sources.
+        `corpus_fingerprint` saves re-reading the stages' files when hashing many sources.
         """
         payload = {
             "pipeline_version": PIPELINE_VERSION,
@@ -109,17 +142,22 @@ class PrepSpec:
             "rejected_sample_rate": self.rejected_sample_rate,
             "shards": [self.train_shards, self.validation_shards],
         }
-        if self.dedup.enabled:
-            payload["dedup"] = self.dedup.to_json()
+        if self.corpus_stages_on:
+            fingerprint = (self.corpus_fingerprint() if corpus_fingerprint is None
+                           else corpus_fingerprint)
+            # Dedup alone keeps the keys it always had, so existing outputs stay complete.
+            if self.dedup.enabled:
+                payload["dedup"] = fingerprint["dedup"]
+            payload.update({k: v for k, v in fingerprint.items() if k != "dedup"})
             payload["dedup_sources"] = [s.to_json() for s in self.sources]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
 _TOP_KEYS = {"seed", "validation_fraction", "rejected_sample_rate", "shards", "stages", "sources",
-             "dedup"}
+             "dedup", "quality_classifier", "decontamination"}
 # Folder names in the output directory that are not sources.
-RESERVED_NAMES = {"dedup", "_staging"}
+RESERVED_NAMES = {"dedup", "quality_classifier", "decontamination", "_staging"}
 _SOURCE_KEYS = {
     "name", "role", "format", "paths", "text_field", "id_field", "url_field", "languages",
     "extensions", "stages", "dataset", "split", "data_dir",
@@ -193,11 +231,51 @@ def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -
         seen[source.name] = i
         sources.append(source)
     dedup = _parse_dedup(where, raw.get("dedup", True))
+    names = [s.name for s in sources]
+    quality = _parse_quality_classifier(where, raw.get("quality_classifier"), names, base_dir)
+    decontamination = _parse_decontamination(where, raw.get("decontamination"), names, base_dir)
     return PrepSpec(
         sources=tuple(sources), seed=seed, validation_fraction=fraction,
         rejected_sample_rate=sample_rate, train_shards=train_shards,
-        validation_shards=validation_shards, dedup=dedup, path=path,
+        validation_shards=validation_shards, dedup=dedup, quality_classifier=quality,
+        decontamination=decontamination, path=path,
     )
+
+
+def _with_file(where: "_Where", error: SpecError) -> SpecError:
+    """The config classes name the key path; the spec adds which file holds it."""
+    message = str(error)
+    return error if message.startswith(f"{where.path}:") else SpecError(f"{where.path}: {message}")
+
+
+def _parse_quality_classifier(where: "_Where", raw: Any, names: list[str],
+                              base_dir: str | None) -> "QualityClassifierConfig | None":
+    """The `quality_classifier:` section; absent, null or false = off."""
+    if raw is None or raw is False:
+        return None
+    from pipeline.quality_classifier import STAGE, QualityClassifierConfig
+
+    try:
+        config = QualityClassifierConfig.from_mapping(raw, STAGE, base_dir)
+        config.check_sources(names, STAGE)
+    except SpecError as e:
+        raise _with_file(where, e) from None
+    return config
+
+
+def _parse_decontamination(where: "_Where", raw: Any, names: list[str],
+                           base_dir: str | None) -> "DecontaminationConfig | None":
+    """The `decontamination:` section; absent, null or false = off."""
+    if raw is None or raw is False:
+        return None
+    from pipeline.decontamination import STAGE, DecontaminationConfig
+
+    try:
+        config = DecontaminationConfig.from_mapping(raw, STAGE, base_dir)
+        config.check_sources(names, STAGE)
+    except SpecError as e:
+        raise _with_file(where, e) from None
+    return config
 
 
 def _parse_dedup(where: "_Where", raw: Any) -> DedupConfig:

@@ -1,6 +1,7 @@
 """The prep job end to end on the generated corpus: counts, manifests, dead letters, the
-report, cross-source dedup of the planted duplicates, reruns that skip, config changes that
-redo, and identical bytes with 1 or 2 workers."""
+report, cross-source dedup of the planted duplicates, the quality classifier, decontamination
+of the planted evaluation-set overlaps, reruns that skip, config changes that redo, and
+identical bytes with 1 or 2 workers."""
 
 import gzip
 import hashlib
@@ -23,7 +24,8 @@ SIZE_MB = 1.5
 
 
 def _shard_digests(prep_dir):
-    """sha256 of every output file except the manifests (they hold wall times)."""
+    """sha256 of every output file except the manifests (they hold wall times); of the
+    quality model's record without its training time and its own path."""
     digests = {}
     for root, _, files in os.walk(prep_dir):
         for name in files:
@@ -31,7 +33,14 @@ def _shard_digests(prep_dir):
                 continue
             path = os.path.join(root, name)
             with open(path, "rb") as f:
-                digests[os.path.relpath(path, prep_dir)] = hashlib.sha256(f.read()).hexdigest()
+                data = f.read()
+            if name == "quality_model.json":
+                record = json.loads(data)
+                assert record["train_seconds"] >= 0
+                record = {k: v for k, v in record.items()
+                          if k not in ("train_seconds", "model_path")}
+                data = json.dumps(record, sort_keys=True).encode()
+            digests[os.path.relpath(path, prep_dir)] = hashlib.sha256(data).hexdigest()
     return digests
 
 
@@ -158,9 +167,20 @@ def test_report_is_written(prepped):
     assert report["totals"]["documents_in"] == sum(
         s["documents_in"] for s in report["sources"].values())
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # funnel, language and dedup charts
+    # funnel, language, dedup, quality-score and contamination charts
+    assert html.count("data:image/png;base64,") == 5
     assert "Deduplication" in html
     assert set(report["dedup"]) == {"exact", "near"}
+    model = report["quality_classifier"]["quality_model"]
+    assert "Quality classifier" in html and model["model_version"] in html
+    assert f"held-out AUC {model['heldout_auc']:.4f}" in html
+    assert set(report["quality_classifier"]["quality_scores"]["sources"]) == {"webpages",
+                                                                             "web_wet"}
+    assert "Decontamination" in html and "demo_eval" in html
+    assert report["decontamination"]["eval_sets"]["demo_eval"]["documents_contaminated"] > 0
+    assert report["corpus_stages"] == ["dedup", "quality_classifier", "decontamination"]
+    funnel_stages = [stage for stage, _ in report["sources"]["webpages"]["funnel"]]
+    assert funnel_stages.index("dedup") < funnel_stages.index("quality_classifier")
     for name in summary["sources"]:
         assert name in html
 
@@ -213,7 +233,9 @@ def test_planted_duplicates_are_removed_across_sources(corpus, prepped):
     for r in removals:
         kept = r["meta"]["duplicate_of"]
         assert groups.get(r["id"]) is not None and groups.get(r["id"]) == groups.get(kept), r
-        assert records[kept]["reason"] is None
+        # The keeper survives dedup; a later corpus stage may still drop it on its merits.
+        assert (records[kept]["reason"] or "quality_classifier.").startswith(
+            ("quality_classifier.", "decontamination.")), records[kept]["reason"]
     by_source = {}
     for r in removals:
         by_source[r["source"]] = by_source.get(r["source"], 0) + 1
@@ -223,6 +245,64 @@ def test_planted_duplicates_are_removed_across_sources(corpus, prepped):
     near = json.loads((out / "dedup" / "near.json").read_text())
     assert near["components"]["converged"] and near["removed"] == sum(
         near["removed_per_source"].values())
+
+
+def test_planted_contamination_is_removed_and_nothing_else(corpus, prepped):
+    """Ground truth from the generator: each planted document shares a 16-word span with one
+    evaluation-set text and no other document does. Every planted one that reaches the stage
+    is removed as `decontamination.demo_eval`, nothing else is, and the counts agree."""
+    out, summary = prepped
+    truth = json.loads((corpus / "ground_truth.json").read_text())["contamination"]
+    planted = {c["doc_id"] for c in truth["contaminated"]}
+    records = _all_records(out)
+    removed = {i for i, r in records.items() if (r["reason"] or "").startswith("decontamination")}
+    reached = {i for i in planted if i in records and (
+        records[i]["reason"] is None or records[i]["reason"].startswith("decontamination"))}
+    assert len(reached) >= 8
+    assert removed == reached
+    assert all(records[i]["reason"] == "decontamination.demo_eval" for i in removed)
+    assert all(records[i]["meta"]["contaminated_by"] == ["demo_eval"] for i in removed)
+    stats = json.loads((out / "decontamination" / "decontamination.json").read_text())
+    demo = stats["eval_sets"]["demo_eval"]
+    assert demo["documents_contaminated"] == len(removed)
+    assert demo["texts"] == truth["texts"] and demo["texts_too_short"] >= 1
+    for name, source in summary["sources"].items():
+        mine = sum(1 for i in removed if records[i]["source"] == name)
+        assert source["dropped"].get("decontamination.demo_eval", 0) == mine, name
+        assert stats["sources"][name]["by_eval_set"]["demo_eval"] == mine, name
+        manifest = json.loads((out / name / "manifest.json").read_text())
+        assert manifest["decontamination"]["contamination"].get("demo_eval", 0) == mine
+        assert manifest["decontamination"]["checked"] == stats["sources"][name]["checked"]
+
+
+def test_quality_classifier_scores_and_filters_the_web_sources(prepped):
+    out, summary = prepped
+    folder = out / "quality_classifier"
+    assert sorted(os.listdir(folder)) == ["quality_model.json", "quality_model.npz",
+                                          "quality_scores.json"]
+    model = json.loads((folder / "quality_model.json").read_text())
+    assert 0.0 <= model["heldout_auc"] <= 1.0 and model["trained"]
+    assert model["model_path"] == str(folder / "quality_model.npz")
+    assert model["samples"]["positive"] > 0 and model["samples"]["negative"] > 0
+    scores = json.loads((folder / "quality_scores.json").read_text())
+    assert scores["model_version"] == model["model_version"] and scores["keep"] == "pareto"
+    records = _all_records(out)
+    for name in ("webpages", "web_wet"):
+        data = scores["sources"][name]
+        manifest = json.loads((out / name / "manifest.json").read_text())
+        assert manifest["quality_classifier"]["scored"] == data["scored"] == sum(
+            data["histogram"])
+        assert summary["sources"][name]["dropped"]["quality_classifier.pareto"] == \
+            data["dropped"] > 0
+        assert data["kept"] > 0  # the demo's alpha keeps part of the web, not 0.2 %
+        rejected = [r for r in records.values() if r["source"] == name
+                    and r["reason"] == "quality_classifier.pareto"]
+        assert len(rejected) == data["dropped"]
+        assert all(0.0 <= r["meta"]["quality_score"] <= 1.0 for r in rejected)
+    # Sources that are not scored lose nothing to the classifier.
+    for name in ("books", "wikipedia", "news", "conversations", "code"):
+        assert not any(k.startswith("quality_classifier")
+                       for k in summary["sources"][name]["dropped"])
 
 
 def test_rerun_skips_completed_sources_and_config_change_redoes_all(corpus, prepped,
@@ -236,6 +316,7 @@ def test_rerun_skips_completed_sources_and_config_change_redoes_all(corpus, prep
     # Dedup ties the sources together: changing one source's config redoes all of them,
     # and so does a source left incomplete by a crash.
     spec = yaml.safe_load((corpus / "sources.yaml").read_text())
+    spec["decontamination"]["eval_sets"] = {"demo_eval": str(corpus / demo_corpus.EVAL_FILE)}
     for source in spec["sources"]:
         source["paths"] = [os.path.join(str(corpus), p) for p in source["paths"]]
         if source["name"] == "news":
@@ -258,6 +339,25 @@ def test_rerun_skips_completed_sources_and_config_change_redoes_all(corpus, prep
     assert all(without.source_config_hash(s) != original.source_config_hash(s)
                for s in original.sources)
 
+    # The same spec elsewhere (absolute paths) is still complete; an edited evaluation set
+    # redoes every source although the spec text is the same.
+    spec = yaml.safe_load((corpus / "sources.yaml").read_text())
+    for source in spec["sources"]:
+        source["paths"] = [os.path.join(str(corpus), p) for p in source["paths"]]
+    eval_file = corpus / demo_corpus.EVAL_FILE
+    spec["decontamination"]["eval_sets"] = {"demo_eval": str(eval_file)}
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(yaml.safe_dump(spec))
+    todo, skipped = prep.plan_sources(load_spec(str(moved)), str(out))
+    assert not todo and len(skipped) == len(spec["sources"])
+    original_eval = eval_file.read_bytes()
+    try:
+        eval_file.write_bytes(original_eval + b'{"id": "new", "text": "a new question"}\n')
+        todo, skipped = prep.plan_sources(load_spec(str(moved)), str(out))
+    finally:
+        eval_file.write_bytes(original_eval)
+    assert len(todo) == len(spec["sources"]) and not skipped
+
 
 def test_same_bytes_with_one_or_two_workers(corpus, prepped, tmp_path):
     out, _ = prepped
@@ -266,7 +366,8 @@ def test_same_bytes_with_one_or_two_workers(corpus, prepped, tmp_path):
               "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     two = _shard_digests(out)
     one = _shard_digests(single)
-    assert any(k.startswith("dedup/") for k in one)
+    for folder in ("dedup/", "quality_classifier/", "decontamination/"):
+        assert any(k.startswith(folder) for k in one), folder
     assert one == two
 
 

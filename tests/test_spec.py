@@ -92,3 +92,73 @@ def test_load_spec_reports_file_problems(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(_spec()))
     assert load_spec(str(good)).sources[0].paths == (str(tmp_path / "raw/*.jsonl"),)
+
+
+def _two_sources(**sections):
+    raw = {"sources": [
+        {"name": "web", "role": "webpages", "format": "jsonl", "paths": ["raw/*.jsonl"]},
+        {"name": "books", "role": "books", "format": "jsonl", "paths": ["b/*.jsonl"]}]}
+    raw.update(sections)
+    return raw
+
+
+_QC = {"positive_sources": ["books"], "negative_sources": ["web"], "apply_to": ["web"]}
+
+
+@pytest.mark.parametrize("section, where, what", [
+    ({"quality_classifier": _QC | {"keep": "best"}}, "quality_classifier.keep", "best"),
+    ({"quality_classifier": _QC | {"apply_to": ["webb"]}}, "quality_classifier.apply_to",
+     "webb"),
+    ({"quality_classifier": _QC | {"pareto_alpa": 9}}, "quality_classifier.pareto_alpa", ""),
+    ({"quality_classifier": _QC | {"negative_sources": ["books"]}},
+     "quality_classifier.negative_sources", "books"),
+    ({"decontamination": {"eval_sets": {}}}, "decontamination.eval_sets", "non-empty"),
+    ({"decontamination": {"eval_sets": {"x": "x.jsonl"}, "action": "drop"}},
+     "decontamination.action", "drop"),
+    ({"decontamination": {"eval_sets": {"x": "x.jsonl"}, "apply_to": ["news"]}},
+     "decontamination.apply_to", "news"),
+    ({"decontamination": {"eval_sets": {"x": "x.jsonl"}, "ngrams": 13}},
+     "decontamination.ngrams", ""),
+])
+def test_bad_corpus_stage_sections_name_the_file_and_key(section, where, what):
+    with pytest.raises(SpecError) as err:
+        parse_spec(_two_sources(**section), path="spec.yaml")
+    message = str(err.value)
+    assert message.startswith(f"spec.yaml: {where}"), message
+    assert what in message
+
+
+def test_corpus_stage_sections_parse_and_tie_the_config_hashes(tmp_path):
+    evals = tmp_path / "evals.jsonl"
+    evals.write_text('{"text": "one two three four five six seven eight nine ten"}\n')
+    plain = parse_spec(_two_sources(dedup=False))
+    assert plain.quality_classifier is None and plain.decontamination is None
+    assert not plain.corpus_stages_on
+    spec = parse_spec(_two_sources(dedup=False, quality_classifier=_QC,
+                                   decontamination={"eval_sets": {"ev": "evals.jsonl"}}),
+                      base_dir=str(tmp_path))
+    assert spec.corpus_stages_on
+    assert spec.quality_classifier.apply_to == ("web",)
+    assert spec.decontamination.eval_sets == (("ev", str(evals)),)
+    web = spec.sources[0]
+    before = spec.source_config_hash(web)
+    assert before != plain.source_config_hash(plain.sources[0])
+    # Another source's config is part of every source's hash once a corpus stage is on.
+    other = parse_spec(_two_sources(dedup=False, quality_classifier=_QC,
+                                    decontamination={"eval_sets": {"ev": "evals.jsonl"}})
+                       | {"seed": 0}, base_dir=str(tmp_path))
+    assert other.source_config_hash(other.sources[0]) == before
+    changed_books = _two_sources(dedup=False, quality_classifier=_QC,
+                                 decontamination={"eval_sets": {"ev": "evals.jsonl"}})
+    changed_books["sources"][1]["stages"] = {"gopher_quality": False}
+    changed = parse_spec(changed_books, base_dir=str(tmp_path))
+    assert changed.source_config_hash(changed.sources[0]) != before
+    # Editing the evaluation set's file (not the spec) changes the hash too.
+    evals.write_text('{"text": "eleven twelve thirteen fourteen fifteen sixteen seventeen"}\n')
+    assert spec.source_config_hash(web) != before
+
+
+def test_corpus_stage_folders_are_reserved_names():
+    for name in ("quality_classifier", "decontamination", "dedup"):
+        with pytest.raises(SpecError, match="reserved"):
+            parse_spec(_spec(name=name), path="spec.yaml")
