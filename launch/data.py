@@ -31,9 +31,29 @@ def _import_module(config: DatasetConfig) -> None:
         importlib.import_module(config.module)
 
 
+def is_text_to_text(config: DatasetConfig) -> bool:
+    """Whether the task (or mixture) has an `inputs` feature: a text-to-text task for fine-tuning."""
+    _import_module(config)
+    return "inputs" in lookup(config.mixture_or_task_name).output_features
+
+
 def feature_converter(config: DatasetConfig) -> seqio.FeatureConverter:
+    """t5x's decoder-only converters: LMFeatureConverter for language-model tasks; for
+    text-to-text tasks PrefixLMFeatureConverter, which concatenates inputs and targets into one
+    decoder sequence with loss weights on the targets only (attention stays causal, as in PaLM's
+    fine-tuning; `decoder_causal_attention` is not used by the model)."""
+    if is_text_to_text(config):
+        return seqio.PrefixLMFeatureConverter(
+            pack=config.pack, use_custom_packing_ops=config.use_custom_packing_ops)
     return seqio.LMFeatureConverter(pack=config.pack,
                                     use_custom_packing_ops=config.use_custom_packing_ops)
+
+
+def decoder_length(config: DatasetConfig) -> int:
+    """Length of the decoder sequences a DatasetConfig produces (inputs + targets when
+    text-to-text)."""
+    lengths = config.task_feature_lengths
+    return lengths["targets"] + (lengths.get("inputs", 0) if is_text_to_text(config) else 0)
 
 
 def lookup(name: str):
@@ -151,7 +171,7 @@ def eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int], host_
 def zero_batch(config: DatasetConfig, host_batch_size: int) -> dict[str, np.ndarray]:
     """A batch with no trained tokens: hosts with fewer eval batches than others pad with these so
     that every host runs the same number of (collective) eval steps."""
-    length = config.task_feature_lengths["targets"]
+    length = decoder_length(config)
     keys = ["decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights"]
     if config.pack:
         keys += ["decoder_segment_ids", "decoder_positions"]

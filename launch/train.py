@@ -233,7 +233,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             summarize_config_fn(model_dir=model_dir)
         write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
     host_slot, num_host_slots = partitioner.data_layout
-    seq_len = train_dataset_cfg.task_feature_lengths["targets"]
+    seq_len = data_lib.decoder_length(train_dataset_cfg)
 
     checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
     writer = MetricsWriter(model_dir, enabled=primary)

@@ -378,3 +378,41 @@ def test_run_report_shows_curves_mixture_and_samples(pretrained, tmp_path):
     assert f"{len(train)} steps" in page and "Validation loss per task" not in page or evals
     assert page.count("data:image/png;base64,") >= 3  # mixture, loss, per-task eval / MFU
     assert "1 2 3 4" in page and "Token mixture" in page
+
+
+def test_finetune_on_a_text_to_text_task_then_eval_decodes_it(pretrained, tmp_path):
+    """Fine-tuning on a seqio task with `inputs` (PrefixLM features: loss on the targets only),
+    from the pretrained checkpoint, then launch.eval decodes its validation split."""
+    import json
+    model_dir = str(tmp_path / "t2t_ft")
+    args = train_args(model_dir, 16, f"--gin.INITIAL_CHECKPOINT_PATH='{pretrained}/checkpoint_8'",
+                      f"--gin.MIXTURE_OR_TASK_NAME='{train_tasks.TEXT_TO_TEXT}'",
+                      "--gin.TASK_FEATURE_LENGTHS={'inputs': 8, 'targets': 8}",
+                      "--gin.utils.SaveCheckpointConfig.period=8")
+    args[0] = "--gin_file=gin/runs/finetune.gin"
+    assert train_cli.main(args) == 0
+    train = read_metrics(model_dir)
+    assert [r["step"] for r in train] == list(range(9, 17))
+    from launch import data as data_lib
+    cfg = DatasetConfig(mixture_or_task_name=train_tasks.TEXT_TO_TEXT,
+                        task_feature_lengths={"inputs": 8, "targets": 8}, split="train",
+                        batch_size=8, shuffle=False, seed=0, use_cached=False, pack=True)
+    import seqio
+    assert isinstance(data_lib.feature_converter(cfg), seqio.PrefixLMFeatureConverter)
+    assert data_lib.decoder_length(cfg) == 16
+    batch = next(data_lib.TrainStream(cfg, 0, [0], 1).batches(0, 4))
+    # Only target tokens are trained: fewer weighted positions than tokens (inputs unweighted).
+    weighted = int((batch["decoder_loss_weights"] > 0).sum())
+    assert 0 < weighted < int((batch["decoder_target_tokens"] > 0).sum())
+    assert "decoder_causal_attention" in batch
+    out = str(tmp_path / "eval")
+    assert eval_cli.main([
+        "--gin_file=gin/runs/eval.gin", "--gin_file=gin/models/palm_tiny.gin",
+        f"--gin.CHECKPOINT_PATH='{model_dir}/checkpoint_16'",
+        "--gin.MIXTURE_OR_TASK_MODULE='tests.train_tasks'", "--gin.PalmConfig.dtype='float32'",
+        "--gin.PalmConfig.num_layers=1", "--gin.utils.DatasetConfig.batch_size=8",
+        f"--gin.MIXTURE_OR_TASK_NAME='{train_tasks.TEXT_TO_TEXT}'", f"--gin.EVAL_OUTPUT_DIR='{out}'",
+        "--gin.eval_script.evaluate.max_decode_examples=8",
+        "--gin.TASK_FEATURE_LENGTHS={'inputs': 8, 'targets': 8}"]) == 0
+    entry = json.load(open(f"{out}/eval_results.json"))["tasks"][train_tasks.TEXT_TO_TEXT]
+    assert entry["decoded_examples"] == 8 and np.isfinite(entry["loss"])
