@@ -46,7 +46,7 @@ import numpy as np
 from pipeline import config_check
 from pipeline.document import Document
 from pipeline.spec import SpecError
-from pipeline.stages import REJECTED, _Counters, metrics_namespace, rejected_record
+from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
 
 STAGE = "decontamination"
 ACTIONS = ("remove", "flag")
@@ -426,26 +426,10 @@ _TO_CHECK = "to_check"
 _STATS = "stats"
 
 
-class _RouteFn(beam.DoFn):
-    def __init__(self, apply_to: tuple[str, ...] | None):
-        self.apply_to = None if apply_to is None else frozenset(apply_to)
-
-    def process(self, doc: Document):
-        if self.apply_to is None or doc["source"] in self.apply_to:
-            yield beam.pvalue.TaggedOutput(_TO_CHECK, doc)
-        else:
-            yield doc
-
-
 class _DecontaminateBatchFn(beam.DoFn):
     def __init__(self, config: DecontaminationConfig):
         self.config = config
-        self.counters: dict[str, _Counters] = {}
-
-    def _counter(self, source: str) -> _Counters:
-        if source not in self.counters:
-            self.counters[source] = _Counters(metrics_namespace(source))
-        return self.counters[source]
+        self._counter = SourceCounters()
 
     def process(self, batch: list[Document], index: EvalIndex):
         remove = self.config.action == "remove"
@@ -533,7 +517,8 @@ class Decontaminate(beam.PTransform):
                  | "hash_eval_sets" >> beam.Map(load_and_hash, config)
                  | "gather_eval_sets" >> beam.combiners.ToList()
                  | "build_index" >> beam.Map(EvalIndex.build))
-        routed = docs | "route" >> beam.ParDo(_RouteFn(config.apply_to)).with_outputs(
+        route = RouteBySource(_TO_CHECK, config.apply_to)
+        routed = docs | "route" >> beam.ParDo(route).with_outputs(
             _TO_CHECK, main="passed")
         checked = (
             routed[_TO_CHECK]

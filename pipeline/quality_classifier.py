@@ -47,7 +47,7 @@ import numpy as np
 from pipeline import config_check, quality_model
 from pipeline.document import Document
 from pipeline.spec import SpecError
-from pipeline.stages import REJECTED, _Counters, metrics_namespace, rejected_record
+from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
 
 log = logging.getLogger(__name__)
 
@@ -222,28 +222,12 @@ _TO_SCORE = "to_score"
 _HISTOGRAMS = "histograms"
 
 
-class _RouteFn(beam.DoFn):
-    def __init__(self, apply_to: tuple[str, ...]):
-        self.apply_to = frozenset(apply_to)
-
-    def process(self, doc: Document):
-        if doc["source"] in self.apply_to:
-            yield beam.pvalue.TaggedOutput(_TO_SCORE, doc)
-        else:
-            yield doc
-
-
 class _ScoreBatchFn(beam.DoFn):
     """Scores a batch with one sparse mat-vec, applies the keep rule, counts per source."""
 
     def __init__(self, config: QualityClassifierConfig):
         self.config = config
-        self.counters: dict[str, _Counters] = {}
-
-    def _counter(self, source: str) -> _Counters:
-        if source not in self.counters:
-            self.counters[source] = _Counters(metrics_namespace(source))
-        return self.counters[source]
+        self._counter = SourceCounters()
 
     def process(self, batch: list[Document], model: quality_model.QualityModel):
         config = self.config
@@ -347,7 +331,8 @@ class QualityClassifier(beam.PTransform):
         config = self.config
         model = self._model(docs)
         version = model | "write_model" >> beam.Map(_write_model_files, self.stats_dir, config)
-        routed = docs | "route" >> beam.ParDo(_RouteFn(config.apply_to)).with_outputs(
+        route = RouteBySource(_TO_SCORE, config.apply_to)
+        routed = docs | "route" >> beam.ParDo(route).with_outputs(
             _TO_SCORE, main="passed")
         scored = (
             routed[_TO_SCORE]

@@ -43,6 +43,34 @@ class _Counters:
         counter.inc(n)
 
 
+class SourceCounters:
+    """`_Counters` per source (namespace `prep.<source>`), for stages that see every source."""
+
+    def __init__(self):
+        self._by_source: dict[str, _Counters] = {}
+
+    def __call__(self, source: str) -> _Counters:
+        counters = self._by_source.get(source)
+        if counters is None:
+            counters = self._by_source[source] = _Counters(metrics_namespace(source))
+        return counters
+
+
+class RouteBySource(beam.DoFn):
+    """Tags the documents of the sources in `apply_to` (every source when None) with `tag`, for a
+    corpus stage that applies to some sources only; the others go to the main output untouched."""
+
+    def __init__(self, tag: str, apply_to: tuple[str, ...] | None):
+        self.tag = tag
+        self.apply_to = None if apply_to is None else frozenset(apply_to)
+
+    def process(self, doc: Document):
+        if self.apply_to is None or doc["source"] in self.apply_to:
+            yield beam.pvalue.TaggedOutput(self.tag, doc)
+        else:
+            yield doc
+
+
 class _StageFn(beam.DoFn):
     def __init__(self, source: str, stage: str, params: Mapping[str, Any]):
         self.source = source
