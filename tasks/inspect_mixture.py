@@ -27,8 +27,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from tasks.mixture_stats import (EOS_NOTE, MixtureStatsError, cached_token_counts,
-                                  epochs_per_source, over_repeated)
+from tasks.mixture_stats import EOS_NOTE, MixtureStatsError, epochs_per_source, over_repeated
 
 log = logging.getLogger("tasks.inspect_mixture")
 
