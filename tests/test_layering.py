@@ -1,7 +1,7 @@
 """Imports run one way between the project's packages, never in a cycle, never into a CLI.
 
-The rules (DESIGN: layering), checked on the source with `ast` -- every import statement counts,
-including those inside functions, which is where a cycle or a wrong-way import likes to hide:
+The rules (BUILD.md, "Layout and layering"), checked on the source with `ast` -- every import
+statement counts, including those inside functions, where a cycle or a wrong-way import hides:
 
 * layers: `launch` may import `tasks`, `pipeline` and `model`; `tasks` may import `pipeline`;
   `pipeline` and `model` import none of the other three;
