@@ -90,3 +90,23 @@ def test_a_single_process_votes_alone():
     sums = evaluation.loss_sums(trainer, None, [_batch(1.0), _batch(2.0)], PADDING)
     assert trainer.steps == 2 and sums == {"loss": 18.0, "weight": 12.0}
     assert evaluation.loss_sums(trainer, None, [], PADDING) is None
+
+
+def test_two_real_processes_with_uneven_shards_finish_together(tmp_path):
+    """Two jax processes (gloo); process 0 has 3 batches, process 1 one. Without the vote,
+    process 0 would wait forever in its second collective step."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "launch.local_multiprocess", "-n", "2", "--module",
+         "tests.multihost_eval_vote", "--", str(tmp_path)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = [json.load(open(tmp_path / f"process_{i}.json")) for i in range(2)]
+    # global sums: process 0's 3 batches of 1.0 and process 1's one batch of 2.0, 6 cells each
+    assert results == [{"steps": 3, "loss": 30.0, "weight": 24.0}] * 2
