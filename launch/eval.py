@@ -7,9 +7,10 @@ tasks (t5x's eval.py interface).
         --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TASK_FEATURE_LENGTHS="{'targets': 512}"
 
 For every task of the Mixture with the split (default 'validation'):
-  * teacher-forced loss, accuracy, z_loss over the whole split (LM tasks through
-    LMFeatureConverter; tasks with an 'inputs' feature through PrefixLMFeatureConverter, loss on
-    the targets only);
+  * teacher-forced loss, accuracy, z_loss over the whole split, read and stepped exactly as
+    training-time evaluation does (launch/data.py, launch/evaluation.py: LMFeatureConverter, or
+    PrefixLMFeatureConverter with loss on the targets only when the mixture has an 'inputs'
+    feature; every process runs the same number of steps);
   * for tasks with 'inputs' (text-to-text), greedy decoding of the targets from the inputs with
     model/decoding.py, reported as `exact_match` (decoded text == target text) plus the task's own
     seqio metric functions, if any.
@@ -32,7 +33,7 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost
+from launch import evaluation, gin_utils, multihost
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -47,27 +48,6 @@ def exact_match(predictions: list[str], targets: list[str]) -> float:
     if not targets:
         return 0.0
     return float(np.mean([p.strip() == t.strip() for p, t in zip(predictions, targets)]))
-
-
-def _task_loss(trainer: Trainer, params, cfg: DatasetConfig, task: seqio.Task,
-               host_batch: int, shard: tuple[int, int]) -> dict:
-    text_to_text = "inputs" in task.output_features
-    converter = (seqio.PrefixLMFeatureConverter(pack=False) if text_to_text
-                 else seqio.LMFeatureConverter(pack=cfg.pack))
-    ds = seqio.get_dataset(task.name, dict(cfg.task_feature_lengths), converter,
-                           dataset_split=cfg.split, use_cached=cfg.use_cached, shuffle=False,
-                           num_epochs=1, shard_info=seqio.ShardInfo(*shard), seed=cfg.seed,
-                           verbose=False)
-    totals = None
-    for batch in ds.batch(host_batch).as_numpy_iterator():
-        rows = next(iter(batch.values())).shape[0]
-        if rows < host_batch:
-            batch = {k: np.concatenate([v, np.zeros((host_batch - rows,) + v.shape[1:], v.dtype)])
-                     for k, v in batch.items()}
-        sums = jax.device_get(trainer.eval_step(params,
-                                                trainer.partitioner.make_global_batch(batch)))
-        totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
-    return {k: float(v) for k, v in totals.items()} if totals else {}
 
 
 def _decode_task(params, config, cfg: DatasetConfig, task: seqio.Task, batch_size: int,
@@ -137,18 +117,18 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
     if dataset_cfg.batch_size % num_shards:
         raise ValueError(f"batch size {dataset_cfg.batch_size} must divide by {num_shards} hosts")
     host_batch = dataset_cfg.batch_size // num_shards
-    data_lib._import_module(dataset_cfg)
-    item = data_lib.lookup(dataset_cfg.mixture_or_task_name)
-    tasks = item.tasks if isinstance(item, seqio.Mixture) else [item]
-    tasks = sorted((t for t in tasks if dataset_cfg.split in t.splits), key=lambda t: t.name)
-    if not tasks:
+    task_names = data_lib.eval_task_names(dataset_cfg)
+    if not task_names:
         raise ValueError(f"no task of {dataset_cfg.mixture_or_task_name!r} has a "
                          f"{dataset_cfg.split!r} split")
+    padding = data_lib.zero_batch(dataset_cfg, host_batch)
     results = {"checkpoint": path, "step": step, "split": dataset_cfg.split, "tasks": {}}
     overall = {}
-    for task in tasks:
-        sums = _task_loss(trainer, state.params, dataset_cfg, task, host_batch,
-                          (shard, num_shards))
+    for name in task_names:
+        task = seqio.get_mixture_or_task(name)
+        batches = data_lib.iter_eval_batches(dataset_cfg, name, (shard, num_shards), host_batch)
+        sums = evaluation.loss_sums(trainer, state.params, batches, padding)
+        sums = {k: float(v) for k, v in sums.items()} if sums else {}
         entry = {k: float(v) for k, v in normalise(sums).items()} if sums else {}
         overall = {k: overall.get(k, 0.0) + v for k, v in sums.items()}
         if "inputs" in task.output_features:

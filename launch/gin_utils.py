@@ -16,14 +16,24 @@ import re
 
 import gin
 
-from launch.plan import rewrite_gin_args
-
 log = logging.getLogger("launch")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SEARCH_PATHS = (".", PROJECT_ROOT, os.path.join(PROJECT_ROOT, "gin"))
 
 
 _PARSED: list = [[], []]  # (files, bindings) of the last parse_gin, for config.gin's header
+
+
+def rewrite_gin_args(argv: list[str]) -> list[str]:
+    """t5x's shorthand: `--gin.NAME=VALUE` becomes `--gin_bindings=NAME = VALUE`."""
+    rewritten = []
+    for arg in argv:
+        if arg.startswith("--gin.") and "=" in arg:
+            name, value = arg[len("--gin."):].split("=", 1)
+            rewritten.append(f"--gin_bindings={name} = {value}")
+        else:
+            rewritten.append(arg)
+    return rewritten
 
 
 class GinConfigError(ValueError):

@@ -29,12 +29,11 @@ from collections.abc import Sequence
 
 import gin
 import jax
-import numpy as np
 import tensorflow as tf
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost
+from launch import evaluation, gin_utils, multihost
 from launch import metrics as metrics_lib
 from launch.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
@@ -142,8 +141,7 @@ def write_model_info(path: str, trainer: Trainer) -> None:
 def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | None,
               cache: dict) -> dict:
     """Loss per task of the eval mixture, and overall (token-weighted), as training_eval/..."""
-    partitioner = trainer.partitioner
-    shard, num_shards = partitioner.data_layout
+    shard, num_shards = trainer.partitioner.data_layout
     host_batch = cfg.batch_size // num_shards
     results = {}
     totals = {}
@@ -161,18 +159,9 @@ def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | No
             continue
         if cfg.use_memory_cache:
             cache[task] = batches
-        count = len(batches)
-        if jax.process_count() > 1:  # every host must run the same number of eval steps
-            from jax.experimental import multihost_utils
-            count = int(np.max(multihost_utils.process_allgather(np.array(count))))
-        sums = None
-        for i in range(count):
-            local = batches[i] if i < len(batches) else data_lib.zero_batch(cfg, host_batch)
-            out = trainer.eval_step(params, partitioner.make_global_batch(local))
-            sums = out if sums is None else jax.tree.map(lambda a, b: a + b, sums, out)
+        sums = evaluation.loss_sums(trainer, params, batches, data_lib.zero_batch(cfg, host_batch))
         if sums is None:
             continue
-        sums = jax.device_get(sums)
         totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
         for name, value in normalise(sums).items():
             results[f"training_eval/{task}/{name}"] = float(value)
