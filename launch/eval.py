@@ -150,7 +150,7 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
         lengths = dict(dataset_cfg.task_feature_lengths)
     dataset_cfg = dataclasses.replace(dataset_cfg, split=split, task_feature_lengths=lengths)
     if summarize_config_fn is not None and jax.process_index() == 0:
-        summarize_config_fn(model_dir=output_dir)
+        summarize_config_fn(model_dir=output_dir, summary_writer=None, step=0)
     partitioner = partitioner or PjitPartitioner()
     trainer = trainer_cls(model=model, partitioner=partitioner)
     path = ckpt_lib.resolve_initial(restore_checkpoint_cfg)
@@ -183,6 +183,8 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
                                 task_feature_lengths=dataset_cfg.task_feature_lengths),
             inference_evaluator_cls, trainer.config, output_dir)
     scored = {t.name for t in inference.eval_tasks} if inference else set()
+    if inference is not None and not scored:
+        inference.close()
     overall = {}
     for task in tasks:
         sums = _task_loss(trainer, params, dataset_cfg, task, host_batch,

@@ -131,7 +131,7 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
         params = jax.tree.map(lambda x: x.astype(restore_checkpoint_cfg.dtype), params)
     os.makedirs(output_dir, exist_ok=True)
     if summarize_config_fn is not None and jax.process_index() == 0:
-        summarize_config_fn(model_dir=output_dir)
+        summarize_config_fn(model_dir=output_dir, summary_writer=None, step=0)
     outputs = {}
     batch_size = dataset_cfg.batch_size
     for task in eval_defaults.tasks_of(dataset_cfg.mixture_or_task_name):

@@ -5,7 +5,7 @@ reads every task of the mixture that has the split and metric functions, convert
 decoder feature converter (unpacked), and calls our `predict_fn` (launch/predict.py: greedy
 decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary, applies
 its postprocessor and its metric functions, and its loggers write
-`<log_dir>/inference_eval/<task>/` (TensorBoard, tags = metric names) and
+`<log_dir>/inference_eval/<task>/` (TensorBoard, tags `eval/<metric>`) and
 `<log_dir>/inference_eval/<task>-<step>.jsonl` (inferences) and `<task>-metrics.jsonl`.
 
 `task_feature_lengths = None` lets seqio measure the longest example of each feature, t5x's

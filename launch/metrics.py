@@ -87,10 +87,12 @@ class MetricsWriter:
         if self.enabled:
             self._tb.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
 
-    def text(self, step: int, tag: str, text: str, run: str = "train") -> None:
-        """A text summary (the run's gin config, as t5x's summarize_config_fn writes it)."""
+    def write_texts(self, step: int, texts: dict) -> None:
+        """Text summaries in train/ (clu's MetricWriter method, which t5x's
+        summarize_config_fn calls to log the run's gin config)."""
         if self.enabled:
-            self._tb.run(run).write_text(int(step), tag, text)
+            for tag, text in texts.items():
+                self._tb.run("train").write_text(int(step), tag, text)
 
     def event(self, step: int, record: dict) -> None:
         """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""

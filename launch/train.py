@@ -273,15 +273,13 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             if cfg is not None:
                 verify_matching_vocabs_fn(cfg, config)
     if primary:
-        if summarize_config_fn is not None:
-            summarize_config_fn(model_dir=model_dir)
         write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
     host_slot, num_host_slots = partitioner.data_layout
     seq_len = data_lib.decoder_length(train_dataset_cfg)
 
     checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
     writer = MetricsWriter(model_dir, enabled=primary)
-    with _closing(checkpoints, writer):
+    with _closing(checkpoints, writer), contextlib.ExitStack() as cleanup:
         init_or_restore_start = time.perf_counter()
         abstract = trainer.abstract_state()
         latest = checkpoints.latest_step()
@@ -309,6 +307,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             state = trainer.init_state(run_seed)
         step = int(jax.device_get(state.step))
         init_or_restore_seconds = time.perf_counter() - init_or_restore_start
+        if primary and summarize_config_fn is not None:  # t5x's call: config.gin + TB text
+            summarize_config_fn(model_dir=model_dir, summary_writer=writer, step=step)
         if relative_steps is not None:
             total_steps = step + relative_steps
             log.info("relative_steps=%d: training from step %d to %d", relative_steps, step,
@@ -353,6 +353,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             inference = infer_eval.InferenceEvaluator(
                 infer_eval_dataset_cfg, inference_evaluator_cls, config,
                 model_dir if primary else None)
+            cleanup.callback(inference.close)
             if not inference.eval_tasks:
                 inference = None
         log.info("training %s params on mesh %s from step %d to %d; MFU peak %.3g FLOP/s/device "
@@ -406,8 +407,11 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         stop_requested = False
         if run_eval_before_training:
             stop_requested = run_evaluations(step, state.params, state)
-        if gc_period:
+            if stop_requested:
+                status = "stopped"
+        if gc_period:  # t5x: manual control of the garbage collector while training
             gc.disable()
+            cleanup.callback(gc.enable)
 
         def handle(pending) -> None:
             """Fetch a dispatched step's metrics, check for a spike, log."""
@@ -433,7 +437,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             return report
 
         with _SigtermFlag() as preemption:
-            while step < total_steps:
+            while step < total_steps and status != "stopped":
                 pending = None
                 try:
                     batch_size = batch_size_at(step, train_dataset_cfg.batch_size, batch_size_ramp)
@@ -521,13 +525,10 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                 "batches", spike.step, spike.reason, good, event["batches_skipped"])
                     step = good
                     detector.rewind(good)
-        if inference is not None:
+        if inference is not None:  # metrics still being scored (concurrent_metrics)
             previous = inference.collect()
             if previous is not None:
                 write_inference(*previous)
-            inference.close()
-        if gc_period:
-            gc.enable()
     ckpt_lib.wait_for_all("end of training")
     if primary:
         log.info("%s at step %d; checkpoints in %s, metrics in %s", status, step, model_dir,

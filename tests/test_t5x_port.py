@@ -396,6 +396,9 @@ def scalars_by_run(model_dir: str) -> dict[str, dict[str, list[tuple[int, float]
         run = os.path.relpath(os.path.dirname(path), model_dir)
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "text":
+                    runs.setdefault(run, {}).setdefault(value.tag, []).append((event.step, None))
+                    continue
                 number = (float(tf.make_ndarray(value.tensor)) if value.HasField("tensor")
                           else float(value.simple_value))
                 runs.setdefault(run, {}).setdefault(value.tag, []).append((event.step, number))
@@ -426,6 +429,7 @@ def test_t5x_run_files_train_finetune_eval_infer(tmp_path):
                 "non_padding_fraction/loss_weights", "timing/init_or_restore_seconds"):
         assert tag in train_run, tag
     assert "loss" in runs["training_eval/tiny_mix.counting"]  # the same tag: overlaid in TB
+    assert "config" in train_run  # the gin config, as t5x's summarize_config_fn logs it
     # Train points are interval means (stats_period 2): step 2 is the mean of steps 1 and 2.
     per_step = {r["step"]: r["loss"] for r in read_metrics(pretrain_dir)}
     tb_loss = dict(train_run["loss"])
@@ -450,7 +454,8 @@ def test_t5x_run_files_train_finetune_eval_infer(tmp_path):
     assert 0.0 <= inference[f"inference_eval/{T2T}/sequence_accuracy"] <= 100.0
     runs = scalars_by_run(finetune_dir)
     assert {"train", f"training_eval/{T2T}", f"inference_eval/{T2T}"} <= set(runs)
-    assert dict(runs[f"inference_eval/{T2T}"]["sequence_accuracy"])[8] == pytest.approx(
+    # seqio's TensorBoardLogger (what t5x uses) names the tags eval/<metric>.
+    assert dict(runs[f"inference_eval/{T2T}"]["eval/sequence_accuracy"])[8] == pytest.approx(
         inference[f"inference_eval/{T2T}/sequence_accuracy"])
     with open(f"{finetune_dir}/inference_eval/{T2T}-000008.jsonl") as f:
         lines = [json.loads(line) for line in f]
@@ -615,3 +620,31 @@ def test_eval_names_the_available_splits_when_a_non_default_split_is_missing():
     with pytest.raises(eval_defaults.SplitError, match=r"available splits: \['train', "
                                                         r"'validation'\]"):
         eval_defaults.resolve_split("tiny_mix", "dev")
+
+
+@pytest.mark.slow
+def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path):
+    """t5x's eval.gin defaults (split 'test', TASK_FEATURE_LENGTHS = None) on the demo mixture,
+    which has train and validation splits of long documents."""
+    import tasks
+    from launch import eval_defaults
+    name = tasks.register_mixture(demo["spec"], data_dir=demo["prep"], vocabulary=demo["model"])
+    model = [*TINY_MODEL, "--gin.PalmConfig.vocab_size=2048"]
+    run = str(tmp_path / "run")
+    assert train_cli.main([
+        _write(tmp_path, "pretrain.gin", PRETRAIN), *model, f"--gin.MODEL_DIR='{run}'",
+        f"--gin.MIXTURE_OR_TASK_NAME='{name}'", "--gin.TASK_FEATURE_LENGTHS={'targets': 64}",
+        "--gin.TRAIN_STEPS=2", "--gin.BATCH_SIZE=8", "--gin.USE_CACHED_TASKS=False",
+        "--gin.RANDOM_SEED=0", "--gin.utils.SaveCheckpointConfig.period=2"]) == 0
+    out = str(tmp_path / "eval")
+    assert eval_cli.main([
+        _write(tmp_path, "eval.gin", EVAL), *model, f"--gin.CHECKPOINT_PATH='{run}/checkpoint_2'",
+        f"--gin.EVAL_OUTPUT_DIR='{out}'", f"--gin.MIXTURE_OR_TASK_NAME='{name}'"]) == 0
+    results = json.load(open(f"{out}/eval_results.json"))
+    assert results["split"] == "validation" and "'test'" in results["split_note"]
+    # The derived length is the longest validation document, in tokens.
+    longest = eval_defaults.derive_feature_lengths(name, "validation")
+    assert results["task_feature_lengths"] == longest and longest["targets"] > 64
+    sources = {t.name for t in eval_defaults.tasks_of(name) if "validation" in t.splits}
+    assert set(results["tasks"]) == sources
+    assert all(np.isfinite(entry["loss"]) for entry in results["tasks"].values())
