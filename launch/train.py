@@ -6,9 +6,11 @@
 Flags are t5x's (launch/gin_utils.py). The run loop: restore the latest checkpoint in MODEL_DIR (or
 the initial checkpoint of a fine-tuning run), then per step draw this host's share of the batch,
 run the jitted step (launch/trainer.py), record metrics, and every `period` steps save an async
-Orbax checkpoint; evaluate per task every `eval_period` steps; recover from loss spikes; on SIGTERM
-save and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, train/ (TensorBoard)
-and checkpoint_<step>/.
+Orbax checkpoint; evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
+is set, launch/infer_eval.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save
+and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, TensorBoard runs in t5x's
+layout (train/, training_eval/<task>/, inference_eval/<task>/) and checkpoint_<step>/.
+docs/t5x-porting.md lists how each of t5x's train() arguments is honoured.
 
 Gin run files bind `train_script.train` after `from launch import train as train_script` (t5x's
 files say `import __main__ as train_script`: that import line is the one to change).

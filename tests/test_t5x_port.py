@@ -647,4 +647,6 @@ def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path):
     assert results["task_feature_lengths"] == longest and longest["targets"] > 64
     sources = {t.name for t in eval_defaults.tasks_of(name) if "validation" in t.splits}
     assert set(results["tasks"]) == sources
-    assert all(np.isfinite(entry["loss"]) for entry in results["tasks"].values())
+    # The small demo corpus leaves some sources without validation documents: no loss for those.
+    evaluated = [entry for entry in results["tasks"].values() if entry]
+    assert evaluated and all(np.isfinite(e["loss"]) and e["weight_sum"] > 0 for e in evaluated)
