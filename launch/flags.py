@@ -17,6 +17,7 @@ multiprocess_gpu, coordinator_address, process_count, process_index, initializat
 from __future__ import annotations
 
 import argparse
+import re
 
 BOOLEAN_FLAGS = ("multiprocess_gpu",)
 _TRUE = ("true", "t", "1", "yes", "y")
@@ -69,8 +70,8 @@ def normalise_argv(argv: list[str]) -> list[str]:
     boolean flags, a single leading dash -> two, `--gin.NAME=VALUE` -> `--gin_bindings=...`."""
     out = []
     for arg in argv:
-        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
-            arg = "-" + arg  # absl accepts -flag as --flag
+        if re.match(r"-[A-Za-z_]\w+(=|$)", arg):
+            arg = "-" + arg  # absl accepts -flag as --flag (a negative number stays as it is)
         name = arg[2:].split("=", 1)[0] if arg.startswith("--") else ""
         if name.startswith("no") and name[2:] in BOOLEAN_FLAGS and "=" not in arg:
             arg = f"--{name[2:]}=false"

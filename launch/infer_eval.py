@@ -19,6 +19,7 @@ import logging
 import os
 import time
 
+import jax
 import seqio
 
 from launch import data as data_lib
@@ -93,7 +94,7 @@ class InferenceEvaluator:
         kept for `collect` (t5x's `concurrent_metrics`: scoring overlaps further training)."""
         start = time.perf_counter()
         future, _ = self._evaluator.evaluate(
-            compute_metrics=True, step=int(step),
+            compute_metrics=jax.process_index() == 0, step=int(step),  # as t5x: host 0 scores
             predict_fn=predict.predict_fn(params, self.config, self.cfg.batch_size))
         log.info("decoding evaluation at step %d: %d task(s) decoded in %.1f s", step,
                  len(self.eval_tasks), time.perf_counter() - start)

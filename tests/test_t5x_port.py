@@ -588,6 +588,7 @@ def test_absl_flag_forms_and_t5x_flags():
                   "--seqio_additional_cache_dirs=c1,c2", "--process_count=1")
     assert args.initialization_timeout == 30 and args.gin_file == ["a.gin", "b.gin"]
     assert args.gin_bindings == ["TRAIN_STEPS = 5"] and args.gin_search_paths == "x,y"
+    assert _parse("--initialization_timeout", "-5").initialization_timeout == -5  # a value
     with pytest.raises(SystemExit) as exit_info:
         _parse("--multiprocess_gpu=maybe")
     assert exit_info.value.code == 2
