@@ -37,9 +37,10 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 class ScalarWriter:
-    """Scalar summaries of one run in TensorBoard's event format, written with TensorFlow's core
-    `tf.summary.write` and the "scalars" plugin tag (the `tensorboard` package is needed only to
-    view them)."""
+    """Summaries of one run in TensorBoard's event format. Scalars are written with TensorFlow's
+    core `tf.summary.write` and the "scalars" plugin tag; text (the gin config) with
+    `tf.summary.text`, which needs the `tensorboard` package (a dependency, as seqio's
+    TensorBoardLogger needs it too)."""
 
     def __init__(self, logdir: str):
         import tensorflow as tf
