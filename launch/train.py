@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost
+from launch import gin_utils, multihost, paths, preflight
 from launch import metrics as metrics_lib
 from launch.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
@@ -216,36 +216,43 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         raise ValueError("infer_eval_dataset_cfg: decoding evaluation during training is not "
                          "supported; set it to None and run `python -m launch.eval` on a "
                          "checkpoint")
-    if total_steps <= 0:
-        raise ValueError(f"TRAIN_STEPS must be positive, got {total_steps}")
     del use_hardware_rng, inference_evaluator_cls
     checkpoint_cfg = checkpoint_cfg or CheckpointConfig()
     spike_cfg = spike_recovery or LossSpikeRecovery()
     primary = jax.process_index() == 0
-    os.makedirs(model_dir, exist_ok=True)
-
     partitioner = partitioner or PjitPartitioner()
-    trainer = trainer_cls(model=model, partitioner=partitioner)
+    # Nothing is written before this returns: a run that cannot start leaves MODEL_DIR as it was.
+    plan = preflight.plan_run(
+        model_dir=model_dir, make_trainer=lambda: trainer_cls(model=model, partitioner=partitioner),
+        train_dataset_cfg=train_dataset_cfg, checkpoint_cfg=checkpoint_cfg,
+        total_steps=total_steps, batch_size_ramp=batch_size_ramp,
+        num_data_shards=num_data_shards, random_seed=random_seed)
+    model_dir, trainer, latest = plan.model_dir, plan.trainer, plan.resume_step
     config = trainer.config
-    data_lib.check_vocabulary(train_dataset_cfg, config.vocab_size)
+    if plan.skipped:  # newer checkpoints that fail verification: reported, then set aside
+        ckpt_lib.report_skipped(plan.skipped)
+        for bad in plan.skipped:
+            ckpt_lib.set_aside(model_dir, bad, "corrupt")
+        log.warning("resuming from checkpoint_%d, the newest checkpoint that verifies", latest)
     if primary:
+        paths.makedirs(model_dir)
         if summarize_config_fn is not None:
             summarize_config_fn(model_dir=model_dir)
         write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
     host_slot, num_host_slots = partitioner.data_layout
+    num_shards = plan.num_shards
     seq_len = data_lib.decoder_length(train_dataset_cfg)
 
     checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
     writer = MetricsWriter(model_dir, enabled=primary)
     with _closing(checkpoints, writer):
         abstract = trainer.abstract_state()
-        latest = checkpoints.latest_step()
         record: dict = {}
         if latest is not None:
             state, record = checkpoints.restore(latest, abstract)
             log.info("resumed from %s/checkpoint_%d (examples consumed: %d)", model_dir, latest,
                      record["examples_consumed"])
-        elif (initial := ckpt_lib.resolve_initial(checkpoint_cfg.restore)) is not None:
+        elif (initial := plan.initial) is not None:
             state, source_record = ckpt_lib.restore_from(initial, abstract)
             if checkpoint_cfg.restore.restore_dataset and source_record:
                 record = dict(source_record)
@@ -263,13 +270,9 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         if state is None:
             state = trainer.init_state(run_seed)
         step = int(jax.device_get(state.step))
+        writer.rewind(step)  # lines of later steps (written before a kill) are about to be redone
         examples = int(record.get("examples_consumed", 0))
         spike_events = list(record.get("spike_events", []))
-        num_shards = int(record.get("num_data_shards") or num_data_shards or num_host_slots)
-        if num_shards % num_host_slots:
-            raise ValueError(f"{num_shards} data shards cannot be split over {num_host_slots} "
-                             "hosts feeding distinct data (set train_script.train.num_data_shards to a "
-                             "multiple)")
         per_host = num_shards // num_host_slots
         my_shards = range(host_slot * per_host, (host_slot + 1) * per_host)
 
@@ -318,9 +321,6 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                 pending = None
                 try:
                     batch_size = batch_size_at(step, train_dataset_cfg.batch_size, batch_size_ramp)
-                    if batch_size % num_shards:
-                        raise ValueError(f"batch size {batch_size} is not divisible by the "
-                                         f"{num_shards} data shards")
                     batches = stream.batches(examples // num_shards, batch_size // num_shards)
                     throughput.restart()
                     while step < total_steps:
@@ -365,9 +365,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                         raise RuntimeError(
                             f"loss spike at step {spike.step} ({spike.reason}) after "
                             f"{spike_cfg.max_recoveries} recoveries; giving up") from None
-                    checkpoints.wait()
-                    good = checkpoints.latest_step()
-                    state, good_record = checkpoints.restore(good, abstract)
+                    good, state, good_record = checkpoints.restore_before(spike.step, abstract)
+                    writer.rewind(good)
                     restored_examples = good_record["examples_consumed"]
                     batch_then = batch_size_at(good, train_dataset_cfg.batch_size, batch_size_ramp)
                     examples = max(restored_examples + spike_cfg.skip_batches * batch_then,
@@ -409,7 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.time()
-    result = train_fn()
+    try:
+        result = train_fn()
+    except preflight.PreflightError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0
 

@@ -30,7 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import corpus_stages
+from pipeline import corpus_stages, process_group
 from pipeline import manifest as manifests
 from pipeline import readers, report, writers
 from pipeline.dedup import stats as dedup_stats
@@ -298,4 +298,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    process_group.end_workers_on_signal()  # a stopped job stops its Beam workers
     sys.exit(main())
