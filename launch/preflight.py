@@ -161,11 +161,12 @@ def plan_run(*, model_dir, make_trainer: Callable[[], object], train_dataset_cfg
         problems.append(f"MODEL_DIR {model_dir} cannot be written (no write permission on "
                         f"{paths.nearest_existing(model_dir)}): pass --gin.MODEL_DIR=<a "
                         "writable folder>")
-    trainer = None
+    trainer = mesh = None
     try:
         trainer = make_trainer()
         mesh = trainer.partitioner.mesh
     except ValueError as e:
+        trainer = None
         problems.append(f"the device mesh cannot be built: {e}: fix "
                         "--gin.partitioning.PjitPartitioner.num_partitions")
     vocab = trainer.config.vocab_size if trainer is not None else None
@@ -184,7 +185,7 @@ def plan_run(*, model_dir, make_trainer: Callable[[], object], train_dataset_cfg
         "data_seed": (train_dataset_cfg.seed, "train/utils.DatasetConfig.seed")}, problems)
 
     num_shards = 1
-    if trainer is not None and not problems:
+    if trainer is not None and mesh is not None:
         host_slot, host_slots = trainer.partitioner.data_layout
         num_shards = int(record.get("num_data_shards") or num_data_shards or host_slots)
         if num_shards % host_slots:

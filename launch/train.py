@@ -411,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = train_fn()
     except preflight.PreflightError as e:
-        print(f"error: {e}", file=sys.stderr)
+        message = str(e).split("\n  In call to configurable")[0]  # gin's suffix adds nothing
+        print(f"error: {message}", file=sys.stderr)
         return 2
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0
