@@ -1,8 +1,8 @@
 """What checkpoint checksums cost: disk bytes and training-thread stall per save, against the same
 save without them, in the same process.
 
-    python benchmarks/bench_checkpoint.py                         # small, and 1b width with 2 layers
-    python benchmarks/bench_checkpoint.py --configs small 1b      # the full 1b needs ~13 GB of state
+    python benchmarks/bench_checkpoint.py                     # small, and 1b width with 2 layers
+    python benchmarks/bench_checkpoint.py --configs small 1b  # the full 1b: ~13 GB of state
 
 For each config: a real TrainState (PaLM Adafactor) is initialised, then saved `--saves` times by
 launch.checkpoints.Checkpoints with checksums and by the same class with the checksum job

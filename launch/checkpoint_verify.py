@@ -104,7 +104,8 @@ def write_manifest(checkpoint_dir: str, process_index: int = 0, process_count: i
     return manifest
 
 
-def _read_manifest(directory: epath.Path, index: int, name: str) -> tuple[dict | None, Problem | None]:
+def _read_manifest(directory: epath.Path, index: int,
+                   name: str) -> tuple[dict | None, Problem | None]:
     path = directory / FOLDER / f"process_{index}.json"
     if not path.exists():
         return None, Problem(name, f"{FOLDER}/process_{index}.json", "completion marker",

@@ -18,7 +18,8 @@ import gin
 MACRO_TYPES = {
     "TRAIN_STEPS": (int,), "BATCH_SIZE": (int,), "RANDOM_SEED": (int, type(None)),
     "USE_CACHED_TASKS": (bool,), "SHUFFLE_TRAIN_EXAMPLES": (bool,), "USE_HARDWARE_RNG": (bool,),
-    "MODEL_DIR": (str,), "MIXTURE_OR_TASK_NAME": (str,), "MIXTURE_OR_TASK_MODULE": (str, type(None)),
+    "MODEL_DIR": (str,), "MIXTURE_OR_TASK_NAME": (str,),
+    "MIXTURE_OR_TASK_MODULE": (str, type(None)),
     "TASK_FEATURE_LENGTHS": (dict, type(None)), "INITIAL_CHECKPOINT_PATH": (str, type(None)),
     "CHECKPOINT_PATH": (str,), "EVAL_OUTPUT_DIR": (str,), "MIXTURE_OR_TASK_SPLIT": (str,),
 }

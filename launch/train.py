@@ -3,12 +3,13 @@
     python -m launch.train --gin_file=gin/runs/pretrain.gin --gin_file=gin/models/palm_tiny.gin \
         --gin.MODEL_DIR=\"runs/tiny\" --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TRAIN_STEPS=100
 
-Flags are t5x's (launch/gin_utils.py). The run loop: restore the latest checkpoint in MODEL_DIR (or
-the initial checkpoint of a fine-tuning run), then per step draw this host's share of the batch,
-run the jitted step (launch/trainer.py), record metrics, and every `period` steps save an async
-Orbax checkpoint; evaluate per task every `eval_period` steps; recover from loss spikes; on SIGTERM
-save and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, train/ (TensorBoard)
-and checkpoint_<step>/.
+Flags are t5x's (launch/gin_utils.py). The run loop: check everything checkable before writing
+anything (launch/preflight.py), restore the newest checkpoint in MODEL_DIR that verifies (or the
+initial checkpoint of a fine-tuning run; launch/checkpoint_verify.py), then per step draw this
+host's share of the batch, run the jitted step (launch/trainer.py), record metrics, and every
+`period` steps save an async Orbax checkpoint (checksummed in the background); evaluate per
+task every `eval_period` steps; recover from loss spikes; on SIGTERM save and exit. Writes
+MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, train/ (TensorBoard) and checkpoint_<step>/.
 
 Gin run files bind `train_script.train` after `from launch import train as train_script` (t5x's
 files say `import __main__ as train_script`: that import line is the one to change).
