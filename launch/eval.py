@@ -32,7 +32,8 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost
+from launch import gin_checks, gin_utils, multihost
+from launch.checkpoint_verify import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -181,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     except gin_utils.GinConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    evaluate_fn()
+    try:
+        evaluate_fn()
+    except (FileNotFoundError, CheckpointCorrupt) as e:  # no checkpoint there, or a damaged one
+        print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -110,3 +110,9 @@ def macro_type_errors(files: list[str], bindings: list[str], resolve) -> list[st
             errors.append(f"{name} = {value!r} is a {type(value).__name__}, {wanted} expected "
                           f"(bound at {where_bound(name, files, bindings, resolve)})")
     return errors
+
+
+def plain_message(error: Exception) -> str:
+    """The error's message without the "In call to configurable ..." lines gin appends (they
+    name the entry point, which the user already knows)."""
+    return str(error).split("\n  In call to configurable")[0]

@@ -112,7 +112,9 @@ def _checkpoint_source(model_dir: str, cfg: CheckpointConfig, problems: list[str
                 f"no checkpoint in {model_dir} verifies: {listing}. Nothing was deleted. To "
                 "proceed: restore the damaged files from a copy; or, to give up this run's "
                 "progress, move the checkpoint_<step> folders out of MODEL_DIR or pass a new "
-                "--gin.MODEL_DIR (`python -m launch.checkpoint_verify MODEL_DIR` lists them)")
+                "--gin.MODEL_DIR (`python -m launch.checkpoint_verify MODEL_DIR` lists them; one "
+                "written before checksums existed is trusted with `python -m "
+                "launch.checkpoint_verify MODEL_DIR/checkpoint_<step> --write`)")
             return None, skipped, None, {}
         return step, skipped, None, ckpt_lib.read_record(ckpt_lib.step_dir(model_dir, step))
     try:

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost, paths, preflight
+from launch import gin_checks, gin_utils, multihost, paths, preflight
 from launch import metrics as metrics_lib
 from launch.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
@@ -412,8 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = train_fn()
     except preflight.PreflightError as e:
-        message = str(e).split("\n  In call to configurable")[0]  # gin's suffix adds nothing
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0

@@ -349,6 +349,24 @@ def test_sample_takes_a_relative_checkpoint_path(straight, tmp_path, monkeypatch
     assert json.load(open(out))["checkpoint"] == f"{straight}/checkpoint_6"
 
 
+def test_sample_and_eval_name_a_damaged_checkpoint(straight, tmp_path, capsys):
+    from launch import eval as eval_cli
+    from launch import sample as sample_cli
+    checkpoint = _corrupt_copy(straight, tmp_path)
+    assert sample_cli.main([f"--gin_file={straight}/config.gin", f"--checkpoint={checkpoint}",
+                            "--vocabulary=byte", "--prompt=1 2 3"]) == 2
+    err = capsys.readouterr().err
+    assert "crc32c check failed" in err and "does not match the configured" not in err
+    assert eval_cli.main(["--gin_file=gin/runs/eval.gin", "--gin_file=gin/models/palm_tiny.gin",
+                          f"--gin.CHECKPOINT_PATH='{checkpoint}'",
+                          "--gin.MIXTURE_OR_TASK_MODULE='tests.train_tasks'",
+                          "--gin.MIXTURE_OR_TASK_NAME='tiny_mix'", "--gin.PalmConfig.num_layers=1",
+                          f"--gin.EVAL_OUTPUT_DIR='{tmp_path / 'eval'}'",
+                          "--gin.TASK_FEATURE_LENGTHS={'targets': 64}"]) == 2
+    assert "crc32c check failed" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "eval" / "eval_results.json")
+
+
 def test_verify_cli_names_each_failed_check(straight, tmp_path, capsys):
     run = str(tmp_path / "run")
     shutil.copytree(straight, run)
