@@ -22,6 +22,7 @@ from launch import checkpoint_verify as verify_lib
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
 from launch import paths
+from launch.gin_checks import plain_message
 from launch.utils import CheckpointConfig, DatasetConfig
 
 log = logging.getLogger("launch")
@@ -69,7 +70,8 @@ def _check_data(cfg: DatasetConfig, vocab_size: int | None, problems: list[str])
         if vocab_size is not None:
             data_lib.check_vocabulary(cfg, vocab_size)
     except (ValueError, ImportError) as e:
-        problems.append(f"{e} (--gin.MIXTURE_OR_TASK_NAME / --gin.MIXTURE_OR_TASK_MODULE)")
+        problems.append(f"{plain_message(e)} (--gin.MIXTURE_OR_TASK_NAME / "
+                        "--gin.MIXTURE_OR_TASK_MODULE)")
         return
     for task in tasks:
         if cfg.use_cached:
@@ -169,7 +171,7 @@ def plan_run(*, model_dir, make_trainer: Callable[[], object], train_dataset_cfg
         mesh = trainer.partitioner.mesh
     except ValueError as e:
         trainer = None
-        problems.append(f"the device mesh cannot be built: {e}: fix "
+        problems.append(f"the device mesh cannot be built: {plain_message(e)}: fix "
                         "--gin.partitioning.PjitPartitioner.num_partitions")
     vocab = trainer.config.vocab_size if trainer is not None else None
     _check_data(train_dataset_cfg, vocab, problems)
