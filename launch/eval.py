@@ -34,7 +34,8 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import eval_defaults, evaluation, gin_utils, infer_eval, multihost, t5x_compat
+from launch import eval_defaults, evaluation, gin_checks, gin_utils, infer_eval, multihost, t5x_compat
+from launch.checkpoint_verify import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -211,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_fn()
     except eval_defaults.SplitError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, CheckpointCorrupt) as e:  # no checkpoint there, or a damaged one
+        print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
     return 0
 

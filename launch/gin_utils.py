@@ -13,10 +13,11 @@ import argparse
 import logging
 import os
 import re
+import tokenize
 
 import gin
 
-from launch import flags
+from launch import flags, gin_checks
 
 log = logging.getLogger("launch")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,8 +88,14 @@ def parse_gin(gin_files: list[str], gin_bindings: list[str], gin_search_paths: s
         with gin.unlock_config():  # a fresh config, so entry points can be called in-process too
             gin.clear_config()
             gin.parse_config_files_and_bindings(resolved, gin_bindings, finalize_config=finalize)
-    except (ValueError, TypeError, NameError, AttributeError, SyntaxError, ImportError) as e:
-        raise GinConfigError(_explain(e, resolved)) from e
+    except (ValueError, TypeError, NameError, AttributeError, SyntaxError, ImportError,
+            tokenize.TokenError) as e:
+        raise GinConfigError(gin_checks.explain_syntax_error(e, list(gin_bindings)) or
+                             _explain(e, resolved)) from e
+    type_errors = gin_checks.macro_type_errors(
+        resolved, list(gin_bindings), lambda p, d: _resolve(p, [d, *DEFAULT_SEARCH_PATHS]))
+    if type_errors:
+        raise GinConfigError("; ".join(type_errors))
     _PARSED[:] = [resolved, list(gin_bindings)]
     return resolved
 

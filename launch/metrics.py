@@ -16,7 +16,6 @@ on this machine at start-up.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import time
@@ -25,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from launch import jsonl
 from launch.tensorboard_layout import RunWriters
 from model import hardware
 
@@ -78,7 +78,7 @@ class MetricsWriter:
         if not self.enabled:
             return
         clean = {k: float(v) for k, v in scalars.items()}
-        self._file.write(json.dumps({"step": int(step), "kind": kind, **clean}) + "\n")
+        self._file.write(jsonl.strict_line({"step": int(step), "kind": kind, **clean}))
         if tensorboard:
             self._tb.write_scalars(int(step), clean)
 
@@ -97,7 +97,14 @@ class MetricsWriter:
     def event(self, step: int, record: dict) -> None:
         """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""
         if self.enabled:
-            self._file.write(json.dumps({"step": int(step), "kind": "event", **record}) + "\n")
+            self._file.write(jsonl.strict_line({"step": int(step), "kind": "event", **record}))
+
+    def rewind(self, step: int) -> None:
+        """The run goes back to `step`: drop the lines of later steps (they will be redone)."""
+        if self.enabled:
+            self._file.close()
+            jsonl.truncate_after(self.path, step)
+            self._file = open(self.path, "a", buffering=1)
 
     def close(self) -> None:
         if self.enabled:

@@ -26,6 +26,7 @@ import numpy as np
 
 from launch import checkpoints as ckpt_lib
 from launch import gin_utils
+from launch.checkpoint_verify import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import RestoreCheckpointConfig
@@ -57,6 +58,8 @@ def load_params(path: str, config: PalmConfig):
     trainer = _configured(Trainer)(model=config, partitioner=_configured(PjitPartitioner)())
     try:
         state, _ = ckpt_lib.restore_from(path, trainer.abstract_state())
+    except CheckpointCorrupt:
+        raise  # the files are damaged: not a configuration mismatch
     except (ValueError, KeyError) as e:
         raise ValueError(
             f"checkpoint {path} does not match the configured model/optimizer ({e}); pass the "

@@ -3,10 +3,11 @@
     python -m launch.train --gin_file=gin/runs/pretrain.gin --gin_file=gin/models/palm_tiny.gin \
         --gin.MODEL_DIR=\"runs/tiny\" --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TRAIN_STEPS=100
 
-Flags are t5x's (launch/gin_utils.py). The run loop: restore the latest checkpoint in MODEL_DIR (or
-the initial checkpoint of a fine-tuning run), then per step draw this host's share of the batch,
-run the jitted step (launch/trainer.py), record metrics, and every `period` steps save an async
-Orbax checkpoint; evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
+Flags are t5x's (launch/gin_utils.py). The run loop: check everything checkable before writing
+anything (launch/preflight.py), restore the newest checkpoint in MODEL_DIR that verifies (or the
+initial checkpoint of a fine-tuning run; launch/checkpoint_verify.py), then per step draw this
+host's share of the batch, run the jitted step (launch/trainer.py), record metrics, and every
+`period` steps save an async Orbax checkpoint (checksummed in the background); evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
 is set, launch/infer_eval.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save
 and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, TensorBoard runs in t5x's
 layout (train/, training_eval/<task>/, inference_eval/<task>/) and checkpoint_<step>/.
@@ -37,7 +38,8 @@ import tensorflow as tf
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import evaluation, gin_utils, infer_eval, multihost, t5x_compat
+from launch import evaluation, gin_checks, gin_utils, infer_eval, multihost, paths, preflight
+from launch import t5x_compat
 from launch import metrics as metrics_lib
 from launch.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
@@ -242,11 +244,6 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                train_state_initializer_cls=train_state_initializer_cls,
                                use_orbax=use_orbax)
     actions = t5x_compat.check_actions(actions)
-    if relative_steps is None and total_steps <= 0:
-        raise ValueError(f"TRAIN_STEPS must be positive, got {total_steps}")
-    if relative_steps is not None and relative_steps < 0:
-        raise ValueError(f"relative_steps (TRAIN_STEPS_RELATIVE) must be >= 0, got "
-                         f"{relative_steps}")
     del use_hardware_rng
     if checkpoint_cfg and checkpoint_cfg.restore and checkpoint_cfg.restore.dtype != "float32":
         raise ValueError(f"utils.RestoreCheckpointConfig.dtype={checkpoint_cfg.restore.dtype!r}:"
@@ -254,18 +251,29 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
     checkpoint_cfg = checkpoint_cfg or CheckpointConfig()
     spike_cfg = spike_recovery or LossSpikeRecovery()
     primary = jax.process_index() == 0
-    os.makedirs(model_dir, exist_ok=True)
-
     partitioner = partitioner or PjitPartitioner()
-    trainer = trainer_cls(model=model, partitioner=partitioner)
+    # Nothing is written before this returns: a run that cannot start leaves MODEL_DIR as it was.
+    plan = preflight.plan_run(
+        model_dir=model_dir, make_trainer=lambda: trainer_cls(model=model, partitioner=partitioner),
+        train_dataset_cfg=train_dataset_cfg, checkpoint_cfg=checkpoint_cfg,
+        total_steps=total_steps, relative_steps=relative_steps, batch_size_ramp=batch_size_ramp,
+        num_data_shards=num_data_shards, random_seed=random_seed)
+    model_dir, trainer, latest = plan.model_dir, plan.trainer, plan.resume_step
     config = trainer.config
     if verify_matching_vocabs_fn is not None:
         for cfg in (train_dataset_cfg, train_eval_dataset_cfg, infer_eval_dataset_cfg):
             if cfg is not None:
                 verify_matching_vocabs_fn(cfg, config)
+    if plan.skipped:  # newer checkpoints that fail verification: reported, then set aside
+        ckpt_lib.report_skipped(plan.skipped)
+        for bad in plan.skipped:
+            ckpt_lib.set_aside(model_dir, bad, "corrupt")
+        log.warning("resuming from checkpoint_%d, the newest checkpoint that verifies", latest)
     if primary:
+        paths.makedirs(model_dir)
         write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
     host_slot, num_host_slots = partitioner.data_layout
+    num_shards = plan.num_shards
     seq_len = data_lib.decoder_length(train_dataset_cfg)
 
     checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
@@ -273,13 +281,12 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
     with _closing(checkpoints, writer), contextlib.ExitStack() as cleanup:
         init_or_restore_start = time.perf_counter()
         abstract = trainer.abstract_state()
-        latest = checkpoints.latest_step()
         record: dict = {}
         if latest is not None:
             state, record = checkpoints.restore(latest, abstract)
             log.info("resumed from %s/checkpoint_%d (examples consumed: %d)", model_dir, latest,
                      record["examples_consumed"])
-        elif (initial := ckpt_lib.resolve_initial(checkpoint_cfg.restore)) is not None:
+        elif (initial := plan.initial) is not None:
             state, source_record = ckpt_lib.restore_from(initial, abstract)
             if checkpoint_cfg.restore.restore_dataset and source_record:
                 record = dict(source_record)
@@ -297,6 +304,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         if state is None:
             state = trainer.init_state(run_seed)
         step = int(jax.device_get(state.step))
+        writer.rewind(step)  # lines of later steps (written before a kill) are about to be redone
         init_or_restore_seconds = time.perf_counter() - init_or_restore_start
         if primary and summarize_config_fn is not None:  # t5x's call: config.gin + TB text
             summarize_config_fn(model_dir=model_dir, summary_writer=writer, step=step)
@@ -310,11 +318,6 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                              "trained) or use TRAIN_STEPS_RELATIVE")
         examples = int(record.get("examples_consumed", 0))
         spike_events = list(record.get("spike_events", []))
-        num_shards = int(record.get("num_data_shards") or num_data_shards or num_host_slots)
-        if num_shards % num_host_slots:
-            raise ValueError(f"{num_shards} data shards cannot be split over {num_host_slots} "
-                             "hosts feeding distinct data (set train_script.train.num_data_shards to a "
-                             "multiple)")
         per_host = num_shards // num_host_slots
         my_shards = range(host_slot * per_host, (host_slot + 1) * per_host)
 
@@ -432,9 +435,6 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                 pending = None
                 try:
                     batch_size = batch_size_at(step, train_dataset_cfg.batch_size, batch_size_ramp)
-                    if batch_size % num_shards:
-                        raise ValueError(f"batch size {batch_size} is not divisible by the "
-                                         f"{num_shards} data shards")
                     batches = stream.batches(examples // num_shards, batch_size // num_shards)
                     throughput.restart()
                     compiled = False  # each stage of the batch ramp compiles once
@@ -499,9 +499,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                         raise RuntimeError(
                             f"loss spike at step {spike.step} ({spike.reason}) after "
                             f"{spike_cfg.max_recoveries} recoveries; giving up") from None
-                    checkpoints.wait()
-                    good = checkpoints.latest_step()
-                    state, good_record = checkpoints.restore(good, abstract)
+                    good, state, good_record = checkpoints.restore_before(spike.step, abstract)
+                    writer.rewind(good)
                     restored_examples = good_record["examples_consumed"]
                     batch_then = batch_size_at(good, train_dataset_cfg.batch_size, batch_size_ramp)
                     examples = max(restored_examples + spike_cfg.skip_batches * batch_then,
@@ -551,7 +550,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.time()
-    result = train_fn()
+    try:
+        result = train_fn()
+    except preflight.PreflightError as e:
+        print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
+        return 2
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0
 

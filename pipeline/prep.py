@@ -29,7 +29,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline import corpus_stages
+from pipeline import corpus_stages, process_group
 from pipeline import manifest as manifests
 from pipeline import readers, report, writers
 from pipeline.beam_options import pipeline_options
@@ -282,4 +282,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    process_group.end_workers_on_signal()  # a stopped job stops its Beam workers
     sys.exit(main())

@@ -48,3 +48,9 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
     info = open(os.path.join(multi, "model-info.txt")).read()
     assert "processes: 2" in info and "P('data', 'model')" in info  # embed -> data, mlp -> model
     assert os.path.isdir(os.path.join(multi, f"checkpoint_{STEPS}"))
+    # Each host recorded the checksums of its own shards; together they verify.
+    from launch import checkpoint_verify
+    checkpoint = os.path.join(multi, f"checkpoint_{STEPS}")
+    assert sorted(os.listdir(os.path.join(checkpoint, "checksums"))) == ["process_0.json",
+                                                                        "process_1.json"]
+    assert checkpoint_verify.verify(checkpoint) == []

@@ -1,0 +1,176 @@
+"""What checkpoint checksums cost: disk bytes and training-thread stall per save, against the same
+save without them, in the same process.
+
+    python benchmarks/bench_checkpoint.py                     # small, and 1b width with 2 layers
+    python benchmarks/bench_checkpoint.py --configs small 1b  # the full 1b: ~13 GB of state
+
+For each config: a real TrainState (PaLM Adafactor) is initialised, then saved `--saves` times by
+launch.checkpoints.Checkpoints with checksums and by the same class with the checksum job
+removed, alternating (so both see the same machine load). Per save it records
+
+  * blocking_s: how long `save` held the training thread (device-to-host copy; the checksum job
+    is only queued);
+  * steps_after_save_s: wall time of `--steps` jitted train steps run right after the save, while
+    Orbax writes (and, with checksums, the background thread reads the files back and CRCs them):
+    the stall the training thread actually sees, GIL contention included;
+  * durable_s: from `save` to the checkpoint being committed (and, with checksums, verified-able);
+  * checksum_s: the checksum pass itself (read back + CRC32C + manifest write), as recorded in
+    the manifest; background_s: the background job, which first waits for Orbax's commit;
+  * verify_s: a full verification (every file read and CRC'd) as done before a restore;
+  * bytes: the checkpoint folder and its checksums folder.
+
+Writes benchmarks/results/checkpoint_checksums.json with the machine's load average (the machine is
+shared: compare the two variants' ratios, not absolute seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import sys
+import time
+
+import gin
+import jax
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from launch import checkpoint_verify  # noqa: E402
+from launch.checkpoints import Checkpoints, step_dir  # noqa: E402
+from launch.partitioning import PjitPartitioner  # noqa: E402
+from launch.trainer import Trainer  # noqa: E402
+from launch.utils import SaveCheckpointConfig  # noqa: E402
+from model import flops  # noqa: E402
+from model.config import PalmConfig  # noqa: E402
+
+# Configs measured by default; "1b_2layers" is palm_1b.gin's width (d_model 2048, 8 heads of 256,
+# vocab 32k) with 2 of its 16 layers: the largest that fits this shared 24 GB machine.
+PRESETS = {"small": ("small", []), "1b": ("1b", []),
+           "1b_2layers": ("1b", ["PalmConfig.num_layers = 2"])}
+
+
+class WithoutChecksums(Checkpoints):
+    """The same saves with the checksum job removed: the baseline."""
+
+    def _record_checksums(self, step: int) -> None:
+        self.manager.wait_until_finished()
+
+
+def load_config(name: str) -> PalmConfig:
+    model_file, bindings = PRESETS[name]
+    gin.clear_config()
+    gin.parse_config_files_and_bindings([str(ROOT / f"gin/models/palm_{model_file}.gin")],
+                                        ["PalmConfig.dtype = 'float32'", *bindings])
+    config = PalmConfig()
+    gin.clear_config()
+    return config
+
+
+def folder_bytes(path: str, sub: str | None = None) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        if sub is not None and sub not in os.path.relpath(folder, path).split(os.sep):
+            continue
+        total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+    return total
+
+
+def bench(name: str, saves: int, steps: int, work: pathlib.Path) -> dict:
+    config = load_config(name)
+    trainer = Trainer(model=config, partitioner=PjitPartitioner())
+    state = trainer.init_state(0)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, config.vocab_size, (2, 64)).astype(np.int32)
+    batch = trainer.partitioner.make_global_batch({
+        "decoder_input_tokens": tokens, "decoder_target_tokens": tokens,
+        "decoder_loss_weights": np.ones_like(tokens), "decoder_segment_ids": np.ones_like(tokens),
+        "decoder_positions": np.tile(np.arange(64, dtype=np.int32), (2, 1))})
+    state, metrics = trainer.train_step(state, batch)  # compile
+    jax.block_until_ready(metrics)
+    variants = {"with_checksums": Checkpoints, "without_checksums": WithoutChecksums}
+    managers = {v: cls(str(work / name / v), SaveCheckpointConfig(period=1))
+                for v, cls in variants.items()}
+    rows = {v: [] for v in variants}
+    step = 1
+    for _ in range(saves):
+        for variant, checkpoints in managers.items():
+            start = time.perf_counter()
+            checkpoints.save(step, state, {"examples_consumed": step})
+            blocking = time.perf_counter() - start
+            for _ in range(steps):
+                state, metrics = trainer.train_step(state, batch)
+            jax.block_until_ready(metrics)
+            after = time.perf_counter() - start - blocking
+            checkpoints.wait()
+            durable = time.perf_counter() - start
+            rows[variant].append({"step": step, "blocking_s": blocking,
+                                  "steps_after_save_s": after, "durable_s": durable})
+            step += 1
+    result = {"params": flops.count_params(config),
+              "d_model": config.d_model, "num_layers": config.num_layers,
+              "train_steps_after_each_save": steps}
+    for variant, checkpoints in managers.items():
+        checkpoints.close()
+        last = step_dir(checkpoints.model_dir, rows[variant][-1]["step"])
+        entry = {"saves": rows[variant],
+                 "checkpoint_bytes": folder_bytes(last),
+                 "median_blocking_s": statistics.median(r["blocking_s"] for r in rows[variant]),
+                 "median_steps_after_save_s": statistics.median(
+                     r["steps_after_save_s"] for r in rows[variant]),
+                 "median_durable_s": statistics.median(r["durable_s"] for r in rows[variant])}
+        if variant == "with_checksums":
+            entry["checksum_bytes"] = folder_bytes(last, checkpoint_verify.FOLDER)
+            entry["background_s"] = checkpoints.checksums.seconds
+            entry["checksum_s"] = [json.loads(pathlib.Path(
+                step_dir(checkpoints.model_dir, r["step"]), checkpoint_verify.FOLDER,
+                "process_0.json").read_text())["seconds"] for r in rows[variant]]
+            start = time.perf_counter()
+            assert checkpoint_verify.verify(last) == []
+            entry["verify_s"] = time.perf_counter() - start
+        result[variant] = entry
+    with_, without = result["with_checksums"], result["without_checksums"]
+    result["checksum_bytes_fraction"] = with_["checksum_bytes"] / with_["checkpoint_bytes"]
+    result["stall_ratio_steps_after_save"] = (with_["median_steps_after_save_s"] /
+                                              without["median_steps_after_save_s"])
+    result["blocking_ratio"] = with_["median_blocking_s"] / without["median_blocking_s"]
+    result["median_checksum_s"] = statistics.median(with_["checksum_s"])
+    result["checksum_throughput_bytes_per_s"] = with_["checkpoint_bytes"] / result[
+        "median_checksum_s"]
+    shutil.rmtree(work / name, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configs", nargs="+", default=["small", "1b_2layers"],
+                        choices=sorted(PRESETS))
+    parser.add_argument("--saves", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "checkpoint"))
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" /
+                                                "checkpoint_checksums.json"))
+    args = parser.parse_args()
+    work = pathlib.Path(args.work)
+    results = {"date": datetime.date.today().isoformat(), "machine": platform.node(),
+               "cpus": os.cpu_count(), "backend": jax.default_backend(),
+               "load_average_before": os.getloadavg(), "configs": {}}
+    for name in args.configs:
+        print(f"== {name}", flush=True)
+        results["configs"][name] = bench(name, args.saves, args.steps, work)
+        print(json.dumps({k: v for k, v in results["configs"][name].items()
+                          if not isinstance(v, dict)}, indent=1), flush=True)
+    results["load_average_after"] = os.getloadavg()
+    pathlib.Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
