@@ -1,22 +1,18 @@
 """Validation helpers for the corpus stages' spec sections (quality classifier, decontamination).
 
 Each check names the key path it looked at and what it expected, and raises
-`pipeline.spec.SpecError`, so a mistake in a spec section reads like any other spec error:
+`pipeline.validation.SpecError`, so a mistake in a spec section reads like any other spec error:
 
     spec.yaml: quality_classifier.pareto_alpha: expected a positive number, got str "nine"
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Collection, Mapping
 
-from pipeline.spec import SpecError
+from pipeline.validation import SpecError, kind, resolve_path
 
-
-def kind(value: Any) -> str:
-    return f"{type(value).__name__} {json.dumps(value, default=str)[:60]}"
+__all__ = ["Section", "check_known_sources", "is_int", "is_number", "kind", "resolve_path"]
 
 
 def is_number(value: Any) -> bool:
@@ -122,15 +118,6 @@ def check_known_sources(where: str, key: str, names: Collection[str] | None,
         if name not in known:
             raise SpecError(f"{where}.{key}: '{name}' is not a source of this spec; "
                             f"sources: {', '.join(sorted(known))}")
-
-
-def resolve_path(path: str, base_dir: str | None) -> str:
-    """Relative paths are relative to the spec's folder (like the sources' paths)."""
-    if base_dir is None or "://" in path or os.path.isabs(path):
-        return path
-    if "://" in base_dir:
-        return f"{base_dir.rstrip('/')}/{path}"
-    return os.path.normpath(os.path.join(base_dir, path))
 
 
 def _bounds(minimum: int | None, maximum: int | None) -> str:

@@ -36,17 +36,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 import re
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 
-from pipeline import config_check
+from pipeline import config_check, corpus_stage_charts, json_files
+from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
 from pipeline.document import Document
-from pipeline.spec import SpecError
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.validation import SpecError, in_file
 
 STAGE = "decontamination"
 ACTIONS = ("remove", "flag")
@@ -110,8 +113,6 @@ class DecontaminationConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The config plus a SHA-256 of each eval-set file: what a job's config hash should
         cover, so that editing an eval set (not only the spec) redoes the work."""
-        from apache_beam.io.filesystems import FileSystems
-
         digests = {}
         for name, path in self.eval_sets:
             try:
@@ -240,8 +241,6 @@ class EvalSetError(SpecError):
 def read_eval_set(name: str, path: str, text_field: str) -> list[str]:
     """Texts of a JSONL evaluation set (compressed by extension: .gz, .bz2, .zst, ... are read
     through Beam's FileSystems); any bad line is an error naming the file and line."""
-    from apache_beam.io.filesystems import FileSystems
-
     try:
         with FileSystems.open(path) as f:
             raw = f.read()
@@ -484,33 +483,23 @@ def _stats_record(per_source: list[tuple[str, dict[str, int]]], index: EvalIndex
             "sources": sources}
 
 
-def _write_json(record: dict[str, Any], path: str) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
-
-
 class Decontaminate(beam.PTransform):
-    """Documents -> (kept documents, rejected records) against the configured eval sets.
+    """Documents -> StageOutput(kept documents, rejected records, {decontamination.json: the
+    counts per evaluation set and source}) against the configured eval sets.
 
     The evaluation sets are read and checked here, before the pipeline runs (an error names the
-    file and line), and read again inside the pipeline to build the side-input index. Writes
-    `<stats_dir>/decontamination.json`.
+    file and line), and read again inside the pipeline to build the side-input index.
     """
 
-    def __init__(self, config: DecontaminationConfig, stats_dir: str, *, label: str = STAGE,
+    def __init__(self, config: DecontaminationConfig, *, label: str = STAGE,
                  min_batch_size: int = 16, max_batch_size: int = 1024):
         super().__init__(label=label)
         self.config = config
-        self.stats_dir = stats_dir
         self.min_batch_size = min_batch_size
         self.max_batch_size = max_batch_size
         self.texts_per_set = check_eval_sets(config)
 
     def expand(self, docs):
-        from apache_beam.io.filesystems import FileSystems
-
         config = self.config
         index = (docs.pipeline
                  | "eval_sets" >> beam.Create(list(config.eval_sets))
@@ -526,11 +515,60 @@ class Decontaminate(beam.PTransform):
                                             max_batch_size=self.max_batch_size)
             | "match" >> beam.ParDo(_DecontaminateBatchFn(config), beam.pvalue.AsSingleton(index))
             .with_outputs(REJECTED, _STATS, main="kept"))
-        path = FileSystems.join(self.stats_dir, STATS_FILE)
-        _ = (checked[_STATS]
-             | "sum_stats" >> beam.CombinePerKey(_sum_stats)
-             | "gather_stats" >> beam.combiners.ToList()
-             | "stats_record" >> beam.Map(_stats_record, beam.pvalue.AsSingleton(index), config)
-             | "write_stats" >> beam.Map(_write_json, path))
+        record = (checked[_STATS]
+                  | "sum_stats" >> beam.CombinePerKey(_sum_stats)
+                  | "gather_stats" >> beam.combiners.ToList()
+                  | "stats_record" >> beam.Map(_stats_record, beam.pvalue.AsSingleton(index),
+                                               config))
         kept = (routed.passed, checked.kept) | "merge" >> beam.Flatten()
-        return kept, checked[REJECTED]
+        return StageOutput(kept, checked[REJECTED], {STATS_FILE: record})
+
+
+class DecontaminationStage(CorpusStage):
+    """The `decontamination:` section; absent, null or false = off."""
+
+    name = STAGE
+    title = "Decontamination"
+
+    def parse(self, raw: Any, context: SectionContext) -> DecontaminationConfig | None:
+        if raw is None or raw is False:
+            return None
+        try:
+            config = DecontaminationConfig.from_mapping(raw, STAGE, context.base_dir)
+            config.check_sources(context.source_names, STAGE)
+        except SpecError as e:
+            raise in_file(context.path, e) from None
+        return config
+
+    def fingerprint(self, config: DecontaminationConfig) -> dict[str, Any]:
+        return config.fingerprint()
+
+    def expand(self, docs, config: DecontaminationConfig, spec: Any,
+               dirs: StageDirs) -> StageOutput:
+        return docs | Decontaminate(config, label="match")
+
+    def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
+        prefix = "contamination."
+        return {"checked": counters.get(f"{STAGE}.checked", 0),
+                "contamination": {k[len(prefix):]: v for k, v in sorted(counters.items())
+                                  if k.startswith(prefix)}}
+
+    def report_data(self, published_dir: str) -> dict[str, Any]:
+        """decontamination.json as the stage wrote it."""
+        return json_files.read_json(FileSystems.join(published_dir, STATS_FILE)) or {}
+
+    def report_section(self, data: Mapping[str, Any]) -> str:
+        """Documents contaminated per evaluation set (and per source in the chart)."""
+        if not data:
+            return ""
+        e = html.escape
+        chart = corpus_stage_charts.img_tag(corpus_stage_charts.contamination_chart(data))
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td>{d.get('texts', 0):,}</td>"
+            f"<td>{d.get('documents_contaminated', 0):,}</td></tr>"
+            for name, d in sorted(data["eval_sets"].items()))
+        checked = sum(s["checked"] for s in data["sources"].values())
+        return (f"<p>{checked:,} documents checked for shared "
+                f"{data['ngram']}-grams; action: {e(data['action'])}.</p>{chart}"
+                f"<table><tr><th>eval set</th><th>texts</th><th>documents contaminated</th></tr>"
+                f"{rows}</table>")

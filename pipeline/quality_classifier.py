@@ -37,17 +37,19 @@ Documents of other sources pass through untouched.
 from __future__ import annotations
 
 import dataclasses
-import json
+import html
 import logging
 from typing import Any, Collection, Mapping
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 
-from pipeline import config_check, quality_model
+from pipeline import config_check, corpus_stage_charts, quality_model
+from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
 from pipeline.document import Document
-from pipeline.spec import SpecError
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.validation import SpecError, in_file
 
 log = logging.getLogger(__name__)
 
@@ -181,30 +183,21 @@ def _train(positives: list, negatives: list, config: QualityClassifierConfig
     return model
 
 
-def _write_json(path: str, data: Any) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
-
-
-def _write_model_files(model: quality_model.QualityModel, stats_dir: str,
-                       config: QualityClassifierConfig) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
+def _save_model(model: quality_model.QualityModel, stats_dir: str, published_dir: str,
+                config: QualityClassifierConfig) -> dict[str, Any]:
+    """Saves a model trained here into `stats_dir`; returns its record (quality_model.json),
+    which names the model file where it will be once the job is published."""
     record = {"model_version": model.version, "trained": config.model_path is None,
               "model_path": config.model_path, "settings": model.settings.to_json(),
               "config": config.to_json(), "train_seconds": model.train_seconds,
               **model.metadata}
     if config.model_path is None:
-        path = FileSystems.join(stats_dir, MODEL_FILE)
-        quality_model.save_model(model, path)
-        record["model_path"] = path
-    _write_json(FileSystems.join(stats_dir, MODEL_STATS_FILE), record)
+        quality_model.save_model(model, FileSystems.join(stats_dir, MODEL_FILE))
+        record["model_path"] = FileSystems.join(published_dir, MODEL_FILE)
     log.info("quality classifier %s (%s), held-out AUC %s; stats in %s", model.version,
              "trained" if record["trained"] else f"loaded from {config.model_path}",
-             model.metadata.get("heldout_auc"), stats_dir)
-    return model.version
+             model.metadata.get("heldout_auc"), published_dir)
+    return record
 
 
 def _load_checked(path: str, version: str) -> quality_model.QualityModel:
@@ -288,18 +281,22 @@ def _sum_counts(arrays) -> np.ndarray:
 
 
 class QualityClassifier(beam.PTransform):
-    """Documents -> (kept documents, rejected records), scoring the `apply_to` sources.
+    """Documents -> StageOutput(kept documents, rejected records, summaries), scoring the
+    `apply_to` sources.
 
-    Writes into `stats_dir`: quality_model.json (version, AUC, sample sizes, settings),
-    quality_model.npz (when trained here) and quality_scores.json (histograms per source).
+    Saves quality_model.npz into `stats_dir` when it trains one; the summaries are
+    quality_model.json (version, AUC, sample sizes, settings; it names the model file under
+    `published_dir`, default `stats_dir`) and quality_scores.json (histograms per source).
     A pre-trained `model_path` is loaded and checked here, before the pipeline runs.
     """
 
     def __init__(self, config: QualityClassifierConfig, stats_dir: str, *,
-                 label: str = STAGE, min_batch_size: int = 16, max_batch_size: int = 512):
+                 published_dir: str | None = None, label: str = STAGE,
+                 min_batch_size: int = 16, max_batch_size: int = 512):
         super().__init__(label=label)
         self.config = config
         self.stats_dir = stats_dir
+        self.published_dir = published_dir or stats_dir
         self.min_batch_size = min_batch_size
         self.max_batch_size = max_batch_size
         self.pretrained_version = None
@@ -330,7 +327,9 @@ class QualityClassifier(beam.PTransform):
     def expand(self, docs):
         config = self.config
         model = self._model(docs)
-        version = model | "write_model" >> beam.Map(_write_model_files, self.stats_dir, config)
+        model_record = model | "save_model" >> beam.Map(_save_model, self.stats_dir,
+                                                        self.published_dir, config)
+        version = model_record | "model_version" >> beam.Map(lambda r: r["model_version"])
         route = RouteBySource(_TO_SCORE, config.apply_to)
         routed = docs | "route" >> beam.ParDo(route).with_outputs(
             _TO_SCORE, main="passed")
@@ -340,14 +339,63 @@ class QualityClassifier(beam.PTransform):
                                             max_batch_size=self.max_batch_size)
             | "score" >> beam.ParDo(_ScoreBatchFn(config), beam.pvalue.AsSingleton(model))
             .with_outputs(REJECTED, _HISTOGRAMS, main="kept"))
-        from apache_beam.io.filesystems import FileSystems
-
-        scores_path = FileSystems.join(self.stats_dir, SCORES_FILE)
-        _ = (scored[_HISTOGRAMS]
-             | "sum_histograms" >> beam.CombinePerKey(_sum_counts)
-             | "gather_histograms" >> beam.combiners.ToList()
-             | "histogram_record" >> beam.Map(_histogram_record,
-                                              beam.pvalue.AsSingleton(version), config)
-             | "write_histograms" >> beam.Map(lambda r, path=scores_path: _write_json(path, r)))
+        histograms = (scored[_HISTOGRAMS]
+                      | "sum_histograms" >> beam.CombinePerKey(_sum_counts)
+                      | "gather_histograms" >> beam.combiners.ToList()
+                      | "histogram_record" >> beam.Map(_histogram_record,
+                                                       beam.pvalue.AsSingleton(version), config))
         kept = (routed.passed, scored.kept) | "merge" >> beam.Flatten()
-        return kept, scored[REJECTED]
+        return StageOutput(kept, scored[REJECTED],
+                           {MODEL_STATS_FILE: model_record, SCORES_FILE: histograms})
+
+
+class QualityClassifierStage(CorpusStage):
+    """The `quality_classifier:` section; absent, null or false = off."""
+
+    name = STAGE
+    title = "Quality classifier"
+
+    def parse(self, raw: Any, context: SectionContext) -> QualityClassifierConfig | None:
+        if raw is None or raw is False:
+            return None
+        try:
+            config = QualityClassifierConfig.from_mapping(raw, STAGE, context.base_dir)
+            config.check_sources(context.source_names, STAGE)
+        except SpecError as e:
+            raise in_file(context.path, e) from None
+        return config
+
+    def fingerprint(self, config: QualityClassifierConfig) -> dict[str, Any]:
+        return config.fingerprint()
+
+    def expand(self, docs, config: QualityClassifierConfig, spec: Any,
+               dirs: StageDirs) -> StageOutput:
+        return docs | QualityClassifier(config, dirs.staging, published_dir=dirs.published,
+                                        label="classify")
+
+    def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
+        return {"scored": counters.get(f"{STAGE}.scored", 0)}
+
+    def report_section(self, data: Mapping[str, Any]) -> str:
+        """Score histograms per scored source, with the model's version and held-out AUC."""
+        scores, model = data.get("quality_scores"), data.get("quality_model") or {}
+        if not scores:
+            return ""
+        e = html.escape
+        auc = model.get("heldout_auc")
+        chart = corpus_stage_charts.img_tag(
+            corpus_stage_charts.quality_score_chart(scores, model))
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td>{d['scored']:,}</td><td>{d['kept']:,}</td>"
+            f"<td>{100.0 * d['kept'] / d['scored'] if d['scored'] else 0.0:.1f}%</td></tr>"
+            for name, d in sorted(scores["sources"].items()))
+        rule = e(str(scores.get("keep")))
+        if scores.get("keep") == "pareto":
+            rule += f" (alpha {scores['pareto_alpha']})"
+        elif scores.get("keep") == "threshold":
+            rule += f" {scores['threshold']}"
+        return (f"<p>Model {e(str(model.get('model_version')))} "
+                f"({'trained in this job' if model.get('trained') else 'loaded'}), held-out AUC "
+                f"{'n/a' if auc is None else f'{auc:.4f}'}; keep rule: {rule}.</p>{chart}"
+                f"<table><tr><th>source</th><th>scored</th><th>kept</th><th>kept fraction</th>"
+                f"</tr>{rows}</table>")

@@ -27,7 +27,8 @@ def test_dedup_is_on_by_default_with_documented_values():
 
 
 def test_switches_and_overrides():
-    assert not _spec(False).dedup.enabled
+    assert _spec(False).dedup is None  # off: no config, no stage
+    assert _spec({"exact": False, "near": False}).dedup is None
     d = _spec({"exact": False, "near": {"threshold": 0.7, "shingle": "char", "ngram": 7,
                                        "bands": 16, "rows": 8}, "keep": "quality_score"}).dedup
     assert d.exact is None and d.near.bands_rows() == (16, 8) and d.near.shingle == "char"
