@@ -75,6 +75,9 @@ class CorpusStage:
 
     name: ClassVar[str]
     title: ClassVar[str]  # the heading of its report section
+    # The section's model (pipeline/validation.py): the spec's JSON schema shows it, and the
+    # spec is checked against it before `parse` builds the config. None: any value.
+    config_model: ClassVar[type | None] = None
     # How the summaries are written (json_files.write_json keyword arguments).
     json_format: ClassVar[Mapping[str, Any]] = {}
 

@@ -17,12 +17,13 @@ keep by threshold or by GLaM's Pareto sampling, and write score histograms.
       seed: 0
       model_path: null                       # a saved .npz to use instead of training
 
-Inside the job (`QualityClassifier`, a PTransform from documents to (kept, rejected)):
+Inside the job (`QualityClassifier`, a PTransform from documents to a `StageOutput`: kept,
+rejected, summaries; `QualityClassifierStage` is the corpus stage, pipeline/corpus_stage.py):
 1. sample: each document of a positive (negative) source gets the key blake2b(seed, id); the
    `sample_per_class` smallest keys are the sample (`beam.combiners.Top.Smallest`), so the sample
    is the same with any number of workers and on every rerun;
-2. train (one worker; the sample is small by design): pipeline/quality_model.py, written to
-   `<stats_dir>/quality_model.npz` with `<stats_dir>/quality_model.json` (version, held-out AUC,
+2. train (one worker; the sample is small by design): pipeline/quality_model.py, saved to
+   `<stats_dir>/quality_model.npz`, with the summary quality_model.json (version, held-out AUC,
    sample sizes, settings);
 3. score: documents of the `apply_to` sources, in batches (`beam.BatchElements`), one sparse
    matrix-vector product per batch; the score goes to `meta["quality_score"]` (6 decimals);
@@ -30,30 +31,31 @@ Inside the job (`QualityClassifier`, a PTransform from documents to (kept, rejec
    so that dedup can prefer the better copy). Rejected records carry the score in their meta
    and the reason `quality_classifier.threshold` or `quality_classifier.pareto`;
 5. histograms: 20 fixed bins over [0, 1] per source, all scored and kept documents, summed by a
-   `CombinePerKey` and written to `<stats_dir>/quality_scores.json`.
+   `CombinePerKey`: the summary quality_scores.json.
 Documents of other sources pass through untouched.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import logging
-from typing import Any, Collection, Mapping
+from typing import Annotated, Any, Collection, Literal, Mapping
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from pydantic import Field, Strict, model_validator
 
-from pipeline import config_check, corpus_stage_charts, quality_model
+from pipeline import corpus_stage_charts, quality_model
 from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
-from pipeline.validation import SpecError, in_file
+from pipeline.validation import (Int, KeyProblem, Number, SourceNames, SpecError, SpecModel,
+                                 check_known_sources, in_file, parse_model, resolve_path)
 
 log = logging.getLogger(__name__)
 
-KEEP_RULES = ("pareto", "threshold", "score_only")
+KEEP_RULES = ("pareto", "threshold", "score_only")  # the values of `keep`
 HISTOGRAM_BINS = 20
 MODEL_FILE = "quality_model.npz"
 MODEL_STATS_FILE = "quality_model.json"
@@ -63,26 +65,47 @@ STAGE = "quality_classifier"
 
 _TRAINING_KEYS = ("positive_sources", "negative_sources", "sample_per_class", "heldout_fraction",
                   "ngram_range", "num_features", "max_chars", "regularization_c")
-_KEYS = set(_TRAINING_KEYS) | {"apply_to", "keep", "threshold", "pareto_alpha", "seed",
-                               "model_path"}
 
 
-@dataclasses.dataclass(frozen=True)
-class QualityClassifierConfig:
-    apply_to: tuple[str, ...]
-    positive_sources: tuple[str, ...] = ()
-    negative_sources: tuple[str, ...] = ()
-    sample_per_class: int = 20000
-    heldout_fraction: float = 0.1
-    ngram_range: tuple[int, int] = (1, 2)
-    num_features: int = 2 ** 18
-    max_chars: int = 5000
-    regularization_c: float = 1.0
-    keep: str = "pareto"
-    threshold: float = 0.5
-    pareto_alpha: float = 9.0
-    seed: int = 0
-    model_path: str | None = None
+class QualityClassifierConfig(SpecModel):
+    """The `quality_classifier:` section (see the module docstring for each key)."""
+
+    apply_to: SourceNames
+    positive_sources: SourceNames = ()  # () with a pre-trained model_path
+    negative_sources: SourceNames = ()
+    sample_per_class: Int = Field(20000, ge=2)
+    heldout_fraction: Number = Field(0.1, ge=0.0, le=0.5)
+    ngram_range: tuple[Int, Int] = (1, 2)
+    num_features: Int = Field(2 ** 18, ge=16, le=2 ** 24)
+    max_chars: Int = Field(5000, ge=1)
+    regularization_c: Number = Field(1.0, gt=0.0)
+    keep: Literal["pareto", "threshold", "score_only"] = "pareto"
+    threshold: Number = Field(0.5, ge=0.0, le=1.0)
+    pareto_alpha: Number = Field(9.0, gt=0.0)
+    seed: Int = 0
+    model_path: Annotated[str, Strict(), Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _training_or_pretrained(self) -> "QualityClassifierConfig":
+        if not 1 <= self.ngram_range[0] <= self.ngram_range[1] <= 5:
+            raise KeyProblem("ngram_range", "expected [min_n, max_n] with 1 <= min_n <= max_n "
+                                            f"<= 5, got {list(self.ngram_range)}")
+        if self.model_path is not None:
+            extra = [k for k in _TRAINING_KEYS if k in self.model_fields_set]
+            if extra:
+                raise KeyProblem(extra[0], "a pre-trained model (model_path) is used as it is; "
+                                           "its features come from the file and it is not "
+                                           f"retrained, so remove {', '.join(extra)} or "
+                                           "model_path")
+            return self
+        for key in ("positive_sources", "negative_sources"):
+            if not getattr(self, key):
+                raise KeyProblem(key, "missing: expected a non-empty list of source names")
+        both = sorted(set(self.positive_sources) & set(self.negative_sources))
+        if both:
+            raise KeyProblem("negative_sources", f"'{both[0]}' is also a positive source; a "
+                                                 "source can be in one class only")
+        return self
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, where: str = STAGE,
@@ -90,51 +113,16 @@ class QualityClassifierConfig:
         """Validates a spec section; errors name `where.<key>` and what was expected.
 
         `base_dir` resolves a relative `model_path` (the spec file's folder)."""
-        s = config_check.Section(data, where, _KEYS)
-        model_path = s.string("model_path", None)
-        if model_path is not None:
-            extra = [k for k in _TRAINING_KEYS if s.has(k)]
-            if extra:
-                raise s.error(extra[0], "a pre-trained model (model_path) is used as it is; "
-                                        "its features come from the file and it is not "
-                                        f"retrained, so remove {', '.join(extra)} or model_path")
-            model_path = config_check.resolve_path(model_path, base_dir)
-            positive = negative = ()
-        else:
-            positive = s.names("positive_sources", None)
-            negative = s.names("negative_sources", None)
-            both = sorted(set(positive) & set(negative))
-            if both:
-                raise s.error("negative_sources", f"'{both[0]}' is also a positive source; a "
-                                                  "source can be in one class only")
-        ngram_range = s.get("ngram_range", [1, 2])
-        if (not isinstance(ngram_range, (list, tuple)) or len(ngram_range) != 2
-                or not all(config_check.is_int(n) for n in ngram_range)
-                or not 1 <= ngram_range[0] <= ngram_range[1] <= 5):
-            raise s.error("ngram_range", "expected [min_n, max_n] with 1 <= min_n <= max_n <= 5, "
-                                         f"got {config_check.kind(ngram_range)}")
-        return cls(
-            apply_to=s.names("apply_to", None),
-            positive_sources=positive,
-            negative_sources=negative,
-            sample_per_class=s.integer("sample_per_class", 20000, minimum=2),
-            heldout_fraction=s.number("heldout_fraction", 0.1, minimum=0.0, maximum=0.5),
-            ngram_range=(int(ngram_range[0]), int(ngram_range[1])),
-            num_features=s.integer("num_features", 2 ** 18, minimum=16, maximum=2 ** 24),
-            max_chars=s.integer("max_chars", 5000, minimum=1),
-            regularization_c=s.number("regularization_c", 1.0, minimum=0.0,
-                                      exclusive_minimum=True),
-            keep=s.choice("keep", "pareto", KEEP_RULES),
-            threshold=s.number("threshold", 0.5, minimum=0.0, maximum=1.0),
-            pareto_alpha=s.number("pareto_alpha", 9.0, minimum=0.0, exclusive_minimum=True),
-            seed=s.integer("seed", 0),
-            model_path=model_path,
-        )
+        config = parse_model(cls, {} if data is None else data, key=where)
+        if config.model_path is None:
+            return config
+        return config.model_copy(update={"model_path": resolve_path(config.model_path,
+                                                                    base_dir)})
 
     def check_sources(self, known: Collection[str], where: str = STAGE) -> None:
         """Every source named must be one of the spec's sources."""
         for key in ("apply_to", "positive_sources", "negative_sources"):
-            config_check.check_known_sources(where, key, getattr(self, key), known)
+            check_known_sources(f"{where}.{key}", getattr(self, key), known)
 
     @property
     def features(self) -> quality_model.FeatureSettings:
@@ -149,7 +137,7 @@ class QualityClassifierConfig:
                                               seed=self.seed)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def fingerprint(self) -> dict[str, Any]:
         """The config, plus the model's version when a saved model is used: what a job's config
@@ -354,6 +342,7 @@ class QualityClassifierStage(CorpusStage):
 
     name = STAGE
     title = "Quality classifier"
+    config_model = QualityClassifierConfig
 
     def parse(self, raw: Any, context: SectionContext) -> QualityClassifierConfig | None:
         if raw is None or raw is False:

@@ -1,8 +1,13 @@
 """The prep job's sources spec: parsed from YAML, validated before any pipeline starts.
 
 A spec names the sources to read and, for each, which cleaning stages run with which
-parameters. Every mistake is reported with the key path that holds it and what was expected,
-e.g. `sources[2].format: 'jsonll' is not one of jsonl, parquet, ...`.
+parameters. It is validated by pydantic models (pipeline/validation.py) built from the stage
+registry: each per-document step's parameters come from its constructor, each corpus stage's
+section (`dedup:`, `quality_classifier:`, `decontamination:`, ...) from its `config_model`, and
+each corpus stage then builds its config from its section (`CorpusStage.parse`). Every mistake
+is reported with the key path that holds it and what was expected, e.g.
+`sources[2].format: 'jsonll' is not one of 'jsonl', 'parquet', ...`. The JSON schema is
+published in docs/schemas/sources_spec.schema.json.
 
     seed: 0
     validation_fraction: 0.01
@@ -36,14 +41,18 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
+import pydantic
 import yaml
 from apache_beam.io.filesystems import FileSystems
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 
 from pipeline import stage_registry
 from pipeline.corpus_stage import SectionContext
-from pipeline.validation import SpecError, Where, kind, matches, resolve_path
+from pipeline.validation import (Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
+                                 Str, StrList, one_or_list, kind, model_from_signature,
+                                 parse_model, resolve_path, switch)
 
 __all__ = ["FORMATS", "PIPELINE_VERSION", "PrepSpec", "SourceSpec", "SpecError", "load_spec",
            "parse_spec"]
@@ -144,17 +153,118 @@ class PrepSpec:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-_SPEC_KEYS = {"seed", "validation_fraction", "rejected_sample_rate", "shards", "stages",
-              "sources"}
-_SOURCE_KEYS = {
-    "name", "role", "format", "paths", "text_field", "id_field", "url_field", "languages",
-    "extensions", "stages", "dataset", "split", "data_dir",
-}
-
-
 def reserved_names() -> set[str]:
     """Folder names in the output directory that are not sources."""
     return set(stage_registry.CORPUS_STAGES) | {"_staging"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec's models (pipeline/validation.py). The per-document steps' parameters and the corpus
+# stages' sections come from the registry, so the models are built from it.
+
+def _folder_name(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise ValueError(f"'{name}' must be non-empty and use only letters, digits, '-', '_' "
+                         "and '.' (it names a folder)")
+    return name
+
+
+NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
+PathList = Annotated[tuple[NonEmptyStr, ...], Field(min_length=1),
+                     BeforeValidator(one_or_list, json_schema_input_type=str | list[str])]
+
+
+class ShardsModel(SpecModel):
+    """Output shards per split (rejected records use as many shards as train)."""
+
+    train: PositiveInt = 4
+    validation: PositiveInt = 1
+
+
+class SourceModel(SpecModel):
+    """One source: where to read it and how; `stages` overrides the spec-wide settings."""
+
+    name: Annotated[str, Strict(), AfterValidator(_folder_name)]
+    role: Str = Field(description="conversations, webpages, books, code, wikipedia, news, ...")
+    format: Literal[FORMATS]
+    paths: PathList | None = Field(None, description="files, globs or folders (not for tfds)")
+    text_field: Str = "text"
+    id_field: Str | None = None
+    url_field: Str | None = None
+    languages: StrList = Field((), description="ISO 639 codes kept by langid (empty: any)")
+    extensions: StrList = Field((), description="file extensions read (text_dir, code_dir)")
+    stages: dict[str, Any] = {}
+    dataset: Str | None = Field(None, description="tfds: the dataset, e.g. 'my_corpus:1.0.0'")
+    split: Str = Field("train", description="tfds: the split")
+    data_dir: Str | None = Field(None, description="tfds: the prepared dataset's data_dir")
+
+    @model_validator(mode="after")
+    def _inputs(self) -> "SourceModel":
+        if self.format == "tfds":
+            if self.dataset is None:
+                raise KeyProblem("dataset", "missing: tfds sources name a dataset, e.g. "
+                                            "'my_corpus:1.0.0'")
+            if self.data_dir is None:
+                raise KeyProblem("data_dir", "missing: tfds sources read a prepared dataset "
+                                             "from a local data_dir (nothing is downloaded)")
+        elif self.paths is None:
+            raise KeyProblem("paths", "missing: list files, globs or folders")
+        return self
+
+
+class SpecBase(SpecModel):
+    seed: Int = 0
+    validation_fraction: Fraction = 0.01
+    rejected_sample_rate: Fraction = Field(1.0, description="share of rejected records kept "
+                                                            "for audit")
+    shards: ShardsModel = ShardsModel()
+
+    @model_validator(mode="after")
+    def _source_names(self) -> "SpecBase":
+        seen: dict[str, int] = {}
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                raise KeyProblem(f"sources[{i}].name",
+                                 f"'{source.name}' is already used by sources[{seen[source.name]}]"
+                                 "; source names must be unique")
+            if source.name in reserved_names():
+                raise KeyProblem(f"sources[{i}].name", f"'{source.name}' is reserved for the "
+                                                       "job's own outputs; choose another name")
+            seen[source.name] = i
+        return self
+
+
+def spec_model() -> type[SpecModel]:
+    """The sources spec's model, for the stages registered now."""
+    key = (tuple(stage_registry.STAGES.items()),
+           tuple((n, s.config_model) for n, s in stage_registry.CORPUS_STAGES.items()))
+    if key not in _MODELS:
+        _MODELS[key] = _build_spec_model()
+    return _MODELS[key]
+
+
+_MODELS: dict[tuple, type[SpecModel]] = {}
+
+
+def _build_spec_model() -> type[SpecModel]:
+    steps = {name: (switch(model_from_signature(f"{name}_parameters", cls)), None)
+             for name, cls in stage_registry.STAGES.items()}
+    stages = pydantic.create_model("Stages", __base__=SpecModel, **steps)
+    stages.__doc__ = ("Per-document steps: true (on), false (off) or a mapping of parameters "
+                      "(on, with these values)")
+    source = pydantic.create_model("Source", __base__=SourceModel, stages=(stages, stages()))
+    corpus = {name: (switch(stage.config_model) if stage.config_model else Any, None)
+              for name, stage in stage_registry.CORPUS_STAGES.items()}
+    model = pydantic.create_model(
+        "SourcesSpec", __base__=SpecBase, stages=(stages, stages()),
+        sources=(Annotated[list[source], Field(min_length=1)], ...), **corpus)
+    model.__doc__ = "The prep job's sources spec (pipeline/spec.py)."
+    return model
+
+
+def json_schema() -> dict[str, Any]:
+    """The sources spec's JSON schema (published in docs/schemas/)."""
+    return spec_model().model_json_schema()
 
 
 def load_spec(path: str) -> PrepSpec:
@@ -184,43 +294,12 @@ def _read_text(path: str) -> str:
 
 
 def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -> PrepSpec:
-    where = Where(path)
     if not isinstance(raw, dict):
-        raise where.error("", f"expected a mapping with a 'sources' list, got {kind(raw)}")
-    where.unknown_keys("", raw, _SPEC_KEYS | set(stage_registry.CORPUS_STAGES))
-    if "sources" not in raw:
-        raise where.error("sources", "missing: list at least one source")
-    sources_raw = raw["sources"]
-    if not isinstance(sources_raw, list) or not sources_raw:
-        raise where.error("sources", f"expected a non-empty list, got {kind(sources_raw)}")
-
-    seed = where.typed("seed", raw.get("seed", 0), int)
-    fraction = where.fraction("validation_fraction", raw.get("validation_fraction", 0.01))
-    sample_rate = where.fraction("rejected_sample_rate", raw.get("rejected_sample_rate", 1.0))
-    shards = raw.get("shards", {}) or {}
-    if not isinstance(shards, dict):
-        raise where.error("shards", f"expected a mapping like {{train: 4, validation: 1}}, "
-                                    f"got {kind(shards)}")
-    where.unknown_keys("shards", shards, {"train", "validation"})
-    train_shards = where.positive_int("shards.train", shards.get("train", 4))
-    validation_shards = where.positive_int("shards.validation", shards.get("validation", 1))
-
-    global_stages = raw.get("stages", {}) or {}
-    _check_stage_overrides(where, "stages", global_stages)
-
-    sources = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(sources_raw):
-        source = _parse_source(where, f"sources[{i}]", entry, global_stages, base_dir)
-        if source.name in seen:
-            raise where.error(f"sources[{i}].name",
-                              f"'{source.name}' is already used by sources[{seen[source.name]}]; "
-                              "source names must be unique")
-        if source.name in reserved_names():
-            raise where.error(f"sources[{i}].name", f"'{source.name}' is reserved for the "
-                                                    "job's own outputs; choose another name")
-        seen[source.name] = i
-        sources.append(source)
+        raise SpecError(f"{path}: expected a mapping with a 'sources' list, got {kind(raw)}")
+    model = parse_model(spec_model(), raw, file=path)
+    global_stages = raw.get("stages") or {}
+    sources = tuple(_source(entry, raw["sources"][i].get("stages") or {}, global_stages,
+                            base_dir) for i, entry in enumerate(model.sources))
     context = SectionContext(path=path, base_dir=base_dir,
                              source_names=tuple(s.name for s in sources))
     corpus_configs = {}
@@ -229,96 +308,25 @@ def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -
         if config is not None:
             corpus_configs[name] = config
     return PrepSpec(
-        sources=tuple(sources), seed=seed, validation_fraction=fraction,
-        rejected_sample_rate=sample_rate, train_shards=train_shards,
-        validation_shards=validation_shards, corpus_configs=corpus_configs, path=path,
+        sources=sources, seed=model.seed, validation_fraction=model.validation_fraction,
+        rejected_sample_rate=model.rejected_sample_rate, train_shards=model.shards.train,
+        validation_shards=model.shards.validation, corpus_configs=corpus_configs, path=path,
     )
 
 
-def _parse_source(where: Where, key: str, entry: Any, global_stages: dict,
-                  base_dir: str | None) -> SourceSpec:
-    if not isinstance(entry, dict):
-        raise where.error(key, f"expected a mapping with name, role, format and paths, "
-                               f"got {kind(entry)}")
-    where.unknown_keys(key, entry, _SOURCE_KEYS)
-    for required in ("name", "role", "format"):
-        if required not in entry:
-            raise where.error(f"{key}.{required}", "missing")
-    name = where.typed(f"{key}.name", entry["name"], str)
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise where.error(f"{key}.name", f"'{name}' must be non-empty and use only letters, "
-                                         "digits, '-', '_' and '.' (it names a folder)")
-    role = where.typed(f"{key}.role", entry["role"], str)
-    fmt = where.typed(f"{key}.format", entry["format"], str)
-    if fmt not in FORMATS:
-        raise where.error(f"{key}.format", f"'{fmt}' is not one of {', '.join(FORMATS)}")
-
-    tfds_name = tfds_data_dir = None
-    tfds_split = "train"
-    if fmt == "tfds":
-        if "dataset" not in entry:
-            raise where.error(f"{key}.dataset", "missing: tfds sources name a dataset, "
-                                                "e.g. 'my_corpus:1.0.0'")
-        tfds_name = where.typed(f"{key}.dataset", entry["dataset"], str)
-        tfds_split = where.typed(f"{key}.split", entry.get("split", "train"), str)
-        if "data_dir" not in entry:
-            raise where.error(f"{key}.data_dir", "missing: tfds sources read a prepared dataset "
-                                                 "from a local data_dir (nothing is downloaded)")
-        tfds_data_dir = resolve_path(where.typed(f"{key}.data_dir", entry["data_dir"], str),
-                                     base_dir)
-        paths: tuple[str, ...] = ()
-    else:
-        if "paths" not in entry:
-            raise where.error(f"{key}.paths", "missing: list files, globs or folders")
-        raw_paths = entry["paths"]
-        if isinstance(raw_paths, str):
-            raw_paths = [raw_paths]
-        if not isinstance(raw_paths, list) or not raw_paths or not all(
-                isinstance(p, str) and p for p in raw_paths):
-            raise where.error(f"{key}.paths", "expected a non-empty list of path strings")
-        paths = tuple(resolve_path(p, base_dir) for p in raw_paths)
-
-    languages = where.str_list(f"{key}.languages", entry.get("languages", []))
-    extensions = where.str_list(f"{key}.extensions", entry.get("extensions", []))
-    source_stages = entry.get("stages", {}) or {}
-    _check_stage_overrides(where, f"{key}.stages", source_stages)
-    is_code = role == "code" or fmt == "code_dir"
-    stages = stage_registry.resolve_stages(is_code, role, global_stages, source_stages)
+def _source(entry: SourceModel, source_stages: dict, global_stages: dict,
+            base_dir: str | None) -> SourceSpec:
+    """A validated source entry, with its paths resolved and its stages resolved from the
+    defaults and the spec's own (unconverted) overrides."""
+    is_code = entry.role == "code" or entry.format == "code_dir"
+    tfds = entry.format == "tfds"
     return SourceSpec(
-        name=name, role=role, format=fmt, paths=paths,
-        text_field=where.typed(f"{key}.text_field", entry.get("text_field", "text"), str),
-        id_field=_opt_str(where, f"{key}.id_field", entry.get("id_field")),
-        url_field=_opt_str(where, f"{key}.url_field", entry.get("url_field")),
-        languages=languages,
-        extensions=tuple(e if e.startswith(".") else f".{e}" for e in extensions),
-        tfds_name=tfds_name, tfds_split=tfds_split, tfds_data_dir=tfds_data_dir,
-        stages=stages,
+        name=entry.name, role=entry.role, format=entry.format,
+        paths=() if tfds else tuple(resolve_path(p, base_dir) for p in entry.paths),
+        text_field=entry.text_field, id_field=entry.id_field, url_field=entry.url_field,
+        languages=entry.languages,
+        extensions=tuple(e if e.startswith(".") else f".{e}" for e in entry.extensions),
+        tfds_name=entry.dataset if tfds else None, tfds_split=entry.split if tfds else "train",
+        tfds_data_dir=resolve_path(entry.data_dir, base_dir) if tfds else None,
+        stages=stage_registry.resolve_stages(is_code, entry.role, global_stages, source_stages),
     )
-
-
-def _check_stage_overrides(where: Where, key: str, overrides: Any) -> None:
-    if not isinstance(overrides, dict):
-        raise where.error(key, f"expected a mapping of stage name to true/false or parameters, "
-                               f"got {kind(overrides)}")
-    for stage, value in overrides.items():
-        if stage not in stage_registry.STAGES:
-            raise where.error(f"{key}.{stage}", f"unknown stage; known stages: "
-                                                f"{', '.join(stage_registry.STAGES)}")
-        if isinstance(value, bool) or value is None:
-            continue
-        if not isinstance(value, dict):
-            raise where.error(f"{key}.{stage}", f"expected true, false or a mapping of "
-                                                f"parameters, got {kind(value)}")
-        allowed = stage_registry.stage_parameters(stage)
-        for param, param_value in value.items():
-            if param not in allowed:
-                raise where.error(f"{key}.{stage}.{param}",
-                                  f"unknown parameter; {stage} takes: {', '.join(sorted(allowed))}")
-            expected = allowed[param]
-            if expected is not None and not matches(param_value, expected):
-                raise where.error(f"{key}.{stage}.{param}",
-                                  f"expected {expected.__name__}, got {kind(param_value)}")
-
-
-def _opt_str(where: Where, key: str, value: Any) -> str | None:
-    return None if value is None else where.typed(key, value, str)

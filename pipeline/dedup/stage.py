@@ -13,7 +13,6 @@ examples; after the run, the job's counters and the documents removed per source
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import logging
 from typing import Any, Collection, Mapping
@@ -24,11 +23,10 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline import corpus_stage_charts, json_files
 from pipeline.corpus_stage import CorpusStage, JobFacts, SectionContext, StageDirs, StageOutput
 from pipeline.dedup import stats
-from pipeline.dedup.config import (DEFAULT_ROLE_PREFERENCE, DISABLED, KEEP_RULES, SHINGLES,
-                                   DedupConfig, ExactConfig, NearConfig)
+from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import NAMESPACE, ExactDedup
 from pipeline.dedup.near import NearDedup
-from pipeline.validation import Where, kind, matches
+from pipeline.validation import parse_switch
 
 log = logging.getLogger(__name__)
 NAME = "dedup"
@@ -37,11 +35,12 @@ NAME = "dedup"
 class DedupStage(CorpusStage):
     name = NAME
     title = "Deduplication"
+    config_model = DedupConfig
     json_format = {"indent": 1, "ensure_ascii": False}
 
     def parse(self, raw: Any, context: SectionContext) -> DedupConfig | None:
-        config = parse_dedup(Where(context.path), raw)
-        return config if config.enabled else None
+        config = parse_switch(DedupConfig, raw, file=context.path, key=NAME)
+        return config if config is not None and config.enabled else None
 
     def runs_after(self, config: DedupConfig, active: Mapping[str, Any]) -> Collection[str]:
         """The keeper rule `quality_score` reads the quality classifier's scores."""
@@ -131,81 +130,3 @@ def dedup_section(dedup: Mapping[str, Any]) -> str:
             parts.append(f"<table><tr><th>size</th><th>{kind_} group (largest first, then a "
                          f"sample)</th></tr>{''.join(rows)}</table>")
     return "\n".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# The `dedup:` section.
-
-def parse_dedup(where: Where, raw: Any) -> DedupConfig:
-    """true/absent = defaults, false = off (both halves switched off)."""
-    if raw is True or raw is None:
-        return DedupConfig()
-    if raw is False:
-        return DISABLED
-    if not isinstance(raw, dict):
-        raise where.error("dedup", f"expected true, false or a mapping with keep, "
-                                   f"role_preference, exact, near; got {kind(raw)}")
-    where.unknown_keys("dedup", raw, {"keep", "role_preference", "exact", "near"})
-    keep = where.typed("dedup.keep", raw.get("keep", "smallest_id"), str)
-    if keep not in KEEP_RULES:
-        raise where.error("dedup.keep", f"'{keep}' is not one of {', '.join(KEEP_RULES)}")
-    roles = where.str_list("dedup.role_preference",
-                           raw.get("role_preference", list(DEFAULT_ROLE_PREFERENCE)))
-    if len(set(roles)) != len(roles):
-        raise where.error("dedup.role_preference", "a role is listed twice")
-    exact = _parse_half(where, "dedup.exact", raw.get("exact", True), ExactConfig)
-    near = _parse_half(where, "dedup.near", raw.get("near", True), NearConfig)
-    if near is not None:
-        _check_near(where, near)
-    return DedupConfig(keep=keep, role_preference=roles, exact=exact, near=near)
-
-
-def _parse_half(where: Where, key: str, raw: Any, cls: type) -> Any:
-    if raw is True or raw is None:
-        return cls()
-    if raw is False:
-        return None
-    if not isinstance(raw, dict):
-        raise where.error(key, f"expected true, false or a mapping of parameters, "
-                               f"got {kind(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
-    for name, value in raw.items():
-        if name not in fields:
-            raise where.error(f"{key}.{name}", f"unknown parameter; expected one of "
-                                               f"{', '.join(sorted(fields))}")
-        default = fields[name].default
-        if default is None:  # bands / rows: an optional positive integer
-            if value is not None:
-                where.positive_int(f"{key}.{name}", value)
-        elif not matches(value, type(default)):
-            raise where.error(f"{key}.{name}", f"expected {type(default).__name__}, "
-                                               f"got {kind(value)}")
-        values[name] = float(value) if isinstance(default, float) else value
-    return cls(**values)
-
-
-def _check_near(where: Where, near: NearConfig) -> None:
-    if near.shingle not in SHINGLES:
-        raise where.error("dedup.near.shingle", f"'{near.shingle}' is not one of "
-                                                f"{', '.join(SHINGLES)}")
-    for name in ("ngram", "num_perm", "max_bucket_exhaustive", "bucket_anchors",
-                 "component_rounds"):
-        where.positive_int(f"dedup.near.{name}", getattr(near, name))
-    for name in ("threshold", "code_edit_similarity"):
-        value = getattr(near, name)
-        if not 0.0 < value <= 1.0:
-            raise where.error(f"dedup.near.{name}", f"expected a number in (0, 1], got {value}")
-    for name in ("false_positive_weight", "false_negative_weight"):
-        if getattr(near, name) < 0:
-            raise where.error(f"dedup.near.{name}", "expected a non-negative number")
-    if (near.bands is None) != (near.rows is None):
-        raise where.error("dedup.near.bands" if near.bands is None else "dedup.near.rows",
-                          "give both bands and rows, or neither (then they are derived from "
-                          "threshold and num_perm)")
-    if near.bands is not None and near.bands * near.rows > near.num_perm:
-        raise where.error("dedup.near.bands", f"bands x rows = {near.bands * near.rows} "
-                                              f"exceeds num_perm = {near.num_perm}")
-    if near.bands is None and near.threshold >= 1.0:
-        raise where.error("dedup.near.threshold", "a threshold of 1.0 cannot derive bands "
-                                                  "and rows; give them explicitly")
