@@ -144,3 +144,21 @@ def test_toy_stage_config_is_validated_and_hashed(registered, tmp_path):
     bad.write_text(yaml.safe_dump(reserved))
     with pytest.raises(SpecError, match="reserved"):
         load_spec(str(bad))
+
+
+def test_a_stage_runs_after_the_stages_it_names(tmp_path):
+    """dedup's keeper rule `quality_score` reads the classifier's scores, so dedup follows it;
+    otherwise the registry's order holds."""
+    from pipeline import corpus_stages
+    from pipeline.spec import parse_spec
+
+    (tmp_path / "ev.jsonl").write_text('{"text": "one two three four five six seven eight"}\n')
+    raw = {"sources": [{"name": s, "role": "webpages", "format": "jsonl", "paths": ["x"]}
+                       for s in ("web", "books")],
+           "quality_classifier": {"positive_sources": ["books"], "negative_sources": ["web"],
+                                  "apply_to": ["web"], "keep": "score_only"},
+           "decontamination": {"eval_sets": {"ev": "ev.jsonl"}}}
+    spec = parse_spec(raw, base_dir=str(tmp_path))
+    assert corpus_stages.stage_names(spec) == ["dedup", "quality_classifier", "decontamination"]
+    spec = parse_spec(raw | {"dedup": {"keep": "quality_score"}}, base_dir=str(tmp_path))
+    assert corpus_stages.stage_names(spec) == ["quality_classifier", "dedup", "decontamination"]
