@@ -11,6 +11,10 @@ are dropped; the table says which files needed it and which keys differed. A sou
 `config_hash` covers its input paths, so it differs between two output folders; it is checked
 instead by recomputing the base run's hashes from the base run's own spec with this checkout's
 code (`--check_config_hash`, needs the repository on PYTHONPATH), and dropped when they agree.
+Beam writes the tokenizer's sample (tokenizer/sample/docs-*.jsonl) into shards in whatever
+order its workers finish; those files count as the same when the folder holds the same lines.
+`--check_tokenizer_determinism` trains SentencePiece twice on the base run's sentences.txt with
+its recorded settings, to show whether spm.model can be compared byte for byte at all.
 Losses: every `*loss*` value of every record of runs/tiny/metrics.jsonl must be equal (exact
 floats).
 """
@@ -18,9 +22,11 @@ floats).
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -97,6 +103,13 @@ def compare_files(base: str, new: str, replacements: list[tuple[str, str]],
             rows.append({"file": rel, "result": "identical"})
             continue
         row = {"file": rel, "result": "differs"}
+        if "/sample/docs-" in rel and _same_lines(a, b):
+            rows.append({"file": rel, "result": "same after normalisation",
+                         "raw_differences": "the sample folder holds the same lines; Beam "
+                                            "sharded them differently"})
+            continue
+        if rel.endswith(".html"):
+            row["text_differences"] = _html_differences(a, b, base, new)
         if rel.endswith(".json"):
             na = _normalised(a, [(base, "<DEMO>")] + [(o, "<REPO>") for o, _ in replacements],
                              drop)
@@ -110,6 +123,57 @@ def compare_files(base: str, new: str, replacements: list[tuple[str, str]],
                 row["differing_keys"] = _differing_keys(na, nb)
         rows.append(row)
     return {"files": rows}
+
+
+def _same_lines(a: str, b: str) -> bool:
+    """Whether the two files' folders hold the same lines across their docs-* shards."""
+    def lines(folder):
+        out = []
+        for name in sorted(os.listdir(folder)):
+            if name.startswith("docs-"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    out += f.read().splitlines()
+        return sorted(out)
+
+    return lines(os.path.dirname(a)) == lines(os.path.dirname(b))
+
+
+def check_tokenizer_determinism(base: str, work: str) -> dict[str, Any]:
+    """SentencePiece trained twice on the base run's own sample with its own settings."""
+    from pipeline.train_tokenizer import train_sentencepiece
+
+    with open(os.path.join(base, "tokenizer", "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    settings = manifest["settings"]
+    digests = []
+    for i in range(2):
+        out = os.path.join(work, f"spm_{i}")
+        os.makedirs(out, exist_ok=True)
+        train_sentencepiece(os.path.join(base, "tokenizer", "sample", "sentences.txt"), out,
+                            vocab_size=settings["vocab_size"],
+                            num_threads=settings["num_threads"],
+                            input_sentence_size=settings["input_sentence_size"],
+                            max_sentence_length=settings["max_sentence_length"],
+                            seed=manifest["seed"])
+        digests.append(_sha(os.path.join(out, "spm.model")))
+    return {"num_threads": settings["num_threads"], "base_model": manifest["model_sha256"],
+            "retrained": digests, "deterministic": len(set(digests)) == 1}
+
+
+def _html_text(path: str, root: str) -> list[str]:
+    """The page's lines without embedded images, its output folder and its wall time."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read().replace(root, "<DEMO>")
+    text = re.sub(r'<img src="data:image/png;base64,[^"]*">', "<img>", text)
+    text = re.sub(r"wall time [0-9.]+ s", "wall time <T> s", text)
+    return re.sub(r"(<h[1-3]>|<p>|<table>|<tr>)", r"\n\1", text).splitlines()
+
+
+def _html_differences(a: str, b: str, base: str, new: str) -> list[str]:
+    """Lines that differ once images, paths and wall times are left out (unified diff)."""
+    return [line for line in difflib.unified_diff(_html_text(a, base), _html_text(b, new),
+                                                  lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
 def _raw_keys(path: str) -> Any:
@@ -154,12 +218,22 @@ def table(result: dict[str, Any]) -> str:
     for r in result["files"]:
         if r["result"] != "identical":
             detail = r.get("differing_keys") or r.get("raw_differences") or ""
+            if "text_differences" in r:
+                detail = (f"{len(r['text_differences'])} differing lines once images, paths "
+                          "and wall time are left out")
             lines.append(f"  {r['file']}: {r['result']} {detail}")
     hashes = result.get("config_hashes")
     if hashes:
         lines.append(f"config hashes of the base run recomputed with this code: "
                      f"{'all agree' if hashes['agree'] else 'DIFFER'} "
                      f"({len(hashes['sources'])} sources)")
+    spm = result.get("tokenizer_determinism")
+    if spm:
+        lines.append(f"SentencePiece retrained twice on the base run's sentences.txt "
+                     f"({spm['num_threads']} threads): "
+                     f"{'same model' if spm['deterministic'] else 'two different models'} "
+                     f"({', '.join(d[:12] for d in spm['retrained'])}; base run "
+                     f"{spm['base_model'][:12]})")
     losses = result["losses"]
     lines.append(f"losses: {losses['loss_values_compared']} values in "
                  f"{losses['records_base']}/{losses['records_new']} records, "
@@ -177,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                              "repository checkout each ran from)")
     parser.add_argument("--check_config_hash", action="store_true",
                         help="recompute the base run's config hashes with this checkout")
+    parser.add_argument("--check_tokenizer_determinism", metavar="WORK_DIR",
+                        help="retrain the base run's SentencePiece model twice in WORK_DIR")
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
     replacements = [tuple(r.split("=", 1)) for r in args.replace]
@@ -187,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     result = compare_files(os.path.abspath(args.base), os.path.abspath(args.new), replacements,
                            drop)
     result["config_hashes"] = hashes
+    if args.check_tokenizer_determinism:
+        result["tokenizer_determinism"] = check_tokenizer_determinism(
+            args.base, args.check_tokenizer_determinism)
     result["losses"] = compare_losses(args.base, args.new)
     result.update(base=args.base, new=args.new, replacements=args.replace,
                   load_average=os.getloadavg())

@@ -15,9 +15,10 @@ report find it there and never name it. It provides:
   per source as `drop.<name>.<why>` in the namespace `prep.<source>`) and summaries: file name ->
   a PCollection of one JSON record, written into `dirs.staging` and published with the job;
 - `title` and `report_section(data)`: its report section's heading and body, an HTML fragment
-  built from its report data (`report_data`, by
-  default every published summary by file stem), and `manifest_counts(counters)`: its entry in
-  each source's manifest.
+  built from its report data (`report_data`, by default every published summary by file
+  stem), and `manifest_counts(counters)`: its entry in each source's manifest;
+- `config_model`: the section's pydantic model, which the sources spec's model (and so its
+  JSON schema) uses for the section.
 
 Optional: `runs_after(config, active)` (stages it must follow; default: registry order),
 `finish(config, staged_dir, job)` (driver-side facts added to the staged summaries after the
