@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import glob
 import hashlib
 import json
 import os
@@ -160,6 +161,31 @@ def check_tokenizer_determinism(base: str, work: str) -> dict[str, Any]:
             "retrained": digests, "deterministic": len(set(digests)) == 1}
 
 
+def compare_cache_examples(base: str, new: str) -> dict[str, Any]:
+    """Per task and split of the seqio caches: the same examples (text and token ids), and in
+    the same order? (tf.train.Example bytes may differ by the order of their map entries.)"""
+    import tensorflow as tf
+
+    def examples(root, task, split):
+        out = []
+        for path in sorted(glob.glob(os.path.join(root, "cache", task, f"{split}.tfrecord-*"))):
+            for record in tf.data.TFRecordDataset(path):
+                feature = tf.train.Example.FromString(record.numpy()).features.feature
+                out.append((feature["targets_pretokenized"].bytes_list.value[0],
+                            tuple(feature["targets"].int64_list.value)))
+        return out
+
+    rows = {}
+    for task in sorted(os.listdir(os.path.join(base, "cache"))):
+        for split in ("train", "validation"):
+            a, b = examples(base, task, split), examples(new, task, split)
+            rows[f"{task}/{split}"] = {"examples": len(a), "same_examples": sorted(a) == sorted(b),
+                                       "same_order": a == b}
+    return {"splits": rows,
+            "same_examples": sum(r["same_examples"] for r in rows.values()),
+            "same_order": sum(r["same_order"] for r in rows.values()), "total": len(rows)}
+
+
 def _html_text(path: str, root: str) -> list[str]:
     """The page's lines without embedded images, its output folder and its wall time."""
     with open(path, encoding="utf-8") as f:
@@ -234,6 +260,11 @@ def table(result: dict[str, Any]) -> str:
                      f"{'same model' if spm['deterministic'] else 'two different models'} "
                      f"({', '.join(d[:12] for d in spm['retrained'])}; base run "
                      f"{spm['base_model'][:12]})")
+    cache = result.get("cache_examples")
+    if cache:
+        lines.append(f"cache examples (text and token ids) per task split: the same in "
+                     f"{cache['same_examples']} of {cache['total']}, in the same order in "
+                     f"{cache['same_order']}")
     losses = result["losses"]
     lines.append(f"losses: {losses['loss_values_compared']} values in "
                  f"{losses['records_base']}/{losses['records_new']} records, "
@@ -253,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="recompute the base run's config hashes with this checkout")
     parser.add_argument("--check_tokenizer_determinism", metavar="WORK_DIR",
                         help="retrain the base run's SentencePiece model twice in WORK_DIR")
+    parser.add_argument("--cache_examples", action="store_true",
+                        help="also compare the seqio caches' examples (content and order)")
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
     replacements = [tuple(r.split("=", 1)) for r in args.replace]
@@ -263,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     result = compare_files(os.path.abspath(args.base), os.path.abspath(args.new), replacements,
                            drop)
     result["config_hashes"] = hashes
+    if args.cache_examples:
+        result["cache_examples"] = compare_cache_examples(args.base, args.new)
     if args.check_tokenizer_determinism:
         result["tokenizer_determinism"] = check_tokenizer_determinism(
             args.base, args.check_tokenizer_determinism)
