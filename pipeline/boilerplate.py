@@ -16,11 +16,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.document import Document
+from pipeline.document_step import DocumentStep
 from pipeline.stages import REJECTED, metrics_namespace, rejected_record
 
 
-class BoilerplateConfig:
-    """Parameters of the boilerplate stage (validated by the spec like any other stage).
+class Boilerplate(DocumentStep):
+    """The boilerplate step; it needs every document of the source at once, so it brings its
+    own Beam expansion (`transform`) instead of a per-document `apply`.
 
     min_documents: a line is boilerplate when it occurs in at least this many documents.
     min_line_chars: shorter lines ("Thanks!", "}") are never considered, they recur naturally.
@@ -33,6 +35,10 @@ class BoilerplateConfig:
             raise ValueError("boilerplate.min_documents must be at least 2")
         self.min_documents = min_documents
         self.min_line_chars = min_line_chars
+
+    def transform(self, source: str) -> "RemoveBoilerplate":
+        return RemoveBoilerplate(source, min_documents=self.min_documents,
+                                 min_line_chars=self.min_line_chars)
 
 
 def line_key(line: str) -> bytes:
@@ -85,7 +91,7 @@ class RemoveBoilerplate(beam.PTransform):
     def __init__(self, source: str, min_documents: int = 3, min_line_chars: int = 20):
         super().__init__(label=f"{source}/boilerplate")
         self.source = source
-        self.config = BoilerplateConfig(min_documents=min_documents,
+        self.config = Boilerplate(min_documents=min_documents,
                                         min_line_chars=min_line_chars)
 
     def expand(self, docs):

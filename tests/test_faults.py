@@ -430,7 +430,8 @@ def test_metrics_lines_are_strict_json_and_truncation_keeps_one_line_per_step(tm
 @pytest.mark.slow
 def test_killing_a_prep_job_ends_its_beam_workers(tmp_path):
     import psutil
-    from pipeline import demo_corpus
+
+    from launch import demo_corpus
     raw = str(tmp_path / "raw")
     demo_corpus.generate(raw, size_mb=1.0, seed=0)
     job = subprocess.Popen(

@@ -31,11 +31,6 @@ MAY_IMPORT = {
 # (importer, CLI module) pairs that are allowed, each with its reason.
 ALLOWED_CLI_IMPORTS: dict[tuple[str, str], str] = {}
 # Cycles known today and fixed on another branch; the entry is removed when that branch merges.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # fixed on branch stages
-    frozenset({"pipeline.spec", "pipeline.quality_classifier", "pipeline.decontamination",
-               "pipeline.config_check"}),
-}
 
 
 @dataclasses.dataclass
@@ -207,11 +202,6 @@ def test_no_module_imports_a_cli_module(modules):
 
 
 def test_no_import_cycles(modules):
-    cycles = [c for c in import_cycles(modules) if frozenset(c) not in KNOWN_CYCLES]
+    cycles = import_cycles(modules)
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
-
-def test_known_cycles_still_exist(modules):
-    """A known cycle that is gone must leave KNOWN_CYCLES too."""
-    present = {frozenset(c) for c in import_cycles(modules)}
-    assert KNOWN_CYCLES <= present, f"no longer cycles: {KNOWN_CYCLES - present}"

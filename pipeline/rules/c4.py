@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 from pipeline.rules.words import SENTENCE_TERMINALS, split_words
 
@@ -68,7 +69,7 @@ def count_sentences(line: str) -> int:
     return count
 
 
-class C4Rules:
+class C4Rules(TextRule):
     """Removes non-sentence lines and drops pages that are boilerplate or too short."""
 
     name = "c4"

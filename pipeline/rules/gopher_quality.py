@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 
+from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 from pipeline.rules.words import chunk_tokens, split_words, word_counts
 
@@ -30,7 +31,7 @@ __all__ = ["GopherQuality", "STOP_WORDS", "split_words"]
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
-class GopherQuality:
+class GopherQuality(TextRule):
     """Drops documents failing Gopher's quality heuristics; the first failing check names
     the reason ("gopher_quality.<check>"), checks running in datatrove's order."""
 

@@ -34,6 +34,7 @@ import operator
 import re
 from collections import Counter
 
+from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 from pipeline.rules.words import split_words
 
@@ -152,7 +153,7 @@ class _Words:
         return counted / size > frac
 
 
-class GopherRepetition:
+class GopherRepetition(TextRule):
     """Drops documents dominated by repeated lines, paragraphs or n-grams."""
 
     name = "gopher_repetition"
