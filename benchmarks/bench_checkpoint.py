@@ -43,7 +43,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launch import checkpoint_verify  # noqa: E402
+from launch import checksums  # noqa: E402
 from launch.checkpoints import Checkpoints, step_dir  # noqa: E402
 from launch.partitioning import PjitPartitioner  # noqa: E402
 from launch.trainer import Trainer  # noqa: E402
@@ -127,13 +127,13 @@ def bench(name: str, saves: int, steps: int, work: pathlib.Path) -> dict:
                      r["steps_after_save_s"] for r in rows[variant]),
                  "median_durable_s": statistics.median(r["durable_s"] for r in rows[variant])}
         if variant == "with_checksums":
-            entry["checksum_bytes"] = folder_bytes(last, checkpoint_verify.FOLDER)
+            entry["checksum_bytes"] = folder_bytes(last, checksums.FOLDER)
             entry["background_s"] = checkpoints.checksums.seconds
             entry["checksum_s"] = [json.loads(pathlib.Path(
-                step_dir(checkpoints.model_dir, r["step"]), checkpoint_verify.FOLDER,
+                step_dir(checkpoints.model_dir, r["step"]), checksums.FOLDER,
                 "process_0.json").read_text())["seconds"] for r in rows[variant]]
             start = time.perf_counter()
-            assert checkpoint_verify.verify(last) == []
+            assert checksums.verify(last) == []
             entry["verify_s"] = time.perf_counter() - start
         result[variant] = entry
     with_, without = result["with_checksums"], result["without_checksums"]

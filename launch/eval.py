@@ -35,7 +35,7 @@ import seqio
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
 from launch import eval_defaults, evaluation, gin_checks, gin_utils, infer_eval, multihost, t5x_compat
-from launch.checkpoint_verify import CheckpointCorrupt
+from launch.checksums import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig

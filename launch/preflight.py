@@ -4,7 +4,7 @@ A run that cannot start must leave MODEL_DIR exactly as it found it (no config.g
 or checkpoint_0 that a later run could mistake for progress) and say what is wrong and which flag
 fixes it. `plan_run` reads (never writes): the mesh and the shard layout, batch and ramp sizes,
 the vocabulary against the model, the Tasks' splits and seqio caches, the checkpoint to resume
-from (verified, launch/checkpoint_verify.py) or the initial checkpoint, the values recorded in
+from (verified, launch/checksums.py) or the initial checkpoint, the values recorded in
 that checkpoint against the flags, and whether MODEL_DIR can be written. All problems are
 reported together.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import seqio
 
-from launch import checkpoint_verify as verify_lib
+from launch import checksums as verify_lib
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
 from launch import paths

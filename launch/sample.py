@@ -26,7 +26,7 @@ import numpy as np
 
 from launch import checkpoints as ckpt_lib
 from launch import gin_utils
-from launch.checkpoint_verify import CheckpointCorrupt
+from launch.checksums import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import RestoreCheckpointConfig

@@ -5,7 +5,7 @@
 
 Flags are t5x's (launch/gin_utils.py). The run loop: check everything checkable before writing
 anything (launch/preflight.py), restore the newest checkpoint in MODEL_DIR that verifies (or the
-initial checkpoint of a fine-tuning run; launch/checkpoint_verify.py), then per step draw this
+initial checkpoint of a fine-tuning run; launch/checksums.py), then per step draw this
 host's share of the batch, run the jitted step (launch/trainer.py), record metrics, and every
 `period` steps save an async Orbax checkpoint (checksummed in the background); evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
 is set, launch/infer_eval.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save

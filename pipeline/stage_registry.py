@@ -40,7 +40,7 @@ STAGES: dict[str, type[DocumentStep]] = {
     "pii": PiiRedactor,
 }
 
-# Corpus stages in execution order (DESIGN.md's flow): exact and near dedup, the quality
+# Corpus stages in execution order (the data flow of docs/data-engine.md): exact and near dedup, the quality
 # classifier, decontamination last (so it checks exactly what is written).
 CORPUS_STAGES: dict[str, CorpusStage] = {
     "dedup": DedupStage(),

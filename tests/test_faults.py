@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launch import checkpoint_verify, jsonl
+from launch import checkpoint_verify, checksums, jsonl
 from launch import train as train_cli
 from launch.spikes import LossSpikeRecovery
 from launch.trainer import Trainer
@@ -141,7 +141,7 @@ def test_damaged_newest_checkpoint_resumes_from_the_previous_one_bitwise(
     assert [r["step"] for r in got] == list(range(1, STEPS + 1))  # once each, in order
     assert {r["step"]: r["loss"] for r in got} == expected
     assert_bitwise_equal(f"{straight}/checkpoint_6", str(run / "checkpoint_6"))
-    assert checkpoint_verify.verify(str(run / "checkpoint_6")) == []
+    assert checksums.verify(str(run / "checkpoint_6")) == []
 
 
 def test_every_checkpoint_corrupt_is_a_clear_error_and_nothing_is_touched(straight, tmp_path,
@@ -164,7 +164,7 @@ def test_every_checkpoint_corrupt_is_a_clear_error_and_nothing_is_touched(straig
 KILLER = """
 import os, signal, sys, time
 import orbax.checkpoint as ocp
-from launch import checkpoint_verify, train
+from launch import checksums, train
 where = sys.argv.pop(1)
 if where == "orbax":
     save = ocp.CheckpointManager.save
@@ -181,12 +181,12 @@ if where == "orbax":
         return out
     ocp.CheckpointManager.save = save_then_die
 else:
-    crc = checkpoint_verify.crc32c_of
+    crc = checksums.crc32c_of
     def crc_then_die(path):
         if "checkpoint_4" in str(path):
             os.kill(os.getpid(), signal.SIGKILL)
         return crc(path)
-    checkpoint_verify.crc32c_of = crc_then_die
+    checksums.crc32c_of = crc_then_die
 sys.exit(train.main(sys.argv[1:]))
 """
 
@@ -261,7 +261,7 @@ def test_spike_walks_back_past_a_corrupt_checkpoint_and_never_repeats_a_rewind(e
     assert [r["spike_step"] for r in lines if r["kind"] == "event"] == [5, 3]
     assert all(r["loss"] is not None for r in lines if r["kind"] == "train")
     for step in (2, 4, 6, 7):
-        assert checkpoint_verify.verify(f"{model_dir}/checkpoint_{step}") == []
+        assert checksums.verify(f"{model_dir}/checkpoint_{step}") == []
 
 
 def _bad_gin_file(tmp_path) -> str:
@@ -379,7 +379,7 @@ def test_verify_cli_names_each_failed_check(straight, tmp_path, capsys):
     assert "size (" in out and "state/_METADATA: missing file" in out
     assert "checksums/process_0.json: completion marker" in out
     assert checkpoint_verify.main([f"{run}/checkpoint_6", "--write"]) == 0  # trust it again
-    assert checkpoint_verify.verify(f"{run}/checkpoint_6") == []
+    assert checksums.verify(f"{run}/checkpoint_6") == []
 
 
 def test_each_host_checksums_its_own_shards(tmp_path):
@@ -388,18 +388,18 @@ def test_each_host_checksums_its_own_shards(tmp_path):
                 "state/array_metadatas/process_1", "data/metadata"):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(rel.encode() * 100)
-    host0 = checkpoint_verify.write_manifest(str(folder), 0, 2)
+    host0 = checksums.write_manifest(str(folder), 0, 2)
     assert set(host0["files"]) == {"state/_METADATA", "state/ocdbt.process_0/d/a",
                                    "data/metadata"}
-    problems = checkpoint_verify.verify(str(folder))
+    problems = checksums.verify(str(folder))
     assert [(p.file, p.check) for p in problems] == [("checksums/process_1.json",
                                                       "completion marker")]
-    host1 = checkpoint_verify.write_manifest(str(folder), 1, 2)
+    host1 = checksums.write_manifest(str(folder), 1, 2)
     assert set(host1["files"]) == {"state/ocdbt.process_1/d/b", "state/array_metadatas/process_1"}
-    assert checkpoint_verify.verify(str(folder)) == []
+    assert checksums.verify(str(folder)) == []
     # On resumption with one host, that host checks both manifests.
     (folder / "state/ocdbt.process_1/d/b").write_bytes(b"x")
-    assert [p.check for p in checkpoint_verify.verify(str(folder))] == ["size"]
+    assert [p.check for p in checksums.verify(str(folder))] == ["size"]
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from pipeline import spec as sources_spec
-from tasks import spec as mixture_spec
+from pipeline import mixture_spec
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "schemas")
 
