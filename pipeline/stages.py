@@ -97,13 +97,22 @@ class _StageFn(beam.DoFn):
                     counters.inc(f"pii_docs.{kind}")
             yield dict(doc, text=text)
             return
+        elif getattr(self.rule, "language_aware", False):
+            result = self.rule(doc["text"], doc["lang"] or None)
+            for check in result.skipped:
+                counters.inc(f"skipped.{check}.{doc['lang'] or 'unknown'}")
         else:
             result = self.rule(doc["text"])
         for reason, n in result.lines_removed.items():
             counters.inc(f"lines_removed.{reason}", n)
+        for reason, n in result.bytes_removed.items():
+            counters.inc(f"bytes_removed.{reason}", n)
         if result.drop_reason is not None:
+            size = len(doc["text"].encode("utf-8"))
             counters.inc(f"drop.{result.drop_reason}")
-            counters.inc("drop_bytes", len(doc["text"].encode("utf-8")))
+            counters.inc("drop_bytes", size)
+            counters.inc(f"drop_bytes.{result.drop_reason}", size)
+            counters.inc(f"drop_lines.{result.drop_reason}", doc["text"].count("\n") + 1)
             yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, result.drop_reason))
             return
         if result.text is not doc["text"]:
