@@ -262,9 +262,6 @@ def convert(man_pages_k: int, seed: int) -> dict[str, Any]:
     return out
 
 
-CODE_TREES = ("requests", "urllib3", "yaml", "jinja2", "docutils", "pygments")
-
-
 def spec_sources() -> list[dict[str, Any]]:
     def jsonl(name: str, role: str, languages: list[str] | None = None) -> dict[str, Any]:
         entry = {"name": name, "role": role, "format": "jsonl",
@@ -281,7 +278,7 @@ def spec_sources() -> list[dict[str, Any]]:
         jsonl("web_en", "webpages", ["en"]),
         jsonl("web_intl", "webpages", list(INTL)),
         {"name": "code", "role": "code", "format": "code_dir",
-         "paths": [str(dist / t) for t in CODE_TREES], "extensions": [".py"]},
+         "paths": [str(dist)], "extensions": [".py"]},
     ]
 
 

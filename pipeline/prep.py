@@ -19,6 +19,7 @@ run. The spec and every input pattern are checked before the pipeline starts.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -33,6 +34,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline import corpus_stages
 from pipeline import manifest as manifests
 from pipeline import readers, report, writers
+from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.dedup import stats as dedup_stats
 from pipeline.boilerplate import RemoveBoilerplate
 from pipeline.corpus_stage_charts import load_corpus_stage_stats
@@ -216,12 +218,15 @@ def plan_sources(spec: PrepSpec, output_dir: str, *,
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.prep", description=__doc__.split("\n\n")[0],
-        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).")
+        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).",
+        allow_abbrev=False)
     parser.add_argument("--sources", required=True, help="the sources spec (YAML)")
     parser.add_argument("--output_dir", required=True, help="where outputs go (local or gs://)")
     parser.add_argument("--force", action="store_true",
                         help="redo every source even when its outputs are complete")
     known, beam_args = parser.parse_known_args(argv)
+    check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
+                     parser.prog)
 
     spec = load_spec(known.sources)
     output_dir = known.output_dir
@@ -273,6 +278,17 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             "dedup.near.component_rounds.", spec.dedup.near.component_rounds)
     manifests.remove_empty_staging(output_dir)
 
+    previous = FileSystems.join(output_dir, "report.json")
+    if not todo and FileSystems.exists(previous):
+        # Nothing ran: the last report describes these outputs; rewriting it would replace
+        # its run details (what ran, how long) with "ran: nothing".
+        log.info("nothing to run: all %d source(s) are complete for this config; the report "
+                 "%s is left as it was (--force reruns)", len(skipped), previous)
+        with FileSystems.open(previous) as f:
+            summary = json.loads(f.read().decode("utf-8"))
+        summary.update(ran=[], skipped=[s.name for s in skipped], report_rewritten=False)
+        print(report.console_summary(summary, output_dir))
+        return summary
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
     stage_stats = {name: load_corpus_stage_stats(
         FileSystems.join(output_dir, corpus_stages.SUMMARY_FOLDER[name]))
@@ -295,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers
     try:
         run(argv)
-    except (SpecError, readers.ReaderError) as e:
+    except (SpecError, readers.ReaderError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
