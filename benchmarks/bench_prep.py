@@ -237,7 +237,8 @@ def write_spec(path: pathlib.Path, input_dir: pathlib.Path,
     stages = {"normalize": False, "boilerplate": False, "pii": False}
     params = our_stage_params() if stage_params is None else stage_params
     stages.update({k: (v or True) for k, v in params.items()})
-    spec = {"seed": 0, "sources": [{
+    # Dedup off too: datatrove's side runs the four filters only.
+    spec = {"seed": 0, "dedup": False, "sources": [{
         "name": SOURCE_NAME, "role": "webpages", "format": "jsonl",
         "paths": [str(input_dir / "*.jsonl.gz")], "text_field": "text", "id_field": "id",
         "languages": LANGUAGES, "stages": stages}]}
