@@ -282,6 +282,7 @@ def bench_beam_stages(by_source, model, eval_sets, work: pathlib.Path) -> dict[s
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipeline.corpus_stage import write_summaries
     from pipeline.decontamination import Decontaminate, DecontaminationConfig
     from pipeline.quality_classifier import QualityClassifier, QualityClassifierConfig
 
@@ -299,8 +300,7 @@ def bench_beam_stages(by_source, model, eval_sets, work: pathlib.Path) -> dict[s
         "quality_classifier": lambda: QualityClassifier(QualityClassifierConfig.from_mapping(
             {"model_path": str(model_path), "apply_to": list(NEGATIVE)}), str(work / "stats")),
         "decontamination": lambda: Decontaminate(DecontaminationConfig.from_mapping(
-            {"eval_sets": {n: str(work / f"{n}.jsonl") for n in eval_sets}}),
-            str(work / "stats")),
+            {"eval_sets": {n: str(work / f"{n}.jsonl") for n in eval_sets}})),
     }
     results = {}
     for name, make in stages.items():
@@ -309,7 +309,8 @@ def bench_beam_stages(by_source, model, eval_sets, work: pathlib.Path) -> dict[s
         docs = (p | "read" >> beam.io.ReadFromText(str(docs_path))
                 | "parse" >> beam.Map(json.loads))
         if make is not None:
-            docs, _ = docs | make()
+            docs, _, summaries = docs | make()
+            write_summaries(summaries, str(work / "stats"))
         docs | "count" >> beam.combiners.Count.Globally()
         t0 = time.perf_counter()
         p.run().wait_until_finish()

@@ -173,9 +173,8 @@ def data_sections(prep_dir: str) -> str:
         return ""
     with open(path, encoding="utf-8") as f:
         summary = json.load(f)
-    body = prep_report.render_html(summary)
-    start, end = body.find("<h2>"), body.rfind("</body>")
-    return body[start:end] if start >= 0 else ""
+    return "\n".join(f"<h3>{html.escape(s.title)}</h3>{s.html}"
+                     for s in prep_report.report_sections(summary))
 
 
 def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | None,
@@ -184,7 +183,7 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
     sections = ["<h1>Run report</h1>"]
     if prep_dir:
         sections.append(f"<h2>Data (prep job: {e(os.path.abspath(prep_dir))})</h2>")
-        sections.append(data_sections(prep_dir).replace("<h2>", "<h3>").replace("</h2>", "</h3>"))
+        sections.append(data_sections(prep_dir))
     if mixture:
         sections.append("<h2>Token mixture</h2>" + mixture_chart(mixture["delivered"],
                                                                    mixture["weights"]))

@@ -1,6 +1,8 @@
 """C4-style removal of lines that recur across many documents of a source (boilerplate).
 
 Navigation bars, footers, cookie banners and forum signatures repeat verbatim across pages.
+Hard-wrapped text (manuals, man pages) is judged by paragraph, not display line: a wrapped line
+inside a standard sentence recurs across documents without being boilerplate.
 Two Beam passes find them without holding the corpus on one worker: every document emits
 the hashes of its distinct lines, a combine counts documents per hash, and the hashes seen in
 at least `min_documents` documents (by construction few) become a side input that the second
@@ -16,11 +18,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.document import Document
+from pipeline.rules.paragraphs import paragraphs
+from pipeline.document_step import DocumentStep
 from pipeline.stages import REJECTED, metrics_namespace, rejected_record
 
 
-class BoilerplateConfig:
-    """Parameters of the boilerplate stage (validated by the spec like any other stage).
+class Boilerplate(DocumentStep):
+    """The boilerplate step; it needs every document of the source at once, so it brings its
+    own Beam expansion (`transform`) instead of a per-document `apply`.
 
     min_documents: a line is boilerplate when it occurs in at least this many documents.
     min_line_chars: shorter lines ("Thanks!", "}") are never considered, they recur naturally.
@@ -34,14 +39,35 @@ class BoilerplateConfig:
         self.min_documents = min_documents
         self.min_line_chars = min_line_chars
 
+    def transform(self, source: str) -> "RemoveBoilerplate":
+        return RemoveBoilerplate(source, min_documents=self.min_documents,
+                                 min_line_chars=self.min_line_chars)
+
 
 def line_key(line: str) -> bytes:
     """8-byte digest of a line without its surrounding whitespace."""
     return hashlib.blake2b(line.strip().encode("utf-8"), digest_size=8).digest()
 
 
+def units(text: str) -> list[list[str]]:
+    """The text's paragraphs (pipeline/rules/paragraphs.py): a hard-wrapped paragraph is one
+    unit, so a wrapped line that happens to recur in other documents (the middle of a standard
+    sentence) is never cut out of its sentence; text with one paragraph per line is unchanged."""
+    return paragraphs(text.split("\n"))
+
+
+def unit_text(unit: list[str]) -> str:
+    return " ".join(line.strip() for line in unit)
+
+
 def distinct_line_keys(text: str, min_line_chars: int) -> set[bytes]:
-    return {line_key(line) for line in text.split("\n") if len(line.strip()) >= min_line_chars}
+    """Digests of the text's paragraphs (one line each, unless the text is hard-wrapped)."""
+    keys = set()
+    for unit in units(text):
+        joined = unit_text(unit)
+        if len(joined) >= min_line_chars:
+            keys.add(line_key(joined))
+    return keys
 
 
 class _StripFn(beam.DoFn):
@@ -62,11 +88,12 @@ class _StripFn(beam.DoFn):
             yield doc
             return
         kept, removed = [], 0
-        for line in doc["text"].split("\n"):
-            if len(line.strip()) >= self.min_line_chars and line_key(line) in self._frequent:
-                removed += 1
+        for unit in units(doc["text"]):
+            joined = unit_text(unit)
+            if len(joined) >= self.min_line_chars and line_key(joined) in self._frequent:
+                removed += len(unit)
             else:
-                kept.append(line)
+                kept.extend(unit)
         if not removed:
             yield doc
             return
@@ -85,7 +112,7 @@ class RemoveBoilerplate(beam.PTransform):
     def __init__(self, source: str, min_documents: int = 3, min_line_chars: int = 20):
         super().__init__(label=f"{source}/boilerplate")
         self.source = source
-        self.config = BoilerplateConfig(min_documents=min_documents,
+        self.config = Boilerplate(min_documents=min_documents,
                                         min_line_chars=min_line_chars)
 
     def expand(self, docs):

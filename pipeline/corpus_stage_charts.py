@@ -1,37 +1,18 @@
-"""Charts and tables for the report from the corpus stages' stats files.
+"""Charts for the report sections of the corpus stages, drawn from their summary records.
 
-The quality classifier and decontamination stages write JSON into a stats directory
-(quality_model.json, quality_scores.json, decontamination.json). `load_corpus_stage_stats`
-reads whichever exist; `quality_score_chart` and `contamination_chart` render PNG bytes with
-matplotlib (Agg backend, nothing displayed), for report.html to embed.
+Each function takes a stage's summary data and returns PNG bytes made with matplotlib (Agg
+backend, nothing displayed); `img_tag` embeds them in a page, so report.html opens offline.
 """
 
 from __future__ import annotations
 
+import base64
 import io
-import json
 from typing import Any
 
-from pipeline import decontamination, quality_classifier
 
-STATS_FILES = {
-    "quality_model": quality_classifier.MODEL_STATS_FILE,
-    "quality_scores": quality_classifier.SCORES_FILE,
-    "decontamination": decontamination.STATS_FILE,
-}
-
-
-def load_corpus_stage_stats(stats_dir: str) -> dict[str, Any]:
-    """{'quality_model': ..., 'quality_scores': ..., 'decontamination': ...}, present ones only."""
-    from apache_beam.io.filesystems import FileSystems
-
-    out = {}
-    for key, name in STATS_FILES.items():
-        path = FileSystems.join(stats_dir, name)
-        if FileSystems.exists(path):
-            with FileSystems.open(path) as f:
-                out[key] = json.loads(f.read().decode("utf-8"))
-    return out
+def img_tag(png: bytes) -> str:
+    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
 def _pyplot():
@@ -104,6 +85,26 @@ def contamination_chart(stats: dict[str, Any]) -> bytes:
                  fontsize=10)
     if sources:
         ax.legend(fontsize=8)
+    out = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def dedup_chart(dedup: dict[str, Any]) -> bytes:
+    """Group-size histograms of exact and near duplicates (log-scaled counts)."""
+    plt = _pyplot()
+    kinds = [k for k in ("exact", "near") if dedup.get(k, {}).get("size_histogram")]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.0), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        hist = dedup[kind]["size_histogram"]
+        sizes = sorted(hist, key=int)
+        ax.bar(sizes, [hist[s] for s in sizes], color="#e76f51" if kind == "near" else "#264653")
+        ax.set_yscale("log")
+        ax.set_xlabel("documents per group")
+        ax.set_ylabel("groups (log)")
+        ax.set_title(f"{kind} duplicate groups")
+        if len(sizes) > 15:
+            ax.set_xticks(sizes[::max(1, len(sizes) // 10)])
     out = _png(fig)
     plt.close(fig)
     return out

@@ -1,25 +1,10 @@
-"""Corpus stages: steps that see every source's documents at once.
+"""Runs the corpus stages a spec switches on: order, Beam wiring, publishing, report data.
 
-The prep job runs each source's per-document stages on its own, then flattens all sources'
-kept documents into one collection and applies the corpus stages below in order, then splits
-the result back per source for writing. A corpus stage is any PTransform
-
-    docs -> (kept docs, rejected records)
-
-whose rejected records come from `pipeline.stages.rejected_record` (or
-`pipeline.dedup.exact.duplicate_record`) with a reason `<stage>.<why>`, and which counts its
-drops per source as `drop.<stage>.<why>` in the Beam namespace `prep.<source>`: the manifests,
-the report's funnel and the rejected shards pick them up with no further change. A stage that
-produces a corpus-level summary writes it under the staging folder it is given
-(`<output_dir>/_staging/<stage>/`); the job publishes that folder to `<output_dir>/<stage>/`
-after the run succeeded.
-
-`build_corpus_stages` returns the list, in the order of DESIGN.md's flow: exact dedup, near
-dedup (exact removal is cheap and shrinks what near dedup hashes), the quality classifier,
-decontamination (last, so it checks exactly what is written). One exception: with
-`dedup.keep: quality_score` the quality classifier runs first, because dedup's keeper rule
-reads the `meta["quality_score"]` the classifier sets; its filtering (threshold or Pareto) then
-also happens before dedup, so dedup compares only the documents the classifier kept.
+The prep job runs each source's per-document steps on its own, then flattens all sources'
+kept documents into one collection and applies the corpus stages in order, then splits the
+result back per source for writing. Every stage is found through
+`pipeline.stage_registry.CORPUS_STAGES` and used only through the interface of
+`pipeline.corpus_stage.CorpusStage`; nothing here names a stage.
 
 Because a corpus stage makes sources depend on each other, the config hash of every source
 covers every source's config whenever a corpus stage is on (pipeline/spec.py), and the job
@@ -28,128 +13,89 @@ reruns all sources or none.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.dedup import stats
-from pipeline.dedup.exact import ExactDedup
-from pipeline.dedup.near import NearDedup
-from pipeline import quality_classifier
-from pipeline.decontamination import Decontaminate
-from pipeline.quality_classifier import QualityClassifier
+from pipeline import publish, stage_registry
+from pipeline.corpus_stage import CorpusStage, JobFacts, StageDirs, write_summaries
 from pipeline.spec import PrepSpec
 
-# Stage name (the first part of its drop reasons) -> its folder under the staging root and,
-# once the job succeeded, under the output directory.
-SUMMARY_FOLDER = {"dedup": "dedup", "quality_classifier": "quality_classifier",
-                  "decontamination": "decontamination"}
-CORPUS_STAGE_NAMES = ("dedup", "quality_classifier", "decontamination")
+
+def run_order(active: dict[str, Any]) -> list[str]:
+    """The active stages' names in registry order, each moved after the stages it must follow
+    (`runs_after`)."""
+    order = [name for name in stage_registry.CORPUS_STAGES if name in active]
+    for _ in range(len(order) + 1):  # +1: an empty or settled order returns at once
+        moved = False
+        for name in list(order):
+            stage = stage_registry.CORPUS_STAGES[name]
+            after = [order.index(a) for a in stage.runs_after(active[name], active)
+                     if a in active]
+            if after and max(after) > order.index(name):
+                order.remove(name)
+                order.insert(max(after), name)  # right after the last one it must follow
+                moved = True
+        if not moved:
+            return order
+    raise ValueError(f"corpus stages {order} ask to run after each other in a circle")
 
 
 def stage_names(spec: PrepSpec) -> list[str]:
     """The corpus stages this spec switches on, in the order they run."""
-    names = []
-    quality_first = spec.quality_classifier is not None and spec.dedup.enabled and \
-        spec.dedup.keep == "quality_score"
-    if quality_first:
-        names.append("quality_classifier")
-    if spec.dedup.enabled:
-        names.append("dedup")
-    if spec.quality_classifier is not None and not quality_first:
-        names.append("quality_classifier")
-    if spec.decontamination is not None:
-        names.append("decontamination")
-    return names
+    return run_order(dict(spec.corpus_configs))
 
 
-class _WithSummary(beam.PTransform):
-    """Runs a transform returning (kept, rejected, summary) and writes the summary as JSON."""
+class _RunStage(beam.PTransform):
+    """One corpus stage: docs -> (kept, rejected); its summaries are written to staging."""
 
-    def __init__(self, transform: beam.PTransform, summary_path: str, label: str):
-        super().__init__(label=label)
-        self.transform = transform
-        self.summary_path = summary_path
+    def __init__(self, stage: CorpusStage, config: Any, spec: PrepSpec, dirs: StageDirs):
+        super().__init__(label=stage.name)
+        self.stage = stage
+        self.config = config
+        self.spec = spec
+        self.dirs = dirs
 
     def expand(self, docs):
-        kept, rejected, summary = docs | self.transform
-        path = self.summary_path
-        _ = summary | "WriteSummary" >> beam.Map(lambda s: stats.write_json(path, s))
+        kept, rejected, summaries = self.stage.expand(docs, self.config, self.spec, self.dirs)
+        write_summaries(summaries, self.dirs.staging, **self.stage.json_format)
         return kept, rejected
 
 
-def build_corpus_stages(spec: PrepSpec, staging_root: str) -> list[beam.PTransform]:
-    """The corpus stages of this spec, in order; each maps docs -> (kept, rejected)."""
-    stages: list[beam.PTransform] = []
-    for name in stage_names(spec):
-        stats_dir = FileSystems.join(staging_root, SUMMARY_FOLDER[name])
-        if name == "dedup":
-            stages += _dedup_stages(spec, stats_dir)
-        elif name == "quality_classifier":
-            stages.append(QualityClassifier(spec.quality_classifier, stats_dir,
-                                            label="quality_classifier"))
-        else:
-            stages.append(Decontaminate(spec.decontamination, stats_dir,
-                                        label="decontamination"))
-    return stages
-
-
-def _dedup_stages(spec: PrepSpec, summary_dir: str) -> list[beam.PTransform]:
-    dedup = spec.dedup
-    stages: list[beam.PTransform] = []
-    if dedup.exact is not None:
-        stages.append(_WithSummary(ExactDedup(dedup, label="exact"),
-                                   FileSystems.join(summary_dir, "exact.json"),
-                                   label="dedup/exact"))
-    if dedup.near is not None:
-        code_sources = frozenset(s.name for s in spec.sources if s.is_code)
-        stages.append(_WithSummary(NearDedup(dedup, code_sources, label="near"),
-                                   FileSystems.join(summary_dir, "near.json"),
-                                   label="dedup/near"))
-    return stages
-
-
-def summary_folders(spec: PrepSpec) -> list[str]:
-    """The staging sub-folders that this spec's corpus stages write summaries into."""
-    return [SUMMARY_FOLDER[name] for name in stage_names(spec)]
-
-
-def publish_folder(output_dir: str, folder: str) -> None:
-    """Moves `<output_dir>/_staging/<folder>/` to `<output_dir>/<folder>/` (replacing it)."""
-    staged = FileSystems.join(output_dir, "_staging", folder)
-    final = FileSystems.join(output_dir, folder)
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.mkdirs(final)
-    names = sorted(m.path.rsplit("/", 1)[-1] for m in
-                   FileSystems.match([FileSystems.join(staged, "*")])[0].metadata_list)
-    if names:
-        FileSystems.rename([FileSystems.join(staged, n) for n in names],
-                           [FileSystems.join(final, n) for n in names])
-    FileSystems.delete([staged])
-    if folder == SUMMARY_FOLDER["quality_classifier"]:
-        _point_model_record_at(final)
-
-
-def _point_model_record_at(final: str) -> None:
-    """quality_model.json names the trained model's path; after the move that is `final`."""
-    record_path = FileSystems.join(final, quality_classifier.MODEL_STATS_FILE)
-    if not FileSystems.exists(record_path):
-        return
-    with FileSystems.open(record_path) as f:
-        record = json.loads(f.read().decode("utf-8"))
-    if record.get("trained"):
-        record["model_path"] = FileSystems.join(final, quality_classifier.MODEL_FILE)
-        with FileSystems.create(record_path) as f:
-            f.write(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
-
-
-def apply_corpus_stages(docs, stages: list[beam.PTransform]) -> tuple[Any, list]:
+def apply_corpus_stages(docs, spec: PrepSpec, output_dir: str) -> tuple[Any, list]:
     """docs -> (kept docs, [rejected records of each stage]), the stages applied in order."""
     rejected = []
-    for stage in stages:
-        docs, dropped = docs | stage
+    for name in stage_names(spec):
+        dirs = StageDirs(staging=publish.staging_dir(output_dir, name),
+                         published=FileSystems.join(output_dir, name))
+        docs, dropped = docs | _RunStage(stage_registry.CORPUS_STAGES[name],
+                                         spec.corpus_configs[name], spec, dirs)
         rejected.append(dropped)
     return docs, rejected
+
+
+def prepare_staging(spec: PrepSpec, output_dir: str) -> None:
+    for name in stage_names(spec):
+        publish.prepare_staging(output_dir, name)
+
+
+def publish_stages(spec: PrepSpec, output_dir: str, job: JobFacts) -> None:
+    """After a successful run: each stage adds its driver-side facts, then is published."""
+    for name in stage_names(spec):
+        stage = stage_registry.CORPUS_STAGES[name]
+        stage.finish(spec.corpus_configs[name], publish.staging_dir(output_dir, name), job)
+        publish.publish_folder(output_dir, name)
+
+
+def manifest_entries(counters: dict[str, int]) -> dict[str, Any]:
+    """Each registered stage's entry in a source's manifest."""
+    return {name: stage.manifest_counts(counters)
+            for name, stage in stage_registry.CORPUS_STAGES.items()}
+
+
+def report_data(spec: PrepSpec, output_dir: str) -> dict[str, Any]:
+    """Each registered stage's published report data ({} for a stage that is off)."""
+    active = spec.corpus_configs
+    return {name: stage.report_data(FileSystems.join(output_dir, name)) if name in active else {}
+            for name, stage in stage_registry.CORPUS_STAGES.items()}

@@ -18,9 +18,9 @@ has at least `min_words` words it is matched as a whole (a document containing a
 in a row is contaminated), and if it has fewer it is skipped and counted as too short: a
 handful of words in a row ("the united states of") is not evidence of leakage.
 
-N-grams are compared by 64-bit hashes: each word's UTF-8 bytes are hashed with a polynomial
-over the bytes (vectorised with numpy over a whole batch of documents), mixed with SplitMix64,
-and a k-gram's hash combines its k word hashes and k. The evaluation sets' hashes form one
+N-grams are compared by 64-bit hashes, computed by the k-gram hashing of near dedup
+(pipeline/dedup/minhash.py: a polynomial over each word's UTF-8 bytes, mixed with SplitMix64,
+and a k-gram's hash combining its k word hashes and k), vectorised over a batch of documents. The evaluation sets' hashes form one
 sorted uint64 array (a Beam side input); each document batch is looked up with one
 `np.searchsorted`. With a million eval n-grams, a chance collision needs about 2^44 document
 n-grams per false positive.
@@ -28,7 +28,7 @@ n-grams per false positive.
 `remove` rejects a contaminated document with the reason `decontamination.<set>` (the first
 matching set by name; `meta["contaminated_by"]` lists all); `flag` keeps it with that meta.
 Counters per source (`prep.<source>`): `decontamination.checked`, `contamination.<set>` (in
-both modes) and `drop.decontamination.<set>`; `<stats_dir>/decontamination.json` holds the
+both modes) and `drop.decontamination.<set>`; the summary `decontamination.json` (published to `<output_dir>/decontamination/`) holds the
 counts per evaluation set and source and what each evaluation set contributed.
 """
 
@@ -36,34 +36,70 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 import re
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Collection, Iterable, Literal, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from pydantic import BeforeValidator, Field, Strict, model_validator
 
-from pipeline import config_check
+from pipeline import corpus_stage_charts, json_files
+from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
+from pipeline.dedup import minhash
 from pipeline.document import Document
-from pipeline.spec import SpecError
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.validation import (Int, KeyProblem, SourceNames, SpecError, SpecModel,
+                                 check_known_sources, in_file, kind, parse_model, resolve_path)
 
 STAGE = "decontamination"
 ACTIONS = ("remove", "flag")
 STATS_FILE = "decontamination.json"
 META_KEY = "contaminated_by"
-_KEYS = {"eval_sets", "text_field", "ngram", "min_words", "action", "apply_to"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-@dataclasses.dataclass(frozen=True)
-class DecontaminationConfig:
-    eval_sets: tuple[tuple[str, str], ...]  # (name, path), sorted by name
-    text_field: str = "text"
-    ngram: int = 13
-    min_words: int = 8
-    action: str = "remove"
-    apply_to: tuple[str, ...] | None = None  # None: every source
+def _eval_set_pairs(value: Any) -> Any:
+    """{name: path} -> ((name, path), ...) sorted by name, each checked."""
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"expected a non-empty mapping of name to JSONL path, got {kind(value)}")
+    for name, path in value.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise KeyProblem(str(name), "names use letters, digits, '_', '-' and '.' (they "
+                                        "become counter names)")
+        if not isinstance(path, str) or not path:
+            raise KeyProblem(name, f"expected a path to a JSONL file, got {kind(path)}")
+    return tuple(sorted(value.items()))
+
+
+class DecontaminationConfig(SpecModel):
+    """The `decontamination:` section (see the module docstring for each key)."""
+
+    eval_sets: Annotated[tuple[tuple[str, str], ...],
+                         BeforeValidator(_eval_set_pairs,
+                                         json_schema_input_type=dict[str, str])]
+    text_field: Annotated[str, Strict(), Field(min_length=1)] = "text"
+    ngram: Int = Field(13, ge=1, le=64)
+    min_words: Int = Field(8, ge=1)  # default: min(8, ngram)
+    action: Literal["remove", "flag"] = "remove"
+    apply_to: SourceNames | None = None  # None: every source
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_min_words(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("min_words") is None and isinstance(
+                data.get("ngram"), int) and not isinstance(data.get("ngram"), bool):
+            return dict(data, min_words=min(8, data["ngram"]))
+        return data
+
+    @model_validator(mode="after")
+    def _min_words_at_most_ngram(self) -> "DecontaminationConfig":
+        if self.min_words > self.ngram:
+            raise KeyProblem("min_words", f"expected at most ngram ({self.ngram}), "
+                                          f"got {self.min_words}")
+        return self
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, where: str = STAGE,
@@ -71,47 +107,23 @@ class DecontaminationConfig:
         """Validates a spec section (not the files: see `check_eval_sets`).
 
         `base_dir` resolves relative eval-set paths (the spec file's folder)."""
-        s = config_check.Section(data, where, _KEYS)
-        sets = s.required("eval_sets", "a mapping of evaluation-set name to a JSONL file")
-        if not isinstance(sets, Mapping) or not sets:
-            raise s.error("eval_sets", "expected a non-empty mapping of name to JSONL path, got "
-                                       f"{config_check.kind(sets)}")
-        eval_sets = []
-        for name, path in sets.items():
-            if not isinstance(name, str) or not _NAME.match(name):
-                raise s.error(f"eval_sets.{name}", "names use letters, digits, '_', '-' and '.' "
-                                                   "(they become counter names)")
-            if not isinstance(path, str) or not path:
-                raise s.error(f"eval_sets.{name}", f"expected a path to a JSONL file, got "
-                                                   f"{config_check.kind(path)}")
-            eval_sets.append((name, config_check.resolve_path(path, base_dir)))
-        ngram = s.integer("ngram", 13, minimum=1, maximum=64)
-        min_words = s.integer("min_words", min(8, ngram), minimum=1)
-        if min_words > ngram:
-            raise s.error("min_words", f"expected at most ngram ({ngram}), got {min_words}")
-        return cls(
-            eval_sets=tuple(sorted(eval_sets)),
-            text_field=s.string("text_field", "text"),
-            ngram=ngram, min_words=min_words,
-            action=s.choice("action", "remove", ACTIONS),
-            apply_to=s.names("apply_to", None, allow_null=True),
-        )
+        config = parse_model(cls, {} if data is None else data, key=where)
+        return config.model_copy(update={"eval_sets": tuple(
+            (name, resolve_path(path, base_dir)) for name, path in config.eval_sets)})
 
     def check_sources(self, known: Collection[str], where: str = STAGE) -> None:
-        config_check.check_known_sources(where, "apply_to", self.apply_to, known)
+        check_known_sources(f"{where}.apply_to", self.apply_to, known)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.eval_sets)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def fingerprint(self) -> dict[str, Any]:
         """The config plus a SHA-256 of each eval-set file: what a job's config hash should
         cover, so that editing an eval set (not only the spec) redoes the work."""
-        from apache_beam.io.filesystems import FileSystems
-
         digests = {}
         for name, path in self.eval_sets:
             try:
@@ -126,8 +138,6 @@ class DecontaminationConfig:
 # Normalisation and hashing.
 
 _NOT_WORD = re.compile(r"[\W_]+")
-_BYTE_BASE = np.uint64(0x100000001B3)       # odd multiplier of the per-word polynomial
-_NGRAM_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the per-n-gram polynomial
 
 # Byte -> lower-cased byte, and byte -> "is part of a word". ASCII letters and digits are word
 # bytes; every other ASCII byte separates words; bytes >= 0x80 only occur in text that went
@@ -152,28 +162,6 @@ def words(text: str) -> list[str]:
     return normalize(text).split()
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser: spreads every input bit over the whole 64-bit output."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-_POWERS: np.ndarray = np.ones(1, dtype=np.uint64)
-
-
-def _powers(n: int) -> np.ndarray:
-    """_BYTE_BASE ** i (mod 2^64) for i < n, grown on demand."""
-    global _POWERS
-    if len(_POWERS) < n:
-        size = max(n, 2 * len(_POWERS))
-        powers = np.full(size, _BYTE_BASE, dtype=np.uint64)
-        powers[0] = 1
-        _POWERS = np.cumprod(powers, dtype=np.uint64)
-    return _POWERS[:n]
-
-
 @dataclasses.dataclass(frozen=True)
 class BatchWords:
     """The words of a batch of texts, hashed: `hashes[i]` is word i, of text `doc[i]`."""
@@ -185,25 +173,18 @@ class BatchWords:
 
 
 def batch_words(texts: Sequence[str]) -> BatchWords:
-    """Hashes every word of every text in a few numpy passes over the batch's bytes."""
+    """Hashes every word of every text in a few numpy passes over the batch's bytes, with the
+    dedup shingles' word hash (pipeline/dedup/minhash.py)."""
     parts = [(t if t.isascii() else normalize(t)).encode("utf-8") for t in texts]
     ends = np.cumsum([len(b) + 1 for b in parts], dtype=np.int64)  # each text + a separator
     data = np.frombuffer(b" ".join(parts) + b" ", dtype=np.uint8)
-    is_word = _IS_WORD[data]
-    edges = np.diff(is_word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    edges = np.diff(_IS_WORD[data].astype(np.int8), prepend=np.int8(0), append=np.int8(0))
     starts = np.flatnonzero(edges == 1)
     lengths = np.flatnonzero(edges == -1) - starts
     doc = np.searchsorted(ends, starts, side="right").astype(np.int64)
     counts = np.bincount(doc, minlength=len(texts)).astype(np.int64)
     first = np.cumsum(counts) - counts
-    if not starts.size:
-        return BatchWords(np.zeros(0, np.uint64), doc, counts, first)
-    letters = _LOWER[data[is_word]].astype(np.uint64) + np.uint64(1)
-    word_start = np.cumsum(lengths) - lengths          # offset of each word in `letters`
-    offset_in_word = np.arange(letters.size) - np.repeat(word_start, lengths)
-    terms = letters * _powers(int(lengths.max()))[offset_in_word]
-    hashes = _mix(np.add.reduceat(terms, word_start) ^ lengths.astype(np.uint64))
-    return BatchWords(hashes, doc, counts, first)
+    return BatchWords(minhash.hash_words(_LOWER[data], starts, lengths), doc, counts, first)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -212,22 +193,6 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     if values.size:
         values = values[np.concatenate(([True], values[1:] != values[:-1]))]
     return values
-
-
-def kgram_series(hashes: np.ndarray, lengths: Sequence[int]):
-    """Yields (k, hashes of every run of k consecutive words) for each k in `lengths`.
-
-    The polynomial for k words extends the one for k - 1 words by one multiply-add, so all
-    lengths up to the longest cost one pass over k."""
-    wanted = set(lengths)
-    acc = hashes.copy()
-    for k in range(1, max(lengths) + 1):
-        if k > 1:
-            acc = acc[:-1] * _NGRAM_BASE + hashes[k - 1:]
-        if k in wanted:
-            yield k, _mix(acc ^ np.uint64(k))
-        if not acc.size:
-            return
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,8 +205,6 @@ class EvalSetError(SpecError):
 def read_eval_set(name: str, path: str, text_field: str) -> list[str]:
     """Texts of a JSONL evaluation set (compressed by extension: .gz, .bz2, .zst, ... are read
     through Beam's FileSystems); any bad line is an error naming the file and line."""
-    from apache_beam.io.filesystems import FileSystems
-
     try:
         with FileSystems.open(path) as f:
             raw = f.read()
@@ -293,7 +256,7 @@ def hash_eval_set(name: str, texts: Sequence[str], ngram: int, min_words: int) -
     whole = (words_.counts >= min_words) & ~long_text
     whole_lengths = sorted(set(words_.counts[whole].tolist()))
     by_length: dict[int, np.ndarray] = {}
-    for k, grams in kgram_series(words_.hashes, [ngram, *whole_lengths]):
+    for k, grams in minhash.kgram_series(words_.hashes, [ngram, *whole_lengths]):
         if not grams.size:
             continue
         if k == ngram:
@@ -396,7 +359,7 @@ class EvalIndex:
         if not words_.hashes.size:
             return result
         found_docs, found_groups = [], []
-        for k, grams in kgram_series(words_.hashes, self.lengths):
+        for k, grams in minhash.kgram_series(words_.hashes, self.lengths):
             if not grams.size:
                 continue
             position = self.lookup(grams)
@@ -484,33 +447,23 @@ def _stats_record(per_source: list[tuple[str, dict[str, int]]], index: EvalIndex
             "sources": sources}
 
 
-def _write_json(record: dict[str, Any], path: str) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
-
-
 class Decontaminate(beam.PTransform):
-    """Documents -> (kept documents, rejected records) against the configured eval sets.
+    """Documents -> StageOutput(kept documents, rejected records, {decontamination.json: the
+    counts per evaluation set and source}) against the configured eval sets.
 
     The evaluation sets are read and checked here, before the pipeline runs (an error names the
-    file and line), and read again inside the pipeline to build the side-input index. Writes
-    `<stats_dir>/decontamination.json`.
+    file and line), and read again inside the pipeline to build the side-input index.
     """
 
-    def __init__(self, config: DecontaminationConfig, stats_dir: str, *, label: str = STAGE,
+    def __init__(self, config: DecontaminationConfig, *, label: str = STAGE,
                  min_batch_size: int = 16, max_batch_size: int = 1024):
         super().__init__(label=label)
         self.config = config
-        self.stats_dir = stats_dir
         self.min_batch_size = min_batch_size
         self.max_batch_size = max_batch_size
         self.texts_per_set = check_eval_sets(config)
 
     def expand(self, docs):
-        from apache_beam.io.filesystems import FileSystems
-
         config = self.config
         index = (docs.pipeline
                  | "eval_sets" >> beam.Create(list(config.eval_sets))
@@ -526,11 +479,61 @@ class Decontaminate(beam.PTransform):
                                             max_batch_size=self.max_batch_size)
             | "match" >> beam.ParDo(_DecontaminateBatchFn(config), beam.pvalue.AsSingleton(index))
             .with_outputs(REJECTED, _STATS, main="kept"))
-        path = FileSystems.join(self.stats_dir, STATS_FILE)
-        _ = (checked[_STATS]
-             | "sum_stats" >> beam.CombinePerKey(_sum_stats)
-             | "gather_stats" >> beam.combiners.ToList()
-             | "stats_record" >> beam.Map(_stats_record, beam.pvalue.AsSingleton(index), config)
-             | "write_stats" >> beam.Map(_write_json, path))
+        record = (checked[_STATS]
+                  | "sum_stats" >> beam.CombinePerKey(_sum_stats)
+                  | "gather_stats" >> beam.combiners.ToList()
+                  | "stats_record" >> beam.Map(_stats_record, beam.pvalue.AsSingleton(index),
+                                               config))
         kept = (routed.passed, checked.kept) | "merge" >> beam.Flatten()
-        return kept, checked[REJECTED]
+        return StageOutput(kept, checked[REJECTED], {STATS_FILE: record})
+
+
+class DecontaminationStage(CorpusStage):
+    """The `decontamination:` section; absent, null or false = off."""
+
+    name = STAGE
+    title = "Decontamination"
+    config_model = DecontaminationConfig
+
+    def parse(self, raw: Any, context: SectionContext) -> DecontaminationConfig | None:
+        if raw is None or raw is False:
+            return None
+        try:
+            config = DecontaminationConfig.from_mapping(raw, STAGE, context.base_dir)
+            config.check_sources(context.source_names, STAGE)
+        except SpecError as e:
+            raise in_file(context.path, e) from None
+        return config
+
+    def fingerprint(self, config: DecontaminationConfig) -> dict[str, Any]:
+        return config.fingerprint()
+
+    def expand(self, docs, config: DecontaminationConfig, spec: Any,
+               dirs: StageDirs) -> StageOutput:
+        return docs | Decontaminate(config, label="match")
+
+    def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
+        prefix = "contamination."
+        return {"checked": counters.get(f"{STAGE}.checked", 0),
+                "contamination": {k[len(prefix):]: v for k, v in sorted(counters.items())
+                                  if k.startswith(prefix)}}
+
+    def report_data(self, published_dir: str) -> dict[str, Any]:
+        """decontamination.json as the stage wrote it."""
+        return json_files.read_json(FileSystems.join(published_dir, STATS_FILE)) or {}
+
+    def report_section(self, data: Mapping[str, Any]) -> str:
+        """Documents contaminated per evaluation set (and per source in the chart)."""
+        if not data:
+            return ""
+        e = html.escape
+        chart = corpus_stage_charts.img_tag(corpus_stage_charts.contamination_chart(data))
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td>{d.get('texts', 0):,}</td>"
+            f"<td>{d.get('documents_contaminated', 0):,}</td></tr>"
+            for name, d in sorted(data["eval_sets"].items()))
+        checked = sum(s["checked"] for s in data["sources"].values())
+        return (f"<p>{checked:,} documents checked for shared "
+                f"{data['ngram']}-grams; action: {e(data['action'])}.</p>{chart}"
+                f"<table><tr><th>eval set</th><th>texts</th><th>documents contaminated</th></tr>"
+                f"{rows}</table>")

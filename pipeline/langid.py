@@ -8,7 +8,10 @@ fastText predicts one line at a time, so newlines become spaces; long texts are 
 from __future__ import annotations
 
 import functools
+from typing import Any, Mapping
 
+from pipeline.document import Document
+from pipeline.document_step import DocumentStep, StepOutcome
 from pipeline.rules.base import RuleResult
 
 UNKNOWN = "unknown"
@@ -34,7 +37,7 @@ def identify(text: str, max_chars: int = 2000) -> tuple[str, float]:
     return str(result[0]["lang"]), float(result[0]["score"])
 
 
-class LanguageFilter:
+class LanguageFilter(DocumentStep):
     """Keeps documents whose language is in `languages` (any language when empty) with
     probability at least `min_score`. Records the language and score either way."""
 
@@ -52,3 +55,13 @@ class LanguageFilter:
         if score < self.min_score:
             return lang, score, RuleResult(text, "langid.low_score")
         return lang, score, RuleResult(text)
+
+    @classmethod
+    def for_source(cls, params: Mapping[str, Any], source: Any) -> "LanguageFilter":
+        """The languages kept are the source's own `languages:` list."""
+        return cls(**dict(params, languages=source.languages))
+
+    def apply(self, doc: Document) -> StepOutcome:
+        lang, score, result = self.classify(doc["text"])
+        doc = dict(doc, lang=lang, meta=dict(doc["meta"], lang_score=round(score, 4)))
+        return StepOutcome(doc, result.drop_reason, {f"lang_seen.{lang}": 1})

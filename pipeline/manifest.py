@@ -10,54 +10,34 @@ a complete-looking folder is always really complete.
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import writers
+from pipeline import json_files, publish as publishing, writers
 
 MANIFEST = "manifest.json"
-STAGING = "_staging"
+STAGING = publishing.STAGING
+prepare_staging = publishing.prepare_staging
+staging_dir = publishing.staging_dir
+remove_empty_staging = publishing.remove_empty_staging
 
 
 def source_dir(output_dir: str, source: str) -> str:
     return FileSystems.join(output_dir, source)
 
 
-def staging_dir(output_dir: str, source: str) -> str:
-    return FileSystems.join(output_dir, STAGING, source)
-
-
 def read_manifest(output_dir: str, source: str) -> dict[str, Any] | None:
-    path = FileSystems.join(source_dir(output_dir, source), MANIFEST)
-    if not FileSystems.exists(path):
+    try:
+        return json_files.read_json(FileSystems.join(source_dir(output_dir, source), MANIFEST))
+    except ValueError:
         return None
-    with FileSystems.open(path) as f:
-        try:
-            return json.loads(f.read().decode("utf-8"))
-        except ValueError:
-            return None
 
 
 def is_complete(output_dir: str, source: str, config_hash: str) -> bool:
     manifest = read_manifest(output_dir, source)
     return bool(manifest and manifest.get("complete") and
                 manifest.get("config_hash") == config_hash)
-
-
-def _delete_tree(path: str) -> None:
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-
-
-def prepare_staging(output_dir: str, source: str) -> str:
-    """An empty staging folder for the source (leftovers of a crashed run are removed)."""
-    path = staging_dir(output_dir, source)
-    _delete_tree(path)
-    FileSystems.mkdirs(path)
-    return path
 
 
 def fill_missing_shards(staged: str, shard_counts: dict[str, int]) -> None:
@@ -79,28 +59,11 @@ def fill_missing_shards(staged: str, shard_counts: dict[str, int]) -> None:
 def publish(output_dir: str, source: str, manifest: dict[str, Any]) -> str:
     """Moves the staged files into the source's folder and writes its manifest last."""
     final = source_dir(output_dir, source)
-    staged = staging_dir(output_dir, source)
     old_manifest = FileSystems.join(final, MANIFEST)
-    if FileSystems.exists(old_manifest):
-        FileSystems.delete([old_manifest])
-    _delete_tree(final)
-    FileSystems.mkdirs(final)
-    names = sorted(os.path.basename(m.path) for m in
-                   FileSystems.match([FileSystems.join(staged, "*")])[0].metadata_list)
-    FileSystems.rename([FileSystems.join(staged, n) for n in names],
-                       [FileSystems.join(final, n) for n in names])
-    _delete_tree(staged)
+    publishing.delete_tree(old_manifest)  # first: a crash from here on leaves no manifest
+    names = publishing.publish_folder(output_dir, source)
     manifest = dict(manifest, complete=True, files=names)
     tmp = FileSystems.join(final, MANIFEST + ".tmp")
-    with FileSystems.create(tmp) as f:
-        f.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+    json_files.write_json(tmp, manifest)
     FileSystems.rename([tmp], [old_manifest])
     return final
-
-
-def remove_empty_staging(output_dir: str) -> None:
-    """Removes `_staging/` once every source in it has been published."""
-    root = FileSystems.join(output_dir, STAGING)
-    if FileSystems.exists(root) and not FileSystems.match(
-            [FileSystems.join(root, "**")])[0].metadata_list:
-        FileSystems.delete([root])

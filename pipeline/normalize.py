@@ -42,6 +42,7 @@ import unicodedata
 
 import ftfy
 
+from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 
 _FTFY_CONFIG = ftfy.TextFixerConfig(
@@ -106,7 +107,7 @@ def _join_surrogates(match: re.Match) -> str:
     return match.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le")
 
 
-class Normalizer:
+class Normalizer(TextRule):
     """Canonicalises a document's text; drops it ("normalize.empty") when nothing is left."""
 
     name = "normalize"

@@ -42,6 +42,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from pipeline.document import Document
+from pipeline.document_step import DocumentStep, StepOutcome
 from pipeline.rules.base import RuleResult
 
 EMAIL = "<EMAIL>"
@@ -128,7 +130,7 @@ def _digits(s: str) -> int:
     return sum(map(str.isdigit, s))
 
 
-class PiiRedactor:
+class PiiRedactor(DocumentStep):
     """Replaces e-mails, global IP addresses and phone numbers with placeholders."""
 
     name = "pii"
@@ -205,3 +207,14 @@ class PiiRedactor:
 
     def __call__(self, text: str) -> RuleResult:
         return RuleResult(self.redact(text)[0])
+
+    def apply(self, doc: Document) -> StepOutcome:
+        """Never drops; counts redactions (`pii.<kind>`) and documents redacted
+        (`pii_docs.<kind>`)."""
+        text, found = self.redact(doc["text"])
+        stats = {}
+        for kind, n in found.items():
+            if n:
+                stats[f"pii.{kind}"] = n
+                stats[f"pii_docs.{kind}"] = 1
+        return StepOutcome(dict(doc, text=text), None, stats)

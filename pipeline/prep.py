@@ -33,15 +33,19 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import corpus_stages
 from pipeline import manifest as manifests
-from pipeline import readers, report, writers
+from pipeline import drop_warnings, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
-from pipeline.dedup import stats as dedup_stats
-from pipeline.boilerplate import RemoveBoilerplate
-from pipeline.corpus_stage_charts import load_corpus_stage_stats
+from pipeline.corpus_stage import JobFacts
+from pipeline.drop_examples import drop_examples
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
-from pipeline.stages import ApplyStage, CountDocuments, metrics_namespace
+from pipeline.stages import CountDocuments, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
+
+
+class EmptySourceError(RuntimeError):
+    """A source ended with no document and the spec does not allow it (outputs are written;
+    the job exits 1 so that a pipeline of jobs stops here)."""
 DEAD = "dead_letters"
 
 
@@ -75,12 +79,8 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
     docs = read.docs | CountDocuments(name, "in")
     rejected = []
     for stage, params in source.stages:
-        if stage == "boilerplate":
-            docs, dropped = docs | RemoveBoilerplate(name, **params)
-        else:
-            if stage == "langid":
-                params = dict(params, languages=source.languages)
-            docs, dropped = docs | ApplyStage(name, stage, params)
+        step = stage_registry.build_source_step(stage, params, source)
+        docs, dropped = docs | step.transform(name)
         rejected.append(dropped)
     all_rejected = (rejected | f"{name}/rejected" >> beam.Flatten()) if rejected else (
         p | f"{name}/no_rejected" >> beam.Create([]))
@@ -91,15 +91,13 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                    units: dict[str, list], output_dir: str) -> None:
     """Per-source branches -> corpus stages on all of them together -> per-source writes."""
     branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
-    staging_root = FileSystems.join(output_dir, manifests.STAGING)
-    stages = corpus_stages.build_corpus_stages(spec, staging_root)
     kept = {name: docs for name, (docs, _, _) in branches.items()}
     extra_rejected: dict[str, list] = {name: [] for name in branches}
-    if stages:
+    if spec.corpus_stages_on:
         names = [s.name for s in sources]
         index = {name: i for i, name in enumerate(names)}
         everything = [docs for docs, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
-        docs, rejected = corpus_stages.apply_corpus_stages(everything, stages)
+        docs, rejected = corpus_stages.apply_corpus_stages(everything, spec, output_dir)
         by_source = docs | "corpus/split_kept" >> beam.Partition(
             lambda d, n: index[d["source"]], len(names))
         dropped = (rejected | "corpus/rejected" >> beam.Flatten()
@@ -178,11 +176,7 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "documents_out": docs_out,
         "bytes_out": bytes_out,
         "dropped": group("drop."),
-        "dedup": {"exact": counters.get("drop.dedup.exact", 0),
-                  "near": counters.get("drop.dedup.near", 0)},
-        "quality_classifier": {"scored": counters.get("quality_classifier.scored", 0)},
-        "decontamination": {"checked": counters.get("decontamination.checked", 0),
-                            "contamination": group("contamination.")},
+        **corpus_stages.manifest_entries(counters),
         "lines_removed": group("lines_removed."),
         "bytes_removed": group("bytes_removed."),
         "dropped_bytes": group("drop_bytes."),
@@ -244,8 +238,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         p = beam.Pipeline(options=options)
         for source in todo:
             manifests.prepare_staging(output_dir, source.name)
-        for folder in corpus_stages.summary_folders(spec):
-            manifests.prepare_staging(output_dir, folder)
+        corpus_stages.prepare_staging(spec, output_dir)
         build_pipeline(p, spec, todo, units, output_dir)
         log.info("running %d source(s) on %s", len(todo), runner)
         result = p.run()
@@ -264,18 +257,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
              writers.REJECTED_KIND: spec.train_shards})
         manifests.publish(output_dir, source.name, record)
     if todo:
-        for folder in corpus_stages.summary_folders(spec):
-            if folder != corpus_stages.SUMMARY_FOLDER["dedup"]:
-                corpus_stages.publish_folder(output_dir, folder)
-                continue
-            dedup_stats.publish_summaries(
-                output_dir, folder, counters, [s.name for s in todo],
-                spec.dedup.near.component_rounds if spec.dedup.near else None)
-            near = dedup_stats.read_summaries(output_dir).get("near")
-            if near and not near["components"]["converged"]:
-                log.warning("near dedup: connected components still changed in the last of "
-                            "%d rounds; some clusters may be split (duplicates kept). Raise "
-                            "dedup.near.component_rounds.", spec.dedup.near.component_rounds)
+        corpus_stages.publish_stages(spec, output_dir,
+                                     JobFacts(counters, tuple(s.name for s in todo)))
     manifests.remove_empty_staging(output_dir)
 
     previous = FileSystems.join(output_dir, "report.json")
@@ -290,17 +273,23 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(report.console_summary(summary, output_dir))
         return summary
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
-    stage_stats = {name: load_corpus_stage_stats(
-        FileSystems.join(output_dir, corpus_stages.SUMMARY_FOLDER[name]))
-        for name in corpus_stages.stage_names(spec) if name != "dedup"}
+    warnings, examples = [], {}
+    for source, manifest in zip(spec.sources, all_manifests):
+        if manifest is None or source not in todo:
+            continue
+        warnings += drop_warnings.source_warnings(manifest, spec.max_rule_drop_share,
+                                                  source.allow_empty)
+        examples[source.name] = drop_examples(
+            FileSystems.join(output_dir, source.name), sorted(manifest["dropped"]))
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
                                   skipped=[s.name for s in skipped], wall_time_s=wall,
-                                  dedup=dedup_stats.read_summaries(output_dir),
                                   corpus_stages=corpus_stages.stage_names(spec),
-                                  quality_classifier=stage_stats.get("quality_classifier"),
-                                  decontamination=stage_stats.get("decontamination", {}).get(
-                                      "decontamination"))
+                                  stage_data=corpus_stages.report_data(spec, output_dir),
+                                  warnings=warnings, examples=examples)
     print(report.console_summary(summary, output_dir))
+    fatal = [w["message"] for w in warnings if w["fatal"]]
+    if fatal:
+        raise EmptySourceError("; ".join(fatal))
     return summary
 
 
@@ -314,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, readers.ReaderError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except EmptySourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,12 +17,13 @@ keep by threshold or by GLaM's Pareto sampling, and write score histograms.
       seed: 0
       model_path: null                       # a saved .npz to use instead of training
 
-Inside the job (`QualityClassifier`, a PTransform from documents to (kept, rejected)):
+Inside the job (`QualityClassifier`, a PTransform from documents to a `StageOutput`: kept,
+rejected, summaries; `QualityClassifierStage` is the corpus stage, pipeline/corpus_stage.py):
 1. sample: each document of a positive (negative) source gets the key blake2b(seed, id); the
    `sample_per_class` smallest keys are the sample (`beam.combiners.Top.Smallest`), so the sample
    is the same with any number of workers and on every rerun;
-2. train (one worker; the sample is small by design): pipeline/quality_model.py, written to
-   `<stats_dir>/quality_model.npz` with `<stats_dir>/quality_model.json` (version, held-out AUC,
+2. train (one worker; the sample is small by design): pipeline/quality_model.py, saved to
+   `<stats_dir>/quality_model.npz`, with the summary quality_model.json (version, held-out AUC,
    sample sizes, settings);
 3. score: documents of the `apply_to` sources, in batches (`beam.BatchElements`), one sparse
    matrix-vector product per batch; the score goes to `meta["quality_score"]` (6 decimals);
@@ -30,28 +31,31 @@ Inside the job (`QualityClassifier`, a PTransform from documents to (kept, rejec
    so that dedup can prefer the better copy). Rejected records carry the score in their meta
    and the reason `quality_classifier.threshold` or `quality_classifier.pareto`;
 5. histograms: 20 fixed bins over [0, 1] per source, all scored and kept documents, summed by a
-   `CombinePerKey` and written to `<stats_dir>/quality_scores.json`.
+   `CombinePerKey`: the summary quality_scores.json.
 Documents of other sources pass through untouched.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import html
 import logging
-from typing import Any, Collection, Mapping
+from typing import Annotated, Any, Collection, Literal, Mapping
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from pydantic import Field, Strict, model_validator
 
-from pipeline import config_check, quality_model
+from pipeline import corpus_stage_charts, quality_model
+from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
 from pipeline.document import Document
-from pipeline.spec import SpecError
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.validation import (Int, KeyProblem, Number, SourceNames, SpecError, SpecModel,
+                                 check_known_sources, in_file, parse_model, resolve_path)
 
 log = logging.getLogger(__name__)
 
-KEEP_RULES = ("pareto", "threshold", "score_only")
+KEEP_RULES = ("pareto", "threshold", "score_only")  # the values of `keep`
 HISTOGRAM_BINS = 20
 MODEL_FILE = "quality_model.npz"
 MODEL_STATS_FILE = "quality_model.json"
@@ -61,26 +65,47 @@ STAGE = "quality_classifier"
 
 _TRAINING_KEYS = ("positive_sources", "negative_sources", "sample_per_class", "heldout_fraction",
                   "ngram_range", "num_features", "max_chars", "regularization_c")
-_KEYS = set(_TRAINING_KEYS) | {"apply_to", "keep", "threshold", "pareto_alpha", "seed",
-                               "model_path"}
 
 
-@dataclasses.dataclass(frozen=True)
-class QualityClassifierConfig:
-    apply_to: tuple[str, ...]
-    positive_sources: tuple[str, ...] = ()
-    negative_sources: tuple[str, ...] = ()
-    sample_per_class: int = 20000
-    heldout_fraction: float = 0.1
-    ngram_range: tuple[int, int] = (1, 2)
-    num_features: int = 2 ** 18
-    max_chars: int = 5000
-    regularization_c: float = 1.0
-    keep: str = "pareto"
-    threshold: float = 0.5
-    pareto_alpha: float = 9.0
-    seed: int = 0
-    model_path: str | None = None
+class QualityClassifierConfig(SpecModel):
+    """The `quality_classifier:` section (see the module docstring for each key)."""
+
+    apply_to: SourceNames
+    positive_sources: SourceNames = ()  # () with a pre-trained model_path
+    negative_sources: SourceNames = ()
+    sample_per_class: Int = Field(20000, ge=2)
+    heldout_fraction: Number = Field(0.1, ge=0.0, le=0.5)
+    ngram_range: tuple[Int, Int] = (1, 2)
+    num_features: Int = Field(2 ** 18, ge=16, le=2 ** 24)
+    max_chars: Int = Field(5000, ge=1)
+    regularization_c: Number = Field(1.0, gt=0.0)
+    keep: Literal["pareto", "threshold", "score_only"] = "pareto"
+    threshold: Number = Field(0.5, ge=0.0, le=1.0)
+    pareto_alpha: Number = Field(9.0, gt=0.0)
+    seed: Int = 0
+    model_path: Annotated[str, Strict(), Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _training_or_pretrained(self) -> "QualityClassifierConfig":
+        if not 1 <= self.ngram_range[0] <= self.ngram_range[1] <= 5:
+            raise KeyProblem("ngram_range", "expected [min_n, max_n] with 1 <= min_n <= max_n "
+                                            f"<= 5, got {list(self.ngram_range)}")
+        if self.model_path is not None:
+            extra = [k for k in _TRAINING_KEYS if k in self.model_fields_set]
+            if extra:
+                raise KeyProblem(extra[0], "a pre-trained model (model_path) is used as it is; "
+                                           "its features come from the file and it is not "
+                                           f"retrained, so remove {', '.join(extra)} or "
+                                           "model_path")
+            return self
+        for key in ("positive_sources", "negative_sources"):
+            if not getattr(self, key):
+                raise KeyProblem(key, "missing: expected a non-empty list of source names")
+        both = sorted(set(self.positive_sources) & set(self.negative_sources))
+        if both:
+            raise KeyProblem("negative_sources", f"'{both[0]}' is also a positive source; a "
+                                                 "source can be in one class only")
+        return self
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, where: str = STAGE,
@@ -88,51 +113,16 @@ class QualityClassifierConfig:
         """Validates a spec section; errors name `where.<key>` and what was expected.
 
         `base_dir` resolves a relative `model_path` (the spec file's folder)."""
-        s = config_check.Section(data, where, _KEYS)
-        model_path = s.string("model_path", None)
-        if model_path is not None:
-            extra = [k for k in _TRAINING_KEYS if s.has(k)]
-            if extra:
-                raise s.error(extra[0], "a pre-trained model (model_path) is used as it is; "
-                                        "its features come from the file and it is not "
-                                        f"retrained, so remove {', '.join(extra)} or model_path")
-            model_path = config_check.resolve_path(model_path, base_dir)
-            positive = negative = ()
-        else:
-            positive = s.names("positive_sources", None)
-            negative = s.names("negative_sources", None)
-            both = sorted(set(positive) & set(negative))
-            if both:
-                raise s.error("negative_sources", f"'{both[0]}' is also a positive source; a "
-                                                  "source can be in one class only")
-        ngram_range = s.get("ngram_range", [1, 2])
-        if (not isinstance(ngram_range, (list, tuple)) or len(ngram_range) != 2
-                or not all(config_check.is_int(n) for n in ngram_range)
-                or not 1 <= ngram_range[0] <= ngram_range[1] <= 5):
-            raise s.error("ngram_range", "expected [min_n, max_n] with 1 <= min_n <= max_n <= 5, "
-                                         f"got {config_check.kind(ngram_range)}")
-        return cls(
-            apply_to=s.names("apply_to", None),
-            positive_sources=positive,
-            negative_sources=negative,
-            sample_per_class=s.integer("sample_per_class", 20000, minimum=2),
-            heldout_fraction=s.number("heldout_fraction", 0.1, minimum=0.0, maximum=0.5),
-            ngram_range=(int(ngram_range[0]), int(ngram_range[1])),
-            num_features=s.integer("num_features", 2 ** 18, minimum=16, maximum=2 ** 24),
-            max_chars=s.integer("max_chars", 5000, minimum=1),
-            regularization_c=s.number("regularization_c", 1.0, minimum=0.0,
-                                      exclusive_minimum=True),
-            keep=s.choice("keep", "pareto", KEEP_RULES),
-            threshold=s.number("threshold", 0.5, minimum=0.0, maximum=1.0),
-            pareto_alpha=s.number("pareto_alpha", 9.0, minimum=0.0, exclusive_minimum=True),
-            seed=s.integer("seed", 0),
-            model_path=model_path,
-        )
+        config = parse_model(cls, {} if data is None else data, key=where)
+        if config.model_path is None:
+            return config
+        return config.model_copy(update={"model_path": resolve_path(config.model_path,
+                                                                    base_dir)})
 
     def check_sources(self, known: Collection[str], where: str = STAGE) -> None:
         """Every source named must be one of the spec's sources."""
         for key in ("apply_to", "positive_sources", "negative_sources"):
-            config_check.check_known_sources(where, key, getattr(self, key), known)
+            check_known_sources(f"{where}.{key}", getattr(self, key), known)
 
     @property
     def features(self) -> quality_model.FeatureSettings:
@@ -147,7 +137,7 @@ class QualityClassifierConfig:
                                               seed=self.seed)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def fingerprint(self) -> dict[str, Any]:
         """The config, plus the model's version when a saved model is used: what a job's config
@@ -181,30 +171,21 @@ def _train(positives: list, negatives: list, config: QualityClassifierConfig
     return model
 
 
-def _write_json(path: str, data: Any) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
-
-
-def _write_model_files(model: quality_model.QualityModel, stats_dir: str,
-                       config: QualityClassifierConfig) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
+def _save_model(model: quality_model.QualityModel, stats_dir: str, published_dir: str,
+                config: QualityClassifierConfig) -> dict[str, Any]:
+    """Saves a model trained here into `stats_dir`; returns its record (quality_model.json),
+    which names the model file where it will be once the job is published."""
     record = {"model_version": model.version, "trained": config.model_path is None,
               "model_path": config.model_path, "settings": model.settings.to_json(),
               "config": config.to_json(), "train_seconds": model.train_seconds,
               **model.metadata}
     if config.model_path is None:
-        path = FileSystems.join(stats_dir, MODEL_FILE)
-        quality_model.save_model(model, path)
-        record["model_path"] = path
-    _write_json(FileSystems.join(stats_dir, MODEL_STATS_FILE), record)
+        quality_model.save_model(model, FileSystems.join(stats_dir, MODEL_FILE))
+        record["model_path"] = FileSystems.join(published_dir, MODEL_FILE)
     log.info("quality classifier %s (%s), held-out AUC %s; stats in %s", model.version,
              "trained" if record["trained"] else f"loaded from {config.model_path}",
-             model.metadata.get("heldout_auc"), stats_dir)
-    return model.version
+             model.metadata.get("heldout_auc"), published_dir)
+    return record
 
 
 def _load_checked(path: str, version: str) -> quality_model.QualityModel:
@@ -288,18 +269,22 @@ def _sum_counts(arrays) -> np.ndarray:
 
 
 class QualityClassifier(beam.PTransform):
-    """Documents -> (kept documents, rejected records), scoring the `apply_to` sources.
+    """Documents -> StageOutput(kept documents, rejected records, summaries), scoring the
+    `apply_to` sources.
 
-    Writes into `stats_dir`: quality_model.json (version, AUC, sample sizes, settings),
-    quality_model.npz (when trained here) and quality_scores.json (histograms per source).
+    Saves quality_model.npz into `stats_dir` when it trains one; the summaries are
+    quality_model.json (version, AUC, sample sizes, settings; it names the model file under
+    `published_dir`, default `stats_dir`) and quality_scores.json (histograms per source).
     A pre-trained `model_path` is loaded and checked here, before the pipeline runs.
     """
 
     def __init__(self, config: QualityClassifierConfig, stats_dir: str, *,
-                 label: str = STAGE, min_batch_size: int = 16, max_batch_size: int = 512):
+                 published_dir: str | None = None, label: str = STAGE,
+                 min_batch_size: int = 16, max_batch_size: int = 512):
         super().__init__(label=label)
         self.config = config
         self.stats_dir = stats_dir
+        self.published_dir = published_dir or stats_dir
         self.min_batch_size = min_batch_size
         self.max_batch_size = max_batch_size
         self.pretrained_version = None
@@ -330,7 +315,9 @@ class QualityClassifier(beam.PTransform):
     def expand(self, docs):
         config = self.config
         model = self._model(docs)
-        version = model | "write_model" >> beam.Map(_write_model_files, self.stats_dir, config)
+        model_record = model | "save_model" >> beam.Map(_save_model, self.stats_dir,
+                                                        self.published_dir, config)
+        version = model_record | "model_version" >> beam.Map(lambda r: r["model_version"])
         route = RouteBySource(_TO_SCORE, config.apply_to)
         routed = docs | "route" >> beam.ParDo(route).with_outputs(
             _TO_SCORE, main="passed")
@@ -340,14 +327,64 @@ class QualityClassifier(beam.PTransform):
                                             max_batch_size=self.max_batch_size)
             | "score" >> beam.ParDo(_ScoreBatchFn(config), beam.pvalue.AsSingleton(model))
             .with_outputs(REJECTED, _HISTOGRAMS, main="kept"))
-        from apache_beam.io.filesystems import FileSystems
-
-        scores_path = FileSystems.join(self.stats_dir, SCORES_FILE)
-        _ = (scored[_HISTOGRAMS]
-             | "sum_histograms" >> beam.CombinePerKey(_sum_counts)
-             | "gather_histograms" >> beam.combiners.ToList()
-             | "histogram_record" >> beam.Map(_histogram_record,
-                                              beam.pvalue.AsSingleton(version), config)
-             | "write_histograms" >> beam.Map(lambda r, path=scores_path: _write_json(path, r)))
+        histograms = (scored[_HISTOGRAMS]
+                      | "sum_histograms" >> beam.CombinePerKey(_sum_counts)
+                      | "gather_histograms" >> beam.combiners.ToList()
+                      | "histogram_record" >> beam.Map(_histogram_record,
+                                                       beam.pvalue.AsSingleton(version), config))
         kept = (routed.passed, scored.kept) | "merge" >> beam.Flatten()
-        return kept, scored[REJECTED]
+        return StageOutput(kept, scored[REJECTED],
+                           {MODEL_STATS_FILE: model_record, SCORES_FILE: histograms})
+
+
+class QualityClassifierStage(CorpusStage):
+    """The `quality_classifier:` section; absent, null or false = off."""
+
+    name = STAGE
+    title = "Quality classifier"
+    config_model = QualityClassifierConfig
+
+    def parse(self, raw: Any, context: SectionContext) -> QualityClassifierConfig | None:
+        if raw is None or raw is False:
+            return None
+        try:
+            config = QualityClassifierConfig.from_mapping(raw, STAGE, context.base_dir)
+            config.check_sources(context.source_names, STAGE)
+        except SpecError as e:
+            raise in_file(context.path, e) from None
+        return config
+
+    def fingerprint(self, config: QualityClassifierConfig) -> dict[str, Any]:
+        return config.fingerprint()
+
+    def expand(self, docs, config: QualityClassifierConfig, spec: Any,
+               dirs: StageDirs) -> StageOutput:
+        return docs | QualityClassifier(config, dirs.staging, published_dir=dirs.published,
+                                        label="classify")
+
+    def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
+        return {"scored": counters.get(f"{STAGE}.scored", 0)}
+
+    def report_section(self, data: Mapping[str, Any]) -> str:
+        """Score histograms per scored source, with the model's version and held-out AUC."""
+        scores, model = data.get("quality_scores"), data.get("quality_model") or {}
+        if not scores:
+            return ""
+        e = html.escape
+        auc = model.get("heldout_auc")
+        chart = corpus_stage_charts.img_tag(
+            corpus_stage_charts.quality_score_chart(scores, model))
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td>{d['scored']:,}</td><td>{d['kept']:,}</td>"
+            f"<td>{100.0 * d['kept'] / d['scored'] if d['scored'] else 0.0:.1f}%</td></tr>"
+            for name, d in sorted(scores["sources"].items()))
+        rule = e(str(scores.get("keep")))
+        if scores.get("keep") == "pareto":
+            rule += f" (alpha {scores['pareto_alpha']})"
+        elif scores.get("keep") == "threshold":
+            rule += f" {scores['threshold']}"
+        return (f"<p>Model {e(str(model.get('model_version')))} "
+                f"({'trained in this job' if model.get('trained') else 'loaded'}), held-out AUC "
+                f"{'n/a' if auc is None else f'{auc:.4f}'}; keep rule: {rule}.</p>{chart}"
+                f"<table><tr><th>source</th><th>scored</th><th>kept</th><th>kept fraction</th>"
+                f"</tr>{rows}</table>")

@@ -4,30 +4,27 @@ that opens offline: charts are PNGs made with matplotlib and embedded in the pag
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
-import json
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import corpus_stage_charts, stage_registry
-
-# Corpus stages (pipeline/corpus_stages.py) run after every per-document stage, in this order
-# unless the job says otherwise (with dedup.keep: quality_score the classifier runs first).
-CORPUS_STAGES = ("dedup", "quality_classifier", "decontamination")
+from pipeline import drop_warnings, json_files, stage_registry
 
 
 def _stage_of(reason: str) -> str:
     return reason.split(".", 1)[0]
 
 
-def stage_order(corpus_stages: list[str] | tuple[str, ...] = CORPUS_STAGES) -> list[str]:
-    rest = [s for s in CORPUS_STAGES if s not in corpus_stages]
+def stage_order(corpus_stages: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Per-document steps, then the corpus stages in the order they ran, then the others."""
+    rest = [s for s in stage_registry.CORPUS_STAGES if s not in corpus_stages]
     return list(stage_registry.STAGES) + list(corpus_stages) + rest
 
 
-def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] = CORPUS_STAGES
+def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] = ()
            ) -> list[tuple[str, int]]:
     """Documents remaining after each stage, in execution order, starting from the input."""
     remaining = manifest["documents_in"]
@@ -44,13 +41,13 @@ def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] 
 
 
 def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran: list[str],
-                 skipped: list[str], wall_time_s: float,
-                 dedup: dict[str, Any] | None = None,
-                 corpus_stages: list[str] | tuple[str, ...] = CORPUS_STAGES,
-                 quality_classifier: dict[str, Any] | None = None,
-                 decontamination: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`quality_classifier` is {'quality_model': ..., 'quality_scores': ...} and
-    `decontamination` the stage's decontamination.json, as the stages wrote them."""
+                 skipped: list[str], wall_time_s: float, corpus_stages: list[str],
+                 stage_data: dict[str, Any], warnings: list[dict[str, Any]] = (),
+                 examples: dict[str, dict[str, list]] | None = None) -> dict[str, Any]:
+    """Writes report.json and report.html. `corpus_stages`: the corpus stages that ran, in
+    order; `stage_data`: each registered corpus stage's report data ({} when off);
+    `warnings`: pipeline/drop_warnings.py's; `examples`: source -> reason -> dropped
+    documents' excerpts (pipeline/drop_examples.py)."""
     sources = [m for m in manifests if m]
     totals = {
         "documents_in": sum(m["documents_in"] for m in sources),
@@ -65,15 +62,17 @@ def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran
         "sources": {m["source"]: {k: m[k] for k in (
             "role", "format", "documents_in", "bytes_in", "documents_out", "bytes_out",
             "dropped", "lines_removed", "pii_redactions", "languages_seen", "languages_out",
-            "dead_letters", "config_hash")} | {"funnel": funnel(m, corpus_stages)}
+            "dead_letters", "config_hash")} | {
+                "funnel": funnel(m, corpus_stages),
+                "removed_by_rule": drop_warnings.rule_removals(m),
+                "skipped_checks": m.get("skipped_checks", {}),
+                "examples": (examples or {}).get(m["source"], {})}
             for m in sources},
+        "warnings": list(warnings),
         "corpus_stages": list(corpus_stages),
-        "dedup": dedup or {},
-        "quality_classifier": quality_classifier or {},
-        "decontamination": decontamination or {},
+        **stage_data,
     }
-    with FileSystems.create(FileSystems.join(output_dir, "report.json")) as f:
-        f.write(json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
+    json_files.write_json(FileSystems.join(output_dir, "report.json"), summary)
     with FileSystems.create(FileSystems.join(output_dir, "report.html")) as f:
         f.write(render_html(summary).encode("utf-8"))
     return summary
@@ -92,7 +91,7 @@ def _funnel_chart(summary: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     sources = summary["sources"]
-    stages = [s for s in stage_order(summary.get("corpus_stages", CORPUS_STAGES))
+    stages = [s for s in stage_order(summary.get("corpus_stages", ()))
               if any(_stage_of(r) == s for m in sources.values() for r in m["dropped"])]
     names = list(sources)
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.5))
@@ -144,118 +143,88 @@ def _language_chart(summary: dict[str, Any], top: int = 20) -> str:
     return out
 
 
-def _dedup_chart(dedup: dict[str, Any]) -> str:
-    """Group-size histograms of exact and near duplicates (log-scaled counts)."""
-    import matplotlib
+@dataclasses.dataclass(frozen=True)
+class ReportSection:
+    """One section of the report: `key` names it ("funnel", "languages" or a corpus stage),
+    `html` is its body (an HTML fragment without its heading)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    kinds = [k for k in ("exact", "near") if dedup.get(k, {}).get("size_histogram")]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.0), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
-        hist = dedup[kind]["size_histogram"]
-        sizes = sorted(hist, key=int)
-        ax.bar(sizes, [hist[s] for s in sizes], color="#e76f51" if kind == "near" else "#264653")
-        ax.set_yscale("log")
-        ax.set_xlabel("documents per group")
-        ax.set_ylabel("groups (log)")
-        ax.set_title(f"{kind} duplicate groups")
-        if len(sizes) > 15:
-            ax.set_xticks(sizes[::max(1, len(sizes) // 10)])
-    out = _png(fig)
-    plt.close(fig)
-    return out
+    key: str
+    title: str
+    html: str
 
 
-def _dedup_section(dedup: dict[str, Any]) -> str:
-    if not dedup:
-        return ""
+def report_sections(summary: dict[str, Any]) -> list[ReportSection]:
+    """The report's sections, each rendered from report.json's data alone, so that another
+    page (launch/run_report.py) can compose them under its own headings."""
+    sections = []
+    if summary.get("warnings"):
+        sections.append(ReportSection("warnings", "Warnings", _warnings_section(summary)))
+    sections.append(ReportSection("funnel", "Funnel", _funnel_section(summary)))
+    if any(m.get("removed_by_rule") for m in summary["sources"].values()):
+        sections.append(ReportSection("removed", "What each rule removed",
+                                      _removed_section(summary)))
+    if any(m["languages_seen"] for m in summary["sources"].values()):
+        sections.append(ReportSection("languages", "Languages", _img(_language_chart(summary))))
+    for name, stage in stage_registry.CORPUS_STAGES.items():
+        body = stage.report_section(summary.get(name) or {}) if summary.get(name) else ""
+        if body:
+            sections.append(ReportSection(name, stage.title, body))
+    return sections
+
+
+def _warnings_section(summary: dict[str, Any]) -> str:
     e = html.escape
-    parts = ["<h2>Deduplication</h2>"]
-    if any(d.get("size_histogram") for d in dedup.values()):
-        parts.append(f'<img src="data:image/png;base64,{_dedup_chart(dedup)}">')
-    for kind in ("exact", "near"):
-        d = dedup.get(kind)
-        if not d:
+    items = "".join(f"<li><b>{'error' if w.get('fatal') else 'warning'}</b>: {e(w['message'])}"
+                    f"</li>" for w in summary["warnings"])
+    return f"<ul>{items}</ul>"
+
+
+def _removed_section(summary: dict[str, Any]) -> str:
+    """Per source and rule: documents, lines and bytes removed (share of the source), the
+    checks skipped for a language, and excerpts of dropped documents."""
+    e = html.escape
+    parts = []
+    for name, m in summary["sources"].items():
+        removed = m.get("removed_by_rule") or {}
+        if not removed:
             continue
-        removed = ", ".join(f"{e(s)} {n:,}" for s, n in sorted(d["removed_per_source"].items()))
-        line = (f"<p><b>{kind}</b>: {d['groups']:,} groups holding {d['documents_in_groups']:,} "
-                f"documents; {d['removed']:,} removed ({removed or 'none'}).")
-        if kind == "near":
-            c = d.get("counters", {})
-            comp = d.get("components", {})
-            line += (f" Candidate pairs {c.get('candidate_pairs', 0):,}, verified duplicates "
-                     f"{c.get('verified_pairs', 0):,}, LSH false positives removed by "
-                     f"verification {c.get('false_positive_pairs', 0):,}; capped buckets "
-                     f"{c.get('capped_buckets', 0):,}; connected components "
-                     f"{'converged' if comp.get('converged') else 'NOT converged'} after "
-                     f"{comp.get('rounds_with_changes', 0)} of {comp.get('rounds_run', 0)} "
-                     f"rounds.")
-        parts.append(line + "</p>")
-        groups = d.get("largest", []) + [x for x in d.get("examples", [])
-                                        if x not in d.get("largest", [])]
-        if groups:
-            rows = []
-            for g in groups:
-                members = "<br>".join(
-                    f"{'kept' if m['kept'] else 'removed'}: {e(m['source'])} {e(m['id'])}: "
-                    f"<i>{e(m['first_line'])}</i>" for m in g["members"])
-                rows.append(f"<tr><td>{g['size']}</td><td class=small>{members}</td></tr>")
-            parts.append(f"<table><tr><th>size</th><th>{kind} group (largest first, then a "
-                         f"sample)</th></tr>{''.join(rows)}</table>")
+        docs_in, bytes_in = m["documents_in"] or 1, m["bytes_in"] or 1
+        rows = "".join(
+            f"<tr><td>{e(rule)}</td><td>{r['documents']:,} ({100 * r['documents'] / docs_in:.1f}%)"
+            f"</td><td>{r['lines']:,}</td><td>{r['bytes'] / 1e6:.3f} "
+            f"({100 * r['bytes'] / bytes_in:.1f}%)</td></tr>"
+            for rule, r in sorted(removed.items(), key=lambda kv: -kv[1]["bytes"]))
+        skipped = ", ".join(f"{e(k)}: {n:,} documents" for k, n in
+                            sorted((m.get("skipped_checks") or {}).items()))
+        examples = []
+        for reason, found in sorted((m.get("examples") or {}).items()):
+            for x in found:
+                examples.append(f"<tr><td>{e(reason)}</td><td>{e(str(x['id']))} "
+                                f"({e(str(x['lang']))}, {x['chars']:,} chars)</td>"
+                                f"<td class=small><pre>{e(x['excerpt'])}</pre></td></tr>")
+        parts.append(
+            f"<h3>{e(name)}</h3><table><tr><th>rule</th><th>documents dropped</th>"
+            f"<th>lines removed</th><th>MB removed</th></tr>{rows}</table>"
+            + (f"<p>Checks skipped for a language (no sound setting): {skipped}</p>"
+               if skipped else "")
+            + (f"<details><summary>examples of dropped documents</summary><table>"
+               f"<tr><th>reason</th><th>document</th><th>start of its text</th></tr>"
+               f"{''.join(examples)}</table></details>" if examples else ""))
     return "\n".join(parts)
 
 
-def _quality_section(stats: dict[str, Any]) -> str:
-    """Score histograms per scored source, with the model's version and held-out AUC."""
-    scores, model = stats.get("quality_scores"), stats.get("quality_model") or {}
-    if not scores:
-        return ""
-    e = html.escape
-    auc = model.get("heldout_auc")
-    png = base64.b64encode(corpus_stage_charts.quality_score_chart(scores, model)).decode("ascii")
-    rows = "".join(
-        f"<tr><td>{e(name)}</td><td>{d['scored']:,}</td><td>{d['kept']:,}</td>"
-        f"<td>{100.0 * d['kept'] / d['scored'] if d['scored'] else 0.0:.1f}%</td></tr>"
-        for name, d in sorted(scores["sources"].items()))
-    rule = e(str(scores.get("keep")))
-    if scores.get("keep") == "pareto":
-        rule += f" (alpha {scores['pareto_alpha']})"
-    elif scores.get("keep") == "threshold":
-        rule += f" {scores['threshold']}"
-    return (f"<h2>Quality classifier</h2><p>Model {e(str(model.get('model_version')))} "
-            f"({'trained in this job' if model.get('trained') else 'loaded'}), held-out AUC "
-            f"{'n/a' if auc is None else f'{auc:.4f}'}; keep rule: {rule}.</p>"
-            f'<img src="data:image/png;base64,{png}">'
-            f"<table><tr><th>source</th><th>scored</th><th>kept</th><th>kept fraction</th>"
-            f"</tr>{rows}</table>")
+def _img(png_base64: str) -> str:
+    return f'<img src="data:image/png;base64,{png_base64}">'
 
 
-def _decontamination_section(stats: dict[str, Any]) -> str:
-    """Documents contaminated per evaluation set (and per source in the chart)."""
-    if not stats:
-        return ""
-    e = html.escape
-    png = base64.b64encode(corpus_stage_charts.contamination_chart(stats)).decode("ascii")
-    rows = "".join(
-        f"<tr><td>{e(name)}</td><td>{d.get('texts', 0):,}</td>"
-        f"<td>{d.get('documents_contaminated', 0):,}</td></tr>"
-        for name, d in sorted(stats["eval_sets"].items()))
-    checked = sum(s["checked"] for s in stats["sources"].values())
-    return (f"<h2>Decontamination</h2><p>{checked:,} documents checked for shared "
-            f"{stats['ngram']}-grams; action: {e(stats['action'])}.</p>"
-            f'<img src="data:image/png;base64,{png}">'
-            f"<table><tr><th>eval set</th><th>texts</th><th>documents contaminated</th></tr>"
-            f"{rows}</table>")
-
-
-def render_html(summary: dict[str, Any]) -> str:
+def _funnel_section(summary: dict[str, Any]) -> str:
     e = html.escape
     rows = []
     for name, m in summary["sources"].items():
         out = sum(m["documents_out"].values())
         kept_pct = 100.0 * out / m["documents_in"] if m["documents_in"] else 0.0
+        bytes_pct = (100.0 * sum(m["bytes_out"].values()) / m["bytes_in"]
+                     if m["bytes_in"] else 0.0)
         drops = "<br>".join(f"{e(r)}: {n}" for r, n in sorted(m["dropped"].items(),
                                                               key=lambda kv: -kv[1]))
         pii = ", ".join(f"{e(k)} {n}" for k, n in m["pii_redactions"].items()) or "none"
@@ -263,12 +232,20 @@ def render_html(summary: dict[str, Any]) -> str:
             f"<tr><td>{e(name)}</td><td>{e(m['role'])}</td><td>{e(m['format'])}</td>"
             f"<td>{m['documents_in']:,}</td><td>{m['bytes_in'] / 1e6:.2f}</td>"
             f"<td>{m['documents_out']['train']:,} / {m['documents_out']['validation']:,}</td>"
-            f"<td>{kept_pct:.1f}%</td><td class=small>{drops or 'none'}</td>"
+            f"<td>{kept_pct:.1f}%</td><td>{sum(m['bytes_out'].values()) / 1e6:.2f}</td>"
+            f"<td>{bytes_pct:.1f}%</td><td class=small>{drops or 'none'}</td>"
             f"<td>{pii}</td><td>{m['dead_letters']}</td></tr>")
-    has_langs = any(m["languages_seen"] for m in summary["sources"].values())
-    lang_chart = (f'<h2>Languages</h2><img src="data:image/png;base64,{_language_chart(summary)}">'
-                  if has_langs else "")
+    return f"""{_img(_funnel_chart(summary))}
+<table><tr><th>source</th><th>role</th><th>format</th><th>docs in</th><th>MB in</th>
+<th>out train / validation</th><th>kept</th><th>MB out</th><th>bytes kept</th>
+<th>dropped by rule</th><th>PII redacted</th>
+<th>dead letters</th></tr>{''.join(rows)}</table>"""
+
+
+def render_html(summary: dict[str, Any]) -> str:
+    e = html.escape
     t = summary["totals"]
+    body = "\n".join(f"<h2>{e(s.title)}</h2>{s.html}" for s in report_sections(summary))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Prep report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
@@ -280,27 +257,22 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;ve
 {t['dead_letters']:,} dead letters. Ran: {e(', '.join(summary['ran']) or 'nothing')};
 skipped (already complete): {e(', '.join(summary['skipped']) or 'none')};
 wall time {summary['wall_time_s']} s.</p>
-<h2>Funnel</h2><img src="data:image/png;base64,{_funnel_chart(summary)}">
-<table><tr><th>source</th><th>role</th><th>format</th><th>docs in</th><th>MB in</th>
-<th>out train / validation</th><th>kept</th><th>dropped by rule</th><th>PII redacted</th>
-<th>dead letters</th></tr>{''.join(rows)}</table>
-{lang_chart}
-{_dedup_section(summary.get("dedup", {}))}
-{_quality_section(summary.get("quality_classifier", {}))}
-{_decontamination_section(summary.get("decontamination", {}))}
+{body}
 </body></html>"""
 
 
 def console_summary(summary: dict[str, Any], output_dir: str) -> str:
     lines = [f"{'source':<16}{'docs in':>10}{'train':>10}{'valid':>8}{'kept':>8}"
-             f"{'MB in':>9}{'MB out':>9}{'dead':>6}"]
+             f"{'MB in':>9}{'MB out':>9}{'bytes':>8}{'dead':>6}"]
     for name, m in summary["sources"].items():
         out = sum(m["documents_out"].values())
         kept = 100.0 * out / m["documents_in"] if m["documents_in"] else 0.0
+        bytes_kept = (100.0 * sum(m["bytes_out"].values()) / m["bytes_in"]
+                      if m["bytes_in"] else 0.0)
         lines.append(f"{name:<16}{m['documents_in']:>10,}{m['documents_out']['train']:>10,}"
                      f"{m['documents_out']['validation']:>8,}{kept:>7.1f}%"
                      f"{m['bytes_in'] / 1e6:>9.2f}{sum(m['bytes_out'].values()) / 1e6:>9.2f}"
-                     f"{m['dead_letters']:>6}")
+                     f"{bytes_kept:>7.1f}%{m['dead_letters']:>6}")
     t = summary["totals"]
     lines += [
         f"in: {t['documents_in']:,} documents, {t['bytes_in'] / 1e6:.2f} MB; "
@@ -313,4 +285,6 @@ def console_summary(summary: dict[str, Any], output_dir: str) -> str:
         f"report:  {FileSystems.join(output_dir, 'report.html')} "
         f"(and report.json)",
     ]
+    lines += [f"{'ERROR' if w.get('fatal') else 'WARNING'}: {w['message']}"
+              for w in summary.get("warnings", [])]
     return "\n".join(lines)

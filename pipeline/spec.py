@@ -1,8 +1,13 @@
 """The prep job's sources spec: parsed from YAML, validated before any pipeline starts.
 
 A spec names the sources to read and, for each, which cleaning stages run with which
-parameters. Every mistake is reported with the key path that holds it and what was expected,
-e.g. `sources[2].format: 'jsonll' is not one of jsonl, parquet, ...`.
+parameters. It is validated by pydantic models (pipeline/validation.py) built from the stage
+registry: each per-document step's parameters come from its constructor, each corpus stage's
+section (`dedup:`, `quality_classifier:`, `decontamination:`, ...) from its `config_model`, and
+each corpus stage then builds its config from its section (`CorpusStage.parse`). Every mistake
+is reported with the key path that holds it and what was expected, e.g.
+`sources[2].format: 'jsonll' is not one of 'jsonl', 'parquet', ...`. The JSON schema is
+published in docs/schemas/sources_spec.schema.json.
 
     seed: 0
     validation_fraction: 0.01
@@ -32,31 +37,29 @@ e.g. `sources[2].format: 'jsonll' is not one of jsonl, parquet, ...`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
+import pydantic
 import yaml
+from apache_beam.io.filesystems import FileSystems
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 
 from pipeline import stage_registry
-from pipeline.dedup.config import (DEFAULT_ROLE_PREFERENCE, DISABLED, KEEP_RULES, SHINGLES,
-                                   DedupConfig, ExactConfig, NearConfig)
+from pipeline.corpus_stage import SectionContext
+from pipeline.validation import (Bool, Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
+                                 Str, StrList, one_or_list, kind, model_from_signature,
+                                 parse_model, resolve_path, switch)
 
-if TYPE_CHECKING:  # imported lazily below: both modules import SpecError from here
-    from pipeline.decontamination import DecontaminationConfig
-    from pipeline.quality_classifier import QualityClassifierConfig
+__all__ = ["FORMATS", "PIPELINE_VERSION", "PrepSpec", "SourceSpec", "SpecError", "load_spec",
+           "parse_spec"]
 
-PALM_ROLES = ("conversations", "webpages", "books", "code", "wikipedia", "news")
 FORMATS = ("jsonl", "parquet", "text_dir", "code_dir", "warc", "wet", "tfds")
 # Bumped whenever a change to the code changes what a given spec produces, so reruns redo work.
-PIPELINE_VERSION = "1"
-
-
-class SpecError(ValueError):
-    """An invalid spec: the message names the file, the key and what was expected."""
+PIPELINE_VERSION = "2"  # 2: language-aware rules, whitespace words, C4 on paragraphs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,7 @@ class SourceSpec:
     tfds_name: str | None = None
     tfds_split: str = "train"
     tfds_data_dir: str | None = None
+    allow_empty: bool = False  # a source that ends with no document is not an error
     # Resolved stage configuration: stage name -> parameters, in execution order; only the
     # stages that are switched on appear.
     stages: tuple[tuple[str, Mapping[str, Any]], ...] = ()
@@ -95,41 +99,42 @@ class SourceSpec:
 
 @dataclasses.dataclass(frozen=True)
 class PrepSpec:
+    """A validated spec. `corpus_configs` holds the config of each corpus stage that is on
+    (name -> config, registry order); `spec.<stage name>` reads it (None when off)."""
+
     sources: tuple[SourceSpec, ...]
     seed: int = 0
     validation_fraction: float = 0.01
     rejected_sample_rate: float = 1.0
     train_shards: int = 4
     validation_shards: int = 1
-    dedup: DedupConfig = DedupConfig()
-    quality_classifier: "QualityClassifierConfig | None" = None
-    decontamination: "DecontaminationConfig | None" = None
+    max_rule_drop_share: float = 0.5  # warn when one rule removes more of a source
+    corpus_configs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     path: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name in stage_registry.CORPUS_STAGES:
+            return self.__dict__.get("corpus_configs", {}).get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def corpus_stages_on(self) -> bool:
         """Whether any stage sees all sources at once (then sources depend on each other)."""
-        return (self.dedup.enabled or self.quality_classifier is not None
-                or self.decontamination is not None)
+        return bool(self.corpus_configs)
 
     def corpus_fingerprint(self) -> dict[str, Any]:
-        """What the corpus stages depend on beyond the spec text: the quality model's version
-        and each evaluation set's SHA-256 (read from disk each call, so an edited file counts)."""
-        out: dict[str, Any] = {}
-        if self.dedup.enabled:
-            out["dedup"] = self.dedup.to_json()
-        if self.quality_classifier is not None:
-            out["quality_classifier"] = self.quality_classifier.fingerprint()
-        if self.decontamination is not None:
-            out["decontamination"] = self.decontamination.fingerprint()
-        return out
+        """What the corpus stages depend on, by stage: their config and what they read from
+        disk (a quality model's version, each evaluation set's SHA-256; read from disk each
+        call, so an edited file counts)."""
+        return {name: stage_registry.CORPUS_STAGES[name].fingerprint(config)
+                for name, config in self.corpus_configs.items()}
 
     def source_config_hash(self, source: SourceSpec,
                            corpus_fingerprint: dict[str, Any] | None = None) -> str:
         """Hash of everything that determines a source's outputs (not where the spec lives).
 
-        With a corpus stage on (dedup, quality classifier, decontamination), sources depend on
-        each other (a copy is removed from one source because another holds the keeper; the
+        With a corpus stage on (dedup, quality classifier, decontamination...), sources depend
+        on each other (a copy is removed from one source because another holds the keeper; the
         classifier trains on other sources), so the hash also covers every corpus stage's
         fingerprint and every other source's config: changing any of them redoes all sources.
         `corpus_fingerprint` saves re-reading the stages' files when hashing many sources.
@@ -143,25 +148,129 @@ class PrepSpec:
             "shards": [self.train_shards, self.validation_shards],
         }
         if self.corpus_stages_on:
-            fingerprint = (self.corpus_fingerprint() if corpus_fingerprint is None
+            payload.update(self.corpus_fingerprint() if corpus_fingerprint is None
                            else corpus_fingerprint)
-            # Dedup alone keeps the keys it always had, so existing outputs stay complete.
-            if self.dedup.enabled:
-                payload["dedup"] = fingerprint["dedup"]
-            payload.update({k: v for k, v in fingerprint.items() if k != "dedup"})
             payload["dedup_sources"] = [s.to_json() for s in self.sources]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-_TOP_KEYS = {"seed", "validation_fraction", "rejected_sample_rate", "shards", "stages", "sources",
-             "dedup", "quality_classifier", "decontamination"}
-# Folder names in the output directory that are not sources.
-RESERVED_NAMES = {"dedup", "quality_classifier", "decontamination", "_staging"}
-_SOURCE_KEYS = {
-    "name", "role", "format", "paths", "text_field", "id_field", "url_field", "languages",
-    "extensions", "stages", "dataset", "split", "data_dir",
-}
+def reserved_names() -> set[str]:
+    """Folder names in the output directory that are not sources."""
+    return set(stage_registry.CORPUS_STAGES) | {"_staging"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec's models (pipeline/validation.py). The per-document steps' parameters and the corpus
+# stages' sections come from the registry, so the models are built from it.
+
+def _folder_name(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise ValueError(f"'{name}' must be non-empty and use only letters, digits, '-', '_' "
+                         "and '.' (it names a folder)")
+    return name
+
+
+NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
+PathList = Annotated[tuple[NonEmptyStr, ...], Field(min_length=1),
+                     BeforeValidator(one_or_list, json_schema_input_type=str | list[str])]
+
+
+class ShardsModel(SpecModel):
+    """Output shards per split (rejected records use as many shards as train)."""
+
+    train: PositiveInt = 4
+    validation: PositiveInt = 1
+
+
+class SourceModel(SpecModel):
+    """One source: where to read it and how; `stages` overrides the spec-wide settings."""
+
+    name: Annotated[str, Strict(), AfterValidator(_folder_name)]
+    role: Str = Field(description="conversations, webpages, books, code, wikipedia, news, ...")
+    format: Literal[FORMATS]
+    paths: PathList | None = Field(None, description="files, globs or folders (not for tfds)")
+    text_field: Str = "text"
+    id_field: Str | None = None
+    url_field: Str | None = None
+    languages: StrList = Field((), description="ISO 639 codes kept by langid (empty: any)")
+    extensions: StrList = Field((), description="file extensions read (text_dir, code_dir)")
+    stages: dict[str, Any] = {}
+    dataset: Str | None = Field(None, description="tfds: the dataset, e.g. 'my_corpus:1.0.0'")
+    split: Str = Field("train", description="tfds: the split")
+    data_dir: Str | None = Field(None, description="tfds: the prepared dataset's data_dir")
+    allow_empty: Bool = Field(False, description="a source that ends with no document is "
+                                                 "not an error (the job exits 0)")
+
+    @model_validator(mode="after")
+    def _inputs(self) -> "SourceModel":
+        if self.format == "tfds":
+            if self.dataset is None:
+                raise KeyProblem("dataset", "missing: tfds sources name a dataset, e.g. "
+                                            "'my_corpus:1.0.0'")
+            if self.data_dir is None:
+                raise KeyProblem("data_dir", "missing: tfds sources read a prepared dataset "
+                                             "from a local data_dir (nothing is downloaded)")
+        elif self.paths is None:
+            raise KeyProblem("paths", "missing: list files, globs or folders")
+        return self
+
+
+class SpecBase(SpecModel):
+    seed: Int = 0
+    validation_fraction: Fraction = 0.01
+    rejected_sample_rate: Fraction = Field(1.0, description="share of rejected records kept "
+                                                            "for audit")
+    shards: ShardsModel = ShardsModel()
+    max_rule_drop_share: Fraction = Field(0.5, description="warn when one rule removes more "
+                                                           "than this share of a source")
+
+    @model_validator(mode="after")
+    def _source_names(self) -> "SpecBase":
+        seen: dict[str, int] = {}
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                raise KeyProblem(f"sources[{i}].name",
+                                 f"'{source.name}' is already used by sources[{seen[source.name]}]"
+                                 "; source names must be unique")
+            if source.name in reserved_names():
+                raise KeyProblem(f"sources[{i}].name", f"'{source.name}' is reserved for the "
+                                                       "job's own outputs; choose another name")
+            seen[source.name] = i
+        return self
+
+
+def spec_model() -> type[SpecModel]:
+    """The sources spec's model, for the stages registered now."""
+    key = (tuple(stage_registry.STAGES.items()),
+           tuple((n, s.config_model) for n, s in stage_registry.CORPUS_STAGES.items()))
+    if key not in _MODELS:
+        _MODELS[key] = _build_spec_model()
+    return _MODELS[key]
+
+
+_MODELS: dict[tuple, type[SpecModel]] = {}
+
+
+def _build_spec_model() -> type[SpecModel]:
+    steps = {name: (switch(model_from_signature(f"{name}_parameters", cls)), None)
+             for name, cls in stage_registry.STAGES.items()}
+    stages = pydantic.create_model("Stages", __base__=SpecModel, **steps)
+    stages.__doc__ = ("Per-document steps: true (on), false (off) or a mapping of parameters "
+                      "(on, with these values)")
+    source = pydantic.create_model("Source", __base__=SourceModel, stages=(stages, stages()))
+    corpus = {name: (switch(stage.config_model) if stage.config_model else Any, None)
+              for name, stage in stage_registry.CORPUS_STAGES.items()}
+    model = pydantic.create_model(
+        "SourcesSpec", __base__=SpecBase, stages=(stages, stages()),
+        sources=(Annotated[list[source], Field(min_length=1)], ...), **corpus)
+    model.__doc__ = "The prep job's sources spec (pipeline/spec.py)."
+    return model
+
+
+def json_schema() -> dict[str, Any]:
+    """The sources spec's JSON schema (published in docs/schemas/)."""
+    return spec_model().model_json_schema()
 
 
 def load_spec(path: str) -> PrepSpec:
@@ -184,8 +293,6 @@ def _read_text(path: str) -> str:
     if "://" not in path:
         with open(path, encoding="utf-8") as f:
             return f.read()
-    from apache_beam.io.filesystems import FileSystems
-
     if not FileSystems.exists(path):
         raise FileNotFoundError(path)
     with FileSystems.open(path) as f:
@@ -193,315 +300,41 @@ def _read_text(path: str) -> str:
 
 
 def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -> PrepSpec:
-    where = _Where(path)
     if not isinstance(raw, dict):
-        raise where.error("", f"expected a mapping with a 'sources' list, got {_kind(raw)}")
-    where.unknown_keys("", raw, _TOP_KEYS)
-    if "sources" not in raw:
-        raise where.error("sources", "missing: list at least one source")
-    sources_raw = raw["sources"]
-    if not isinstance(sources_raw, list) or not sources_raw:
-        raise where.error("sources", f"expected a non-empty list, got {_kind(sources_raw)}")
-
-    seed = where.typed("seed", raw.get("seed", 0), int)
-    fraction = where.fraction("validation_fraction", raw.get("validation_fraction", 0.01))
-    sample_rate = where.fraction("rejected_sample_rate", raw.get("rejected_sample_rate", 1.0))
-    shards = raw.get("shards", {}) or {}
-    if not isinstance(shards, dict):
-        raise where.error("shards", f"expected a mapping like {{train: 4, validation: 1}}, "
-                                    f"got {_kind(shards)}")
-    where.unknown_keys("shards", shards, {"train", "validation"})
-    train_shards = where.positive_int("shards.train", shards.get("train", 4))
-    validation_shards = where.positive_int("shards.validation", shards.get("validation", 1))
-
-    global_stages = raw.get("stages", {}) or {}
-    _check_stage_overrides(where, "stages", global_stages)
-
-    sources = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(sources_raw):
-        source = _parse_source(where, f"sources[{i}]", entry, global_stages, base_dir)
-        if source.name in seen:
-            raise where.error(f"sources[{i}].name",
-                              f"'{source.name}' is already used by sources[{seen[source.name]}]; "
-                              "source names must be unique")
-        if source.name in RESERVED_NAMES:
-            raise where.error(f"sources[{i}].name", f"'{source.name}' is reserved for the "
-                                                    "job's own outputs; choose another name")
-        seen[source.name] = i
-        sources.append(source)
-    dedup = _parse_dedup(where, raw.get("dedup", True))
-    names = [s.name for s in sources]
-    quality = _parse_quality_classifier(where, raw.get("quality_classifier"), names, base_dir)
-    decontamination = _parse_decontamination(where, raw.get("decontamination"), names, base_dir)
+        raise SpecError(f"{path}: expected a mapping with a 'sources' list, got {kind(raw)}")
+    model = parse_model(spec_model(), raw, file=path)
+    global_stages = raw.get("stages") or {}
+    sources = tuple(_source(entry, raw["sources"][i].get("stages") or {}, global_stages,
+                            base_dir) for i, entry in enumerate(model.sources))
+    context = SectionContext(path=path, base_dir=base_dir,
+                             source_names=tuple(s.name for s in sources))
+    corpus_configs = {}
+    for name, stage in stage_registry.CORPUS_STAGES.items():
+        config = stage.parse(raw.get(name), context)
+        if config is not None:
+            corpus_configs[name] = config
     return PrepSpec(
-        sources=tuple(sources), seed=seed, validation_fraction=fraction,
-        rejected_sample_rate=sample_rate, train_shards=train_shards,
-        validation_shards=validation_shards, dedup=dedup, quality_classifier=quality,
-        decontamination=decontamination, path=path,
+        sources=sources, seed=model.seed, validation_fraction=model.validation_fraction,
+        rejected_sample_rate=model.rejected_sample_rate, train_shards=model.shards.train,
+        validation_shards=model.shards.validation, corpus_configs=corpus_configs, path=path,
+        max_rule_drop_share=model.max_rule_drop_share,
     )
 
 
-def _with_file(where: "_Where", error: SpecError) -> SpecError:
-    """The config classes name the key path; the spec adds which file holds it."""
-    message = str(error)
-    return error if message.startswith(f"{where.path}:") else SpecError(f"{where.path}: {message}")
-
-
-def _parse_quality_classifier(where: "_Where", raw: Any, names: list[str],
-                              base_dir: str | None) -> "QualityClassifierConfig | None":
-    """The `quality_classifier:` section; absent, null or false = off."""
-    if raw is None or raw is False:
-        return None
-    from pipeline.quality_classifier import STAGE, QualityClassifierConfig
-
-    try:
-        config = QualityClassifierConfig.from_mapping(raw, STAGE, base_dir)
-        config.check_sources(names, STAGE)
-    except SpecError as e:
-        raise _with_file(where, e) from None
-    return config
-
-
-def _parse_decontamination(where: "_Where", raw: Any, names: list[str],
-                           base_dir: str | None) -> "DecontaminationConfig | None":
-    """The `decontamination:` section; absent, null or false = off."""
-    if raw is None or raw is False:
-        return None
-    from pipeline.decontamination import STAGE, DecontaminationConfig
-
-    try:
-        config = DecontaminationConfig.from_mapping(raw, STAGE, base_dir)
-        config.check_sources(names, STAGE)
-    except SpecError as e:
-        raise _with_file(where, e) from None
-    return config
-
-
-def _parse_dedup(where: "_Where", raw: Any) -> DedupConfig:
-    """The `dedup:` section; true/absent = defaults, false = off."""
-    if raw is True or raw is None:
-        return DedupConfig()
-    if raw is False:
-        return DISABLED
-    if not isinstance(raw, dict):
-        raise where.error("dedup", f"expected true, false or a mapping with keep, "
-                                   f"role_preference, exact, near; got {_kind(raw)}")
-    where.unknown_keys("dedup", raw, {"keep", "role_preference", "exact", "near"})
-    keep = where.typed("dedup.keep", raw.get("keep", "smallest_id"), str)
-    if keep not in KEEP_RULES:
-        raise where.error("dedup.keep", f"'{keep}' is not one of {', '.join(KEEP_RULES)}")
-    roles = _str_list(where, "dedup.role_preference",
-                      raw.get("role_preference", list(DEFAULT_ROLE_PREFERENCE)))
-    if len(set(roles)) != len(roles):
-        raise where.error("dedup.role_preference", "a role is listed twice")
-    exact = _parse_section(where, "dedup.exact", raw.get("exact", True), ExactConfig)
-    near = _parse_section(where, "dedup.near", raw.get("near", True), NearConfig)
-    if near is not None:
-        _check_near(where, near)
-    return DedupConfig(keep=keep, role_preference=roles, exact=exact, near=near)
-
-
-def _parse_section(where: "_Where", key: str, raw: Any, cls: type) -> Any:
-    if raw is True or raw is None:
-        return cls()
-    if raw is False:
-        return None
-    if not isinstance(raw, dict):
-        raise where.error(key, f"expected true, false or a mapping of parameters, "
-                               f"got {_kind(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
-    for name, value in raw.items():
-        if name not in fields:
-            raise where.error(f"{key}.{name}", f"unknown parameter; expected one of "
-                                               f"{', '.join(sorted(fields))}")
-        default = fields[name].default
-        if default is None:  # bands / rows: an optional positive integer
-            if value is not None:
-                where.positive_int(f"{key}.{name}", value)
-        elif not _matches(value, type(default)):
-            raise where.error(f"{key}.{name}", f"expected {type(default).__name__}, "
-                                               f"got {_kind(value)}")
-        values[name] = float(value) if isinstance(default, float) else value
-    return cls(**values)
-
-
-def _check_near(where: "_Where", near: NearConfig) -> None:
-    if near.shingle not in SHINGLES:
-        raise where.error("dedup.near.shingle", f"'{near.shingle}' is not one of "
-                                                f"{', '.join(SHINGLES)}")
-    for name in ("ngram", "num_perm", "max_bucket_exhaustive", "bucket_anchors",
-                 "component_rounds"):
-        where.positive_int(f"dedup.near.{name}", getattr(near, name))
-    for name in ("threshold", "code_edit_similarity"):
-        value = getattr(near, name)
-        if not 0.0 < value <= 1.0:
-            raise where.error(f"dedup.near.{name}", f"expected a number in (0, 1], got {value}")
-    for name in ("false_positive_weight", "false_negative_weight"):
-        if getattr(near, name) < 0:
-            raise where.error(f"dedup.near.{name}", "expected a non-negative number")
-    if (near.bands is None) != (near.rows is None):
-        raise where.error("dedup.near.bands" if near.bands is None else "dedup.near.rows",
-                          "give both bands and rows, or neither (then they are derived from "
-                          "threshold and num_perm)")
-    if near.bands is not None and near.bands * near.rows > near.num_perm:
-        raise where.error("dedup.near.bands", f"bands x rows = {near.bands * near.rows} "
-                                              f"exceeds num_perm = {near.num_perm}")
-    if near.bands is None and near.threshold >= 1.0:
-        raise where.error("dedup.near.threshold", "a threshold of 1.0 cannot derive bands "
-                                                  "and rows; give them explicitly")
-
-
-def _parse_source(where: "_Where", key: str, entry: Any, global_stages: dict,
-                  base_dir: str | None) -> SourceSpec:
-    if not isinstance(entry, dict):
-        raise where.error(key, f"expected a mapping with name, role, format and paths, "
-                               f"got {_kind(entry)}")
-    where.unknown_keys(key, entry, _SOURCE_KEYS)
-    for required in ("name", "role", "format"):
-        if required not in entry:
-            raise where.error(f"{key}.{required}", "missing")
-    name = where.typed(f"{key}.name", entry["name"], str)
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise where.error(f"{key}.name", f"'{name}' must be non-empty and use only letters, "
-                                         "digits, '-', '_' and '.' (it names a folder)")
-    role = where.typed(f"{key}.role", entry["role"], str)
-    fmt = where.typed(f"{key}.format", entry["format"], str)
-    if fmt not in FORMATS:
-        raise where.error(f"{key}.format", f"'{fmt}' is not one of {', '.join(FORMATS)}")
-
-    tfds_name = tfds_data_dir = None
-    tfds_split = "train"
-    if fmt == "tfds":
-        if "dataset" not in entry:
-            raise where.error(f"{key}.dataset", "missing: tfds sources name a dataset, "
-                                                "e.g. 'my_corpus:1.0.0'")
-        tfds_name = where.typed(f"{key}.dataset", entry["dataset"], str)
-        tfds_split = where.typed(f"{key}.split", entry.get("split", "train"), str)
-        if "data_dir" not in entry:
-            raise where.error(f"{key}.data_dir", "missing: tfds sources read a prepared dataset "
-                                                 "from a local data_dir (nothing is downloaded)")
-        tfds_data_dir = _resolve(where.typed(f"{key}.data_dir", entry["data_dir"], str), base_dir)
-        paths: tuple[str, ...] = ()
-    else:
-        if "paths" not in entry:
-            raise where.error(f"{key}.paths", "missing: list files, globs or folders")
-        raw_paths = entry["paths"]
-        if isinstance(raw_paths, str):
-            raw_paths = [raw_paths]
-        if not isinstance(raw_paths, list) or not raw_paths or not all(
-                isinstance(p, str) and p for p in raw_paths):
-            raise where.error(f"{key}.paths", "expected a non-empty list of path strings")
-        paths = tuple(_resolve(p, base_dir) for p in raw_paths)
-
-    languages = _str_list(where, f"{key}.languages", entry.get("languages", []))
-    extensions = _str_list(where, f"{key}.extensions", entry.get("extensions", []))
-    source_stages = entry.get("stages", {}) or {}
-    _check_stage_overrides(where, f"{key}.stages", source_stages)
-    is_code = role == "code" or fmt == "code_dir"
-    stages = stage_registry.resolve_stages(is_code, role, global_stages, source_stages)
+def _source(entry: SourceModel, source_stages: dict, global_stages: dict,
+            base_dir: str | None) -> SourceSpec:
+    """A validated source entry, with its paths resolved and its stages resolved from the
+    defaults and the spec's own (unconverted) overrides."""
+    is_code = entry.role == "code" or entry.format == "code_dir"
+    tfds = entry.format == "tfds"
     return SourceSpec(
-        name=name, role=role, format=fmt, paths=paths,
-        text_field=where.typed(f"{key}.text_field", entry.get("text_field", "text"), str),
-        id_field=_opt_str(where, f"{key}.id_field", entry.get("id_field")),
-        url_field=_opt_str(where, f"{key}.url_field", entry.get("url_field")),
-        languages=languages,
-        extensions=tuple(e if e.startswith(".") else f".{e}" for e in extensions),
-        tfds_name=tfds_name, tfds_split=tfds_split, tfds_data_dir=tfds_data_dir,
-        stages=stages,
+        name=entry.name, role=entry.role, format=entry.format,
+        paths=() if tfds else tuple(resolve_path(p, base_dir) for p in entry.paths),
+        text_field=entry.text_field, id_field=entry.id_field, url_field=entry.url_field,
+        languages=entry.languages,
+        extensions=tuple(e if e.startswith(".") else f".{e}" for e in entry.extensions),
+        tfds_name=entry.dataset if tfds else None, tfds_split=entry.split if tfds else "train",
+        tfds_data_dir=resolve_path(entry.data_dir, base_dir) if tfds else None,
+        stages=stage_registry.resolve_stages(is_code, entry.role, global_stages, source_stages),
+        allow_empty=entry.allow_empty,
     )
-
-
-def _check_stage_overrides(where: "_Where", key: str, overrides: Any) -> None:
-    if not isinstance(overrides, dict):
-        raise where.error(key, f"expected a mapping of stage name to true/false or parameters, "
-                               f"got {_kind(overrides)}")
-    for stage, value in overrides.items():
-        if stage not in stage_registry.STAGES:
-            raise where.error(f"{key}.{stage}", f"unknown stage; known stages: "
-                                                f"{', '.join(stage_registry.STAGES)}")
-        if isinstance(value, bool) or value is None:
-            continue
-        if not isinstance(value, dict):
-            raise where.error(f"{key}.{stage}", f"expected true, false or a mapping of "
-                                                f"parameters, got {_kind(value)}")
-        allowed = stage_registry.stage_parameters(stage)
-        for param, param_value in value.items():
-            if param not in allowed:
-                raise where.error(f"{key}.{stage}.{param}",
-                                  f"unknown parameter; {stage} takes: {', '.join(sorted(allowed))}")
-            expected = allowed[param]
-            if expected is not None and not _matches(param_value, expected):
-                raise where.error(f"{key}.{stage}.{param}",
-                                  f"expected {expected.__name__}, got {_kind(param_value)}")
-
-
-def _matches(value: Any, expected: type) -> bool:
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected in (tuple, list):
-        return isinstance(value, (list, tuple))
-    return isinstance(value, expected)
-
-
-def _resolve(path: str, base_dir: str | None) -> str:
-    if base_dir is None or "://" in path or os.path.isabs(path):
-        return path
-    if "://" in base_dir:
-        return f"{base_dir}/{path}"
-    return os.path.normpath(os.path.join(base_dir, path))
-
-
-def _str_list(where: "_Where", key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise where.error(key, f"expected a list of strings, got {_kind(value)}")
-    return tuple(value)
-
-
-def _opt_str(where: "_Where", key: str, value: Any) -> str | None:
-    return None if value is None else where.typed(key, value, str)
-
-
-def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {json.dumps(value, default=str)[:60]}"
-
-
-class _Where:
-    """Builds errors that name the spec file and the key path."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def error(self, key: str, message: str) -> SpecError:
-        return SpecError(f"{self.path}: {key + ': ' if key else ''}{message}")
-
-    def unknown_keys(self, key: str, mapping: dict, allowed: set[str]) -> None:
-        for k in mapping:
-            if k not in allowed:
-                prefix = f"{key}.{k}" if key else str(k)
-                raise self.error(prefix, f"unknown key; expected one of {', '.join(sorted(allowed))}")
-
-    def typed(self, key: str, value: Any, expected: type) -> Any:
-        if not _matches(value, expected):
-            raise self.error(key, f"expected {expected.__name__}, got {_kind(value)}")
-        return value
-
-    def fraction(self, key: str, value: Any) -> float:
-        if not _matches(value, float) or not 0.0 <= value <= 1.0:
-            raise self.error(key, f"expected a number between 0 and 1, got {_kind(value)}")
-        return float(value)
-
-    def positive_int(self, key: str, value: Any) -> int:
-        if not _matches(value, int) or value < 1:
-            raise self.error(key, f"expected a positive integer, got {_kind(value)}")
-        return value
-
-
-def with_overrides(spec: PrepSpec, **changes: Any) -> PrepSpec:
-    """A copy of the spec with top-level fields replaced (used by tests and benchmarks)."""
-    return dataclasses.replace(copy.deepcopy(spec), **changes)

@@ -1,19 +1,19 @@
-"""Beam transforms that run the per-document cleaning stages and count what they drop.
+"""Beam plumbing shared by the stages: the rejected record, counters, routing by source, and
+the transform that runs a per-document step (pipeline/document_step.py).
 
-Each stage is its own PTransform (Beam fuses consecutive ones into one worker step, so the
-split costs little) with two outputs: kept documents and rejected records. Every drop,
+Each per-document step is its own PTransform (Beam fuses consecutive ones into one worker step,
+so the split costs little) with two outputs: kept documents and rejected records. Every drop,
 removed line, redaction and identified language is counted with a Beam counter in the
 namespace `prep.<source>`; the job's manifest and report are built from those counters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline import stage_registry
 from pipeline.document import Document
 
 REJECTED = "rejected"
@@ -71,69 +71,43 @@ class RouteBySource(beam.DoFn):
             yield doc
 
 
-class _StageFn(beam.DoFn):
-    def __init__(self, source: str, stage: str, params: Mapping[str, Any]):
+class _ApplyStepFn(beam.DoFn):
+    def __init__(self, source: str, step: Any):
         self.source = source
-        self.stage = stage
-        self.params = dict(params)
-        self.rule: Any = None
+        self.step = step
         self.counters: _Counters | None = None
 
     def setup(self):
-        self.rule = stage_registry.build_stage(self.stage, self.params)
         self.counters = _Counters(metrics_namespace(self.source))
 
     def process(self, doc: Document) -> Iterator[Any]:
-        counters = self.counters
-        if self.stage == "langid":
-            lang, score, result = self.rule.classify(doc["text"])
-            doc = dict(doc, lang=lang, meta=dict(doc["meta"], lang_score=round(score, 4)))
-            counters.inc(f"lang_seen.{lang}")
-        elif self.stage == "pii":
-            text, found = self.rule.redact(doc["text"])
-            for kind, n in found.items():
-                if n:
-                    counters.inc(f"pii.{kind}", n)
-                    counters.inc(f"pii_docs.{kind}")
-            yield dict(doc, text=text)
+        outcome = self.step.apply(doc)
+        for name, n in outcome.stats.items():
+            self.counters.inc(name, n)
+        if outcome.drop_reason is None:
+            yield outcome.doc
             return
-        elif getattr(self.rule, "language_aware", False):
-            result = self.rule(doc["text"], doc["lang"] or None)
-            for check in result.skipped:
-                counters.inc(f"skipped.{check}.{doc['lang'] or 'unknown'}")
-        else:
-            result = self.rule(doc["text"])
-        for reason, n in result.lines_removed.items():
-            counters.inc(f"lines_removed.{reason}", n)
-        for reason, n in result.bytes_removed.items():
-            counters.inc(f"bytes_removed.{reason}", n)
-        if result.drop_reason is not None:
-            size = len(doc["text"].encode("utf-8"))
-            counters.inc(f"drop.{result.drop_reason}")
-            counters.inc("drop_bytes", size)
-            counters.inc(f"drop_bytes.{result.drop_reason}", size)
-            counters.inc(f"drop_lines.{result.drop_reason}", doc["text"].count("\n") + 1)
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, result.drop_reason))
-            return
-        if result.text is not doc["text"]:
-            doc = dict(doc, text=result.text)
-        yield doc
+        size = len(outcome.doc["text"].encode("utf-8"))
+        self.counters.inc(f"drop.{outcome.drop_reason}")
+        self.counters.inc("drop_bytes", size)
+        self.counters.inc(f"drop_bytes.{outcome.drop_reason}", size)
+        self.counters.inc(f"drop_lines.{outcome.drop_reason}",
+                          outcome.doc["text"].count("\n") + 1)
+        yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(outcome.doc,
+                                                                 outcome.drop_reason))
 
 
-class ApplyStage(beam.PTransform):
-    """One per-document stage (normalize, langid, a quality rule, pii) for one source.
+class ApplyStep(beam.PTransform):
+    """One per-document step (pipeline/document_step.py) for one source: each document goes
+    through `step.apply`. Returns (kept documents, rejected records)."""
 
-    Returns (kept documents, rejected records).
-    """
-
-    def __init__(self, source: str, stage: str, params: Mapping[str, Any]):
-        super().__init__(label=f"{source}/{stage}")
+    def __init__(self, source: str, step: Any):
+        super().__init__(label=f"{source}/{step.name}")
         self.source = source
-        self.stage = stage
-        self.params = params
+        self.step = step
 
     def expand(self, docs):
-        out = docs | beam.ParDo(_StageFn(self.source, self.stage, self.params)).with_outputs(
+        out = docs | beam.ParDo(_ApplyStepFn(self.source, self.step)).with_outputs(
             REJECTED, main="kept")
         return out.kept, out[REJECTED]
 

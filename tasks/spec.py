@@ -15,15 +15,51 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Annotated
 
 import yaml
+from pydantic import AfterValidator, Field, Strict, model_validator
+
+from pipeline.validation import (KeyProblem, Number, SpecError, SpecModel, Str, parse_model,
+                                 resolve_path)
 
 DATA_DIR_ENV, VOCABULARY_ENV = "PALM_TASKS_DATA_DIR", "PALM_TASKS_VOCABULARY"
 
 
 class MixtureSpecError(ValueError):
     pass
+
+
+def _mixture_name(name: str) -> str:
+    if not name.replace("_", "").replace(".", "").isalnum():
+        raise ValueError(f"must be letters, digits, '_' or '.', got {name!r}")
+    return name
+
+
+class SourceWeightModel(SpecModel):
+    name: Str
+    weight: Number = Field(ge=0.0, description="relative; weights need not sum to 1")
+    role: Str | None = None
+
+
+class MixtureSpecModel(SpecModel):
+    """A mixture spec (tasks/spec.py), validated like the sources spec (pipeline/validation.py)."""
+
+    name: Annotated[str, Strict(), AfterValidator(_mixture_name)]
+    vocabulary: Str
+    data_dir: Str
+    sources: Annotated[list[SourceWeightModel], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _weights(self) -> "MixtureSpecModel":
+        seen = set()
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                raise KeyProblem(f"sources[{i}].name", f"source {source.name!r} listed twice")
+            seen.add(source.name)
+        if sum(s.weight for s in self.sources) <= 0:
+            raise KeyProblem("sources", "the weights sum to zero")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +85,6 @@ class MixtureSpec:
         return {s.name: s.weight / total for s in self.sources}
 
 
-def _resolve(path: str, base_dir: str) -> str:
-    if "://" in path or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(base_dir, path))
-
-
 def load_mixture_spec(path: str, *, data_dir: str | None = None,
                       vocabulary: str | None = None) -> MixtureSpec:
     if not os.path.exists(path):
@@ -64,38 +94,13 @@ def load_mixture_spec(path: str, *, data_dir: str | None = None,
             raw = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise MixtureSpecError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise MixtureSpecError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(raw) - {"name", "vocabulary", "data_dir", "sources"})
-    if unknown:
-        raise MixtureSpecError(f"{path}: unknown key(s) {unknown}")
-    for key in ("name", "vocabulary", "data_dir", "sources"):
-        if key not in raw:
-            raise MixtureSpecError(f"{path}: missing key {key!r}")
-    name = raw["name"]
-    if not isinstance(name, str) or not name.replace("_", "").replace(".", "").isalnum():
-        raise MixtureSpecError(f"{path}: 'name' must be letters, digits, '_' or '.', got {name!r}")
+    try:
+        model = parse_model(MixtureSpecModel, raw, file=path)
+    except SpecError as e:
+        raise MixtureSpecError(str(e)) from None
+    name = model.name
     base = os.path.dirname(os.path.abspath(path))
-    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or _resolve(str(raw["data_dir"]), base)
-    vocabulary = (vocabulary or os.environ.get(VOCABULARY_ENV)
-                  or _resolve(str(raw["vocabulary"]), base))
-    if not isinstance(raw["sources"], list) or not raw["sources"]:
-        raise MixtureSpecError(f"{path}: 'sources' must be a non-empty list")
-    sources, seen = [], set()
-    for i, entry in enumerate(raw["sources"]):
-        where = f"{path}: sources[{i}]"
-        if not isinstance(entry, dict) or "name" not in entry or "weight" not in entry:
-            raise MixtureSpecError(f"{where}: expected a mapping with 'name' and 'weight'")
-        extra = sorted(set(entry) - {"name", "weight", "role"})
-        if extra:
-            raise MixtureSpecError(f"{where}: unknown key(s) {extra}")
-        weight = entry["weight"]
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise MixtureSpecError(f"{where}: 'weight' must be a non-negative number")
-        if entry["name"] in seen:
-            raise MixtureSpecError(f"{where}: source {entry['name']!r} listed twice")
-        seen.add(entry["name"])
-        sources.append(SourceWeight(str(entry["name"]), float(weight), entry.get("role")))
-    if sum(s.weight for s in sources) <= 0:
-        raise MixtureSpecError(f"{path}: the weights sum to zero")
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or resolve_path(model.data_dir, base)
+    vocabulary = vocabulary or os.environ.get(VOCABULARY_ENV) or resolve_path(model.vocabulary, base)
+    sources = [SourceWeight(s.name, float(s.weight), s.role) for s in model.sources]
     return MixtureSpec(os.path.abspath(path), name, vocabulary, data_dir, tuple(sources))

@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import given, settings, strategies as st
 
 from pipeline import decontamination as dc
+from pipeline.corpus_stage import write_summaries
 from pipeline.document import make_document
 from pipeline.spec import SpecError
 
@@ -165,7 +166,8 @@ def corpus(tmp_path):
 
 def _run(docs, config, stats_dir):
     p = beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"]))
-    kept, rejected = p | beam.Create(docs) | dc.Decontaminate(config, str(stats_dir))
+    kept, rejected, summaries = p | beam.Create(docs) | dc.Decontaminate(config)
+    write_summaries(summaries, str(stats_dir))
     out_dir = os.path.join(str(stats_dir), "out")
     for name, pcoll in (("kept", kept), ("rejected", rejected)):
         (pcoll | f"{name}_json" >> beam.Map(json.dumps, sort_keys=True)
@@ -245,7 +247,7 @@ def test_contamination_chart_renders():
 def _decontaminate(tmp_path, eval_sets, **extra):
     config = dc.DecontaminationConfig.from_mapping({"eval_sets": eval_sets, **extra},
                                                    base_dir=str(tmp_path))
-    return dc.Decontaminate(config, str(tmp_path / "stats"))
+    return dc.Decontaminate(config)
 
 
 def test_missing_eval_set_names_the_file(tmp_path):

@@ -12,8 +12,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipeline import prep
-from pipeline.dedup import minhash, stats
+from pipeline import json_files, prep
+from pipeline.dedup import minhash
 from pipeline.dedup.config import DedupConfig, NearConfig
 from pipeline.dedup.exact import ExactDedup
 from pipeline.dedup.near import NearDedup
@@ -64,7 +64,7 @@ def make_corpus(seed=0, n=120):
 
 def _store(folder, name):
     path = os.path.join(folder, f"{name}.json")
-    return beam.Map(lambda value: stats.write_json(path, value))
+    return beam.Map(lambda value: json_files.write_json(path, value))
 
 
 def run_dedup(docs, config, code_sources=frozenset()):

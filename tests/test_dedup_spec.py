@@ -27,7 +27,8 @@ def test_dedup_is_on_by_default_with_documented_values():
 
 
 def test_switches_and_overrides():
-    assert not _spec(False).dedup.enabled
+    assert _spec(False).dedup is None  # off: no config, no stage
+    assert _spec({"exact": False, "near": False}).dedup is None
     d = _spec({"exact": False, "near": {"threshold": 0.7, "shingle": "char", "ngram": 7,
                                        "bands": 16, "rows": 8}, "keep": "quality_score"}).dedup
     assert d.exact is None and d.near.bands_rows() == (16, 8) and d.near.shingle == "char"
@@ -38,11 +39,12 @@ def test_switches_and_overrides():
 
 @pytest.mark.parametrize("dedup, key, words", [
     ({"keep": "largest"}, "dedup.keep", "not one of"),
-    ({"exact": {"lowercase": "yes"}}, "dedup.exact.lowercase", "expected bool"),
-    ({"exact": {"casefold": True}}, "dedup.exact.casefold", "unknown parameter"),
-    ({"near": {"threshold": 1.5}}, "dedup.near.threshold", "(0, 1]"),
+    ({"exact": {"lowercase": "yes"}}, "dedup.exact.lowercase", "expected true or false"),
+    ({"exact": {"casefold": True}}, "dedup.exact.casefold", "unknown key"),
+    ({"near": {"threshold": 1.5}}, "dedup.near.threshold", "<= 1.0"),
+    ({"near": {"threshold": 0}}, "dedup.near.threshold", "> 0.0"),
     ({"near": {"shingle": "sentence"}}, "dedup.near.shingle", "not one of"),
-    ({"near": {"num_perm": 0}}, "dedup.near.num_perm", "positive integer"),
+    ({"near": {"num_perm": 0}}, "dedup.near.num_perm", ">= 1"),
     ({"near": {"bands": 20}}, "dedup.near.rows", "both bands and rows"),
     ({"near": {"bands": 20, "rows": 8}}, "dedup.near.bands", "exceeds num_perm"),
     ({"near": "fast"}, "dedup.near", "expected true, false or a mapping"),

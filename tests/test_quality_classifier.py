@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from scipy import stats as scipy_stats
 
 from pipeline import demo_corpus, quality_model
+from pipeline.corpus_stage import write_summaries
 from pipeline.document import make_document
 from pipeline.quality_classifier import QualityClassifier, QualityClassifierConfig
 from pipeline.spec import SpecError
@@ -217,7 +218,8 @@ def _run(docs, config, stats_dir, out_dir, workers: int = 0):
     argv = (["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
             if workers else ["--direct_running_mode=in_memory"])
     p = beam.Pipeline(options=PipelineOptions(argv))
-    kept, rejected = p | beam.Create(docs) | QualityClassifier(config, str(stats_dir))
+    kept, rejected, summaries = p | beam.Create(docs) | QualityClassifier(config, str(stats_dir))
+    write_summaries(summaries, str(stats_dir))
     for name, pcoll in (("kept", kept), ("rejected", rejected)):
         (pcoll | f"{name}_json" >> beam.Map(json.dumps, sort_keys=True)
          | f"{name}_write" >> beam.io.WriteToText(os.path.join(out_dir, name)))

@@ -1,4 +1,4 @@
-"""The `dedup:` section of the sources spec, as validated values (parsed in pipeline/spec.py).
+"""The `dedup:` section of the sources spec, as validated values (parsed by pipeline/dedup/stage.py).
 
     dedup:
       keep: smallest_id            # which copy of a group survives: smallest_id,
@@ -11,33 +11,35 @@
              component_rounds: 12}
 
 `exact: false` / `near: false` switch one half off; `dedup: false` switches both off. An absent
-section means both on with these defaults.
+section (or a null value) means the default: both on with these values. The classes are the
+section's pydantic models (pipeline/validation.py) and the configs the dedup transforms use.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from pipeline.dedup.lsh_params import optimal_bands_rows
+from pipeline.validation import (Bool, Int, KeyProblem, Number, PositiveInt, SpecModel, StrList,
+                                 switch)
 
 KEEP_RULES = ("smallest_id", "preferred_role", "quality_score")
 SHINGLES = ("word", "char")
 DEFAULT_ROLE_PREFERENCE = ("books", "wikipedia", "news", "webpages", "conversations", "code")
 
 
-@dataclasses.dataclass(frozen=True)
-class ExactConfig:
+class ExactConfig(SpecModel):
     """How text is normalised before hashing: two documents whose normalised texts are equal
     are exact duplicates."""
 
-    lowercase: bool = True
-    collapse_whitespace: bool = True
-    strip_punctuation: bool = False
+    lowercase: Bool = True
+    collapse_whitespace: Bool = True
+    strip_punctuation: Bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class NearConfig:
+class NearConfig(SpecModel):
     """MinHash-LSH candidates, verified by true similarity.
 
     threshold: a candidate pair is a duplicate when the Jaccard similarity of its shingle sets
@@ -54,19 +56,33 @@ class NearConfig:
         merging wrongly: unconverged components are split, never over-merged.
     """
 
-    shingle: str = "word"
-    ngram: int = 5
-    num_perm: int = 128
-    threshold: float = 0.8
-    bands: int | None = None
-    rows: int | None = None
-    seed: int = 1
-    code_edit_similarity: float = 0.85
-    false_positive_weight: float = 0.05
-    false_negative_weight: float = 0.95
-    max_bucket_exhaustive: int = 50
-    bucket_anchors: int = 8
-    component_rounds: int = 12
+    shingle: Literal["word", "char"] = "word"
+    ngram: PositiveInt = 5
+    num_perm: PositiveInt = 128
+    threshold: Number = Field(0.8, gt=0.0, le=1.0)
+    bands: PositiveInt | None = None
+    rows: PositiveInt | None = None
+    seed: Int = 1
+    code_edit_similarity: Number = Field(0.85, gt=0.0, le=1.0)
+    false_positive_weight: Number = Field(0.05, ge=0.0)
+    false_negative_weight: Number = Field(0.95, ge=0.0)
+    max_bucket_exhaustive: PositiveInt = 50
+    bucket_anchors: PositiveInt = 8
+    component_rounds: PositiveInt = 12
+
+    @model_validator(mode="after")
+    def _layout(self) -> "NearConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise KeyProblem("bands" if self.bands is None else "rows",
+                             "give both bands and rows, or neither (then they are derived from "
+                             "threshold and num_perm)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise KeyProblem("bands", f"bands x rows = {self.bands * self.rows} exceeds "
+                                      f"num_perm = {self.num_perm}")
+        if self.bands is None and self.threshold >= 1.0:
+            raise KeyProblem("threshold", "a threshold of 1.0 cannot derive bands and rows; "
+                                          "give them explicitly")
+        return self
 
     def bands_rows(self) -> tuple[int, int]:
         if self.bands is not None and self.rows is not None:
@@ -75,12 +91,17 @@ class NearConfig:
                                   self.false_negative_weight)
 
 
-@dataclasses.dataclass(frozen=True)
-class DedupConfig:
-    keep: str = "smallest_id"
-    role_preference: tuple[str, ...] = DEFAULT_ROLE_PREFERENCE
-    exact: ExactConfig | None = dataclasses.field(default_factory=ExactConfig)
-    near: NearConfig | None = dataclasses.field(default_factory=NearConfig)
+class DedupConfig(SpecModel):
+    keep: Literal["smallest_id", "preferred_role", "quality_score"] = "smallest_id"
+    role_preference: StrList = DEFAULT_ROLE_PREFERENCE
+    exact: switch(ExactConfig) = ExactConfig()
+    near: switch(NearConfig) = NearConfig()
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> "DedupConfig":
+        if len(set(self.role_preference)) != len(self.role_preference):
+            raise KeyProblem("role_preference", "a role is listed twice")
+        return self
 
     @property
     def enabled(self) -> bool:
@@ -88,11 +109,11 @@ class DedupConfig:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"keep": self.keep, "role_preference": list(self.role_preference),
-                                "exact": dataclasses.asdict(self.exact) if self.exact else False,
+                                "exact": self.exact.model_dump() if self.exact else False,
                                 "near": False}
         if self.near is not None:
             bands, rows = self.near.bands_rows()
-            data["near"] = dict(dataclasses.asdict(self.near), effective_bands=bands,
+            data["near"] = dict(self.near.model_dump(), effective_bands=bands,
                                 effective_rows=rows)
         return data
 

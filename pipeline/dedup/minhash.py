@@ -1,10 +1,10 @@
 """Shingles, MinHash signatures and LSH band keys, vectorised with numpy.
 
-Shingles are hashed without a Python loop over words or characters:
-- word n-grams: the canonical text's UTF-8 bytes get a polynomial prefix hash (one cumsum);
-  each word's hash is a difference of two prefixes times an inverse power (arithmetic modulo
-  2^64, where every odd multiplier is invertible); n consecutive word hashes are then combined
-  with n vector operations;
+This is the project's one k-gram hashing module (decontamination uses it too). Shingles are
+hashed without a Python loop over words or characters:
+- word n-grams: each word's UTF-8 bytes are a polynomial in an odd multiplier (arithmetic
+  modulo 2^64), summed per word with one `np.add.reduceat`; n consecutive word hashes are then
+  combined with n vector operations (`kgram_series`);
 - character n-grams: the code points (UTF-32) combined the same way.
 Hashes go through the splitmix64 finaliser so that shingle values are well spread.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -24,7 +25,6 @@ from pipeline.dedup.canonical import shingle_text
 
 _M64 = (1 << 64) - 1
 _P = 0x100000001B3                # FNV-64 prime: odd, so invertible modulo 2^64
-_P_INV = pow(_P, -1, 1 << 64)
 _WORD_MULT = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
               0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9)
 _BLOCK = 2048                     # shingles per block when taking the minimum
@@ -47,21 +47,56 @@ def _powers(base: int, n: int) -> np.ndarray:
     return out
 
 
+_POWERS_OF_P: np.ndarray = np.ones(1, dtype=np.uint64)
+
+
+def _powers_of_p(n: int) -> np.ndarray:
+    """_P ** i (mod 2^64) for i < n, grown on demand (n is the longest word seen)."""
+    global _POWERS_OF_P
+    if _POWERS_OF_P.size < n:
+        _POWERS_OF_P = _powers(_P, max(n, 2 * _POWERS_OF_P.size))
+    return _POWERS_OF_P[:n]
+
+
+def hash_words(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """One uint64 per word, the word being the bytes data[start:start + length]: the
+    polynomial sum((byte + 1) * _P ** offset) over its bytes, xor its length, through
+    splitmix64. Used for dedup's shingles and decontamination's n-grams alike."""
+    if not starts.size:
+        return EMPTY
+    word_start = np.cumsum(lengths) - lengths          # offset of each word in `letters`
+    offset = np.arange(int(word_start[-1] + lengths[-1])) - np.repeat(word_start, lengths)
+    letters = data[np.repeat(starts, lengths) + offset].astype(np.uint64) + np.uint64(1)
+    terms = letters * _powers_of_p(int(lengths.max()))[offset]
+    return splitmix64(np.add.reduceat(terms, word_start) ^ lengths.astype(np.uint64))
+
+
 def word_hashes(canonical: str) -> np.ndarray:
     """One uint64 per space-separated word of an already canonical text (single spaces)."""
     data = np.frombuffer(canonical.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     if data.size == 0:
         return EMPTY
-    n = data.size
     spaces = np.flatnonzero(data == 32)
     starts = np.concatenate(([0], spaces + 1))
-    ends = np.concatenate((spaces, [n]))
+    ends = np.concatenate((spaces, [data.size]))
     keep = ends > starts
-    starts, ends = starts[keep], ends[keep]
-    prefix = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum((data.astype(np.uint64) + np.uint64(1)) * _powers(_P, n), out=prefix[1:])
-    words = (prefix[ends] - prefix[starts]) * _powers(_P_INV, n)[starts]
-    return splitmix64(words ^ (ends - starts).astype(np.uint64))
+    return hash_words(data, starts[keep], ends[keep] - starts[keep])
+
+
+def kgram_series(units: np.ndarray, lengths: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yields (k, hashes of every run of k consecutive units) for each k in `lengths`.
+
+    The hash of k units extends the one of k - 1 units by one multiply-add (a different odd
+    multiplier per position), so all lengths up to the longest cost one pass each."""
+    wanted = set(lengths)
+    acc = units
+    for k in range(1, max(lengths) + 1):
+        if k > 1:
+            acc = acc[:-1] * np.uint64(_WORD_MULT[(k - 1) % len(_WORD_MULT)]) + units[k - 1:]
+        if k in wanted:
+            yield k, splitmix64(acc ^ np.uint64(k))
+        if not acc.size:
+            return
 
 
 def _combine(units: np.ndarray, ngram: int) -> np.ndarray:
@@ -69,11 +104,7 @@ def _combine(units: np.ndarray, ngram: int) -> np.ndarray:
     if units.size == 0:
         return EMPTY
     n = min(ngram, units.size)
-    m = units.size - n + 1
-    out = np.zeros(m, dtype=np.uint64)
-    for j in range(n):
-        out = out * np.uint64(_WORD_MULT[j % len(_WORD_MULT)]) + units[j:j + m]
-    return splitmix64(out ^ np.uint64(n))
+    return next(hashes for k, hashes in kgram_series(units, [n]) if k == n)
 
 
 def shingles(text: str, kind: str = "word", ngram: int = 5) -> np.ndarray:

@@ -3,19 +3,17 @@
 Everything here is small by construction: sizes are counted per distinct size, and examples
 are a fixed number of groups (the ones with the smallest salted hash, a deterministic sample,
 plus the largest), each showing at most `MEMBERS_SHOWN` members with the first line of their
-text. The summary is one JSON file per dedup kind, written by the pipeline into staging and
-published with the sources (`<output_dir>/dedup/{exact,near}.json`).
+text. The summary is one JSON record per dedup kind, written by the prep job into staging and
+published with the sources (`<output_dir>/dedup/{exact,near}.json`, pipeline/dedup/stage.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 EXAMPLES = 5
 LARGEST = 3
@@ -83,45 +81,7 @@ class SummarizeGroups(beam.PTransform):
                                           beam.pvalue.AsSingleton(largest)))
 
 
-def write_json(path: str, value: Any) -> None:
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8"))
-
-
-def read_json(path: str) -> Any:
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as f:
-        return json.loads(f.read().decode("utf-8"))
-
-
 KINDS = ("exact", "near")
-
-
-def publish_summaries(output_dir: str, folder: str, counters: dict[str, dict[str, int]],
-                      sources: list[str], component_rounds_run: int | None) -> None:
-    """Moves the staged summaries to `<output_dir>/<folder>/`, adding what only the driver
-    knows after the run: the job's counters (pairs, buckets, component rounds) and the
-    documents removed per source."""
-    staged = FileSystems.join(output_dir, "_staging", folder)
-    final = FileSystems.join(output_dir, folder)
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.mkdirs(final)
-    job = counters.get("dedup", {})
-    for kind in KINDS:
-        summary = read_json(FileSystems.join(staged, f"{kind}.json"))
-        if summary is None:
-            continue
-        summary["removed_per_source"] = {
-            s: counters.get(f"prep.{s}", {}).get(f"drop.dedup.{kind}", 0) for s in sources}
-        summary["counters"] = {k[len(kind) + 1:]: v for k, v in sorted(job.items())
-                               if k.startswith(f"{kind}.")}
-        if kind == "near":
-            summary["components"] = component_rounds(job, component_rounds_run or 0)
-        write_json(FileSystems.join(final, f"{kind}.json"), summary)
-    if FileSystems.exists(staged):
-        FileSystems.delete([staged])
 
 
 def component_rounds(job_counters: dict[str, int], rounds_run: int) -> dict[str, Any]:
@@ -137,12 +97,3 @@ def component_rounds(job_counters: dict[str, int], rounds_run: int) -> dict[str,
     changes = [rounds.get(i, {"large": 0, "small": 0}) for i in range(last_active + 1)]
     return {"rounds_run": rounds_run, "rounds_with_changes": last_active + 1,
             "changed_nodes_per_round": changes, "converged": last_active + 1 < rounds_run}
-
-
-def read_summaries(output_dir: str) -> dict[str, Any]:
-    out = {}
-    for kind in KINDS:
-        summary = read_json(FileSystems.join(output_dir, "dedup", f"{kind}.json"))
-        if summary is not None:
-            out[kind] = summary
-    return out

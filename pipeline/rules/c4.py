@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pipeline.document_step import TextRule
 from pipeline.rules import languages
 from pipeline.rules.base import RuleResult
 from pipeline.rules.paragraphs import paragraphs
@@ -81,7 +82,7 @@ def count_sentences(line: str) -> int:
     return count
 
 
-class C4Rules:
+class C4Rules(TextRule):
     """Removes non-sentence lines and drops pages that are boilerplate or too short."""
 
     name = "c4"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 
+from pipeline.document_step import TextRule
 from pipeline.rules import languages
 from pipeline.rules.base import RuleResult
 from pipeline.rules.words import chunk_tokens, split_words, word_counts
@@ -43,7 +44,7 @@ STOP_WORDS = languages.PROFILES["en"].stop_words
 WORD_DEFINITIONS = ("whitespace", "datatrove")
 
 
-class GopherQuality:
+class GopherQuality(TextRule):
     """Drops documents failing Gopher's quality heuristics; the first failing check names
     the reason ("gopher_quality.<check>"), checks running in datatrove's order."""
 

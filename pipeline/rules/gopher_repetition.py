@@ -37,6 +37,7 @@ import operator
 import re
 from collections import Counter
 
+from pipeline.document_step import TextRule
 from pipeline.rules import languages
 from pipeline.rules.base import RuleResult
 from pipeline.rules.gopher_quality import WORD_DEFINITIONS
@@ -157,7 +158,7 @@ class _Words:
         return counted / size > frac
 
 
-class GopherRepetition:
+class GopherRepetition(TextRule):
     """Drops documents dominated by repeated lines, paragraphs or n-grams."""
 
     name = "gopher_repetition"
