@@ -451,11 +451,17 @@ def main(argv: list[str] | None = None) -> int:
         "defaults_run": run_defaults(args.label, args.workers, args.seed,
                                      args.code_dir.resolve()),
     }
+    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     if not args.skip_throughput:
         entry["throughput_vs_datatrove"] = throughput(args.workers, args.shards)
+    elif "throughput_vs_datatrove" in results.get("runs", {}).get(args.label, {}):
+        # kept from the label's previous run (it names its own commit and load)
+        previous = results["runs"][args.label]
+        entry["throughput_vs_datatrove"] = dict(
+            previous["throughput_vs_datatrove"], measured_at_commit=previous["git_commit"],
+            measured_on=previous["date"])
     entry["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     entry["total_script_seconds"] = round(time.time() - started, 1)
-    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     results["benchmark"] = "prep job on real text (Debian documentation, man pages, code)"
     results["script"] = "benchmarks/bench_real_text.py"
     results.setdefault("runs", {})[args.label] = entry
