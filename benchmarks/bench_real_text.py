@@ -211,29 +211,37 @@ def handbook(locale: str, prefix: str) -> Iterator[dict[str, str]]:
                "text": html_text(path)}
 
 
-_SECTION = re.compile(r"^(\d+\.\d+(?:\.\d+)*)\. \S.*$", re.M)
+# Section headings: "1.1.\u00a0Console basics" at column 0 (a no-break space after the number;
+# table captions such as "1.1. List of ..." use a plain space and are not sections).
+_SECTION = re.compile(r"^(\d+\.\d+(?:\.\d+)*)\.\u00a0\S.*$", re.M)
 
 
 def debian_reference_sections() -> Iterator[dict[str, str]]:
-    """The plain-text Debian Reference split at its numbered section headings (the table of
-    contents, before the first chapter, is one document of its own)."""
+    """The plain-text Debian Reference split at its numbered section headings (the front
+    matter, before chapter 1, is one document of its own; a heading with no text of its own
+    before its first subsection stays with that subsection)."""
     with gzip.open(TREE / "usr/share/debian-reference/debian-reference.en.txt.gz", "rt",
                    encoding="utf-8") as f:
         text = f.read()
     body = text.find("\nChapter 1.")
     starts = [0] + [m.start() for m in _SECTION.finditer(text) if m.start() > body]
+    pending = ""
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(text)
-        section = text[start:end]
-        title = section.splitlines()[0] if section.strip() else ""
-        yield {"id": f"web_en/debian-reference/{i:04d}", "path": f"debian-reference.en.txt#{title[:40]}",
-               "text": section}
+        section = pending + text[start:end]
+        if len(section.strip().splitlines()) <= 1 and i + 1 < len(starts):
+            pending = section
+            continue
+        pending = ""
+        title = section.strip().splitlines()[0]
+        yield {"id": f"web_en/debian-reference/{i:04d}",
+               "path": f"debian-reference.en.txt#{title[:40]}", "text": section}
 
 
 def convert(man_pages_k: int, seed: int) -> dict[str, Any]:
     """RAW/<source>.jsonl.gz for the prose sources (cached by a marker with the settings)."""
     marker = RAW / "converted.json"
-    settings = {"man_pages": man_pages_k, "seed": seed, "version": 1}
+    settings = {"man_pages": man_pages_k, "seed": seed, "version": 2}
     if marker.exists():
         done = json.loads(marker.read_text(encoding="utf-8"))
         if done.get("settings") == settings:
