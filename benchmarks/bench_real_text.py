@@ -504,9 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     elif "throughput_vs_datatrove" in results.get("runs", {}).get(args.label, {}):
         # kept from the label's previous run (it names its own commit and load)
         previous = results["runs"][args.label]
+        kept = previous["throughput_vs_datatrove"]
         entry["throughput_vs_datatrove"] = dict(
-            previous["throughput_vs_datatrove"], measured_at_commit=previous["git_commit"],
-            measured_on=previous["date"])
+            kept, measured_at_commit=kept.get("measured_at_commit", previous["git_commit"]),
+            measured_on=kept.get("measured_on", previous["date"]))
     entry["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     entry["total_script_seconds"] = round(time.time() - started, 1)
     results["benchmark"] = "prep job on real text (Debian documentation, man pages, code)"
