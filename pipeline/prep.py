@@ -182,6 +182,8 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "dropped_bytes": group("drop_bytes."),
         "dropped_lines": group("drop_lines."),
         "skipped_checks": group("skipped."),
+        "step_documents": group("step_docs."),
+        "step_seconds": {k: round(v / 1e6, 3) for k, v in group("step_us.").items()},
         "pii_redactions": group("pii."),
         "pii_documents": group("pii_docs."),
         "languages_seen": group("lang_seen."),

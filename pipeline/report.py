@@ -66,6 +66,8 @@ def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran
                 "funnel": funnel(m, corpus_stages),
                 "removed_by_rule": drop_warnings.rule_removals(m),
                 "skipped_checks": m.get("skipped_checks", {}),
+                "step_documents": m.get("step_documents", {}),
+                "step_seconds": m.get("step_seconds", {}),
                 "examples": (examples or {}).get(m["source"], {})}
             for m in sources},
         "warnings": list(warnings),
@@ -261,6 +263,17 @@ wall time {summary['wall_time_s']} s.</p>
 </body></html>"""
 
 
+def stage_rates(summary: dict[str, Any]) -> dict[str, float]:
+    """Per-document step -> documents per second of time spent in it, over all sources."""
+    docs: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    for m in summary["sources"].values():
+        for name, n in (m.get("step_documents") or {}).items():
+            docs[name] = docs.get(name, 0) + n
+            seconds[name] = seconds.get(name, 0.0) + (m.get("step_seconds") or {}).get(name, 0)
+    return {name: docs[name] / seconds[name] for name in docs if seconds.get(name)}
+
+
 def console_summary(summary: dict[str, Any], output_dir: str) -> str:
     lines = [f"{'source':<16}{'docs in':>10}{'train':>10}{'valid':>8}{'kept':>8}"
              f"{'MB in':>9}{'MB out':>9}{'bytes':>8}{'dead':>6}"]
@@ -285,6 +298,10 @@ def console_summary(summary: dict[str, Any], output_dir: str) -> str:
         f"report:  {FileSystems.join(output_dir, 'report.html')} "
         f"(and report.json)",
     ]
+    rates = stage_rates(summary)
+    if rates:
+        lines.append("per-stage throughput (documents per CPU-second in the stage, all sources): "
+                     + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()))
     lines += [f"{'ERROR' if w.get('fatal') else 'WARNING'}: {w['message']}"
               for w in summary.get("warnings", [])]
     return "\n".join(lines)

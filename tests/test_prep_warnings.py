@@ -40,6 +40,8 @@ def test_warnings_examples_and_exit_status(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "source notes: no document was read" in captured.err
     assert "text_field" in captured.err
+    assert "per-stage throughput (documents per CPU-second in the stage, all sources): " \
+        in captured.out and "gopher_quality " in captured.out
     assert "WARNING: source web: rule gopher_repetition removed 6 of 10 documents (60.0 %)" \
         in captured.out
 
@@ -48,6 +50,8 @@ def test_warnings_examples_and_exit_status(tmp_path, capsys):
     assert kinds[("notes", "source_empty")]["fatal"]
     assert not kinds[("web", "rule_removed_most")]["fatal"]
     web = report["sources"]["web"]
+    assert web["step_documents"]["langid"] == 10 and web["step_documents"]["gopher_quality"] == 4
+    assert web["step_seconds"]["langid"] > 0
     removed = web["removed_by_rule"]["gopher_repetition"]
     assert removed["documents"] == 6 and removed["lines"] == 6
     assert removed["bytes"] == sum(len(r["text"].encode()) for r in short)
