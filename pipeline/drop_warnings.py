@@ -22,17 +22,22 @@ def _rule_of(reason: str) -> str:
 
 def rule_removals(manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Per rule (stage): documents dropped, their lines and bytes, plus lines and bytes a line
-    rule deleted from documents it kept."""
+    rule deleted from documents it kept. `bytes_counted` is False for a stage whose drops carry
+    no byte counts (the corpus stages: dedup, quality classifier, decontamination)."""
     out: dict[str, dict[str, int]] = {}
 
     def entry(rule: str) -> dict[str, int]:
-        return out.setdefault(rule, {"documents": 0, "lines": 0, "bytes": 0})
+        return out.setdefault(rule, {"documents": 0, "lines": 0, "bytes": 0,
+                                     "bytes_counted": True})
 
     for reason, n in manifest.get("dropped", {}).items():
         e = entry(_rule_of(reason))
         e["documents"] += n
         e["lines"] += manifest.get("dropped_lines", {}).get(reason, 0)
-        e["bytes"] += manifest.get("dropped_bytes", {}).get(reason, 0)
+        if reason in manifest.get("dropped_bytes", {}):
+            e["bytes"] += manifest["dropped_bytes"][reason]
+        else:
+            e["bytes_counted"] = False
     for reason, n in manifest.get("lines_removed", {}).items():
         entry(_rule_of(reason))["lines"] += n
     for reason, n in manifest.get("bytes_removed", {}).items():
@@ -52,11 +57,13 @@ def source_warnings(manifest: dict[str, Any], max_share: float = DEFAULT_MAX_SHA
         doc_share = removed["documents"] / docs_in if docs_in else 0.0
         byte_share = removed["bytes"] / bytes_in if bytes_in else 0.0
         if max(doc_share, byte_share) > max_share:
+            bytes_part = (f"{100 * byte_share:.1f} % of the bytes" if removed["bytes_counted"]
+                          else "bytes not counted for this stage")
             out.append({
                 "kind": "rule_removed_most", "source": name, "rule": rule, "fatal": False,
                 "message": f"source {name}: rule {rule} removed {removed['documents']:,} of "
-                           f"{docs_in:,} documents ({100 * doc_share:.1f} %) and "
-                           f"{100 * byte_share:.1f} % of the bytes, more than "
+                           f"{docs_in:,} documents ({100 * doc_share:.1f} %; {bytes_part}), "
+                           f"more than "
                            f"{100 * max_share:.0f} %; check that its settings suit this "
                            f"source (examples of what it dropped are in the report)"})
     if docs_in and not docs_out:

@@ -193,8 +193,10 @@ def _removed_section(summary: dict[str, Any]) -> str:
         docs_in, bytes_in = m["documents_in"] or 1, m["bytes_in"] or 1
         rows = "".join(
             f"<tr><td>{e(rule)}</td><td>{r['documents']:,} ({100 * r['documents'] / docs_in:.1f}%)"
-            f"</td><td>{r['lines']:,}</td><td>{r['bytes'] / 1e6:.3f} "
-            f"({100 * r['bytes'] / bytes_in:.1f}%)</td></tr>"
+            f"</td><td>{r['lines']:,}</td><td>"
+            + (f"{r['bytes'] / 1e6:.3f} ({100 * r['bytes'] / bytes_in:.1f}%)"
+               if r.get("bytes_counted", True) else "not counted")
+            + "</td></tr>"
             for rule, r in sorted(removed.items(), key=lambda kv: -kv[1]["bytes"]))
         skipped = ", ".join(f"{e(k)}: {n:,} documents" for k, n in
                             sorted((m.get("skipped_checks") or {}).items()))

@@ -22,9 +22,12 @@ def manifest(**changes):
 
 def test_removals_are_summed_per_rule():
     removed = rule_removals(manifest())
-    assert removed["gopher_quality"] == {"documents": 35, "lines": 900, "bytes": 3_000}
-    assert removed["c4"] == {"documents": 0, "lines": 50, "bytes": 2_500}
-    assert removed["langid"] == {"documents": 4, "lines": 0, "bytes": 400}
+    # stop_words' drops carry no byte count here: the rule's bytes are marked incomplete
+    assert removed["gopher_quality"] == {"documents": 35, "lines": 900, "bytes": 3_000,
+                                         "bytes_counted": False}
+    assert removed["c4"] == {"documents": 0, "lines": 50, "bytes": 2_500, "bytes_counted": True}
+    assert removed["langid"] == {"documents": 4, "lines": 0, "bytes": 400,
+                                 "bytes_counted": True}
 
 
 def test_no_warning_below_the_share():
@@ -36,7 +39,11 @@ def test_a_rule_over_the_share_is_named_by_documents_or_bytes():
                  documents_out={"train": 1})
     (w,) = source_warnings(m)
     assert w["kind"] == "rule_removed_most" and w["rule"] == "gopher_quality"
-    assert "99 of 100 documents (99.0 %)" in w["message"] and not w["fatal"]
+    assert "99 of 100 documents (99.0 %; 30.0 % of the bytes)" in w["message"]
+    assert not w["fatal"]
+    # a corpus stage's drops carry no byte counts: the warning says so instead of "0 %"
+    (w,) = source_warnings(manifest(dropped={"quality_classifier.pareto": 60}))
+    assert "60 of 100 documents (60.0 %; bytes not counted for this stage)" in w["message"]
     # a line rule that deleted most of the bytes without dropping a document
     m = manifest(bytes_removed={"c4.no_terminal_punct": 6_000})
     assert [w["rule"] for w in source_warnings(m)] == ["c4"]

@@ -53,7 +53,7 @@ def test_warnings_examples_and_exit_status(tmp_path, capsys):
     assert web["step_documents"]["langid"] == 10 and web["step_documents"]["gopher_quality"] == 4
     assert web["step_seconds"]["langid"] > 0
     removed = web["removed_by_rule"]["gopher_repetition"]
-    assert removed["documents"] == 6 and removed["lines"] == 6
+    assert removed["documents"] == 6 and removed["lines"] == 6 and removed["bytes_counted"]
     assert removed["bytes"] == sum(len(r["text"].encode()) for r in short)
     examples = web["examples"]["gopher_repetition.top_2_gram"]
     assert len(examples) == 3 and examples[0]["excerpt"].startswith("Menu item")
