@@ -183,7 +183,7 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "dropped_lines": group("drop_lines."),
         "skipped_checks": group("skipped."),
         "step_documents": group("step_docs."),
-        "step_seconds": {k: round(v / 1e6, 3) for k, v in group("step_us.").items()},
+        "step_seconds": {k: round(v / 1e6, 6) for k, v in group("step_us.").items()},
         "pii_redactions": group("pii."),
         "pii_documents": group("pii_docs."),
         "languages_seen": group("lang_seen."),

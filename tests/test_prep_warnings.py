@@ -42,7 +42,7 @@ def test_warnings_examples_and_exit_status(tmp_path, capsys):
     assert "text_field" in captured.err
     assert "per-stage throughput (documents per CPU-second in the stage, all sources): " \
         in captured.out and "gopher_quality " in captured.out
-    assert "WARNING: source web: rule gopher_repetition removed 6 of 10 documents (60.0 %)" \
+    assert "WARNING: source web: rule gopher_repetition removed 6 of 10 documents (60.0 %; " \
         in captured.out
 
     report = json.loads((tmp_path / "out" / "report.json").read_text())
