@@ -226,14 +226,20 @@ def ensure_export(corpus: dict[str, Any], shards: int) -> dict[str, Any]:
 # The two timed runs
 
 def our_stage_params() -> dict[str, dict[str, Any]]:
-    return {"langid": {"min_score": MIN_SCORE}, "gopher_repetition": {}, "gopher_quality": {},
-            "c4": {}}
+    """Our rules in their datatrove-identical mode: tokens as datatrove counts them, display
+    lines judged by C4 (the defaults count whitespace words and unwrap paragraphs)."""
+    return {"langid": {"min_score": MIN_SCORE},
+            "gopher_repetition": {"word_definition": "datatrove"},
+            "gopher_quality": {"word_definition": "datatrove"}, "c4": {"unwrap": False}}
 
 
-def write_spec(path: pathlib.Path, input_dir: pathlib.Path) -> None:
+def write_spec(path: pathlib.Path, input_dir: pathlib.Path,
+               stage_params: dict[str, dict[str, Any]] | None = None) -> None:
     stages = {"normalize": False, "boilerplate": False, "pii": False}
-    stages.update({k: (v or True) for k, v in our_stage_params().items()})
-    spec = {"seed": 0, "sources": [{
+    params = our_stage_params() if stage_params is None else stage_params
+    stages.update({k: (v or True) for k, v in params.items()})
+    # Dedup off too: datatrove's side runs the four filters only.
+    spec = {"seed": 0, "dedup": False, "sources": [{
         "name": SOURCE_NAME, "role": "webpages", "format": "jsonl",
         "paths": [str(input_dir / "*.jsonl.gz")], "text_field": "text", "id_field": "id",
         "languages": LANGUAGES, "stages": stages}]}
@@ -278,14 +284,14 @@ def reap_descendants(timeout_s: float = 15.0) -> list[str]:
 
 
 def timed(cmd: list[str], log_path: pathlib.Path,
-          env: dict[str, str] | None = None) -> dict[str, Any]:
+          env: dict[str, str] | None = None, cwd: pathlib.Path = ROOT) -> dict[str, Any]:
     """Runs cmd; wall seconds (perf_counter), CPU seconds of it and its reaped descendants,
     and the load average around it (other work on the machine shows there)."""
     load_before = os.getloadavg()[0]
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "w", encoding="utf-8") as out:
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+        done = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
         seconds = time.perf_counter() - t0
     lingering = reap_descendants()
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -297,12 +303,13 @@ def timed(cmd: list[str], log_path: pathlib.Path,
             "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
-def run_ours(input_dir: pathlib.Path, workers: int, tag: str) -> dict[str, Any]:
+def run_ours(input_dir: pathlib.Path, workers: int, tag: str,
+             stage_params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     run_dir = WORK / "run" / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     spec_path = run_dir / "spec.yaml"
-    write_spec(spec_path, input_dir)
+    write_spec(spec_path, input_dir, stage_params)
     out_dir = run_dir / "out"
     cmd = [OUR_PYTHON, "-m", "pipeline.prep", "--sources", str(spec_path),
            "--output_dir", str(out_dir), "--runner=DirectRunner",

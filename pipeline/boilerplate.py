@@ -1,6 +1,8 @@
 """C4-style removal of lines that recur across many documents of a source (boilerplate).
 
 Navigation bars, footers, cookie banners and forum signatures repeat verbatim across pages.
+Hard-wrapped text (manuals, man pages) is judged by paragraph, not display line: a wrapped line
+inside a standard sentence recurs across documents without being boilerplate.
 Two Beam passes find them without holding the corpus on one worker: every document emits
 the hashes of its distinct lines, a combine counts documents per hash, and the hashes seen in
 at least `min_documents` documents (by construction few) become a side input that the second
@@ -16,6 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.document import Document
+from pipeline.rules.paragraphs import paragraphs
 from pipeline.document_step import DocumentStep
 from pipeline.stages import REJECTED, metrics_namespace, rejected_record
 
@@ -46,8 +49,25 @@ def line_key(line: str) -> bytes:
     return hashlib.blake2b(line.strip().encode("utf-8"), digest_size=8).digest()
 
 
+def units(text: str) -> list[list[str]]:
+    """The text's paragraphs (pipeline/rules/paragraphs.py): a hard-wrapped paragraph is one
+    unit, so a wrapped line that happens to recur in other documents (the middle of a standard
+    sentence) is never cut out of its sentence; text with one paragraph per line is unchanged."""
+    return paragraphs(text.split("\n"))
+
+
+def unit_text(unit: list[str]) -> str:
+    return " ".join(line.strip() for line in unit)
+
+
 def distinct_line_keys(text: str, min_line_chars: int) -> set[bytes]:
-    return {line_key(line) for line in text.split("\n") if len(line.strip()) >= min_line_chars}
+    """Digests of the text's paragraphs (one line each, unless the text is hard-wrapped)."""
+    keys = set()
+    for unit in units(text):
+        joined = unit_text(unit)
+        if len(joined) >= min_line_chars:
+            keys.add(line_key(joined))
+    return keys
 
 
 class _StripFn(beam.DoFn):
@@ -68,11 +88,12 @@ class _StripFn(beam.DoFn):
             yield doc
             return
         kept, removed = [], 0
-        for line in doc["text"].split("\n"):
-            if len(line.strip()) >= self.min_line_chars and line_key(line) in self._frequent:
-                removed += 1
+        for unit in units(doc["text"]):
+            joined = unit_text(unit)
+            if len(joined) >= self.min_line_chars and line_key(joined) in self._frequent:
+                removed += len(unit)
             else:
-                kept.append(line)
+                kept.extend(unit)
         if not removed:
             yield doc
             return

@@ -27,7 +27,7 @@ def run_order(active: dict[str, Any]) -> list[str]:
     """The active stages' names in registry order, each moved after the stages it must follow
     (`runs_after`)."""
     order = [name for name in stage_registry.CORPUS_STAGES if name in active]
-    for _ in range(len(order) + 1):
+    for _ in range(len(order) + 1):  # +1: an empty or settled order returns at once
         moved = False
         for name in list(order):
             stage = stage_registry.CORPUS_STAGES[name]

@@ -54,14 +54,24 @@ class DocumentStep:
 
 
 class TextRule(DocumentStep):
-    """A step that is a function of the text alone: `__call__(text) -> RuleResult`."""
+    """A step that is a function of the text alone: `__call__(text) -> RuleResult`; a rule
+    with `language_aware = True` is called as `rule(text, lang)` with the document's language
+    (from language ID; None when unknown) and reports the checks it skipped for it."""
+
+    language_aware: ClassVar[bool] = False
 
     def __call__(self, text: str) -> RuleResult:
         raise NotImplementedError
 
     def apply(self, doc: Document) -> StepOutcome:
-        result = self(doc["text"])
+        if self.language_aware:
+            result = self(doc["text"], doc["lang"] or None)
+        else:
+            result = self(doc["text"])
         stats = {f"lines_removed.{reason}": n for reason, n in result.lines_removed.items()}
+        stats.update((f"bytes_removed.{reason}", n) for reason, n in result.bytes_removed.items())
+        lang = doc["lang"] or "unknown"
+        stats.update((f"skipped.{check}.{lang}", 1) for check in result.skipped)
         if result.drop_reason is not None:
             return StepOutcome(doc, result.drop_reason, stats)
         if result.text is not doc["text"]:

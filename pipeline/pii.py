@@ -9,8 +9,12 @@ little. What is and isn't caught:
   internationalised domains, obfuscations ("name at example dot com").
 - IPv4: four dotted decimal octets 0-255 (no leading zeros), not inside a longer dotted number
   ("1.2.3.4.5") nor glued to a letter or digit ("v1.2.3.4"). Three-part versions ("3.11.7") and
-  dates never match. A four-part version made only of octets ("1.2.3.4") is indistinguishable
-  from an address and is redacted.
+  dates never match. Context checks keep what only looks like an address: a section number
+  heading a line ("12.6.2.1. Compile and install"), a dotted number after a version cue
+  ("version", "release", "Python", "kernel", ... within the words just before it:
+  "Python 3.1.4.1") or followed by a package revision ("1.2.3.4-1", "1.2.3.4~rc1",
+  "1.2.3.4+dfsg"). A bare four-part version made only of octets, with no such cue, is
+  indistinguishable from an address and is redacted.
 - IPv6: full and "::"-compressed forms, optionally with an embedded IPv4 tail or a zone
   ("%eth0"); every candidate is validated with `ipaddress`, so C++ scopes ("std::vector"),
   times ("12:30:45") and MAC addresses never match.
@@ -27,7 +31,10 @@ little. What is and isn't caught:
   forms such as "020 7946 0958" or "030 12345678" (a leading 0, 10-11 digits, space or hyphen
   separators). Not caught: national numbers without separators ("5551234567"), extensions, vanity
   numbers ("1-800-FLOWERS"). Never matched: plain numbers, years, ISO dates ("2024-01-15"),
-  ISBNs, digit runs glued to letters, decimals.
+  ISBNs, digit runs glued to letters, decimals. Context checks: an international number must
+  start with an assigned ITU country calling code ("+2147483647", INT_MAX, starts with none:
+  21x is Africa's block and 214 is unassigned); a candidate with a two-hex-digit group right
+  before or after it is part of a hex dump ("70 00 05 00 00 00 00 0a"), not a number to call.
 """
 
 from __future__ import annotations
@@ -69,6 +76,54 @@ _PHONE_RE = re.compile(
     r")(?![\w-]|[.,/]\d)"
 )
 _DIGIT = re.compile(r"\d")
+# A section number heading its line: only indentation before it, then "." and a title, or a
+# space and a capitalised title ("12.6.2.1. Compile", "3.1.4.1 Overview").
+_HEADING_AFTER = re.compile(r"[.)][ \t]+\S|[ \t]+[A-ZÀ-Þ]")
+_VERSION_CUE = re.compile(
+    r"(?i)(?:\b(?:version|versions|ver|release|rel|revision|rev|build|kernel|linux|python|perl"
+    r"|ruby|gcc|glibc|libc|firmware|package|update|patch|debian|ubuntu|java|openssl)\b"
+    r"|==|>=|<=|~=|(?<![<>=!])=)"
+    r"[\s:]*$")
+_REVISION_AFTER = re.compile(r"[-~+][0-9A-Za-z]")
+_HEX_PAIR_BEFORE = re.compile(r"(?:^|\s)[0-9A-Fa-f]{2}[ \t]$")
+_HEX_PAIR_AFTER = re.compile(r"[ \t][0-9A-Fa-f]{2}(?:\s|$)")
+# ITU-T E.164 country calling codes in use (1 to 3 digits).
+_COUNTRY_CODES = frozenset(
+    "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 "
+    "62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98 211 212 213 216 218 290 291 297 298 299 "
+    "420 421 423 670 800 808 850 852 853 855 856 870 878 880 881 882 883 886 888 992 993 994 "
+    "995 996 998".split()
+    + [str(c) for r in ((220, 259), (260, 270), (350, 360), (370, 384), (385, 388), (500, 510),
+                        (590, 600), (672, 693), (960, 969), (970, 978)) for c in range(*r)]
+    + ["389", "979"]
+)
+
+
+def _valid_country_code(candidate: str) -> bool:
+    """Whether a "+..." number starts with an assigned calling code: its first digit group
+    when separated, else some 1-3 digit prefix of the run."""
+    digits = re.match(r"\+(\d+)", candidate).group(1)
+    if len(digits) <= 3 and len(digits) < sum(map(str.isdigit, candidate)):
+        return digits in _COUNTRY_CODES
+    return any(digits[:n] in _COUNTRY_CODES for n in (1, 2, 3))
+
+
+def _line_before(text: str, start: int) -> str:
+    return text[text.rfind("\n", 0, start) + 1:start]
+
+
+def _looks_like_section_or_version(text: str, start: int, end: int) -> bool:
+    before = _line_before(text, start)
+    if not before.strip() and _HEADING_AFTER.match(text, end):
+        return True
+    if _VERSION_CUE.search(before[-24:]):
+        return True
+    return _REVISION_AFTER.match(text, end) is not None
+
+
+def _in_hex_dump(text: str, start: int, end: int) -> bool:
+    return bool(_HEX_PAIR_BEFORE.search(_line_before(text, start))
+                or _HEX_PAIR_AFTER.match(text, end))
 
 
 def _digits(s: str) -> int:
@@ -118,14 +173,18 @@ class PiiRedactor(DocumentStep):
         def ipv4(match: re.Match) -> str:
             if not self._is_personal(ipaddress.IPv4Address(match.group())):
                 return match.group()
+            if _looks_like_section_or_version(match.string, match.start(), match.end()):
+                return match.group()
             counts["ipv4"] += 1
             return IPV4
 
         def phone(match: re.Match) -> str:
             candidate = match.group()
             digits = _digits(candidate)
-            if candidate.startswith("+"):
-                valid = 8 <= digits <= 15
+            if _in_hex_dump(match.string, match.start(), match.end()):
+                valid = False
+            elif candidate.startswith("+"):
+                valid = 8 <= digits <= 15 and _valid_country_code(candidate)
             elif candidate.startswith("0") and digits not in (10, 11):
                 valid = False
             else:

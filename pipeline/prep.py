@@ -19,6 +19,7 @@ run. The spec and every input pattern are checked before the pipeline starts.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -26,17 +27,25 @@ import time
 from typing import Any, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline import corpus_stages, process_group
 from pipeline import manifest as manifests
-from pipeline import readers, report, stage_registry, writers
+from pipeline import drop_warnings, readers, report, stage_registry, writers
+from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.corpus_stage import JobFacts
+from pipeline.drop_examples import drop_examples
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
 from pipeline.stages import CountDocuments, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
+
+
+class EmptySourceError(RuntimeError):
+    """A source ended with no document and the spec does not allow it (outputs are written;
+    the job exits 1 so that a pipeline of jobs stops here)."""
 DEAD = "dead_letters"
 
 
@@ -153,6 +162,12 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "dropped": group("drop."),
         **corpus_stages.manifest_entries(counters),
         "lines_removed": group("lines_removed."),
+        "bytes_removed": group("bytes_removed."),
+        "dropped_bytes": group("drop_bytes."),
+        "dropped_lines": group("drop_lines."),
+        "skipped_checks": group("skipped."),
+        "step_documents": group("step_docs."),
+        "step_seconds": {k: round(v / 1e6, 6) for k, v in group("step_us.").items()},
         "pii_redactions": group("pii."),
         "pii_documents": group("pii_docs."),
         "languages_seen": group("lang_seen."),
@@ -183,12 +198,15 @@ def plan_sources(spec: PrepSpec, output_dir: str, *,
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.prep", description=__doc__.split("\n\n")[0],
-        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).")
+        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).",
+        allow_abbrev=False)
     parser.add_argument("--sources", required=True, help="the sources spec (YAML)")
     parser.add_argument("--output_dir", required=True, help="where outputs go (local or gs://)")
     parser.add_argument("--force", action="store_true",
                         help="redo every source even when its outputs are complete")
     known, beam_args = parser.parse_known_args(argv)
+    check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
+                     parser.prog)
 
     spec = load_spec(known.sources)
     output_dir = known.output_dir
@@ -229,12 +247,35 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                      JobFacts(counters, tuple(s.name for s in todo)))
     manifests.remove_empty_staging(output_dir)
 
+    previous = FileSystems.join(output_dir, "report.json")
+    if not todo and FileSystems.exists(previous):
+        # Nothing ran: the last report describes these outputs; rewriting it would replace
+        # its run details (what ran, how long) with "ran: nothing".
+        log.info("nothing to run: all %d source(s) are complete for this config; the report "
+                 "%s is left as it was (--force reruns)", len(skipped), previous)
+        with FileSystems.open(previous) as f:
+            summary = json.loads(f.read().decode("utf-8"))
+        summary.update(ran=[], skipped=[s.name for s in skipped], report_rewritten=False)
+        print(report.console_summary(summary, output_dir))
+        return summary
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
+    warnings, examples = [], {}
+    for source, manifest in zip(spec.sources, all_manifests):
+        if manifest is None or source not in todo:
+            continue
+        warnings += drop_warnings.source_warnings(manifest, spec.max_rule_drop_share,
+                                                  source.allow_empty)
+        examples[source.name] = drop_examples(
+            FileSystems.join(output_dir, source.name), sorted(manifest["dropped"]))
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
                                   skipped=[s.name for s in skipped], wall_time_s=wall,
                                   corpus_stages=corpus_stages.stage_names(spec),
-                                  stage_data=corpus_stages.report_data(spec, output_dir))
+                                  stage_data=corpus_stages.report_data(spec, output_dir),
+                                  warnings=warnings, examples=examples)
     print(report.console_summary(summary, output_dir))
+    fatal = [w["message"] for w in warnings if w["fatal"]]
+    if fatal:
+        raise EmptySourceError("; ".join(fatal))
     return summary
 
 
@@ -245,9 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers
     try:
         run(argv)
-    except (SpecError, readers.ReaderError) as e:
+    except (SpecError, readers.ReaderError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except EmptySourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,7 +3,12 @@ its safe file format, and GLaM's Pareto keep rule. No Beam here (pipeline/qualit
 runs it inside the prep job).
 
 Features are scikit-learn's `HashingVectorizer` (word n-grams, hashed into `num_features`
-buckets, l2-normalised counts). It is stateless, so a saved model is just its weights, its
+buckets, l2-normalised counts), plus word-order features: n-grams (`order_ngram_range`, 2-4)
+of the text's function-word skeleton, where every word that is not a function word becomes "w"
+and punctuation stays ("the w of w , w to w ."), hashed into `order_features` more buckets. A
+bag of words and word pairs scores shuffled prose almost like prose (the pairs that survive a
+shuffle are still prose's pairs); the skeleton's n-grams are grammar, which shuffling breaks.
+It is stateless, so a saved model is just its weights, its
 intercept and the featuriser's settings; scoring needs no vocabulary. The score of a text is
 sigmoid(x . w + b) computed here (a sparse matrix times the weight vector for a whole batch), so
 a trained model and the same model reloaded from its file score bit-identically.
@@ -29,6 +34,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
 import zipfile
 from typing import Any, Iterable, Sequence
@@ -48,6 +54,12 @@ class FeatureSettings:
     ngram_range: tuple[int, int] = (1, 2)
     num_features: int = 2 ** 18
     max_chars: int = 5000  # only the first max_chars characters of a document are featurised
+    order_ngram_range: tuple[int, int] = (2, 4)  # function-word skeleton n-grams
+    order_features: int = 2 ** 14  # 0 switches the word-order features off
+
+    @property
+    def total_features(self) -> int:
+        return self.num_features + self.order_features
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +67,8 @@ class FeatureSettings:
             "analyzer": "word", "lowercase": True, "alternate_sign": False, "norm": "l2",
             "ngram_range": list(self.ngram_range), "num_features": self.num_features,
             "max_chars": self.max_chars,
+            "order_ngram_range": list(self.order_ngram_range),
+            "order_features": self.order_features,
         }
 
     @classmethod
@@ -65,8 +79,12 @@ class FeatureSettings:
                 raise ValueError(f"model settings: {key} is {data.get(key)!r}; this version of "
                                  f"the pipeline scores with {expected[key]!r}")
         lo, hi = data["ngram_range"]
+        # Models saved before word-order features existed have none.
+        order_lo, order_hi = data.get("order_ngram_range", (2, 4))
         return cls(ngram_range=(int(lo), int(hi)), num_features=int(data["num_features"]),
-                   max_chars=int(data["max_chars"]))
+                   max_chars=int(data["max_chars"]),
+                   order_ngram_range=(int(order_lo), int(order_hi)),
+                   order_features=int(data.get("order_features", 0)))
 
     def vectorizer(self):
         from sklearn.feature_extraction.text import HashingVectorizer
@@ -75,8 +93,38 @@ class FeatureSettings:
             analyzer="word", lowercase=True, alternate_sign=False, norm="l2",
             ngram_range=self.ngram_range, n_features=self.num_features, dtype=np.float64)
 
+    def order_vectorizer(self):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        return HashingVectorizer(
+            analyzer="word", lowercase=False, alternate_sign=False, norm="l2",
+            token_pattern=r"\w+|[^\w\s]", ngram_range=self.order_ngram_range,
+            n_features=self.order_features, dtype=np.float64)
+
     def clip(self, text: str) -> str:
         return text[:self.max_chars]
+
+
+# Closed-class words of English, German and French (articles, pronouns, prepositions,
+# conjunctions, auxiliaries): the skeleton keeps them and writes every other word as "w".
+FUNCTION_WORDS = frozenset("""
+a an the this that these those it its he she they we you i me him her them us my your our their
+his of to in on at by for with from as into onto about over under after before between through
+during without within and or but nor so if then than because while when where which who whom
+whose what how not no is are was were be been being am do does did have has had will would can
+could shall should may might must there here also only just very all any some each every
+der die das den dem des ein eine einer einen einem und oder aber nicht ist sind war wird werden
+mit von zu auf für im in an bei aus nach wie als auch sich es er sie wir ihr ich du dass wenn
+le la les un une des du de et ou mais ne pas est sont était sera avec pour dans sur par au aux
+en que qui quoi dont ce cette ces il elle ils elles nous vous je tu se son sa ses leur
+""".split())
+_CONTENT_WORD = re.compile(
+    r"\b(?!(?:" + "|".join(sorted(FUNCTION_WORDS, key=len, reverse=True)) + r")\b)\w+\b")
+
+
+def skeleton(text: str) -> str:
+    """The text with every word that is not a function word replaced by "w" (lower-cased)."""
+    return _CONTENT_WORD.sub("w", text.lower())
 
 
 @dataclasses.dataclass
@@ -93,19 +141,29 @@ class QualityModel:
     def __post_init__(self):
         self.weights = np.ascontiguousarray(self.weights, dtype=np.float64)
         self.intercept = float(self.intercept)
-        if self.weights.shape != (self.settings.num_features,):
+        if self.weights.shape != (self.settings.total_features,):
             raise ValueError(f"weights have shape {self.weights.shape}; the settings say "
-                             f"{self.settings.num_features} features")
+                             f"{self.settings.total_features} features")
 
     @property
     def version(self) -> str:
         return model_version(self.settings, self.weights, self.intercept)
 
     def features(self, texts: Sequence[str]):
-        """CSR matrix [len(texts), num_features] of the texts' clipped prefixes."""
+        """CSR matrix [len(texts), total_features] of the texts' clipped prefixes: word
+        n-grams, then the skeleton's n-grams."""
         if self._vectorizer is None:
             self._vectorizer = self.settings.vectorizer()
-        return self._vectorizer.transform([self.settings.clip(t) for t in texts])
+            self._order_vectorizer = (self.settings.order_vectorizer()
+                                      if self.settings.order_features else None)
+        clipped = [self.settings.clip(t) for t in texts]
+        words = self._vectorizer.transform(clipped)
+        if self._order_vectorizer is None:
+            return words
+        from scipy import sparse
+
+        order = self._order_vectorizer.transform(list(map(skeleton, clipped)))
+        return sparse.hstack([words, order], format="csr")
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         return self.features(texts) @ self.weights + self.intercept
@@ -118,6 +176,7 @@ class QualityModel:
     def __getstate__(self):  # Beam ships the model to workers; the vectorizer is rebuilt there
         state = dict(self.__dict__)
         state["_vectorizer"] = None
+        state["_order_vectorizer"] = None
         return state
 
 
@@ -214,6 +273,27 @@ class TrainingSettings:
     regularization_c: float = 1.0
     seed: int = 0
     max_iter: int = 1000
+    # Shuffled copies of this fraction of the positives join the negatives, so the model
+    # learns that prose's words in a random order are not prose (the word-order features
+    # then carry weight; a bag of words cannot tell the two apart).
+    shuffled_negatives: float = 0.5
+
+
+def shuffled_copies(positives: Sequence[tuple[str, str]], fraction: float,
+                    seed: int) -> list[tuple[str, str]]:
+    """(id + "#shuffled", the words of the text in a seeded random order) for a seeded
+    `fraction` of the positives."""
+    if fraction <= 0 or not positives:
+        return []
+    ids = [i for i, _ in positives]
+    chosen = unit_interval(seed, "shuffled", ids) < fraction
+    out = []
+    for (doc_id, text), pick in zip(positives, chosen):
+        if pick:
+            words = text.split()
+            order = np.random.default_rng(sample_key(seed, doc_id)).permutation(len(words))
+            out.append((f"{doc_id}#shuffled", " ".join(np.asarray(words)[order].tolist())))
+    return out
 
 
 def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[str, str]],
@@ -231,7 +311,9 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
         raise ValueError(f"the quality classifier needs both classes: got {len(positives)} "
                          f"positive and {len(negatives)} negative documents")
     started = time.perf_counter()
-    rows = sorted([(i, t, 1) for i, t in positives] + [(i, t, 0) for i, t in negatives])
+    shuffled = shuffled_copies(positives, training.shuffled_negatives, training.seed)
+    rows = sorted([(i, t, 1) for i, t in positives]
+                  + [(i, t, 0) for i, t in list(negatives) + shuffled])
     ids = [r[0] for r in rows]
     labels = np.array([r[2] for r in rows], dtype=np.int64)
     heldout = unit_interval(training.seed, "heldout", ids) < training.heldout_fraction
@@ -239,7 +321,7 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
     if len(set(labels[train_rows].tolist())) < 2:
         raise ValueError("after holding out heldout_fraction of the sample, the training split "
                          "has only one class; raise sample_per_class or lower heldout_fraction")
-    untrained = QualityModel(features, np.zeros(features.num_features), 0.0)
+    untrained = QualityModel(features, np.zeros(features.total_features), 0.0)
     x = untrained.features([r[1] for r in rows])
     classifier = LogisticRegression(C=training.regularization_c, solver="lbfgs",
                                     max_iter=training.max_iter, class_weight="balanced")
@@ -254,7 +336,8 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
         auc = round(float(roc_auc_score(held_labels, held_scores)), 6)
     model.metadata = {
         "heldout_auc": auc,
-        "samples": {"positive": len(positives), "negative": len(negatives)},
+        "samples": {"positive": len(positives), "negative": len(negatives),
+                    "shuffled_positives_as_negative": len(shuffled)},
         "train": {"positive": int(labels[train_rows].sum()),
                   "negative": int((labels[train_rows] == 0).sum())},
         "heldout": {"positive": int(held_labels.sum()),
@@ -264,11 +347,41 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
         "converged_iterations": int(classifier.n_iter_[0]),
         "sklearn_version": sklearn.__version__,
     }
+    model.metadata["warnings"] = sample_warnings(model.metadata)
+    for warning in model.metadata["warnings"]:
+        log.warning("quality classifier: %s", warning)
     model.train_seconds = round(train_seconds, 3)
     log.info("quality classifier %s trained on %d+%d documents in %.1f s, held-out AUC %s",
              model.version, model.metadata["train"]["positive"],
              model.metadata["train"]["negative"], train_seconds, auc)
     return model
+
+
+MIN_PER_CLASS = 50
+MAX_CLASS_RATIO = 10.0
+
+
+def sample_warnings(metadata: dict[str, Any]) -> list[str]:
+    """What makes a trained model untrustworthy: too few examples of a class, classes too
+    unbalanced, or no held-out AUC. (The rules before the classifier decide what it gets: a
+    strict rule can leave a handful of negatives.)"""
+    out = []
+    pos, neg = metadata["samples"]["positive"], metadata["samples"]["negative"]
+    small = min(pos, neg)
+    if small < MIN_PER_CLASS:
+        which = "negative" if neg < pos else "positive"
+        out.append(f"too few examples to train on: {small} {which} against "
+                   f"{max(pos, neg)} {'positive' if which == 'negative' else 'negative'} "
+                   f"(want at least {MIN_PER_CLASS} of each); the scores mean little")
+    elif max(pos, neg) / small > MAX_CLASS_RATIO:
+        out.append(f"classes too unbalanced: {pos} positive against {neg} negative "
+                   f"(more than {MAX_CLASS_RATIO:g}:1)")
+    if metadata.get("heldout_auc") is None:
+        held = metadata["heldout"]
+        out.append(f"held-out AUC n/a: the held-out split has {held['positive']} positive and "
+                   f"{held['negative']} negative documents; raise sample_per_class or "
+                   "heldout_fraction")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import json_files, stage_registry
+from pipeline import drop_warnings, json_files, stage_registry
 
 
 def _stage_of(reason: str) -> str:
@@ -42,9 +42,12 @@ def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] 
 
 def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran: list[str],
                  skipped: list[str], wall_time_s: float, corpus_stages: list[str],
-                 stage_data: dict[str, Any]) -> dict[str, Any]:
+                 stage_data: dict[str, Any], warnings: list[dict[str, Any]] = (),
+                 examples: dict[str, dict[str, list]] | None = None) -> dict[str, Any]:
     """Writes report.json and report.html. `corpus_stages`: the corpus stages that ran, in
-    order; `stage_data`: each registered corpus stage's report data ({} when off)."""
+    order; `stage_data`: each registered corpus stage's report data ({} when off);
+    `warnings`: pipeline/drop_warnings.py's; `examples`: source -> reason -> dropped
+    documents' excerpts (pipeline/drop_examples.py)."""
     sources = [m for m in manifests if m]
     totals = {
         "documents_in": sum(m["documents_in"] for m in sources),
@@ -59,8 +62,15 @@ def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran
         "sources": {m["source"]: {k: m[k] for k in (
             "role", "format", "documents_in", "bytes_in", "documents_out", "bytes_out",
             "dropped", "lines_removed", "pii_redactions", "languages_seen", "languages_out",
-            "dead_letters", "config_hash")} | {"funnel": funnel(m, corpus_stages)}
+            "dead_letters", "config_hash")} | {
+                "funnel": funnel(m, corpus_stages),
+                "removed_by_rule": drop_warnings.rule_removals(m),
+                "skipped_checks": m.get("skipped_checks", {}),
+                "step_documents": m.get("step_documents", {}),
+                "step_seconds": m.get("step_seconds", {}),
+                "examples": (examples or {}).get(m["source"], {})}
             for m in sources},
+        "warnings": list(warnings),
         "corpus_stages": list(corpus_stages),
         **stage_data,
     }
@@ -148,7 +158,13 @@ class ReportSection:
 def report_sections(summary: dict[str, Any]) -> list[ReportSection]:
     """The report's sections, each rendered from report.json's data alone, so that another
     page (launch/run_report.py) can compose them under its own headings."""
-    sections = [ReportSection("funnel", "Funnel", _funnel_section(summary))]
+    sections = []
+    if summary.get("warnings"):
+        sections.append(ReportSection("warnings", "Warnings", _warnings_section(summary)))
+    sections.append(ReportSection("funnel", "Funnel", _funnel_section(summary)))
+    if any(m.get("removed_by_rule") for m in summary["sources"].values()):
+        sections.append(ReportSection("removed", "What each rule removed",
+                                      _removed_section(summary)))
     if any(m["languages_seen"] for m in summary["sources"].values()):
         sections.append(ReportSection("languages", "Languages", _img(_language_chart(summary))))
     for name, stage in stage_registry.CORPUS_STAGES.items():
@@ -156,6 +172,49 @@ def report_sections(summary: dict[str, Any]) -> list[ReportSection]:
         if body:
             sections.append(ReportSection(name, stage.title, body))
     return sections
+
+
+def _warnings_section(summary: dict[str, Any]) -> str:
+    e = html.escape
+    items = "".join(f"<li><b>{'error' if w.get('fatal') else 'warning'}</b>: {e(w['message'])}"
+                    f"</li>" for w in summary["warnings"])
+    return f"<ul>{items}</ul>"
+
+
+def _removed_section(summary: dict[str, Any]) -> str:
+    """Per source and rule: documents, lines and bytes removed (share of the source), the
+    checks skipped for a language, and excerpts of dropped documents."""
+    e = html.escape
+    parts = []
+    for name, m in summary["sources"].items():
+        removed = m.get("removed_by_rule") or {}
+        if not removed:
+            continue
+        docs_in, bytes_in = m["documents_in"] or 1, m["bytes_in"] or 1
+        rows = "".join(
+            f"<tr><td>{e(rule)}</td><td>{r['documents']:,} ({100 * r['documents'] / docs_in:.1f}%)"
+            f"</td><td>{r['lines']:,}</td><td>"
+            + (f"{r['bytes'] / 1e6:.3f} ({100 * r['bytes'] / bytes_in:.1f}%)"
+               if r.get("bytes_counted", True) else "not counted")
+            + "</td></tr>"
+            for rule, r in sorted(removed.items(), key=lambda kv: -kv[1]["bytes"]))
+        skipped = ", ".join(f"{e(k)}: {n:,} documents" for k, n in
+                            sorted((m.get("skipped_checks") or {}).items()))
+        examples = []
+        for reason, found in sorted((m.get("examples") or {}).items()):
+            for x in found:
+                examples.append(f"<tr><td>{e(reason)}</td><td>{e(str(x['id']))} "
+                                f"({e(str(x['lang']))}, {x['chars']:,} chars)</td>"
+                                f"<td class=small><pre>{e(x['excerpt'])}</pre></td></tr>")
+        parts.append(
+            f"<h3>{e(name)}</h3><table><tr><th>rule</th><th>documents dropped</th>"
+            f"<th>lines removed</th><th>MB removed</th></tr>{rows}</table>"
+            + (f"<p>Checks skipped for a language (no sound setting): {skipped}</p>"
+               if skipped else "")
+            + (f"<details><summary>examples of dropped documents</summary><table>"
+               f"<tr><th>reason</th><th>document</th><th>start of its text</th></tr>"
+               f"{''.join(examples)}</table></details>" if examples else ""))
+    return "\n".join(parts)
 
 
 def _img(png_base64: str) -> str:
@@ -168,6 +227,8 @@ def _funnel_section(summary: dict[str, Any]) -> str:
     for name, m in summary["sources"].items():
         out = sum(m["documents_out"].values())
         kept_pct = 100.0 * out / m["documents_in"] if m["documents_in"] else 0.0
+        bytes_pct = (100.0 * sum(m["bytes_out"].values()) / m["bytes_in"]
+                     if m["bytes_in"] else 0.0)
         drops = "<br>".join(f"{e(r)}: {n}" for r, n in sorted(m["dropped"].items(),
                                                               key=lambda kv: -kv[1]))
         pii = ", ".join(f"{e(k)} {n}" for k, n in m["pii_redactions"].items()) or "none"
@@ -175,11 +236,13 @@ def _funnel_section(summary: dict[str, Any]) -> str:
             f"<tr><td>{e(name)}</td><td>{e(m['role'])}</td><td>{e(m['format'])}</td>"
             f"<td>{m['documents_in']:,}</td><td>{m['bytes_in'] / 1e6:.2f}</td>"
             f"<td>{m['documents_out']['train']:,} / {m['documents_out']['validation']:,}</td>"
-            f"<td>{kept_pct:.1f}%</td><td class=small>{drops or 'none'}</td>"
+            f"<td>{kept_pct:.1f}%</td><td>{sum(m['bytes_out'].values()) / 1e6:.2f}</td>"
+            f"<td>{bytes_pct:.1f}%</td><td class=small>{drops or 'none'}</td>"
             f"<td>{pii}</td><td>{m['dead_letters']}</td></tr>")
     return f"""{_img(_funnel_chart(summary))}
 <table><tr><th>source</th><th>role</th><th>format</th><th>docs in</th><th>MB in</th>
-<th>out train / validation</th><th>kept</th><th>dropped by rule</th><th>PII redacted</th>
+<th>out train / validation</th><th>kept</th><th>MB out</th><th>bytes kept</th>
+<th>dropped by rule</th><th>PII redacted</th>
 <th>dead letters</th></tr>{''.join(rows)}</table>"""
 
 
@@ -202,16 +265,29 @@ wall time {summary['wall_time_s']} s.</p>
 </body></html>"""
 
 
+def stage_rates(summary: dict[str, Any]) -> dict[str, float]:
+    """Per-document step -> documents per second of time spent in it, over all sources."""
+    docs: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    for m in summary["sources"].values():
+        for name, n in (m.get("step_documents") or {}).items():
+            docs[name] = docs.get(name, 0) + n
+            seconds[name] = seconds.get(name, 0.0) + (m.get("step_seconds") or {}).get(name, 0)
+    return {name: docs[name] / seconds[name] for name in docs if seconds.get(name)}
+
+
 def console_summary(summary: dict[str, Any], output_dir: str) -> str:
     lines = [f"{'source':<16}{'docs in':>10}{'train':>10}{'valid':>8}{'kept':>8}"
-             f"{'MB in':>9}{'MB out':>9}{'dead':>6}"]
+             f"{'MB in':>9}{'MB out':>9}{'bytes':>8}{'dead':>6}"]
     for name, m in summary["sources"].items():
         out = sum(m["documents_out"].values())
         kept = 100.0 * out / m["documents_in"] if m["documents_in"] else 0.0
+        bytes_kept = (100.0 * sum(m["bytes_out"].values()) / m["bytes_in"]
+                      if m["bytes_in"] else 0.0)
         lines.append(f"{name:<16}{m['documents_in']:>10,}{m['documents_out']['train']:>10,}"
                      f"{m['documents_out']['validation']:>8,}{kept:>7.1f}%"
                      f"{m['bytes_in'] / 1e6:>9.2f}{sum(m['bytes_out'].values()) / 1e6:>9.2f}"
-                     f"{m['dead_letters']:>6}")
+                     f"{bytes_kept:>7.1f}%{m['dead_letters']:>6}")
     t = summary["totals"]
     lines += [
         f"in: {t['documents_in']:,} documents, {t['bytes_in'] / 1e6:.2f} MB; "
@@ -224,4 +300,10 @@ def console_summary(summary: dict[str, Any], output_dir: str) -> str:
         f"report:  {FileSystems.join(output_dir, 'report.html')} "
         f"(and report.json)",
     ]
+    rates = stage_rates(summary)
+    if rates:
+        lines.append("per-stage throughput (documents per CPU-second in the stage, all sources): "
+                     + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()))
+    lines += [f"{'ERROR' if w.get('fatal') else 'WARNING'}: {w['message']}"
+              for w in summary.get("warnings", [])]
     return "\n".join(lines)

@@ -50,7 +50,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_valid
 
 from pipeline import stage_registry
 from pipeline.corpus_stage import SectionContext
-from pipeline.validation import (Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
+from pipeline.validation import (Bool, Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
                                  Str, StrList, one_or_list, kind, model_from_signature,
                                  parse_model, resolve_path, switch)
 
@@ -59,7 +59,7 @@ __all__ = ["FORMATS", "PIPELINE_VERSION", "PrepSpec", "SourceSpec", "SpecError",
 
 FORMATS = ("jsonl", "parquet", "text_dir", "code_dir", "warc", "wet", "tfds")
 # Bumped whenever a change to the code changes what a given spec produces, so reruns redo work.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: language-aware rules, whitespace words, C4 on paragraphs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +76,7 @@ class SourceSpec:
     tfds_name: str | None = None
     tfds_split: str = "train"
     tfds_data_dir: str | None = None
+    allow_empty: bool = False  # a source that ends with no document is not an error
     # Resolved stage configuration: stage name -> parameters, in execution order; only the
     # stages that are switched on appear.
     stages: tuple[tuple[str, Mapping[str, Any]], ...] = ()
@@ -107,6 +108,7 @@ class PrepSpec:
     rejected_sample_rate: float = 1.0
     train_shards: int = 4
     validation_shards: int = 1
+    max_rule_drop_share: float = 0.5  # warn when one rule removes more of a source
     corpus_configs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     path: str = ""
 
@@ -197,6 +199,8 @@ class SourceModel(SpecModel):
     dataset: Str | None = Field(None, description="tfds: the dataset, e.g. 'my_corpus:1.0.0'")
     split: Str = Field("train", description="tfds: the split")
     data_dir: Str | None = Field(None, description="tfds: the prepared dataset's data_dir")
+    allow_empty: Bool = Field(False, description="a source that ends with no document is "
+                                                 "not an error (the job exits 0)")
 
     @model_validator(mode="after")
     def _inputs(self) -> "SourceModel":
@@ -218,6 +222,8 @@ class SpecBase(SpecModel):
     rejected_sample_rate: Fraction = Field(1.0, description="share of rejected records kept "
                                                             "for audit")
     shards: ShardsModel = ShardsModel()
+    max_rule_drop_share: Fraction = Field(0.5, description="warn when one rule removes more "
+                                                           "than this share of a source")
 
     @model_validator(mode="after")
     def _source_names(self) -> "SpecBase":
@@ -311,6 +317,7 @@ def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -
         sources=sources, seed=model.seed, validation_fraction=model.validation_fraction,
         rejected_sample_rate=model.rejected_sample_rate, train_shards=model.shards.train,
         validation_shards=model.shards.validation, corpus_configs=corpus_configs, path=path,
+        max_rule_drop_share=model.max_rule_drop_share,
     )
 
 
@@ -329,4 +336,5 @@ def _source(entry: SourceModel, source_stages: dict, global_stages: dict,
         tfds_name=entry.dataset if tfds else None, tfds_split=entry.split if tfds else "train",
         tfds_data_dir=resolve_path(entry.data_dir, base_dir) if tfds else None,
         stages=stage_registry.resolve_stages(is_code, entry.role, global_stages, source_stages),
+        allow_empty=entry.allow_empty,
     )

@@ -9,6 +9,7 @@ namespace `prep.<source>`; the job's manifest and report are built from those co
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -81,14 +82,23 @@ class _ApplyStepFn(beam.DoFn):
         self.counters = _Counters(metrics_namespace(self.source))
 
     def process(self, doc: Document) -> Iterator[Any]:
+        started = time.perf_counter()
         outcome = self.step.apply(doc)
+        # Time spent in the step, for the per-stage throughput in the job's summary.
+        self.counters.inc(f"step_us.{self.step.name}",
+                          int((time.perf_counter() - started) * 1e6))
+        self.counters.inc(f"step_docs.{self.step.name}")
         for name, n in outcome.stats.items():
             self.counters.inc(name, n)
         if outcome.drop_reason is None:
             yield outcome.doc
             return
+        size = len(outcome.doc["text"].encode("utf-8"))
         self.counters.inc(f"drop.{outcome.drop_reason}")
-        self.counters.inc("drop_bytes", len(outcome.doc["text"].encode("utf-8")))
+        self.counters.inc("drop_bytes", size)
+        self.counters.inc(f"drop_bytes.{outcome.drop_reason}", size)
+        self.counters.inc(f"drop_lines.{outcome.drop_reason}",
+                          outcome.doc["text"].count("\n") + 1)
         yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(outcome.doc,
                                                                  outcome.drop_reason))
 

@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import apache_beam as beam
 
 from pipeline import writers
+from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 
 log = logging.getLogger("pipeline.train_tokenizer")
@@ -234,7 +235,8 @@ def sha256(path: str) -> str:
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.train_tokenizer", description=__doc__.split("\n\n")[0],
-        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).")
+        epilog="Any other flag is a Beam pipeline option (--runner, --direct_num_workers, ...).",
+        allow_abbrev=False)
     parser.add_argument("--data_dir", required=True, help="the prep job's output directory")
     parser.add_argument("--vocab_size", type=int, required=True,
                         help="pieces in the vocabulary (PaLM: 256000)")
@@ -251,6 +253,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max_sentence_length", type=int, default=16384,
                         help="longest line in bytes the trainer uses; longer lines are skipped")
     known, beam_args = parser.parse_known_args(argv)
+    check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
+                     parser.prog)
     if known.vocab_size < 300:
         raise TokenizerError("--vocab_size must be at least 300 (256 byte pieces + specials)")
 
@@ -316,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         run(argv)
-    except TokenizerError as e:
+    except (TokenizerError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -174,6 +174,27 @@ def _code_docs():
             _doc(104, original + "\n# from a web page", source="web")]
 
 
+LICENCE_HEADER = "".join(
+    f"# {line}\n" for line in (
+        "Copyright 2019-2024 The Example Project Authors. All rights reserved.",
+        "Licensed under the Apache License, Version 2.0 (the \"License\"); you may not use",
+        "this file except in compliance with the License. You may obtain a copy at",
+        "    http://www.apache.org/licenses/LICENSE-2.0",
+        "Unless required by applicable law or agreed to in writing, software distributed",
+        "under the License is distributed on an \"AS IS\" BASIS, WITHOUT WARRANTIES OR",
+        "CONDITIONS OF ANY KIND, either express or implied. See the License for the",
+        "specific language governing permissions and limitations under the License.",
+    ) * 3)
+
+
+def _licence_docs():
+    """Two package __init__.py files that are mostly the same licence header: distinct code."""
+    return [_doc(111, LICENCE_HEADER + "from .client import Client, Session\n"
+                 "__all__ = ['Client', 'Session']\n", source="code", role="code"),
+            _doc(112, LICENCE_HEADER + "from .parser import parse_file, parse_text\n"
+                 "__all__ = ['parse_file', 'parse_text']\n", source="code", role="code")]
+
+
 def _bad_docs():
     return [_doc(201, ""), _doc(202, "!!! ... ???"), _doc(203, "\u200b\u0301 zero-width"),
             _doc(204, "x" * 50_000), _doc(205, "a", quality_score="high"),
@@ -187,7 +208,7 @@ def edge_cases():
             _doc(1, KEEP_DOCS_TEXT, source="chat", role="conversations"),
             _doc(2, KEEP_DOCS_TEXT.upper(), source="books", role="books", quality_score=0.2),
             _doc(5, NEAR_TEXT, source="web", quality_score=0.1),
-            _doc(4, NEAR_TEXT + ".", source="web")] + _code_docs() + _bad_docs()
+            _doc(4, NEAR_TEXT + ".", source="web")] + _code_docs() + _licence_docs() + _bad_docs()
     config = DedupConfig(keep="quality_score", near=NearConfig(component_rounds=4))
     out = run_dedup(docs, config, code_sources=frozenset({"code"}))
     out["why"] = {r["id"]: (r["reason"], r["meta"]["duplicate_of"]) for r in out["rejected"]}
@@ -207,6 +228,13 @@ def test_keep_rule_picks_the_configured_copy_in_both_stages(edge_cases):
 def test_code_is_compared_by_edit_similarity(edge_cases):
     assert edge_cases["why"]["d00102"] == ("dedup.near", "d00101")
     assert {"d00101", "d00103", "d00104"} <= set(edge_cases["kept"])
+
+
+def test_a_shared_licence_header_does_not_make_files_duplicates(edge_cases):
+    from pipeline.dedup.verify import edit_similarity
+    a, b = (d["text"] for d in _licence_docs())
+    assert edit_similarity(a, b) > 0.9  # compared whole, the two would be merged
+    assert {"d00111", "d00112"} <= set(edge_cases["kept"])
 
 
 def test_bad_input_never_crashes_and_is_never_removed_by_accident(edge_cases):

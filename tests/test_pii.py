@@ -31,6 +31,10 @@ REDACT = PiiRedactor()
     ("London 020 7946 0958", f"London {PHONE}", "phone"),
     ("Berlin +49 30 12345678", f"Berlin {PHONE}", "phone"),
     ("E.164 +15551234567", f"E.164 {PHONE}", "phone"),
+    # the context checks leave real addresses and numbers alone
+    ("12.6.2.1 is the gateway", f"{IPV4} is the gateway", "ipv4"),
+    ("connect to 12.6.2.1. Then log in", f"connect to {IPV4}. Then log in", "ipv4"),
+    ("Tel. +49 30 12345678 (office)", f"Tel. {PHONE} (office)", "phone"),
 ])
 def test_redacted(text, expected, kind):
     redacted, counts = REDACT.redact(text)
@@ -52,6 +56,16 @@ def test_redacted(text, expected, kind):
     "Score +1 2024 and +100 20000 points",
     "Mail me at user@localhost or @handle",
     "Chrome 120.0.6099.109 and CUDA 12.2",
+    # section numbers and version strings in manuals
+    "12.6.2.1. Compile and install\nRun make.",
+    "   3.1.4.1 Overview of the options",
+    "Changed in Python 3.1.4.1 and in version 2.0.0.1",
+    "libfoo 1.2.3.4-2 and bar 8.8.8.8~rc1 and baz 1.1.1.1+dfsg",
+    "requires foo==8.8.4.4 or bar>=9.9.9.9",
+    # SCSI sense data and other hex dumps, integer limits
+    "sense: 70 00 05 00 00 00 00 0a 00 00 00 00 24 00 00 00",
+    "       00 12 34 56 78 9a bc de f0 11 22 33 44 55 66 77",
+    "values range from -2147483648 to +2147483647 inclusive",
 ])
 def test_not_redacted(text):
     redacted, counts = REDACT.redact(text)

@@ -310,9 +310,13 @@ def test_rerun_skips_completed_sources_and_config_change_redoes_all(corpus, prep
                                                                     tmp_path):
     out, _ = prepped
     before = _shard_digests(out)
+    last_report = {name: (out / name).read_bytes() for name in ("report.json", "report.html")}
     summary = prep.run(["--sources", str(corpus / "sources.yaml"), "--output_dir", str(out)])
     assert summary["ran"] == [] and len(summary["skipped"]) == len(summary["sources"])
+    assert summary["report_rewritten"] is False
     assert _shard_digests(out) == before
+    # a run that did nothing leaves the last report (what ran, how long) as it was
+    assert {name: (out / name).read_bytes() for name in last_report} == last_report
 
     # Dedup ties the sources together: changing one source's config redoes all of them,
     # and so does a source left incomplete by a crash.
@@ -380,3 +384,17 @@ def test_invalid_spec_fails_before_running(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "web" in err and "missing/*.jsonl" in err
     assert not os.path.exists(tmp_path / "out" / "web")
+
+
+def test_a_misspelt_flag_is_an_error_that_names_the_nearest_flag(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    (tmp_path / "in.jsonl").write_text('{"text": "hello"}\n')
+    spec.write_text(yaml.safe_dump({"sources": [
+        {"name": "web", "role": "webpages", "format": "jsonl", "paths": ["in.jsonl"]}]}))
+    base = ["--sources", str(spec), "--output_dir", str(tmp_path / "out")]
+    assert prep.main(base + ["--forse"]) == 2
+    assert "unknown flag --forse; did you mean --force?" in capsys.readouterr().err
+    assert prep.main(base + ["--direct_num_worker=2"]) == 2
+    assert "did you mean --direct_num_workers?" in capsys.readouterr().err
+    assert prep.main(base + ["--outp", "x"]) == 2  # no abbreviations of our own flags either
+    assert not os.path.exists(tmp_path / "out")

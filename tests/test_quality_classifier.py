@@ -72,6 +72,51 @@ def test_classifier_separates_good_from_junk(trained, texts):
     assert roc_auc_score(labels, np.concatenate([unseen_good, unseen_junk])) >= 0.95
 
 
+def _shuffled(texts, seed=0):
+    rng = np.random.default_rng(seed)
+    return [" ".join(np.asarray(t.split())[rng.permutation(len(t.split()))].tolist())
+            for t in texts]
+
+
+def test_word_order_features_catch_shuffled_prose(trained, texts):
+    """Real prose the model never saw scores well above the same prose shuffled; a bag of
+    words and word pairs trained on the same sample barely tells them apart."""
+    good, junk = texts
+    real, shuffled = trained.score(good[160:]), trained.score(_shuffled(good[160:]))
+    assert trained.metadata["samples"]["shuffled_positives_as_negative"] > 40
+    bag = quality_model.train_model(
+        [(f"g{i}", t) for i, t in enumerate(good[:160])],
+        [(f"j{i}", t) for i, t in enumerate(junk[:160])],
+        quality_model.FeatureSettings(num_features=2 ** 16, order_features=0),
+        quality_model.TrainingSettings(heldout_fraction=0.25, seed=1, shuffled_negatives=0.0))
+    bag_gap = np.mean(bag.score(good[160:])) - np.mean(bag.score(_shuffled(good[160:])))
+    gap = np.mean(real) - np.mean(shuffled)
+    assert gap > 0.25 and gap > 3 * bag_gap
+    assert np.median(trained.score(junk[160:])) < np.median(shuffled) < np.median(real)
+
+
+def test_too_few_or_unbalanced_examples_are_warned_about(texts):
+    good, junk = texts
+    model = quality_model.train_model(
+        [(f"g{i}", t) for i, t in enumerate(good[:184])],
+        [(f"j{i}", t) for i, t in enumerate(junk[:3])],
+        quality_model.FeatureSettings(num_features=2 ** 12),
+        quality_model.TrainingSettings(heldout_fraction=0.1, seed=1, shuffled_negatives=0.0))
+    warnings = model.metadata["warnings"]
+    assert any("too few examples to train on: 3 negative against 184 positive" in w
+               for w in warnings)
+    assert any(w.startswith("held-out AUC n/a") for w in warnings) == \
+        (model.metadata["heldout_auc"] is None)
+    unbalanced = quality_model.sample_warnings(
+        {"samples": {"positive": 900, "negative": 60}, "heldout_auc": 0.9,
+         "heldout": {"positive": 90, "negative": 6}})
+    assert unbalanced == ["classes too unbalanced: 900 positive against 60 negative "
+                          "(more than 10:1)"]
+    assert quality_model.sample_warnings(
+        {"samples": {"positive": 200, "negative": 180}, "heldout_auc": 0.97,
+         "heldout": {"positive": 20, "negative": 18}}) == []
+
+
 def test_training_is_deterministic(texts):
     good, junk = texts
     args = ([(f"g{i}", t) for i, t in enumerate(good[:40])],
@@ -217,7 +262,9 @@ def test_stage_trains_scores_and_samples(texts, tmp_path):
     config = QualityClassifierConfig.from_mapping(TRAIN_CONFIG)
     one, counters = _run(docs, config, tmp_path / "s1", str(tmp_path / "o1"))
     model_stats = json.loads((tmp_path / "s1" / "quality_model.json").read_text())
-    assert model_stats["samples"] == {"positive": 50, "negative": 50}
+    assert model_stats["samples"] == {"positive": 50, "negative": 50,
+                                      "shuffled_positives_as_negative": 27}
+    assert model_stats["warnings"] == []
     assert model_stats["heldout_auc"] is not None
     model = quality_model.load_model(str(tmp_path / "s1" / "quality_model.npz"))
     assert model.version == model_stats["model_version"]

@@ -66,10 +66,22 @@ def test_word_count_high():
     assert quality(BASE, max_words=60) == "gopher_quality.word_count_high"
 
 
-def test_punctuation_is_not_a_word():
-    # 49 words and a lot of punctuation tokens: still too short.
+def test_punctuation_is_not_a_word_in_datatrove_mode():
+    # 49 words and a lot of punctuation tokens: still too short for datatrove; whitespace
+    # words (the default, the Gopher paper's) count each loose mark as a word.
     text = " ".join(BASE.split()[:49]) + " , . ; ! ? -- ..."
-    assert quality(text, max_symbol_word_ratio=1.0) == "gopher_quality.word_count_low"
+    assert quality(text, max_symbol_word_ratio=1.0,
+                   word_definition="datatrove") == "gopher_quality.word_count_low"
+    assert quality(text, max_symbol_word_ratio=1.0, max_ellipsis_lines_ratio=1.0) is None
+
+
+def test_datatrove_mode_uses_the_tokens_the_agreement_runs_measured():
+    """The datatrove-identical mode is what benchmarks/bench_prep.py compares with datatrove
+    (identical decisions on 24k documents): it must keep using datatrove's tokens."""
+    text = BASE + " (see: e.g. 10km...) " * 3
+    assert GopherRepetition(word_definition="datatrove")._words(text, "de") == split_words(text)
+    rule = GopherQuality(word_definition="datatrove")
+    assert rule.check(text, "ja") == (rule.check_datatrove(text), ())
 
 
 def test_avg_word_length_low():

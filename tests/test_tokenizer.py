@@ -97,3 +97,12 @@ def test_unknown_mixture_source_is_an_error(demo, tmp_path):
     manifests = train_tokenizer.read_manifests(demo["prep"])
     with pytest.raises(train_tokenizer.TokenizerError, match="nowhere"):
         train_tokenizer.mixture_weights(manifests, str(spec))
+
+
+def test_a_misspelt_flag_is_an_error(tmp_path, capsys):
+    from pipeline import train_tokenizer
+    args = ["--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"),
+            "--vocab_size", "300"]
+    assert train_tokenizer.main(args + ["--sample_byte=1000"]) == 2
+    assert "unknown flag --sample_byte; did you mean --sample_bytes?" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

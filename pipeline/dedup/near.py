@@ -25,6 +25,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import minhash, stats
 from pipeline.dedup.candidates import bucket_pairs
+from pipeline.dedup.code_body import code_body
 from pipeline.dedup.components import ConnectedComponents
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import duplicate_record
@@ -41,6 +42,11 @@ def family(doc: dict[str, Any], code_sources: frozenset[str]) -> int:
     return CODE if doc["role"] == "code" or doc["source"] in code_sources else PROSE
 
 
+def compared_text(doc: dict[str, Any], fam: int) -> str:
+    """What near dedup compares: prose whole, code without its licence header."""
+    return code_body(doc["text"]) if fam == CODE else doc["text"]
+
+
 class _BandKeysFn(beam.DoFn):
     def __init__(self, config: DedupConfig, code_sources: frozenset[str]):
         self.near = config.near
@@ -55,13 +61,14 @@ class _BandKeysFn(beam.DoFn):
     def process(self, element) -> Iterator[tuple[bytes, str]]:
         node, doc = element
         try:
-            shingles = minhash.shingles(doc["text"], self.near.shingle, self.near.ngram)
+            fam = family(doc, self.code_sources)
+            shingles = minhash.shingles(compared_text(doc, fam), self.near.shingle,
+                                        self.near.ngram)
             if shingles.size == 0:
                 self.empty.inc()
                 return
             sig = minhash.signature(shingles, self.near.num_perm, self.near.seed)
-            keys = minhash.band_keys(sig, self.bands, self.rows,
-                                     family(doc, self.code_sources))
+            keys = minhash.band_keys(sig, self.bands, self.rows, fam)
         except Exception:  # a document that cannot be hashed is kept, never dropped
             self.errors.inc()
             return
@@ -210,8 +217,9 @@ class NearDedup(beam.PTransform):
             | "DistinctPairs" >> beam.Distinct()
         )
         code_sources = self.code_sources
-        texts = nodes | "Texts" >> beam.Map(
-            lambda kv: (kv[0], ("text", kv[1]["text"], family(kv[1], code_sources))))
+        texts = nodes | "Texts" >> beam.Map(lambda kv: (kv[0], (
+            "text", compared_text(kv[1], family(kv[1], code_sources)),
+            family(kv[1], code_sources))))
         ends = pairs | "PairEnds" >> beam.FlatMap(
             lambda p: [(p[0], ("pair", p)), (p[1], ("pair", p))])
         edges = (

@@ -18,6 +18,17 @@ newlines. The page is dropped with "c4.too_few_sentences" when the kept lines ho
 sentencizer (datatrove's English splitter) counts them: a new sentence starts at the first
 non-punctuation token after a sentence-final token such as "." "!" "?".
 
+Paragraphs, not display lines (`unwrap`, on by default): hard-wrapped text is regrouped into
+paragraphs first (pipeline/rules/paragraphs.py) and each paragraph is judged as one line; a kept
+paragraph keeps its original lines, a removed one counts all of its lines in `lines_removed`
+(and their bytes in `bytes_removed`). Text with one paragraph per line is unchanged by this.
+`unwrap: false` judges display lines, as datatrove does.
+
+Languages (the document's, from language ID): terminal punctuation comes from the language's
+profile (the ideographic full stop for Japanese and Chinese), and for languages written without
+spaces words are character-class segments and a sentence is counted per terminal mark. The
+javascript and policy phrases are English; they rarely occur in other languages' text.
+
 Differences from datatrove: `min_sentences` defaults to 3, as in TFDS's C4 code and our spec,
 where datatrove follows the paper's 5; set `min_sentences: 5` to reproduce datatrove exactly.
 `min_words_per_line` is datatrove's (and the paper's) 3; TFDS's code uses 5. Sentence-splitting
@@ -32,7 +43,9 @@ import re
 import unicodedata
 
 from pipeline.document_step import TextRule
+from pipeline.rules import languages
 from pipeline.rules.base import RuleResult
+from pipeline.rules.paragraphs import paragraphs
 from pipeline.rules.words import SENTENCE_TERMINALS, split_words
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -73,12 +86,14 @@ class C4Rules(TextRule):
     """Removes non-sentence lines and drops pages that are boilerplate or too short."""
 
     name = "c4"
+    language_aware = True  # called as rule(text, lang)
 
     def __init__(self, *, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  min_sentences: int = 3, min_words_per_line: int = 3,
                  max_word_length: int = 1000, filter_lorem_ipsum: bool = True,
                  filter_javascript: bool = True, filter_curly_bracket: bool = True,
-                 filter_policy: bool = True):
+                 filter_policy: bool = True, unwrap: bool = True):
+        self.unwrap = bool(unwrap)
         self.remove_citations = bool(remove_citations)
         self.filter_no_terminal_punct = bool(filter_no_terminal_punct)
         self.min_sentences = int(min_sentences)  # <= 0 disables
@@ -89,14 +104,16 @@ class C4Rules(TextRule):
         self.filter_curly_bracket = bool(filter_curly_bracket)
         self.filter_policy = bool(filter_policy)
 
-    def _line_verdict(self, line: str) -> tuple[str, str | None]:
+    def _line_verdict(self, line: str, prof: languages.LanguageProfile | None = None
+                      ) -> tuple[str, str | None]:
         """(the line after citation removal, None to keep it or the failed check's name)."""
-        words = line.split()
+        words = line.split() if prof is None else languages.words_of(line, prof)
+        end_punctuation = _END_PUNCTUATION if prof is None else prof.terminal_punctuation
         if self.max_word_length > 0 and max(map(len, words), default=0) > self.max_word_length:
             return line, "too_long_word"
         if self.remove_citations and "[" in line:
             line = _CITATION.sub("", line)
-        if self.filter_no_terminal_punct and (not line.endswith(_END_PUNCTUATION)
+        if self.filter_no_terminal_punct and (not line.endswith(end_punctuation)
                                               or line.endswith(_ELLIPSIS)):
             return line, "no_terminal_punct"
         if len(words) < self.min_words_per_line:
@@ -112,24 +129,46 @@ class C4Rules(TextRule):
             return line, "policy"
         return line, None
 
-    def __call__(self, text: str) -> RuleResult:
+    def __call__(self, text: str, lang: str | None = None) -> RuleResult:
+        prof = languages.profile(lang)
+        lines = text.splitlines()
+        units = paragraphs(lines, prof.terminal_punctuation) if self.unwrap else [[line] for line in lines]
         kept: list[str] = []
         removed: dict[str, int] = {}
+        removed_bytes: dict[str, int] = {}
         sentences = 0
-        for line in text.splitlines():
-            line, failed = self._line_verdict(line.strip())
+        for unit in units:
+            stripped = [line.strip() for line in unit]
+            judged, failed = self._line_verdict(" ".join(stripped), prof)
             if failed in ("lorem_ipsum", "curly_bracket"):
-                return RuleResult(text, f"{self.name}.{failed}", removed)
+                return RuleResult(text, f"{self.name}.{failed}", removed, removed_bytes)
             if failed is not None:
                 key = f"{self.name}.{failed}"
-                removed[key] = removed.get(key, 0) + 1
+                removed[key] = removed.get(key, 0) + len(unit)
+                removed_bytes[key] = (removed_bytes.get(key, 0)
+                                      + sum(len(line.encode("utf-8")) + 1 for line in unit))
                 continue
             if sentences < self.min_sentences:  # counting stops once the page has enough
-                sentences += count_sentences(line)
-            kept.append(line)
+                sentences += _sentences(judged, prof)
+            if len(unit) == 1:
+                kept.append(judged)  # citations removed, as datatrove does
+            elif self.remove_citations:
+                kept.extend(_CITATION.sub("", line) if "[" in line else line
+                            for line in stripped)
+            else:
+                kept.extend(stripped)
         if sentences < self.min_sentences:
-            return RuleResult(text, f"{self.name}.too_few_sentences", removed)
+            return RuleResult(text, f"{self.name}.too_few_sentences", removed, removed_bytes)
         cleaned = "\n".join(kept).strip()
         if not cleaned:
-            return RuleResult(text, f"{self.name}.empty", removed)
-        return RuleResult(cleaned, None, removed)
+            return RuleResult(text, f"{self.name}.empty", removed, removed_bytes)
+        return RuleResult(cleaned, None, removed, removed_bytes)
+
+
+_CJK_SENTENCE_END = re.compile(r"[。！？!?]+")
+
+
+def _sentences(line: str, prof: languages.LanguageProfile) -> int:
+    if prof.segmented:
+        return max(1, len(_CJK_SENTENCE_END.findall(line)))
+    return count_sentences(line)

@@ -10,7 +10,10 @@ first failure names the reason):
 - duplicated n-grams (n = 5..10): scanning left to right, an n-gram already seen adds its
   characters (words concatenated without spaces) and the scan jumps past it; otherwise it
   is remembered and the scan moves one word. Total over `len(text)`.
-Words are the same spaCy-compatible tokens the quality rule uses (`split_words`). Reasons:
+Words follow the quality rule's `word_definition`: whitespace-separated (the Gopher paper;
+character-class segments for languages written without spaces, so Japanese and Chinese
+n-grams are n-grams of words, not of whole lines) by default, or datatrove's spaCy-compatible
+tokens (`split_words`) with `word_definition: datatrove`. Reasons:
 dup_para_frac, dup_para_char_frac, dup_line_frac, dup_line_char_frac, top_<n>_gram,
 dup_<n>_gram, and empty for an empty text.
 
@@ -35,7 +38,9 @@ import re
 from collections import Counter
 
 from pipeline.document_step import TextRule
+from pipeline.rules import languages
 from pipeline.rules.base import RuleResult
+from pipeline.rules.gopher_quality import WORD_DEFINITIONS
 from pipeline.rules.words import split_words
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -157,10 +162,16 @@ class GopherRepetition(TextRule):
     """Drops documents dominated by repeated lines, paragraphs or n-grams."""
 
     name = "gopher_repetition"
+    language_aware = True  # called as rule(text, lang)
 
     def __init__(self, *, dup_line_frac: float = 0.3, dup_para_frac: float = 0.3,
                  dup_line_char_frac: float = 0.2, dup_para_char_frac: float = 0.2,
-                 top_n_grams: tuple = TOP_N_GRAMS, dup_n_grams: tuple = DUP_N_GRAMS):
+                 top_n_grams: tuple = TOP_N_GRAMS, dup_n_grams: tuple = DUP_N_GRAMS,
+                 word_definition: str = "whitespace"):
+        if word_definition not in WORD_DEFINITIONS:
+            raise ValueError(f"word_definition '{word_definition}' is not one of "
+                             f"{', '.join(WORD_DEFINITIONS)}")
+        self.word_definition = word_definition
         self.dup_line_frac = float(dup_line_frac)
         self.dup_para_frac = float(dup_para_frac)
         self.dup_line_char_frac = float(dup_line_char_frac)
@@ -172,7 +183,12 @@ class GopherRepetition(TextRule):
             raise ValueError("n-gram sizes must be at least 1")
         self._base_n = min((n for n, _ in self.dup_n_grams), default=1)
 
-    def check(self, text: str) -> str | None:
+    def _words(self, text: str, lang: str | None) -> list[str]:
+        if self.word_definition == "datatrove":
+            return split_words(text)
+        return languages.words_of(text, languages.profile(lang))
+
+    def check(self, text: str, lang: str | None = None) -> str | None:
         """The name of the first failing check, or None."""
         if not text:
             return "empty"
@@ -189,7 +205,7 @@ class GopherRepetition(TextRule):
             return "dup_line_frac"
         if chars / size > self.dup_line_char_frac:
             return "dup_line_char_frac"
-        words = _Words(split_words(text))
+        words = _Words(self._words(text, lang))
         for n, frac in self.top_n_grams:
             chars = words.top_n_gram_chars(n, size, frac)
             if chars is not None and chars / size > frac:
@@ -199,6 +215,6 @@ class GopherRepetition(TextRule):
                 return f"dup_{n}_gram"
         return None
 
-    def __call__(self, text: str) -> RuleResult:
-        failed = self.check(text)
+    def __call__(self, text: str, lang: str | None = None) -> RuleResult:
+        failed = self.check(text, lang)
         return RuleResult(text, None if failed is None else f"{self.name}.{failed}")

@@ -1,0 +1,44 @@
+"""Boilerplate removal judges paragraphs: a footer repeated across pages goes, a wrapped line
+that recurs inside different sentences of hard-wrapped manuals stays."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.boilerplate import RemoveBoilerplate, distinct_line_keys
+
+# The same display line ("for an explanation of the terms used in this section, see") falls
+# inside three different wrapped sentences; the footer paragraph is the same on every page.
+PAGES = [
+    "The {name} function copies the string pointed to by src into the buffer\n"
+    "pointed to by dst, including the terminating null byte, and returns dst;\n"
+    "for an explanation of the terms used in this section, see the attributes\n"
+    "page of the manual, which lists every function and its safety level.\n"
+    "\n"
+    "Report bugs to the maintainers of the Linux man-pages project.\n"
+    .replace("{name}", name)
+    for name in ("strcpy", "stpcpy", "strcat")
+]
+
+
+def _run(pages):
+    docs = [{"id": str(i), "text": t, "source": "man", "role": "books", "lang": "en",
+             "meta": {}} for i, t in enumerate(pages)]
+    p = TestPipeline()
+    kept, _ = p | beam.Create(docs) | RemoveBoilerplate("man", min_documents=3)
+    texts = kept | beam.Map(lambda d: d["text"])
+    expected = [t.replace("\n\nReport bugs to the maintainers of the Linux man-pages "
+                          "project.\n", "").rstrip("\n") for t in pages]
+    assert_that(texts, equal_to(expected))
+    p.run().wait_until_finish()
+
+
+def test_only_whole_repeated_paragraphs_are_removed():
+    _run(PAGES)
+
+
+def test_keys_are_paragraphs_of_wrapped_text():
+    keys = distinct_line_keys(PAGES[0], min_line_chars=20)
+    assert len(keys) == 2  # the wrapped sentence and the footer
