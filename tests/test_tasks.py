@@ -28,9 +28,27 @@ def test_registers_one_task_per_source_and_the_mixture(mixture):
     for source in spec.sources:
         task = seqio.get_mixture_or_task(f"palm_demo.{source.name}")
         assert set(task.splits) == {"train", "validation"}
-    rates = {t.name: seqio.get_mixture_or_task(name).get_rate(t)
-             for t in seqio.get_mixture_or_task(name).tasks}
-    assert rates["palm_demo.conversations"] == 50 and rates["palm_demo.news"] == 1
+    mixture = seqio.get_mixture_or_task(name)
+    assert mixture.token_weights["palm_demo.conversations"] == pytest.approx(0.5)
+    assert mixture.token_weights["palm_demo.news"] == pytest.approx(0.01)
+
+
+def test_rates_are_token_true_at_the_requested_length(mixture):
+    """rate = weight / mean tokens per example at the dataset's sequence length, so the expected
+    token share of every task is its weight (issue 12: seqio's per-example rates gave books 17.9 %
+    of tokens against 13 %)."""
+    from tasks import mixture_rates
+
+    name, _ = mixture
+    m = seqio.get_mixture_or_task(name)
+    m.get_dataset(LENGTHS, split="train", shuffle=False)
+    rates = {t.name: m.get_rate(t) for t in m.tasks}
+    assert rates == m.rates_at(LENGTHS["targets"])
+    means = m.mean_tokens(LENGTHS["targets"])
+    assert max(means.values()) <= LENGTHS["targets"]
+    shares = mixture_rates.expected_token_shares(rates, means)
+    assert shares == pytest.approx(m.token_weights, abs=1e-9)
+    assert m.rates_at(None) != rates  # whole documents: other means, other rates
 
 
 def test_registration_twice_is_harmless(mixture):
