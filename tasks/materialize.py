@@ -234,7 +234,6 @@ class _WriteShard(beam.DoFn):
 
     def process(self, element):
         import tensorflow as tf
-        from array_record.python.array_record_module import ArrayRecordWriter
 
         shard, rows = element
         rows = sorted(rows, key=lambda r: r[0])
@@ -242,10 +241,7 @@ class _WriteShard(beam.DoFn):
         tokens_per_source = np.zeros(self.num_sources, np.int64)
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, name)
-            writer = ArrayRecordWriter(local, "group_size:1")
-            for _, record in rows:
-                writer.write(record)
-            writer.close()
+            stream_format.write_shard(local, [record for _, record in rows])
             _, sources = stream_format.decode_rows([r for _, r in rows], self.length)
             tokens_per_source += np.bincount(sources.ravel(), minlength=self.num_sources)
             tf.io.gfile.copy(local, os.path.join(self.staging, name), overwrite=True)
@@ -455,7 +451,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
                  | "GroupRows" >> beam.GroupByKey()
                  | "Write" >> beam.ParDo(_WriteShard(staging, num_shards, length, len(plans))))
         manifest = _manifest(staging, known, name, plans, registration, budget_tokens,
-                             budget_rows, groups, num_shards, started)
+                             budget_rows, groups, eos_id, started)
         if tf_exists(known.output_dir):
             tf.io.gfile.rmtree(known.output_dir)
         tf.io.gfile.rename(staging, known.output_dir)
@@ -477,7 +473,7 @@ def tf_exists(path: str) -> bool:
 
 
 def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registration: dict,
-              budget_tokens: float, budget_rows: int, groups: int, num_shards: int,
+              budget_tokens: float, budget_rows: int, groups: int, eos_id: int,
               started: float) -> dict:
     import tensorflow as tf
 
@@ -500,6 +496,7 @@ def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registrat
         "sequence_length": known.sequence_length,
         "batch_size": known.batch_size,
         "seed": known.seed,
+        "eos_id": int(eos_id),
         "token_budget": budget_tokens,
         "budget_rows": budget_rows,
         "rows": rows,

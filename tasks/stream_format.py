@@ -50,14 +50,53 @@ def decode_rows(records: Sequence[bytes], sequence_length: int) -> tuple[np.ndar
     return tokens, raw[:, split:].copy()
 
 
-def read_manifest(stream_dir: str) -> dict:
-    import tensorflow as tf
+def write_shard(path: str, records: Sequence[bytes]) -> None:
+    """One ArrayRecord shard at a local `path`, group_size:1 so that any record is read alone."""
+    from array_record.python.array_record_module import ArrayRecordWriter
 
+    writer = ArrayRecordWriter(path, "group_size:1")
+    for record in records:
+        writer.write(record)
+    writer.close()
+
+
+def write_synthetic(stream_dir: str, tokens: np.ndarray, sources: np.ndarray,
+                    source_names: Sequence[str], rows_per_shard: int, eos_id: int = 1) -> dict:
+    """A stream of given rows in this format, without a Mixture (tests and benchmarks: the
+    reader and loader do not care where rows came from)."""
+    os.makedirs(stream_dir, exist_ok=True)
+    rows, length = tokens.shape
+    num_shards = max(1, -(-rows // rows_per_shard))
+    shards = []
+    for shard in range(num_shards):
+        lo, hi = shard * rows_per_shard, min(rows, (shard + 1) * rows_per_shard)
+        name = shard_name(shard, num_shards)
+        write_shard(os.path.join(stream_dir, name),
+                    [encode_row(tokens[i], sources[i]) for i in range(lo, hi)])
+        shards.append({"file": name, "rows": hi - lo})
+    counts = np.bincount(sources.ravel(), minlength=len(source_names))
+    manifest = {"format": FORMAT, "mixture": "synthetic", "task_name": "synthetic.stream",
+                "sequence_length": length, "rows": rows, "tokens": int(tokens.size),
+                "eos_id": eos_id, "seed": None, "shards": shards,
+                "sources": [{"task": n, "tokens": int(c), "token_share": float(c / tokens.size)}
+                            for n, c in zip(source_names, counts)]}
+    with open(os.path.join(stream_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return manifest
+
+
+def read_manifest(stream_dir: str) -> dict:
     path = os.path.join(stream_dir, MANIFEST)
-    if not tf.io.gfile.exists(path):
+    if "://" in path:  # gs:// and other remote file systems; TensorFlow only when needed
+        import tensorflow as tf
+
+        exists, opener = tf.io.gfile.exists, tf.io.gfile.GFile
+    else:
+        exists, opener = os.path.exists, open
+    if not exists(path):
         raise StreamError(f"{stream_dir!r} is not a materialised stream: no {MANIFEST} (write "
                           f"one with python -m tasks.materialize)")
-    with tf.io.gfile.GFile(path, "r") as f:
+    with opener(path, "r") as f:
         manifest = json.load(f)
     if manifest.get("format") != FORMAT:
         raise StreamError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")

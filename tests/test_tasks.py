@@ -283,7 +283,9 @@ def tagged(demo, tmp_path_factory):
     return name, str(spec), sizes
 
 
-def test_mixture_proportions_match_weights(tagged):
+def test_mixture_token_shares_match_weights(tagged):
+    """Weights are shares of TOKENS (PaLM Table 2): the sources' documents differ in length, so
+    the Mixture's example rates differ from the weights and its token shares equal them."""
     name, spec, sizes = tagged
     weights = tasks.load_mixture_spec(spec).normalized_weights()
     mix = seqio.get_mixture_or_task(name)
@@ -293,14 +295,19 @@ def test_mixture_proportions_match_weights(tagged):
         (tag_ids[vocab.encode(str(tag))[0]],) = [source]
     n = 6000
     ds = mix.get_dataset({"targets": 64}, split="train", shuffle=True, seed=3)  # one piece each
-    first = np.array([ex["targets"][0] for ex in ds.take(n).as_numpy_iterator()])
-    counts = {source: int(np.sum(first == tid)) for tid, source in tag_ids.items()}
-    assert sum(counts.values()) == n  # every example came from one of the tagged tasks
+    examples = [ex["targets"] for ex in ds.take(n).as_numpy_iterator()]
+    first = np.array([ex[0] for ex in examples])
+    lengths = np.array([len(ex) for ex in examples])
+    assert set(first) <= set(tag_ids)  # every example came from one of the tagged tasks
+    tokens = {source: int(lengths[first == tid].sum()) for tid, source in tag_ids.items()}
+    total = sum(tokens.values())
     for source, w in weights.items():
-        sigma = np.sqrt(n * w * (1 - w))  # binomial
-        assert abs(counts[source] - n * w) < 4.5 * sigma, (source, counts, n * w)
-    # Sampling follows the weights, not the sizes: equal or size-proportional shares would fail.
-    assert counts["alpha"] > 1.5 * counts["beta"] > 2 * counts["gamma"]
+        assert abs(tokens[source] / total - w) < 0.025, (source, tokens, w)
+    examples_share = {s: np.mean(first == t) for t, s in tag_ids.items()}
+    rates = {t.name.split(".")[1]: mix.get_rate(t) for t in mix.tasks}
+    assert rates != pytest.approx(weights)  # per-example rates are not the weights...
+    for source in weights:  # ...and the examples follow the rates
+        assert abs(examples_share[source] - rates[source]) < 0.025
 
 
 # --------------------------------------------------------------------------------------------
