@@ -5,8 +5,8 @@
 DEMO_OUT holds a demo run's prep/, tokenizer/spm.model and cache/ (`make demo` writes them).
 Measures, in one run:
 1. realised token share per source against its weight, (a) through seqio's own API on the
-   registered Mixture (`get_dataset` at the run's length, each example attributed to its task as
-   launch/run_report.py does) and (b) through the trainer's batches on a stream materialised
+   registered Mixture (`get_dataset` at the demo's length 256 and at PaLM's 2048, each example
+   attributed to its task as launch/run_report.py does) and (b) through the trainer's batches on a stream materialised
    from the same Mixture by tasks.materialize; pass: within max(1 point, 10 % relative);
 2. time from process start to the first batch when resuming at step 0, 10^4 and 10^6 on a
    synthetic stream of the same format (a fresh Python process per measurement, interleaved,
@@ -211,8 +211,9 @@ def main(argv=None) -> int:
             "date": datetime.date.today().isoformat(),
             "machine": f"{os.cpu_count()}-core dev VM, shared with other jobs ({platform.machine()})",
             "load_average_before": load_before,
-            "shares_seqio_mixture": seqio_shares(args.demo_dir, args.sequence_length,
-                                                 args.seqio_tokens),
+            "shares_seqio_mixture": {str(length): seqio_shares(args.demo_dir, length,
+                                                               args.seqio_tokens)
+                                     for length in (args.sequence_length, 2048)},
             "shares_stream_trainer_batches": stream_shares(
                 args.demo_dir, os.path.join(work, "stream"), args.sequence_length,
                 args.stream_batch, args.stream_steps),
@@ -222,6 +223,10 @@ def main(argv=None) -> int:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for part in result["shares_seqio_mixture"].values():
+        part["pass_at_this_length"] = part.pop("pass")
+    result["shares_seqio_mixture"]["pass"] = all(
+        p["pass_at_this_length"] for p in result["shares_seqio_mixture"].values())
     result["pass"] = all(result[k]["pass"] for k in (
         "shares_seqio_mixture", "shares_stream_trainer_batches", "resume_first_batch",
         "throughput"))

@@ -11,12 +11,14 @@ Rows are turned into the features of seqio's packed LMFeatureConverter in numpy:
 at each EOS; inputs are targets shifted right within a segment; positions restart per segment.
 
 The trainer uses it when `DatasetConfig.materialized_stream` names a stream directory (gin:
-`TRAIN_STREAM = '/path/to/stream'` in gin/runs/pretrain.gin); otherwise the online seqio path
+`TRAIN_STREAM = '/path/to/stream'` in gin/runs/pretrain.gin) or MIXTURE_OR_TASK_NAME names a
+stream registered as a seqio Task (`@tasks.register_stream()`); otherwise the online seqio path
 (launch/data.py TrainStream).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import threading
@@ -155,10 +157,15 @@ class MaterializedTrainStream:
 
 def train_stream(config, seed: int, shards: Sequence[int], num_shards: int):
     """The training stream a DatasetConfig asks for: its materialised stream when
-    `materialized_stream` is set (checked against the run's sequence length), else seqio's."""
+    `materialized_stream` is set or `mixture_or_task_name` names a stream registered as a seqio
+    Task (tasks.stream_task), checked against the run's sequence length; else seqio's."""
     from launch import data as data_lib
+    from tasks.stream_task import stream_dir_of
 
-    stream_dir = getattr(config, "materialized_stream", None)
+    if getattr(config, "module", None):  # it may register the stream Task
+        importlib.import_module(config.module)
+    stream_dir = (getattr(config, "materialized_stream", None)
+                  or stream_dir_of(config.mixture_or_task_name))
     if not stream_dir:
         return data_lib.TrainStream(config, seed, shards, num_shards)
     stream = MaterializedTrainStream(stream_dir, shards, num_shards)

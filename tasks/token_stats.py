@@ -96,7 +96,7 @@ def length_histogram(task_name: str, data_dir: str, source: str, vocabulary: str
     record = dict(key, task=task_name, split=split, documents=hist.documents, tokens=hist.tokens,
                   lengths=hist.lengths.tolist(), counts=hist.counts.tolist())
     try:
-        tmp = record_path + ".tmp"
+        tmp = f"{record_path}.tmp-{os.getpid()}"
         with tf.io.gfile.GFile(tmp, "w") as f:
             json.dump(record, f)
         tf.io.gfile.rename(tmp, record_path, overwrite=True)

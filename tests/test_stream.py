@@ -325,3 +325,17 @@ def test_trainer_on_the_stream_resumes_exactly_after_kill_9(tiny_stream, tmp_pat
     expected = {r["step"]: r["loss"] for r in train_tasks.read_metrics(straight)}
     for record in train_tasks.read_metrics(resumed):
         assert record["loss"] == expected[record["step"]], record["step"]
+
+
+def test_run_report_reads_delivered_shares_from_the_stream(synthetic, tmp_path):
+    from launch import run_report
+
+    path, _, sources = synthetic
+    delivered = run_report.stream_delivered(path, 100)
+    counts = np.bincount(sources[:100].ravel(), minlength=3)
+    assert delivered == {"a": counts[0], "b": counts[1], "c": counts[2]}
+    config = tmp_path / "config.gin"
+    config.write_text(f"TRAIN_STREAM = '{path}'\n")
+    assert run_report._run_stream(str(config)) == path
+    config.write_text("TRAIN_STREAM = None\n")
+    assert run_report._run_stream(str(config)) is None

@@ -310,6 +310,24 @@ def test_mixture_token_shares_match_weights(tagged):
         assert abs(examples_share[source] - rates[source]) < 0.025
 
 
+def test_rate_table_shows_weight_rate_and_expected_token_share(tagged):
+    from tasks.mixture_rates import format_mixture_table
+    from tasks.token_mixture import rate_table
+
+    name, spec, _ = tagged
+    rows = rate_table(name, 64)
+    weights = {f"tagged.{k}": v for k, v in tasks.load_mixture_spec(spec).normalized_weights()
+               .items()}
+    assert {r["task"] for r in rows} == set(weights)
+    for r in rows:
+        assert r["expected_token_share"] == pytest.approx(weights[r["task"]])
+        assert r["weight"] == pytest.approx(weights[r["task"]])
+    assert [round(r["rate"], 6) for r in rows] != [round(r["weight"], 6) for r in rows]
+    text = format_mixture_table(rows, 64)
+    assert "at sequence length 64" in text and "token share" in text
+    assert rate_table("tagged.alpha", 64) is None  # a lone Task has no mixing rates
+
+
 # --------------------------------------------------------------------------------------------
 # python -m tasks.inspect
 
