@@ -514,24 +514,40 @@ def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registrat
         "registration": {k: v for k, v in registration.items() if k != "sequence_length"},
         "fingerprints": _fingerprints(registration, [p.task for p in plans]),
         "seconds": round(time.time() - started, 1),
+        "output_dir": os.path.abspath(known.output_dir),
     }
     with tf.io.gfile.GFile(os.path.join(staging, stream_format.MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
     return manifest
 
 
+def format_summary(manifest: dict, output_dir: str) -> str:
+    """The per-source table printed at the end of the job."""
+    lines = [f"{'source':<32} {'weight':>8} {'share':>8} {'tokens':>14} {'epochs':>8}"]
+    for s in manifest["sources"]:
+        lines.append(f"{s['task']:<32} {s['weight']:>8.4f} {s['token_share']:>8.4f} "
+                     f"{s['tokens']:>14,} {s['epochs']:>8.3f}")
+    lines.append(f"{manifest['rows']:,} rows x {manifest['sequence_length']} tokens "
+                 f"({manifest['tokens']:,} tokens; budget {manifest['budget_rows']:,} rows) in "
+                 f"{len(manifest['shards'])} ArrayRecord shard(s), seed {manifest['seed']}, "
+                 f"{manifest['seconds']} s -> {output_dir}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tasks.mixture_rates import MixtureRateError
     from tasks.spec import MixtureSpecError
 
     try:
-        run(argv)
+        manifest = run(argv)
     except (StreamError, MixtureSpecError, MixtureRateError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(format_summary(manifest, manifest["output_dir"]))
     return 0
 
 
