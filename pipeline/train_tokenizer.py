@@ -4,8 +4,10 @@
         [--mixture_spec SPEC.yaml] [--sample_bytes B] [Beam pipeline options]
 
 Two steps:
-1. a Beam job reads every source's train TFRecords and keeps a document when a seeded hash of
-   its id falls under that source's rate. Rates come from the manifests' byte counts and the
+1. a Beam job reads every source's train TFRecords and keeps a line (SentencePiece's unit of
+   training) when a seeded hash of its document id and line number falls under that source's
+   rate -- lines, not documents, so that a source of a few book-sized documents still gets
+   its share instead of all or nothing. Rates come from the manifests' byte counts and the
    mixture's weights, so that the sample's bytes follow the weights. Method: capping -- when a
    source holds less than its weight's share of --sample_bytes, the whole sample shrinks until
    that source's whole text is exactly its share (no text is repeated, which would inflate
@@ -153,6 +155,16 @@ def keep(doc_id: str, rate: float, seed: int) -> bool:
     return rate >= 1.0 or writers.unit_hash(doc_id, f"tokenizer:{seed}") < rate
 
 
+def sample_lines(doc_id: str, text: str, rate: float, seed: int) -> str | None:
+    """The document's non-empty lines kept at `rate` (each by a seeded hash of the document id
+    and the line's number), joined by newlines; None when none is kept."""
+    if rate >= 1.0:
+        return text
+    kept = [line for i, line in enumerate(text.split("\n"))
+            if line and keep(f"{doc_id}\x00{i}", rate, seed)]
+    return "\n".join(kept) if kept else None
+
+
 # ---------------------------------------------------------------------------------------------
 # Beam step
 
@@ -166,9 +178,10 @@ class _SampleFn(beam.DoFn):
         rate = self.rates.get(doc["source"])
         if rate is None:
             return
-        if keep(doc["id"], rate, self.seed):
+        text = sample_lines(doc["id"], doc["text"], rate, self.seed)
+        if text is not None:
             beam.metrics.Metrics.counter("tokenizer_sample", f"{doc['source']}_docs").inc()
-            yield json.dumps({"id": doc["id"], "source": doc["source"], "text": doc["text"]},
+            yield json.dumps({"id": doc["id"], "source": doc["source"], "text": text},
                              ensure_ascii=False)
 
 

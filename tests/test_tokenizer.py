@@ -55,6 +55,19 @@ def test_sampling_rates_follow_weights():
         train_tokenizer.keep(f"d{i}", 0.3, 1) for i in range(50)]
 
 
+def test_lines_are_sampled_so_few_large_documents_still_get_their_share():
+    """Three book-sized documents at rate 0.1: whole-document sampling would keep all or none
+    of a book (the demo's books got 0 % of the sample); line sampling keeps about 10 %."""
+    books = [(f"book{b}", "\n".join(f"line {i} of book {b} " + "x" * (i % 50)
+                                     for i in range(3000))) for b in range(3)]
+    total = sum(len(t) for _, t in books)
+    kept = [train_tokenizer.sample_lines(i, t, 0.1, seed=0) for i, t in books]
+    assert all(k is not None for k in kept)
+    assert abs(sum(len(k) for k in kept) / total - 0.1) < 0.01
+    assert train_tokenizer.sample_lines("d", "a\nb", 1.0, 0) == "a\nb"
+    assert kept == [train_tokenizer.sample_lines(i, t, 0.1, seed=0) for i, t in books]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from("abcdef"), st.tuples(
     st.integers(1, 10**9), st.floats(0.01, 100)), min_size=1), st.integers(1, 10**10))
