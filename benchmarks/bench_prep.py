@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_prep.py --size_mb 20    # quick check
 
 What it does, on this machine, in one run:
-1. corpus: `pipeline.demo_corpus.generate` into benchmarks/work/corpus (reused when its
+1. corpus: `launch.demo_corpus.generate` into benchmarks/work/corpus (reused when its
    corpus.json has the same size, seed and generator version);
 2. export (not timed): every prose document (all sources but code), read through our own
    readers, into `--shards` plain JSONL.gz shards of {id, text}, so both engines read the same
@@ -62,7 +62,8 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
-from pipeline import demo_corpus, readers, stage_registry  # noqa: E402
+from launch import demo_corpus  # noqa: E402
+from pipeline import readers, stage_registry  # noqa: E402
 from pipeline.document import document_id  # noqa: E402
 from pipeline.rules import c4 as c4_rules  # noqa: E402
 from pipeline.rules.words import PUNCTUATION_SET, split_words  # noqa: E402
@@ -921,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "versions": {"ours": versions_in(OUR_PYTHON, OUR_VERSION_NAMES),
                      "datatrove_venv": versions_in(DT_PYTHON, DT_VERSION_NAMES)},
-        "corpus": {"generator": "pipeline.demo_corpus", "size_mb": args.size_mb,
+        "corpus": {"generator": "launch.demo_corpus", "size_mb": args.size_mb,
                    "seed": args.seed, "raw_bytes_all_sources": corpus["raw_bytes"],
                    "documents_all_sources": corpus["documents"],
                    "benchmark_input": {"documents": docs, "text_mb": round(text_bytes / MB, 2),

@@ -5,7 +5,7 @@ scoring and decontamination throughput per core, each against a baseline in the 
     .venv/bin/python benchmarks/bench_quality.py --size_mb 10      # quick check
 
 What it does, in one process (so figures are per core; BLAS is held to one thread):
-1. corpus: `pipeline.demo_corpus.generate` into benchmarks/work/quality_corpus (reused when its
+1. corpus: `launch.demo_corpus.generate` into benchmarks/work/quality_corpus (reused when its
    corpus.json matches), documents read through the project's readers (not timed);
 2. training: positives sampled from books + wikipedia, negatives from webpages + web_wet (the
    GLaM/PaLM setup, `--sample_per_class` each, by the stage's own seeded-hash sample), trained by
@@ -49,7 +49,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from pipeline import decontamination, demo_corpus, quality_model, readers  # noqa: E402
+from launch import demo_corpus  # noqa: E402
+from pipeline import decontamination, quality_model, readers  # noqa: E402
 from pipeline.spec import load_spec  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "work"

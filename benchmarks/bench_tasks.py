@@ -5,7 +5,8 @@
 Measures, on the demo's prep output and vocabulary (built with `python -m launch.demo` into
 --work_dir when missing):
   (a) tokenization through seqio's Beam cache job (tasks/cache.py, one DirectRunner worker, the
-      whole job pinned to one core), and the bare batched tokenizer (tasks.inspect's counter);
+      whole job pinned to one core), and the bare batched tokenizer (tasks.inspect_mixture's
+      counter);
   (b) the loader: packed tokens/s out of `Mixture.get_dataset` -> `LMFeatureConverter(pack=True)`
       -> batches, at the feature length and batch size of the tiny and small model benchmarks
       (benchmarks/bench_model.py PRESETS), from the seqio cache and uncached (tokenizing on the
@@ -141,7 +142,7 @@ def loader_worker(spec: dict) -> dict:
     import seqio
 
     import tasks
-    from tasks import inspect
+    from tasks import inspect_mixture
 
     seqio.add_global_cache_dirs([spec["cache"]])
     name = tasks.register_mixture(str(SPEC), data_dir=spec["prep"],
@@ -154,9 +155,9 @@ def loader_worker(spec: dict) -> dict:
                              "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                              "tf_data_private_threadpool": 1}}
 
-    # The bare tokenizer: tasks.inspect's batched counter over every task's train split.
+    # The bare tokenizer: tasks.inspect_mixture's batched counter over every task's train split.
     start, cpu0 = time.perf_counter(), time.process_time()
-    counted = {t.name: inspect.tokenized_counts(t.name, "train", progress=False)
+    counted = {t.name: inspect_mixture.tokenized_counts(t.name, "train", progress=False)
                for t in seqio.get_mixture_or_task(name).tasks}
     wall = time.perf_counter() - start
     tokens = sum(c["tokens"] - c["examples"] for c in counted.values())  # without the EOS
@@ -166,8 +167,8 @@ def loader_worker(spec: dict) -> dict:
         getattr(getattr(p, "func", p), "__module__", "") + "." + getattr(p, "func", p).__name__
         for p in task.preprocessors]
     result["batched_tokenizer"] = {
-        "what": "tasks.inspect.tokenized_counts: read TFRecords, SentencePiece on batches of 256 "
-                "texts (seqio vocabulary encode_tf), all train splits",
+        "what": "tasks.inspect_mixture.tokenized_counts: read TFRecords, SentencePiece on batches "
+                "of 256 texts (seqio vocabulary encode_tf), all train splits",
         "tokens": tokens, "wall_seconds": wall, "cpu_seconds": time.process_time() - cpu0,
         "tokens_per_second_one_core": tokens / wall}
 

@@ -150,22 +150,27 @@ def eval_task_names(config: DatasetConfig) -> list[str]:
     return sorted(t.name for t in tasks if config.split in t.splits)
 
 
-def eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int], host_batch_size: int,
-                 max_batches: int | None) -> list[dict[str, np.ndarray]]:
-    """One pass over a task's evaluation split (at most `max_batches` batches), the last batch
-    padded to full size with rows of loss weight 0 so every batch has the same shape."""
+def iter_eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int],
+                      host_batch_size: int, max_batches: int | None = None
+                      ) -> Iterator[dict[str, np.ndarray]]:
+    """One pass over a task's evaluation split (at most `max_batches` batches), read lazily, the
+    last batch padded to full size with rows of loss weight 0 so every batch has the same shape."""
     ds = _dataset(config, task, config.seed, shard, num_epochs=1, shuffle=config.shuffle)
     ds = ds.with_options(_options()).batch(host_batch_size)
     if max_batches is not None and max_batches > 0:
         ds = ds.take(max_batches)
-    batches = []
     for batch in ds.as_numpy_iterator():
         rows = next(iter(batch.values())).shape[0]
         if rows < host_batch_size:
             batch = {k: np.concatenate([v, np.zeros((host_batch_size - rows,) + v.shape[1:],
                                                     v.dtype)]) for k, v in batch.items()}
-        batches.append(batch)
-    return batches
+        yield batch
+
+
+def eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int], host_batch_size: int,
+                 max_batches: int | None) -> list[dict[str, np.ndarray]]:
+    """iter_eval_batches as a list, for training-time evaluation, which may keep it in memory."""
+    return list(iter_eval_batches(config, task, shard, host_batch_size, max_batches))
 
 
 def zero_batch(config: DatasetConfig, host_batch_size: int) -> dict[str, np.ndarray]:

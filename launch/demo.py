@@ -2,7 +2,7 @@
 
 Each step runs the same command a user would type (printed before it runs), so the demo is
 also a worked example of BUILD.md. Steps so far:
-  1. generate the embedded default raw corpus         python -m pipeline.demo_corpus
+  1. generate the embedded default raw corpus         python -m launch.demo_corpus
   2. clean and filter it with the Beam prep job       python -m pipeline.prep
   3. train the SentencePiece vocabulary (PaLM's rules) python -m pipeline.train_tokenizer
   4. tokenize and cache the seqio mixture with Beam   python -m tasks.cache
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     timings = {
         "corpus": _run("1/8 generating the embedded default corpus",
-                       ["pipeline.demo_corpus", "--output_dir", raw, "--size_mb",
+                       ["launch.demo_corpus", "--output_dir", raw, "--size_mb",
                         str(args.size_mb), "--seed", str(args.seed)]),
         "prep": _run("2/8 cleaning and filtering it (Beam, DirectRunner multi-processing)",
                      ["pipeline.prep", "--sources", os.path.join(raw, "sources.yaml"),

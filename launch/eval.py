@@ -7,9 +7,10 @@ tasks (t5x's eval.py interface).
         --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TASK_FEATURE_LENGTHS="{'targets': 512}"
 
 For every task of the Mixture with the split (default 'validation'):
-  * teacher-forced loss, accuracy, z_loss over the whole split (LM tasks through
-    LMFeatureConverter; tasks with an 'inputs' feature through PrefixLMFeatureConverter, loss on
-    the targets only);
+  * teacher-forced loss, accuracy, z_loss over the whole split, read and stepped exactly as
+    training-time evaluation does (launch/data.py, launch/evaluation.py: LMFeatureConverter, or
+    PrefixLMFeatureConverter with loss on the targets only when the mixture has an 'inputs'
+    feature; every process runs the same number of steps);
   * for tasks with 'inputs' (text-to-text), greedy decoding of the targets from the inputs with
     model/decoding.py, reported as `exact_match` (decoded text == target text) plus the task's own
     seqio metric functions, if any.
@@ -19,6 +20,7 @@ Results go to EVAL_OUTPUT_DIR/eval_results.json (and the log).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -32,7 +34,7 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost
+from launch import eval_defaults, evaluation, gin_utils, infer_eval, multihost, t5x_compat
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -47,27 +49,6 @@ def exact_match(predictions: list[str], targets: list[str]) -> float:
     if not targets:
         return 0.0
     return float(np.mean([p.strip() == t.strip() for p, t in zip(predictions, targets)]))
-
-
-def _task_loss(trainer: Trainer, params, cfg: DatasetConfig, task: seqio.Task,
-               host_batch: int, shard: tuple[int, int]) -> dict:
-    text_to_text = "inputs" in task.output_features
-    converter = (seqio.PrefixLMFeatureConverter(pack=False) if text_to_text
-                 else seqio.LMFeatureConverter(pack=cfg.pack))
-    ds = seqio.get_dataset(task.name, dict(cfg.task_feature_lengths), converter,
-                           dataset_split=cfg.split, use_cached=cfg.use_cached, shuffle=False,
-                           num_epochs=1, shard_info=seqio.ShardInfo(*shard), seed=cfg.seed,
-                           verbose=False)
-    totals = None
-    for batch in ds.batch(host_batch).as_numpy_iterator():
-        rows = next(iter(batch.values())).shape[0]
-        if rows < host_batch:
-            batch = {k: np.concatenate([v, np.zeros((host_batch - rows,) + v.shape[1:], v.dtype)])
-                     for k, v in batch.items()}
-        sums = jax.device_get(trainer.eval_step(params,
-                                                trainer.partitioner.make_global_batch(batch)))
-        totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
-    return {k: float(v) for k, v in totals.items()} if totals else {}
 
 
 def _decode_task(params, config, cfg: DatasetConfig, task: seqio.Task, batch_size: int,
@@ -115,17 +96,41 @@ def _decode_task(params, config, cfg: DatasetConfig, task: seqio.Task, batch_siz
 def evaluate(*, model=None, dataset_cfg: DatasetConfig,
              restore_checkpoint_cfg: RestoreCheckpointConfig,
              partitioner: PjitPartitioner | None = None, output_dir: str,
-             trainer_cls=Trainer, inference_evaluator_cls=None,
-             decode_batch_size: int = 8, max_decode_examples: int | None = None) -> dict:
+             inference_evaluator_cls=seqio.Evaluator, training_evaluator_cls=None,
+             summarize_config_fn=gin_utils.summarize_gin_config,
+             train_state_initializer_cls=None, train_eval_get_dataset_fn=None,
+             fallback_init_rng: int | None = None, use_orbax: bool = True,
+             trainer_cls=Trainer, decode_batch_size: int = 8,
+             max_decode_examples: int | None = None) -> dict:
     """Evaluates the checkpoint `restore_checkpoint_cfg` names; returns (and writes) the results.
 
-    `inference_evaluator_cls` is accepted for t5x run files; decoding metrics come from the tasks'
-    own metric functions.
+    Takes t5x's evaluate() arguments. As in t5x, tasks with metric functions are decoded and
+    scored by `inference_evaluator_cls` (a seqio.Evaluator; its loggers write
+    OUTPUT_DIR/inference_eval/); every task also gets its teacher-forced loss.
+    `task_feature_lengths=None` measures the longest example of the split; t5x's default split
+    'test' falls back to 'validation' when no task has it (launch/eval_defaults.py).
+    `training_evaluator_cls`, `train_state_initializer_cls`, `train_eval_get_dataset_fn` name
+    t5x internals and must stay unset.
     """
-    del inference_evaluator_cls
+    t5x_compat.check_internals(train_eval_get_dataset_fn=train_eval_get_dataset_fn,
+                               train_state_initializer_cls=train_state_initializer_cls,
+                               use_orbax=use_orbax)
+    if training_evaluator_cls is not None:
+        raise ValueError("eval_script.evaluate.training_evaluator_cls: teacher-forced metrics are "
+                         "always computed here; remove the binding")
+    del fallback_init_rng
+    data_lib._import_module(dataset_cfg)
+    data_lib.lookup(dataset_cfg.mixture_or_task_name)
+    split, split_note = eval_defaults.resolve_split(dataset_cfg.mixture_or_task_name,
+                                                    dataset_cfg.split)
     if dataset_cfg.task_feature_lengths is None:
-        raise ValueError("TASK_FEATURE_LENGTHS must be set for evaluation, e.g. {'targets': 512} "
-                         "(and 'inputs' for text-to-text tasks)")
+        lengths = eval_defaults.derive_feature_lengths(dataset_cfg.mixture_or_task_name, split,
+                                                       dataset_cfg.use_cached)
+    else:
+        lengths = dict(dataset_cfg.task_feature_lengths)
+    dataset_cfg = dataclasses.replace(dataset_cfg, split=split, task_feature_lengths=lengths)
+    if summarize_config_fn is not None and jax.process_index() == 0:
+        summarize_config_fn(model_dir=output_dir, summary_writer=None, step=0)
     partitioner = partitioner or PjitPartitioner()
     trainer = trainer_cls(model=model, partitioner=partitioner)
     path = ckpt_lib.resolve_initial(restore_checkpoint_cfg)
@@ -137,26 +142,47 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
     if dataset_cfg.batch_size % num_shards:
         raise ValueError(f"batch size {dataset_cfg.batch_size} must divide by {num_shards} hosts")
     host_batch = dataset_cfg.batch_size // num_shards
-    data_lib._import_module(dataset_cfg)
-    item = data_lib.lookup(dataset_cfg.mixture_or_task_name)
-    tasks = item.tasks if isinstance(item, seqio.Mixture) else [item]
-    tasks = sorted((t for t in tasks if dataset_cfg.split in t.splits), key=lambda t: t.name)
-    if not tasks:
+    task_names = data_lib.eval_task_names(dataset_cfg)
+    if not task_names:
         raise ValueError(f"no task of {dataset_cfg.mixture_or_task_name!r} has a "
                          f"{dataset_cfg.split!r} split")
-    results = {"checkpoint": path, "step": step, "split": dataset_cfg.split, "tasks": {}}
+    params = state.params
+    if restore_checkpoint_cfg.dtype != "float32":
+        params = jax.tree.map(lambda x: x.astype(restore_checkpoint_cfg.dtype), params)
+    results = {"checkpoint": path, "step": step, "split": dataset_cfg.split,
+               "task_feature_lengths": lengths, "tasks": {}}
+    if split_note:
+        results["split_note"] = split_note
+    inference = None
+    if inference_evaluator_cls is not None:
+        inference = infer_eval.InferenceEvaluator(
+            dataclasses.replace(dataset_cfg, pack=False,
+                                task_feature_lengths=dataset_cfg.task_feature_lengths),
+            inference_evaluator_cls, trainer.config, output_dir)
+    scored = {t.name for t in inference.eval_tasks} if inference else set()
+    if inference is not None and not scored:
+        inference.close()
+    padding = data_lib.zero_batch(dataset_cfg, host_batch)
     overall = {}
-    for task in tasks:
-        sums = _task_loss(trainer, state.params, dataset_cfg, task, host_batch,
-                          (shard, num_shards))
+    for name in task_names:
+        task = seqio.get_mixture_or_task(name)
+        batches = data_lib.iter_eval_batches(dataset_cfg, name, (shard, num_shards), host_batch)
+        sums = evaluation.loss_sums(trainer, params, batches, padding)
+        sums = {k: float(v) for k, v in sums.items()} if sums else {}
         entry = {k: float(v) for k, v in normalise(sums).items()} if sums else {}
         overall = {k: overall.get(k, 0.0) + v for k, v in sums.items()}
-        if "inputs" in task.output_features:
-            entry.update(_decode_task(state.params, trainer.config, dataset_cfg, task,
+        if "inputs" in task.output_features and task.name not in scored:
+            entry.update(_decode_task(params, trainer.config, dataset_cfg, task,
                                       decode_batch_size, max_decode_examples))
         results["tasks"][task.name] = entry
         log.info("%s: %s", task.name, ", ".join(f"{k} {v:.4f}" for k, v in entry.items()
                                                  if isinstance(v, float)))
+    if inference is not None and scored:
+        decoded = inference.evaluate(params, step)
+        inference.close()
+        for name, metrics in infer_eval.flatten(decoded).items():
+            _, task_name, metric = name.split("/", 2)
+            results["tasks"].setdefault(task_name, {})[metric] = metrics
     if overall:
         results["overall"] = {k: float(v) for k, v in normalise(overall).items()}
     if jax.process_index() == 0:
@@ -173,15 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         force=True)
-    multihost.initialize(args)
-    multihost.configure_data(args)
     try:
+        multihost.initialize(args)
+        multihost.configure_data(args)
         gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
         evaluate_fn = gin.get_configurable(evaluate)
-    except gin_utils.GinConfigError as e:
+    except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    evaluate_fn()
+    try:
+        evaluate_fn()
+    except eval_defaults.SplitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -16,7 +16,7 @@ import re
 
 import gin
 
-from launch.plan import rewrite_gin_args
+from launch import flags
 
 log = logging.getLogger("launch")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,37 +26,29 @@ DEFAULT_SEARCH_PATHS = (".", PROJECT_ROOT, os.path.join(PROJECT_ROOT, "gin"))
 _PARSED: list = [[], []]  # (files, bindings) of the last parse_gin, for config.gin's header
 
 
+def rewrite_gin_args(argv: list[str]) -> list[str]:
+    """t5x's shorthand: `--gin.NAME=VALUE` becomes `--gin_bindings=NAME = VALUE`."""
+    rewritten = []
+    for arg in argv:
+        if arg.startswith("--gin.") and "=" in arg:
+            name, value = arg[len("--gin."):].split("=", 1)
+            rewritten.append(f"--gin_bindings={name} = {value}")
+        else:
+            rewritten.append(arg)
+    return rewritten
+
+
 class GinConfigError(ValueError):
     """A gin file or binding that cannot be used; the message names the binding and its file."""
 
 
 def add_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Adds t5x's gin, data and multi-host flags to `parser`."""
-    parser.add_argument("--gin_file", action="append", default=[],
-                        help="gin file (repeatable; later files override earlier ones)")
-    parser.add_argument("--gin_bindings", action="append", default=[],
-                        help="one gin binding, e.g. 'TRAIN_STEPS = 100' (repeatable); "
-                             "--gin.TRAIN_STEPS=100 is the same")
-    parser.add_argument("--gin_search_paths", default="",
-                        help="comma-separated directories in which gin files (and their "
-                             "includes) are looked up")
-    parser.add_argument("--tfds_data_dir", default=None,
-                        help="TFDS data directory, overriding the one of every TfdsDataSource")
-    parser.add_argument("--seqio_additional_cache_dirs", default="",
-                        help="comma-separated directories of seqio caches (tasks.cache output)")
-    parser.add_argument("--multiprocess_gpu", action="store_true",
-                        help="initialise jax.distributed for multi-process GPU (t5x's flag)")
-    parser.add_argument("--coordinator_address", default=None,
-                        help="host:port of process 0, for jax.distributed (multi-host)")
-    parser.add_argument("--process_count", type=int, default=None,
-                        help="number of processes in a multi-host run")
-    parser.add_argument("--process_index", type=int, default=None,
-                        help="this process's index in a multi-host run")
-    return parser
+    """Adds t5x's gin, data and multi-host flags to `parser` (launch/flags.py: absl syntax)."""
+    return flags.add_flags(parser)
 
 
 def parse_flags(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    return parser.parse_args(rewrite_gin_args(argv))
+    return flags.parse_flags(parser, argv)
 
 
 def _search_paths(extra: str) -> list[str]:

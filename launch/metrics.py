@@ -1,8 +1,11 @@
 """Metrics: MODEL_DIR/metrics.jsonl, TensorBoard events, a console progress line, and MFU.
 
-Names are t5x's (`loss`, `accuracy`, `z_loss`, `cross_ent_loss`, `timing/seqs_per_second`,
-`timing/target_tokens_per_second`) plus `grad_norm`, `learning_rate` and `timing/mfu`. Evaluation
-metrics are `training_eval/<task>/loss` etc. Only process 0 writes.
+Names are t5x's (`loss`, `accuracy`, `z_loss`, `cross_ent_loss`, `learning_rate`, `timing/seconds`,
+`timing/seqs`, `timing/seqs_per_second`, `timing/target_tokens_per_second`, their `_per_core`
+variants, `timing/steps_per_second`, `non_padding_fraction/loss_weights`,
+`timing/compilation_seconds`, ...) plus `grad_norm` and `timing/mfu`. Evaluation metrics are
+`training_eval/<task>/loss` etc. in metrics.jsonl; TensorBoard gets them in t5x's layout of runs
+(launch/tensorboard_layout.py). Only process 0 writes.
 
 MFU (PaLM App. B) = model FLOPs per token (6N + 12 L H Q T, model/flops.py) x tokens per second /
 (peak FLOP/s per device x devices). The peak comes from `peak_flops_per_device` if given, else from
@@ -22,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from launch.tensorboard_layout import RunWriters
 from model import hardware
 
 log = logging.getLogger("launch")
@@ -54,34 +58,6 @@ def peak_flops_per_device(compute_dtype, override: float | None = None) -> tuple
     return peak, "measured matmul"
 
 
-class TensorBoardWriter:
-    """Scalar summaries in TensorBoard's event format, written with TensorFlow's core
-    `tf.summary.write` and the "scalars" plugin tag, so the `tensorboard` package is needed only to
-    view them, not to train."""
-
-    def __init__(self, logdir: str):
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
-
-        self._tf = tf
-        self._writer = tf.summary.create_file_writer(logdir)
-        self._metadata = summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-
-    def write_scalars(self, step: int, scalars: dict) -> None:
-        tf = self._tf
-        with self._writer.as_default():
-            for tag, value in scalars.items():
-                tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
-                                 metadata=self._metadata)
-
-    def flush(self) -> None:
-        self._writer.flush()
-
-    def close(self) -> None:
-        self._writer.close()
-
-
 class MetricsWriter:
     """Writes one JSON line per step (and per evaluation) and TensorBoard scalars."""
 
@@ -89,11 +65,11 @@ class MetricsWriter:
         self.enabled = enabled
         self.path = os.path.join(model_dir, "metrics.jsonl")
         self._file = None
-        self._tb = None
+        self._tb: RunWriters | None = None
         if enabled:
             os.makedirs(model_dir, exist_ok=True)
             self._file = open(self.path, "a", buffering=1)
-            self._tb = TensorBoardWriter(os.path.join(model_dir, "train"))
+            self._tb = RunWriters(model_dir)
 
     def write(self, step: int, scalars: dict, kind: str = "train",
               tensorboard: bool = True) -> None:
@@ -105,6 +81,18 @@ class MetricsWriter:
         self._file.write(json.dumps({"step": int(step), "kind": kind, **clean}) + "\n")
         if tensorboard:
             self._tb.write_scalars(int(step), clean)
+
+    def tensorboard(self, step: int, scalars: dict) -> None:
+        """TensorBoard only (e.g. the train metrics' means over a logging period)."""
+        if self.enabled:
+            self._tb.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
+
+    def write_texts(self, step: int, texts: dict) -> None:
+        """Text summaries in train/ (clu's MetricWriter method, which t5x's
+        summarize_config_fn calls to log the run's gin config)."""
+        if self.enabled:
+            for tag, text in texts.items():
+                self._tb.run("train").write_text(int(step), tag, text)
 
     def event(self, step: int, record: dict) -> None:
         """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""
@@ -121,7 +109,9 @@ class MetricsWriter:
 class Throughput:
     """Tokens/s, sequences/s, MFU and ETA over the interval since the last report."""
 
-    def __init__(self, flops_per_token: float, peak_total: float, total_steps: int):
+    def __init__(self, flops_per_token: float, peak_total: float, total_steps: int,
+                 num_devices: int = 1):
+        self.num_devices = max(int(num_devices), 1)
         self.flops_per_token = flops_per_token
         self.peak_total = peak_total
         self.total_steps = total_steps
@@ -129,15 +119,19 @@ class Throughput:
         self._tokens = 0
         self._seqs = 0
         self._steps = 0
+        self._weighted = 0.0
 
-    def add(self, seqs: int, tokens: int) -> None:
+    def add(self, seqs: int, tokens: int, weighted_tokens: float | None = None) -> None:
+        """One step of `seqs` rows and `tokens` token slots, `weighted_tokens` of them trained."""
         self._seqs += seqs
         self._tokens += tokens
         self._steps += 1
+        self._weighted += tokens if weighted_tokens is None else float(weighted_tokens)
 
     def restart(self) -> None:
         self._start = time.perf_counter()
         self._tokens = self._seqs = self._steps = 0
+        self._weighted = 0.0
 
     def report(self, step: int) -> dict:
         elapsed = max(time.perf_counter() - self._start, 1e-9)
@@ -147,6 +141,12 @@ class Throughput:
             "timing/target_tokens_per_second": tokens_per_second,
             "timing/steps_per_second": self._steps / elapsed,
             "timing/mfu": self.flops_per_token * tokens_per_second / self.peak_total,
+            "timing/seconds": elapsed,
+            "timing/seqs": float(self._seqs),
+            "timing/seqs_per_second_per_core": self._seqs / elapsed / self.num_devices,
+            "timing/target_tokens_per_second_per_core":
+                tokens_per_second / self.num_devices,
+            "non_padding_fraction/loss_weights": self._weighted / max(self._tokens, 1),
         }
         remaining = (self.total_steps - step) / max(out["timing/steps_per_second"], 1e-9)
         out["timing/eta_seconds"] = remaining

@@ -17,7 +17,7 @@ training token, 6N + 12 L H Q T (PaLM App. B). With --accelerator: memory per de
 states the formulas and their assumptions), and a warning when it exceeds the accelerator's
 memory; tokens/s and days for the token budget at an assumed MFU; the MFU (with and without the
 attention term) of a measured tokens/s. With --mixture and --token_budget: how many epochs each
-source would be read. The math lives in model/flops.py, model/memory.py and tasks/inspect.py.
+source would be read. The math lives in model/flops.py, model/memory.py and tasks/mixture_stats.py.
 """
 
 from __future__ import annotations
@@ -29,23 +29,12 @@ import sys
 
 import gin
 
+from launch.gin_utils import rewrite_gin_args
 from model import flops, hardware, memory
 from model.config import PalmConfig
 from model.partitioning import standard_logical_axis_rules
 
 GIB = 1024 ** 3
-
-
-def rewrite_gin_args(argv: list[str]) -> list[str]:
-    """t5x's shorthand: `--gin.NAME=VALUE` becomes `--gin_bindings=NAME = VALUE`."""
-    rewritten = []
-    for arg in argv:
-        if arg.startswith("--gin.") and "=" in arg:
-            name, value = arg[len("--gin."):].split("=", 1)
-            rewritten.append(f"--gin_bindings={name} = {value}")
-        else:
-            rewritten.append(arg)
-    return rewritten
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -87,7 +76,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mix = parser.add_argument_group("data (with --token_budget)")
     mix.add_argument("--mixture", help="mixture spec (YAML): weights per source")
     mix.add_argument("--mixture_tokens",
-                     help="token counts: the JSON of `python -m tasks.inspect SPEC --json`")
+                     help="token counts: the JSON of "
+                          "`python -m tasks.inspect_mixture SPEC --json`")
     mix.add_argument("--mixture_cache_dir",
                      help="token counts: a seqio cache dir (python -m tasks.cache) of the mixture")
     mix.add_argument("--mixture_split", default="train")
@@ -99,8 +89,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.mixture and not args.token_budget:
         parser.error("--mixture needs --token_budget (the tokens the run draws)")
     if args.mixture and not (args.mixture_tokens or args.mixture_cache_dir):
-        parser.error("--mixture needs token counts: --mixture_tokens (tasks.inspect --json "
-                     "output) or --mixture_cache_dir (a seqio cache)")
+        parser.error("--mixture needs token counts: --mixture_tokens (tasks.inspect_mixture "
+                     "--json output) or --mixture_cache_dir (a seqio cache)")
     needs_hw = [f for f in ("num_devices", "mesh", "num_partitions", "batch_size", "mfu",
                             "measured_tokens_per_s", "peak_tflops") if getattr(args, f)]
     if needs_hw and not args.accelerator:
@@ -220,9 +210,9 @@ def capacity(config: PalmConfig, seq_len: int, *, accelerator: str, num_devices:
 def mixture_epochs(spec_path: str, token_budget: float, *, tokens_json: str | None = None,
                    cache_dir: str | None = None, split: str = "train",
                    max_epochs: float = 1.0) -> dict:
-    """Epochs each source of a mixture spec is read for a token budget (tasks/inspect.py)."""
-    from tasks.inspect import cached_token_counts, epochs_per_source, over_repeated
-    from tasks.spec import load_mixture_spec
+    """Epochs each source of a mixture spec is read for a token budget (tasks/mixture_stats.py)."""
+    from tasks.mixture_stats import cached_token_counts, epochs_per_source, over_repeated
+    from pipeline.mixture_spec import load_mixture_spec
 
     spec = load_mixture_spec(spec_path)
     task_of = {s.name: spec.task_name(s.name) for s in spec.sources}
@@ -236,7 +226,8 @@ def mixture_epochs(spec_path: str, token_budget: float, *, tokens_json: str | No
         missing = sorted(t for t in task_of.values() if t not in counts)
         if missing:
             raise memory.PlanError(f"{tokens_json} has no token count for task(s) {missing} "
-                                   f"(run python -m tasks.inspect {spec_path} --json)")
+                                   f"(run python -m tasks.inspect_mixture {spec_path} "
+                                   f"--json)")
         source_tokens = {s: counts[t] for s, t in task_of.items()}
         counted_from = tokens_json
     else:

@@ -262,7 +262,7 @@ def _mixture_section(args) -> dict[str, Any] | None:
     import re
 
     import tasks
-    from tasks.spec import load_mixture_spec
+    from pipeline.mixture_spec import load_mixture_spec
 
     spec = load_mixture_spec(args.mixture_spec, data_dir=args.mixture_data_dir,
                              vocabulary=args.mixture_vocabulary)

@@ -6,9 +6,11 @@
 Flags are t5x's (launch/gin_utils.py). The run loop: restore the latest checkpoint in MODEL_DIR (or
 the initial checkpoint of a fine-tuning run), then per step draw this host's share of the batch,
 run the jitted step (launch/trainer.py), record metrics, and every `period` steps save an async
-Orbax checkpoint; evaluate per task every `eval_period` steps; recover from loss spikes; on SIGTERM
-save and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, train/ (TensorBoard)
-and checkpoint_<step>/.
+Orbax checkpoint; evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
+is set, launch/infer_eval.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save
+and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, TensorBoard runs in t5x's
+layout (train/, training_eval/<task>/, inference_eval/<task>/) and checkpoint_<step>/.
+docs/t5x-porting.md lists how each of t5x's train() arguments is honoured.
 
 Gin run files bind `train_script.train` after `from launch import train as train_script` (t5x's
 files say `import __main__ as train_script`: that import line is the one to change).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import secrets
@@ -29,17 +32,18 @@ from collections.abc import Sequence
 
 import gin
 import jax
-import numpy as np
+import seqio
 import tensorflow as tf
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import gin_utils, multihost
+from launch import evaluation, gin_utils, infer_eval, multihost, t5x_compat
 from launch import metrics as metrics_lib
 from launch import stream_loader
 from launch.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
 from launch.spikes import LossSpikeRecovery, SpikeDetector
+from launch.tensorboard_layout import IntervalMeans, split_key
 from launch.trainer import Trainer
 from launch.utils import CheckpointConfig, DatasetConfig
 from model import flops
@@ -52,7 +56,7 @@ log = logging.getLogger("launch")
 @dataclasses.dataclass
 class TrainResult:
     step: int
-    status: str  # "finished" or "preempted"
+    status: str  # "finished", "preempted" or "stopped" (an action asked)
     last_metrics: dict
     spike_events: list
     checkpoint_blocking_seconds: list  # how long each checkpoint save held up the loop
@@ -60,6 +64,10 @@ class TrainResult:
 
 class _Preempted(Exception):
     pass
+
+
+class _StopRequested(Exception):
+    """An action (t5x's `actions`) asked to stop training."""
 
 
 class _SpikeDetected(Exception):
@@ -143,8 +151,7 @@ def write_model_info(path: str, trainer: Trainer) -> None:
 def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | None,
               cache: dict) -> dict:
     """Loss per task of the eval mixture, and overall (token-weighted), as training_eval/..."""
-    partitioner = trainer.partitioner
-    shard, num_shards = partitioner.data_layout
+    shard, num_shards = trainer.partitioner.data_layout
     host_batch = cfg.batch_size // num_shards
     results = {}
     totals = {}
@@ -162,18 +169,9 @@ def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | No
             continue
         if cfg.use_memory_cache:
             cache[task] = batches
-        count = len(batches)
-        if jax.process_count() > 1:  # every host must run the same number of eval steps
-            from jax.experimental import multihost_utils
-            count = int(np.max(multihost_utils.process_allgather(np.array(count))))
-        sums = None
-        for i in range(count):
-            local = batches[i] if i < len(batches) else data_lib.zero_batch(cfg, host_batch)
-            out = trainer.eval_step(params, partitioner.make_global_batch(local))
-            sums = out if sums is None else jax.tree.map(lambda a, b: a + b, sums, out)
+        sums = evaluation.loss_sums(trainer, params, batches, data_lib.zero_batch(cfg, host_batch))
         if sums is None:
             continue
-        sums = jax.device_get(sums)
         totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
         for name, value in normalise(sums).items():
             results[f"training_eval/{task}/{name}"] = float(value)
@@ -181,6 +179,13 @@ def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | No
         for name, value in normalise(totals).items():
             results[f"training_eval/overall/{name}"] = float(value)
     return results
+
+
+def _default_stats_period(eval_period: int | None, checkpoint_period: int | None,
+                          gc_period: int | None) -> int | None:
+    """t5x's default stats period: the smallest of the eval, checkpoint and GC periods set."""
+    periods = [p for p in (eval_period, checkpoint_period, gc_period) if p]
+    return min(periods) if periods else None
 
 
 def train(*, model: PalmConfig | None = None, model_dir: str,
@@ -193,33 +198,60 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
           total_steps: int,
           eval_steps: int | None = 20,
           eval_period: int | None = 1000,
+          relative_steps: int | None = None,
+          stats_period: int | None = None,
           random_seed: int | None = None,
           use_hardware_rng: bool = False,
           summarize_config_fn=gin_utils.summarize_gin_config,
-          inference_evaluator_cls=None,
+          inference_evaluator_cls=seqio.Evaluator,
+          get_dataset_fn=None,
+          concurrent_metrics: bool = True,
+          actions: dict | None = None,
+          train_eval_get_dataset_fn=None,
+          run_eval_before_training: bool = False,
+          train_state_initializer_cls=None,
+          use_orbax: bool = True,
+          verify_matching_vocabs_fn=t5x_compat.verify_matching_vocabs,
+          gc_period: int = 0,
           batch_size_ramp: Sequence[tuple[int, int]] | None = None,
           spike_recovery: LossSpikeRecovery | None = None,
-          log_period: int = 10,
+          log_period: int | None = None,
           peak_flops_per_device: float | None = None,
           num_data_shards: int | None = None) -> TrainResult:
-    """Trains to `total_steps` (t5x's `train` arguments, plus the batch ramp, spike recovery,
-    logging period, MFU peak and data shard count). Returns the final step and status.
+    """Trains to `total_steps` (or `relative_steps` past the restored step). Takes every argument
+    of t5x's `train()`, plus the batch ramp, spike recovery, logging period, MFU peak and data
+    shard count. Returns the final step and status.
+
+    As in t5x: `stats_period` (else `log_period`, else the smallest of the eval, checkpoint and GC
+    periods) is how often train scalars (means over the period) go to TensorBoard;
+    `infer_eval_dataset_cfg` adds decoding evaluation with `inference_evaluator_cls` (a
+    seqio.Evaluator) every `eval_period` steps; `run_eval_before_training` evaluates first;
+    `actions` may stop training; `concurrent_metrics` lets decoding metrics be scored while
+    training goes on; `gc_period` takes manual control of Python's garbage collector;
+    `verify_matching_vocabs_fn(cfg, model)` checks each dataset against the model (None skips).
+    `use_hardware_rng` is accepted; the train step draws no random numbers (PaLM uses no
+    dropout). `get_dataset_fn`, `train_eval_get_dataset_fn`, `train_state_initializer_cls` and
+    `use_orbax` name t5x internals: t5x's default is accepted, anything else is refused
+    (launch/t5x_compat.py).
 
     `num_data_shards` (default: the number of hosts feeding distinct data) fixes how the training
     stream is split; the global batch depends on it and on the step only, and a checkpoint records
     it, so a resumed run reads the same batches even on a different number of hosts.
-
-    `use_hardware_rng` and `inference_evaluator_cls` are accepted for t5x run files; the train
-    step draws no random numbers (PaLM uses no dropout). Inference evaluation during training is
-    not implemented: run `python -m launch.eval` on a checkpoint.
     """
-    if infer_eval_dataset_cfg is not None:
-        raise ValueError("infer_eval_dataset_cfg: decoding evaluation during training is not "
-                         "supported; set it to None and run `python -m launch.eval` on a "
-                         "checkpoint")
-    if total_steps <= 0:
+    t5x_compat.check_internals(get_dataset_fn=get_dataset_fn,
+                               train_eval_get_dataset_fn=train_eval_get_dataset_fn,
+                               train_state_initializer_cls=train_state_initializer_cls,
+                               use_orbax=use_orbax)
+    actions = t5x_compat.check_actions(actions)
+    if relative_steps is None and total_steps <= 0:
         raise ValueError(f"TRAIN_STEPS must be positive, got {total_steps}")
-    del use_hardware_rng, inference_evaluator_cls
+    if relative_steps is not None and relative_steps < 0:
+        raise ValueError(f"relative_steps (TRAIN_STEPS_RELATIVE) must be >= 0, got "
+                         f"{relative_steps}")
+    del use_hardware_rng
+    if checkpoint_cfg and checkpoint_cfg.restore and checkpoint_cfg.restore.dtype != "float32":
+        raise ValueError(f"utils.RestoreCheckpointConfig.dtype={checkpoint_cfg.restore.dtype!r}:"
+                         " training restores the float32 train state; set 'float32'")
     checkpoint_cfg = checkpoint_cfg or CheckpointConfig()
     spike_cfg = spike_recovery or LossSpikeRecovery()
     primary = jax.process_index() == 0
@@ -228,17 +260,19 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
     partitioner = partitioner or PjitPartitioner()
     trainer = trainer_cls(model=model, partitioner=partitioner)
     config = trainer.config
-    data_lib.check_vocabulary(train_dataset_cfg, config.vocab_size)
+    if verify_matching_vocabs_fn is not None:
+        for cfg in (train_dataset_cfg, train_eval_dataset_cfg, infer_eval_dataset_cfg):
+            if cfg is not None:
+                verify_matching_vocabs_fn(cfg, config)
     if primary:
-        if summarize_config_fn is not None:
-            summarize_config_fn(model_dir=model_dir)
         write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
     host_slot, num_host_slots = partitioner.data_layout
     seq_len = data_lib.decoder_length(train_dataset_cfg)
 
     checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
     writer = MetricsWriter(model_dir, enabled=primary)
-    with _closing(checkpoints, writer):
+    with _closing(checkpoints, writer), contextlib.ExitStack() as cleanup:
+        init_or_restore_start = time.perf_counter()
         abstract = trainer.abstract_state()
         latest = checkpoints.latest_step()
         record: dict = {}
@@ -264,6 +298,17 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         if state is None:
             state = trainer.init_state(run_seed)
         step = int(jax.device_get(state.step))
+        init_or_restore_seconds = time.perf_counter() - init_or_restore_start
+        if primary and summarize_config_fn is not None:  # t5x's call: config.gin + TB text
+            summarize_config_fn(model_dir=model_dir, summary_writer=writer, step=step)
+        if relative_steps is not None:
+            total_steps = step + relative_steps
+            log.info("relative_steps=%d: training from step %d to %d", relative_steps, step,
+                     total_steps)
+        if total_steps < step:
+            raise ValueError(f"TRAIN_STEPS ({total_steps}) is below the step of the restored "
+                             f"checkpoint ({step}); raise it (it counts the steps already "
+                             "trained) or use TRAIN_STEPS_RELATIVE")
         examples = int(record.get("examples_consumed", 0))
         spike_events = list(record.get("spike_events", []))
         num_shards = int(record.get("num_data_shards") or num_data_shards or num_host_slots)
@@ -287,7 +332,22 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         peak, peak_source = metrics_lib.peak_flops_per_device(config.compute_dtype,
                                                                  peak_flops_per_device)
         per_token = flops.flops_per_token(config, seq_len)
-        throughput = Throughput(per_token, peak * jax.device_count(), total_steps)
+        throughput = Throughput(per_token, peak * jax.device_count(), total_steps,
+                                jax.device_count())
+        period = stats_period or log_period or _default_stats_period(
+            eval_period if (train_eval_dataset_cfg or infer_eval_dataset_cfg) else None,
+            checkpoint_cfg.save.period if checkpoint_cfg.save else None, gc_period) or total_steps
+        interval = IntervalMeans()
+        writer.write(step, {"timing/init_or_restore_seconds": init_or_restore_seconds},
+                     kind="timing")
+        inference = None
+        if infer_eval_dataset_cfg is not None:
+            inference = infer_eval.InferenceEvaluator(
+                infer_eval_dataset_cfg, inference_evaluator_cls, config,
+                model_dir if primary else None)
+            cleanup.callback(inference.close)
+            if not inference.eval_tasks:
+                inference = None
         log.info("training %s params on mesh %s from step %d to %d; MFU peak %.3g FLOP/s/device "
                  "(%s)",
                  f"{flops.count_params(config):,}", dict(partitioner.mesh.shape), step, total_steps,
@@ -297,6 +357,54 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         status = "finished"
         recoveries = 0
 
+        def write_inference(at_step: int, metrics_by_task: dict) -> None:
+            results = infer_eval.flatten(metrics_by_task)
+            writer.write(at_step, results, kind="infer_eval", tensorboard=False)  # seqio's logger
+            if primary and results:
+                log.info("decoding eval at step %d: %s", at_step,
+                         ", ".join(f"{k.removeprefix('inference_eval/')} {v:.4f}"
+                                   for k, v in results.items()))
+
+        def run_evaluations(at_step: int, params, state_for_actions) -> bool:
+            """Teacher-forced and decoding evaluation; True when an action asks to stop."""
+            stop = False
+            start = time.perf_counter()
+            if train_eval_dataset_cfg is not None:
+                results = _evaluate(trainer, params, train_eval_dataset_cfg, eval_steps,
+                                    eval_cache)
+                writer.write(at_step, results, kind="eval")
+                if primary:
+                    log.info("eval at step %d: %s", at_step, ", ".join(
+                        f"{k.removeprefix('training_eval/')} {v:.4f}"
+                        for k, v in results.items() if k.endswith("/loss")))
+                by_task: dict = {}
+                for key, value in results.items():
+                    run, tag = split_key(key)
+                    by_task.setdefault(run.removeprefix("training_eval/"), {})[tag] = value
+                stop |= t5x_compat.run_actions(actions, "TRAIN_EVAL", state_for_actions, by_task)
+            if inference is not None:
+                previous = inference.collect()
+                if previous is not None:
+                    write_inference(*previous)
+                metrics_by_task = inference.evaluate(params, at_step,
+                                                     wait=not concurrent_metrics)
+                if metrics_by_task is not None:
+                    write_inference(at_step, metrics_by_task)
+                    stop |= t5x_compat.run_actions(actions, "INFER_EVAL", state_for_actions,
+                                                   metrics_by_task)
+            writer.write(at_step, {"timing/evaluate_seconds": time.perf_counter() - start},
+                         kind="timing")
+            return stop
+
+        stop_requested = False
+        if run_eval_before_training:
+            stop_requested = run_evaluations(step, state.params, state)
+            if stop_requested:
+                status = "stopped"
+        if gc_period:  # t5x: manual control of the garbage collector while training
+            gc.disable()
+            cleanup.callback(gc.enable)
+
         def handle(pending) -> None:
             """Fetch a dispatched step's metrics, check for a spike, log."""
             nonlocal last_metrics
@@ -305,17 +413,23 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
             reason = detector.check(at_step, metrics["loss"])
             if reason is not None:
                 raise _SpikeDetected(at_step, metrics["loss"], reason, at_examples)
-            throughput.add(batch_rows, batch_rows * seq_len)
-            report = at_step % log_period == 0 or at_step == total_steps
+            throughput.add(batch_rows, batch_rows * seq_len, metrics.get("weight_sum"))
+            interval.add(metrics)
+            report = at_step % period == 0 or at_step == total_steps
             if report:
                 metrics.update(throughput.report(at_step))
                 if primary:
                     log.info(progress_line(at_step, total_steps, metrics))
-            writer.write(at_step, metrics, tensorboard=report)
+            writer.write(at_step, metrics, tensorboard=False)
+            if report:  # TensorBoard: t5x's means over the period, and its timing scalars
+                timing = {k: v for k, v in metrics.items()
+                          if k.startswith(("timing/", "non_padding_fraction/"))}
+                writer.tensorboard(at_step, {**interval.pop(), **timing})
             last_metrics = metrics
+            return report
 
         with _SigtermFlag() as preemption:
-            while step < total_steps:
+            while step < total_steps and status != "stopped":
                 pending = None
                 try:
                     batch_size = batch_size_at(step, train_dataset_cfg.batch_size, batch_size_ramp)
@@ -324,41 +438,61 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                          f"{num_shards} data shards")
                     batches = stream.batches(examples // num_shards, batch_size // num_shards)
                     throughput.restart()
+                    compiled = False  # each stage of the batch ramp compiles once
                     while step < total_steps:
                         if batch_size_at(step, train_dataset_cfg.batch_size,
                                          batch_size_ramp) != batch_size:
                             break  # next stage of the ramp: a new iterator (and one new compile)
                         local = next(batches)
                         global_batch = partitioner.make_global_batch(local)
+                        if not compiled:
+                            seconds = trainer.compile_train(state, global_batch)
+                            writer.write(step, {"timing/compilation_seconds": seconds},
+                                         kind="timing")
+                            throughput.restart()
+                            compiled = True
                         state, metrics = trainer.train_step(state, global_batch)
                         step += 1
                         examples += batch_size
+                        reported = False
                         if pending is not None:
-                            handle(pending)
+                            reported = handle(pending)
                         pending = (step, metrics, examples, batch_size)
                         save_now = checkpoints.due(step) or step == total_steps
-                        eval_now = (train_eval_dataset_cfg is not None and eval_period and
+                        eval_now = ((train_eval_dataset_cfg is not None or inference is not None)
+                                    and eval_period and
                                     (step % eval_period == 0 or step == total_steps))
                         stop = preemption.reached(step)
-                        if save_now or eval_now or stop:
-                            handle(pending)
+                        train_actions = actions.get("TRAIN") and not concurrent_metrics
+                        if save_now or eval_now or stop or train_actions or stop_requested:
+                            reported = handle(pending)
                             pending = None
+                        if train_actions and reported:  # t5x: after each stats period
+                            stop_requested |= t5x_compat.run_actions(
+                                actions, "TRAIN", state, {"train": last_metrics})
+                        if gc_period and step % gc_period == 0:
+                            gc.collect()
                         if eval_now:
-                            results = _evaluate(trainer, state.params, train_eval_dataset_cfg,
-                                                eval_steps, eval_cache)
-                            writer.write(step, results, kind="eval")
-                            if primary:
-                                log.info("eval at step %d: %s", step, ", ".join(
-                                    f"{k.removeprefix('training_eval/')} {v:.4f}"
-                                    for k, v in results.items() if k.endswith("/loss")))
+                            stop_requested |= run_evaluations(step, state.params, state)
+                        if stop_requested and not (save_now or stop):
+                            save_now = True
+                            log.info("stopping at step %d as an action asked", step)
                         if save_now or stop:
+                            start = time.perf_counter()
                             checkpoints.save(step, state, data_record(examples))
+                            writer.write(step, {"timing/checkpoint_seconds":
+                                                time.perf_counter() - start}, kind="timing")
                         if stop:
                             raise _Preempted()
+                        if stop_requested:
+                            raise _StopRequested()
                     if pending is not None:
                         handle(pending)
                 except _Preempted:
                     status = "preempted"
+                    break
+                except _StopRequested:
+                    status = "stopped"
                     break
                 except _SpikeDetected as spike:
                     recoveries += 1
@@ -383,6 +517,10 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                 "batches", spike.step, spike.reason, good, event["batches_skipped"])
                     step = good
                     detector.rewind(good)
+        if inference is not None:  # metrics still being scored (concurrent_metrics)
+            previous = inference.collect()
+            if previous is not None:
+                write_inference(*previous)
     ckpt_lib.wait_for_all("end of training")
     if primary:
         log.info("%s at step %d; checkpoints in %s, metrics in %s", status, step, model_dir,
@@ -399,7 +537,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         force=True)
     logging.getLogger("absl").setLevel(logging.WARNING)
-    multihost.initialize(args)
+    try:
+        multihost.initialize(args)
+    except multihost.MultihostFlagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     multihost.configure_data(args)
     if not args.gin_file and not args.gin_bindings:
         parser.error("give at least one --gin_file (e.g. gin/runs/pretrain.gin plus a model file)")

@@ -95,7 +95,8 @@ class RestoreCheckpointConfig:
         exists is used); in 'latest' mode a MODEL_DIR-like folder holding checkpoint_<step>/.
       mode: 'specific' (the path is a checkpoint) or 'latest' (the newest checkpoint in the
         folder).
-      dtype: 'float32'.
+      dtype: 'float32', or 'bfloat16' for eval and infer (t5x's infer.gin), which cast the
+        parameters after restoring them.
       restore_dataset: also continue the source run's data position (default: start the data
         afresh, as when fine-tuning on a new mixture).
       strict, fallback_to_scratch: with fallback_to_scratch a missing path starts from scratch
@@ -113,9 +114,10 @@ class RestoreCheckpointConfig:
         if self.mode not in ("specific", "latest"):
             raise ValueError(f"RestoreCheckpointConfig.mode must be 'specific' or 'latest', got "
                              f"{self.mode!r}")
-        if self.dtype != "float32":
-            raise ValueError(f"RestoreCheckpointConfig.dtype={self.dtype!r}: only 'float32' is "
-                             "supported")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"RestoreCheckpointConfig.dtype={self.dtype!r}: 'float32' or "
+                             "'bfloat16' (eval/infer cast the parameters; training restores "
+                             "float32)")
 
     @property
     def paths(self) -> list[str]:

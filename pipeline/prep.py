@@ -28,11 +28,11 @@ from typing import Any, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import corpus_stages
 from pipeline import manifest as manifests
 from pipeline import readers, report, writers
+from pipeline.beam_options import pipeline_options
 from pipeline.dedup import stats as dedup_stats
 from pipeline.boilerplate import RemoveBoilerplate
 from pipeline.corpus_stage_charts import load_corpus_stage_stats
@@ -117,22 +117,6 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
             name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
             train_shards=spec.train_shards, validation_shards=spec.validation_shards,
             rejected_sample_rate=spec.rejected_sample_rate)
-
-
-def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
-    """Beam options from the command line; local multi-processing unless a runner is named."""
-    args = list(beam_args)
-    if not any(a.startswith("--runner") for a in args):
-        args.append("--runner=DirectRunner")
-        if not any(a.startswith("--direct_running_mode") for a in args):
-            args.append("--direct_running_mode=multi_processing")
-        if not any(a.startswith("--direct_num_workers") for a in args):
-            args.append(f"--direct_num_workers={os.cpu_count() or 1}")
-        # Local workers repeat start-up chatter (unparsed options, missing GCP clients) at
-        # WARNING for every process; errors still come through.
-        if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
-            args.append("--default_sdk_harness_log_level=ERROR")
-    return PipelineOptions(args)
 
 
 def collect_counters(result) -> dict[str, dict[str, int]]:

@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import apache_beam as beam
 
 from pipeline import writers
-from pipeline.prep import pipeline_options
+from pipeline.beam_options import pipeline_options
 
 log = logging.getLogger("pipeline.train_tokenizer")
 
@@ -112,7 +112,7 @@ def mixture_weights(manifests: dict[str, dict[str, Any]],
     if spec_path is None:
         weights = {name: 1.0 for name in manifests}
     else:
-        from tasks.spec import load_mixture_spec  # the mixture spec format lives with the tasks
+        from pipeline.mixture_spec import load_mixture_spec
 
         spec = load_mixture_spec(spec_path)
         weights = {s.name: s.weight for s in spec.sources}

@@ -1,4 +1,5 @@
-"""seqio Tasks and Mixtures of this project, registered from a mixture spec (tasks/spec.py).
+"""seqio Tasks and Mixtures of this project, registered from a mixture spec
+(pipeline/mixture_spec.py).
 
     import tasks
     tasks.register_mixture("tasks/specs/palm_demo.yaml")     # Tasks palm_demo.<source> + Mixture
@@ -20,11 +21,11 @@ from typing import Any
 
 import gin
 
+from pipeline.mixture_spec import MixtureSpec, MixtureSpecError, load_mixture_spec
 from tasks.preprocessors import split_to_sequence_length, tokenize_batched
-from tasks.spec import MixtureSpec, MixtureSpecError, load_mixture_spec
 
 # seqio and TensorFlow are imported inside the functions that use them, so that the light parts
-# of this package (tasks.spec, tasks.inspect's arithmetic, used by launch.plan) load without them.
+# of this package (tasks.mixture_stats, used by launch.plan) load without them.
 log = logging.getLogger("tasks")
 SPECS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "specs")
 # mixture name -> (spec fingerprint, spec) for everything this process registered.

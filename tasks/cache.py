@@ -70,7 +70,7 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
     from seqio.scripts import cache_tasks_main  # defines the absl flags run_pipeline reads
 
     import tasks
-    from pipeline.prep import pipeline_options
+    from pipeline.beam_options import pipeline_options
 
     name = tasks.register_mixture(os.environ[SPEC_ENV])
     task_regexes = known.tasks.split(",") if known.tasks else [re.escape(name) + r"\..*"]
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tasks.spec import MixtureSpecError
+    from pipeline.mixture_spec import MixtureSpecError
 
     try:
         run(argv)

@@ -261,7 +261,7 @@ def _beam_options(beam_args: Sequence[str]):
     """Beam's options; any flag Beam does not know is an error (not silently dropped)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.prep import pipeline_options
+    from pipeline.beam_options import pipeline_options
 
     known = PipelineOptions(list(beam_args)).get_all_options()
     everything = PipelineOptions(list(beam_args)).get_all_options(retain_unknown_options=True)
@@ -540,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tasks.mixture_rates import MixtureRateError
-    from tasks.spec import MixtureSpecError
+    from pipeline.mixture_spec import MixtureSpecError
 
     try:
         manifest = run(argv)

@@ -16,7 +16,8 @@ DEMO_SPEC = os.path.join(ROOT, "tasks", "specs", "palm_demo.yaml")
 def demo(tmp_path_factory) -> dict:
     """Demo corpus -> prep outputs -> SentencePiece vocabulary, built once per test session and
     shared by tests/test_tokenizer.py and tests/test_tasks.py (it is their expensive part)."""
-    from pipeline import demo_corpus, prep, train_tokenizer
+    from launch import demo_corpus
+    from pipeline import prep, train_tokenizer
 
     root = tmp_path_factory.mktemp("demo")
     raw, out, tok = (str(root / d) for d in ("raw", "prep", "tok"))

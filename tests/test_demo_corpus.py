@@ -20,7 +20,7 @@ import unicodedata
 
 import pytest
 
-from pipeline import demo_corpus
+from launch import demo_corpus
 from pipeline.document import document_id
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,7 +159,7 @@ def _planted(truth, category):
 def test_same_seed_gives_byte_identical_output_across_processes(corpus_dir, tmp_path):
     other = tmp_path / "again"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.demo_corpus", "--output_dir", str(other),
+        [sys.executable, "-m", "launch.demo_corpus", "--output_dir", str(other),
          "--size_mb", str(SIZE_MB), "--seed", str(SEED)],
         check=False, cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONHASHSEED": "random",

@@ -1,5 +1,6 @@
-"""Every pinned framework imports together in one environment (the trap DESIGN.md names:
-sentencepiece's protobuf-7 code beside apache-beam's protobuf<7 breaks `import seqio`)."""
+"""Every pinned framework imports together in one environment (the trap BUILD.md's dependency
+table names: sentencepiece's protobuf-7 code beside apache-beam's protobuf<7 breaks
+`import seqio`)."""
 
 import importlib
 import re

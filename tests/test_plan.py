@@ -10,6 +10,7 @@ import sys
 import gin
 import pytest
 
+from launch import gin_utils
 from launch import plan as plan_cli
 from model import flops
 from model.config import PalmConfig
@@ -88,7 +89,7 @@ def test_gin_shorthand_bindings_and_seq_len():
     cfg = PalmConfig(vocab_size=1000, num_layers=2, num_heads=16, d_model=4096, head_dim=256)
     assert report["params"] == flops.count_params(cfg)
     assert report["flops_per_token"] == 6 * report["params"] + 12 * 2 * 16 * 256 * 1024
-    assert plan_cli.rewrite_gin_args(["--gin.A.b=3", "--json"]) == ["--gin_bindings=A.b = 3",
+    assert gin_utils.rewrite_gin_args(["--gin.A.b=3", "--json"]) == ["--gin_bindings=A.b = 3",
                                                                     "--json"]
 
 
@@ -226,7 +227,8 @@ def write_toy_mixture(tmp_path):
 
 def test_epochs_per_source_from_inspect_json(tmp_path, capsys):
     spec = write_toy_mixture(tmp_path)
-    counts = tmp_path / "counts.json"  # the shape `python -m tasks.inspect SPEC --json` prints
+    # the shape `python -m tasks.inspect_mixture SPEC --json` prints
+    counts = tmp_path / "counts.json"
     counts.write_text(json.dumps({"name": "toy", "split": "train", "tasks": [
         {"task": "toy.web", "tokens": 600}, {"task": "toy.books", "tokens": 50},
         {"task": "toy.unused", "tokens": 10}]}))

@@ -15,7 +15,8 @@ import shutil
 import pytest
 import yaml
 
-from pipeline import demo_corpus, prep, writers
+from launch import demo_corpus
+from pipeline import prep, writers
 from pipeline.dedup import minhash
 from pipeline.dedup.components import reference_components
 from pipeline.spec import load_spec

@@ -14,7 +14,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from scipy import stats as scipy_stats
 
-from pipeline import demo_corpus, quality_model
+from launch import demo_corpus
+from pipeline import quality_model
 from pipeline.document import make_document
 from pipeline.quality_classifier import QualityClassifier, QualityClassifierConfig
 from pipeline.spec import SpecError

@@ -329,32 +329,32 @@ def test_rate_table_shows_weight_rate_and_expected_token_share(tagged):
 
 
 # --------------------------------------------------------------------------------------------
-# python -m tasks.inspect
+# python -m tasks.inspect_mixture
 
 def test_token_counts_by_tokenizing_equal_the_task_output_and_the_cache_stats(news_cache):
-    from tasks import inspect
+    from tasks import inspect_mixture, mixture_stats
 
     task = seqio.get_mixture_or_task("palm_demo.news")
     for split in ("train", "validation"):
         examples = list(task.get_dataset(None, split=split, shuffle=False, use_cached=False)
                         .as_numpy_iterator())
         truth = {"examples": len(examples), "tokens": sum(len(ex["targets"]) for ex in examples)}
-        assert inspect.tokenized_counts("palm_demo.news", split, batch_size=7,
-                                        progress=False) == truth
-        assert inspect.cached_token_counts(news_cache, ["palm_demo.news"], split) == {
+        assert inspect_mixture.tokenized_counts("palm_demo.news", split, batch_size=7,
+                                                progress=False) == truth
+        assert mixture_stats.cached_token_counts(news_cache, ["palm_demo.news"], split) == {
             "palm_demo.news": truth}
-        counted = inspect.token_counts("palm_demo.news", split)
+        counted = inspect_mixture.token_counts("palm_demo.news", split)
         assert counted["counted_from"].startswith("cache stats")
         assert {k: counted[k] for k in truth} == truth
 
 
 def test_inspect_json_weights_examples_and_epochs(tagged, capsys):
-    from tasks import inspect
+    from tasks import inspect_mixture
 
     name, spec, sizes = tagged
     budget = 2000.0
-    assert inspect.main([spec, "--json", "--num_examples", "2", "--chars", "12",
-                         "--token_budget", str(budget), "--max_epochs", "3"]) == 0
+    assert inspect_mixture.main([spec, "--json", "--num_examples", "2", "--chars", "12",
+                                 "--token_budget", str(budget), "--max_epochs", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["name"] == "tagged" and report["split"] == "train"
     by_task = {t["task"]: t for t in report["tasks"]}
@@ -374,31 +374,32 @@ def test_inspect_json_weights_examples_and_epochs(tagged, capsys):
 
 
 def test_inspect_table_names_a_task_and_warns(tagged, capsys):
-    from tasks import inspect
+    from tasks import inspect_mixture
 
-    assert inspect.main(["tagged.gamma", "--num_examples", "1", "--token_budget", "1e6"]) == 0
+    assert inspect_mixture.main(["tagged.gamma", "--num_examples", "1",
+                                 "--token_budget", "1e6"]) == 0
     out = capsys.readouterr().out
     assert "tagged.gamma" in out and "1.0000" in out and "WARNING: tagged.gamma" in out
     assert "[0]" in out and "0 tagged" not in out and "2 tagged gamma" in out
 
 
 def test_inspect_errors_name_what_is_wrong(tagged, capsys):
-    from tasks import inspect
+    from tasks import inspect_mixture
 
-    assert inspect.main(["no_such_mixture"]) == 2
+    assert inspect_mixture.main(["no_such_mixture"]) == 2
     err = capsys.readouterr().err
     assert "unknown mixture or task 'no_such_mixture'" in err and "tagged" in err
     assert "palm_demo.yaml" in err
-    assert inspect.main(["/nowhere/spec.yaml"]) == 2
+    assert inspect_mixture.main(["/nowhere/spec.yaml"]) == 2
     assert "mixture spec not found: '/nowhere/spec.yaml'" in capsys.readouterr().err
 
 
 def test_epochs_per_source_arithmetic():
-    from tasks.inspect import InspectError, epochs_per_source, over_repeated
+    from tasks.mixture_stats import MixtureStatsError, epochs_per_source, over_repeated
 
     epochs = epochs_per_source({"a": 3, "b": 1, "c": 0}, {"a": 100, "b": 10, "c": 5}, 400)
     assert epochs == {"a": 3.0, "b": 10.0, "c": 0.0}
     assert over_repeated(epochs, 4) == ["b"]
     assert epochs_per_source({"a": 1}, {"a": 0}, 10) == {"a": math.inf}
-    with pytest.raises(InspectError, match=r"\['b'\]"):
+    with pytest.raises(MixtureStatsError, match=r"\['b'\]"):
         epochs_per_source({"a": 1, "b": 1}, {"a": 1}, 10)

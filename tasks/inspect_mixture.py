@@ -1,6 +1,6 @@
 """Looks inside a seqio mixture or task: weights, decoded examples, token counts, epochs.
 
-    python -m tasks.inspect SPEC_OR_NAME [--split train] [--num_examples 3] [--chars 200]
+    python -m tasks.inspect_mixture SPEC_OR_NAME [--split train] [--num_examples 3] [--chars 200]
         [--token_budget 780e9] [--max_epochs 1.0] [--cache_dir DIR] [--data_dir DIR]
         [--vocabulary spm.model] [--batch_size 256] [--json]
 
@@ -27,70 +27,14 @@ import os
 import sys
 from typing import Any, Sequence
 
-log = logging.getLogger("tasks.inspect")
+from tasks.mixture_stats import EOS_NOTE, MixtureStatsError, epochs_per_source, over_repeated
 
-EOS_NOTE = "targets tokens including the EOS appended to every example"
+log = logging.getLogger("tasks.inspect_mixture")
 
 
 class InspectError(ValueError):
-    pass
+    """A spec, name or task that cannot be inspected; the message says what to do."""
 
-
-# ---------------------------------------------------------------------------------------------
-# Pure arithmetic (also used by launch/plan.py)
-
-def epochs_per_source(weights: dict[str, float], tokens: dict[str, float],
-                      token_budget: float) -> dict[str, float]:
-    """How many times each source is read when `token_budget` tokens are drawn at `weights`.
-
-    Weights are normalised here; a source with no tokens but a positive weight would be read
-    infinitely often (inf), one with weight 0 never (0).
-    """
-    missing = sorted(set(weights) - set(tokens))
-    if missing:
-        raise InspectError(f"no token count for source(s) {missing}")
-    total = sum(weights.values())
-    if total <= 0:
-        raise InspectError("the weights sum to zero")
-    out = {}
-    for name, weight in weights.items():
-        share = weight / total * token_budget
-        if share == 0:
-            out[name] = 0.0
-        elif tokens[name] <= 0:
-            out[name] = math.inf
-        else:
-            out[name] = share / tokens[name]
-    return out
-
-
-def over_repeated(epochs: dict[str, float], max_epochs: float) -> list[str]:
-    return [name for name, e in epochs.items() if e > max_epochs]
-
-
-def cached_token_counts(cache_dir: str, task_names: Sequence[str],
-                        split: str = "train") -> dict[str, dict[str, int]]:
-    """task -> {examples, tokens} from seqio's stats.<split>.json files under `cache_dir`,
-    without registering anything (the file layout is <cache_dir>/<task>/stats.<split>.json).
-
-    `tokens` includes one EOS per example, which the tasks append after the cache step.
-    """
-    out = {}
-    for name in task_names:
-        path = os.path.join(cache_dir, *name.split(":"), f"stats.{split}.json")
-        if not os.path.exists(path):
-            raise InspectError(f"no seqio cache stats for task {name!r}: {path} does not exist "
-                               f"(run python -m tasks.cache --output_cache_dir {cache_dir})")
-        with open(path, encoding="utf-8") as f:
-            stats = json.load(f)
-        # seqio writes no token counts for an empty split.
-        out[name] = {"examples": int(stats["examples"]),
-                     "tokens": int(stats.get("targets_tokens", 0)) + int(stats["examples"])}
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# seqio side
 
 def _looks_like_path(arg: str) -> bool:
     return arg.endswith((".yaml", ".yml")) or os.sep in arg or os.path.exists(arg)
@@ -305,7 +249,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.inspect",
+    parser = argparse.ArgumentParser(prog="python -m tasks.inspect_mixture",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("spec_or_name", metavar="SPEC_OR_NAME",
                         help="mixture spec (YAML) or a mixture/task name")
@@ -336,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.WARNING)  # seqio logs every dataset it builds
     import seqio
 
-    from tasks.spec import MixtureSpecError
+    from pipeline.mixture_spec import MixtureSpecError
 
     for cache_dir in args.cache_dir:
         if not os.path.isdir(cache_dir):
@@ -348,8 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = inspect(name, split=args.split, num_examples=args.num_examples,
                          chars=args.chars, token_budget=args.token_budget,
                          max_epochs=args.max_epochs, batch_size=args.batch_size,
-                         sequence_length=args.sequence_length, progress=not args.json and sys.stderr.isatty())
-    except (InspectError, MixtureSpecError) as e:
+                         sequence_length=args.sequence_length,
+                         progress=not args.json and sys.stderr.isatty())
+    except (InspectError, MixtureStatsError, MixtureSpecError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:

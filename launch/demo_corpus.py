@@ -1,6 +1,6 @@
 """The project's embedded default raw corpus: a deterministic, offline generator.
 
-    python -m pipeline.demo_corpus --output_dir DIR [--size_mb 8] [--seed 0]
+    python -m launch.demo_corpus --output_dir DIR [--size_mb 8] [--seed 0]
 
 Everything is built from material every machine with the project installed already has: the
 Python standard library's own files (found with ``sysconfig.get_paths()["stdlib"]``; nothing
@@ -73,6 +73,11 @@ from typing import Any
 from pipeline.document import document_id
 
 GENERATOR_VERSION = 1
+# The name every corpus records as its generator (WARC warcinfo records, corpus.json,
+# ground_truth.json). It is the module's first home, kept when the module moved from pipeline/
+# to launch/: a WET record's byte offset is part of its document id, so renaming it here would
+# change every id, and with them the prep, tokenizer and cache outputs of the same seed.
+GENERATOR_NAME = "pipeline.demo_corpus"
 MB = 1_000_000
 
 # name, role, format, folder. Shares are of the raw (uncompressed) bytes; they roughly follow
@@ -1511,7 +1516,7 @@ def write_webpages(b: SourceBuild, out: str) -> None:
         rel = f"{b.folder}/webpages-{k:05d}.warc.gz"
         buf = io.BytesIO()
         writer = WARCWriter(buf, gzip=True)
-        _warcinfo(writer, rel, ids, counter, "pipeline.demo_corpus")
+        _warcinfo(writer, rel, ids, counter, GENERATOR_NAME)
         for doc in chunk:
             counter += 1
             site = SITES[doc.meta["site"]]
@@ -1571,7 +1576,7 @@ def write_web_wet(b: SourceBuild, out: str) -> None:
         rel = f"{b.folder}/web_wet-{k:05d}.warc.wet.gz"
         buf = io.BytesIO()
         writer = WARCWriter(buf, gzip=True)
-        _warcinfo(writer, rel, ids, counter, "pipeline.demo_corpus (WET)")
+        _warcinfo(writer, rel, ids, counter, f"{GENERATOR_NAME} (WET)")
 
         for doc in chunk:
             counter += 1
@@ -1777,7 +1782,7 @@ def ground_truth(builds: dict[str, SourceBuild], seed: int, size_mb: float) -> d
         malformed += [{"source": b.name, **entry,
                        "file_in_source": entry["file"][len(b.folder) + 1:]}
                       for entry in b.malformed]
-    return {"generator": "pipeline.demo_corpus", "generator_version": GENERATOR_VERSION,
+    return {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION,
             "seed": seed, "size_mb": size_mb,
             "counts": dict(sorted(counts.items())),
             "planted": planted, "boilerplate": boilerplate, "malformed": malformed}
@@ -1852,7 +1857,7 @@ def sources_yaml(seed: int, size_mb: float) -> str:
         "wikipedia": ('["wikipedia/*.parquet"]', fields),
         "news": ('["news/*.jsonl", "news/*.jsonl.zst"]', fields),
     }
-    command = f"python -m pipeline.demo_corpus --size_mb {size_mb:g} --seed {seed}"
+    command = f"python -m launch.demo_corpus --size_mb {size_mb:g} --seed {seed}"
     out = [f"# Prep spec for the demo corpus written by `{command}`.",
            "# Paths are relative to this file. ground_truth.json lists what was planted.",
            f"seed: {seed}", "sources:"]
@@ -1936,7 +1941,7 @@ def generate(output_dir: str, size_mb: float = 8.0, seed: int = 0) -> dict[str, 
                          "disk_bytes": _disk_bytes(output_dir, b.files),
                          "planted": sum(1 for t in b.truth), "malformed": len(b.malformed)}
     summary = {
-        "generator": "pipeline.demo_corpus", "generator_version": GENERATOR_VERSION,
+        "generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION,
         "seed": seed, "size_mb": size_mb, "target_raw_bytes": int(target),
         "raw_bytes": sum(s["raw_bytes"] for s in sources.values()),
         "disk_bytes": sum(s["disk_bytes"] for s in sources.values()),
@@ -1966,7 +1971,7 @@ def generate(output_dir: str, size_mb: float = 8.0, seed: int = 0) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.demo_corpus",
+        prog="python -m launch.demo_corpus",
         description="Write the deterministic demo raw corpus (7 sources, 6 formats, planted "
                     "duplicates/junk/PII and a ground truth) built from the Python stdlib.")
     parser.add_argument("--output_dir", required=True, help="folder to write (created)")

@@ -1,0 +1,206 @@
+"""Inference from a checkpoint, written as JSON Lines the way t5x's infer.py writes them.
+
+    python -m launch.infer --gin_file=gin/runs/infer.gin --gin_file=gin/models/palm_tiny.gin \
+        --gin.CHECKPOINT_PATH=\"runs/tiny/checkpoint_100\" --gin.INFER_OUTPUT_DIR=\"runs/infer\" \
+        --gin.MIXTURE_OR_TASK_NAME=\"my_t2t_task\" \
+        --gin.TASK_FEATURE_LENGTHS="{'inputs': 64, 'targets': 64}"
+
+Gin run files bind `infer_script.infer` after `from launch import infer as infer_script` (t5x's
+infer.gin says `import __main__ as infer_script`). For every task of the Task/Mixture with the
+split, its examples (this shard's: `shard_id` of `num_shards`) are decoded greedily with the KV
+cache (launch/predict.py) and written to
+`OUTPUT_DIR/<task>-predict.jsonl-<shard_id:05>-of-<num_shards:05>`, one line per example:
+`{"inputs": {"<feature>_pretokenized": ...}, "prediction": "<decoded text>"}` (plus
+`prediction_tokens` with `output_ids`), then a `.COMPLETED` marker. Work is done in chunks of
+`checkpoint_period` batches kept under `OUTPUT_DIR/tmp-<task>-<shard>/`: a restarted job reuses the
+finished chunks and skips finished tasks, as t5x's does.
+
+Mode 'predict' is supported; 'score' and 'predict_with_aux' are refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import shutil
+import sys
+
+import gin
+import jax
+import numpy as np
+import seqio
+
+from launch import checkpoints as ckpt_lib
+from launch import data as data_lib
+from launch import eval_defaults, gin_utils, multihost, predict
+from launch.partitioning import PjitPartitioner
+from launch.trainer import Trainer
+from launch.utils import DatasetConfig, RestoreCheckpointConfig
+
+log = logging.getLogger("launch")
+
+
+def _json_compat(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return [_json_compat(v) for v in value.tolist()] if value.dtype == object else \
+            value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _task_examples(task: seqio.Task, cfg: DatasetConfig, split: str, lengths: dict,
+                   shard: seqio.ShardInfo) -> tuple[list[dict], list[dict]]:
+    """(raw task examples, model features) of this shard, in the same order."""
+    ds = task.get_dataset(lengths, split=split, shuffle=False, num_epochs=1, shard_info=shard,
+                          use_cached=cfg.use_cached, seed=cfg.seed)
+    raw = list(ds.as_numpy_iterator())
+    converter = seqio.DecoderFeatureConverter(pack=False)
+    model_lengths = {k: v for k, v in lengths.items() if k in task.output_features}
+    features = list(converter(ds, model_lengths).as_numpy_iterator())
+    return raw, features
+
+
+def _write_chunk(path: str, raw: list[dict], predictions: list[list[int]], vocabulary,
+                 output_ids: bool) -> None:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        for example, ids in zip(raw, predictions):
+            record = {"inputs": {k: _json_compat(v) for k, v in example.items()
+                                 if k.endswith("_pretokenized")},
+                      "prediction": vocabulary.decode(ids)}
+            if output_ids:
+                record["prediction_tokens"] = list(ids)
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(path + ".tmp", path)
+
+
+def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
+          restore_checkpoint_cfg: RestoreCheckpointConfig,
+          partitioner: PjitPartitioner | None = None, output_dir: str,
+          checkpoint_period: int = 100, shard_id: int = 0, num_shards: int = 1,
+          merge_chunked_results: bool = True, write_fn=None, checkpoint_ds_iter: bool = True,
+          train_state_initializer_cls=None, fallback_init_rng: int | None = None,
+          merge_fn=None, summarize_config_fn=gin_utils.summarize_gin_config,
+          verify_matching_vocabs_fn=None, output_vocab_feature_name: str = "targets",
+          file_extension: str = "jsonl", keep_aux_as_numpy: bool = False,
+          use_orbax: bool = True, output_ids: bool = False,
+          trainer_cls=Trainer) -> dict[str, str]:
+    """Writes this shard's predictions for every task; returns {task: output file}.
+
+    Arguments are t5x's infer(). `write_fn`, `merge_fn` and `train_state_initializer_cls` name
+    t5x internals and must stay unset; `keep_aux_as_numpy` has no effect in 'predict' mode;
+    `checkpoint_ds_iter` is honoured through the chunk files (a chunk is the unit of resumption).
+    """
+    if mode != "predict":
+        raise ValueError(f"infer_script.infer.mode={mode!r}: only 'predict' is supported here "
+                         "('score' and 'predict_with_aux' are not); decoding is greedy")
+    for name, value in (("write_fn", write_fn), ("merge_fn", merge_fn),
+                        ("train_state_initializer_cls", train_state_initializer_cls)):
+        if value is not None:
+            raise ValueError(f"infer_script.infer.{name}: a t5x internal hook this entry point "
+                             "does not call; remove the binding")
+    if not use_orbax:
+        raise ValueError("infer_script.infer.use_orbax=False: checkpoints are always Orbax")
+    if not 0 <= shard_id < num_shards:
+        raise ValueError(f"shard_id must be in 0..{num_shards - 1}, got {shard_id}")
+    if checkpoint_period < 1:
+        raise ValueError(f"checkpoint_period must be >= 1 batches, got {checkpoint_period}")
+    del fallback_init_rng, keep_aux_as_numpy
+    data_lib._import_module(dataset_cfg)
+    data_lib.lookup(dataset_cfg.mixture_or_task_name)
+    split, note = eval_defaults.resolve_split(dataset_cfg.mixture_or_task_name, dataset_cfg.split)
+    lengths = (dict(dataset_cfg.task_feature_lengths) if dataset_cfg.task_feature_lengths else
+               eval_defaults.derive_feature_lengths(dataset_cfg.mixture_or_task_name, split,
+                                                    dataset_cfg.use_cached))
+    partitioner = partitioner or PjitPartitioner()
+    trainer = trainer_cls(model=model, partitioner=partitioner)
+    if verify_matching_vocabs_fn is not None:
+        verify_matching_vocabs_fn(dataset_cfg, trainer.config)
+    path = ckpt_lib.resolve_initial(restore_checkpoint_cfg)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint at {restore_checkpoint_cfg.paths}")
+    state, _ = ckpt_lib.restore_from(path, trainer.abstract_state())
+    step = int(jax.device_get(state.step))
+    params = state.params
+    if restore_checkpoint_cfg.dtype != "float32":  # t5x's infer.gin restores in bfloat16
+        params = jax.tree.map(lambda x: x.astype(restore_checkpoint_cfg.dtype), params)
+    os.makedirs(output_dir, exist_ok=True)
+    if summarize_config_fn is not None and jax.process_index() == 0:
+        summarize_config_fn(model_dir=output_dir, summary_writer=None, step=0)
+    outputs = {}
+    batch_size = dataset_cfg.batch_size
+    for task in eval_defaults.tasks_of(dataset_cfg.mixture_or_task_name):
+        if split not in task.splits:
+            continue
+        name = f"{task.name}-{mode}.{file_extension}-{shard_id:05}-of-{num_shards:05}"
+        final = os.path.join(output_dir, name)
+        outputs[task.name] = final
+        if os.path.exists(final + ".COMPLETED"):
+            log.info("%s is complete; skipping task %s", final, task.name)
+            continue
+        vocabulary = task.output_features[output_vocab_feature_name].vocabulary
+        raw, features = _task_examples(task, dataset_cfg, split, lengths,
+                                       seqio.ShardInfo(shard_id, num_shards))
+        tmp = os.path.join(output_dir, f"tmp-{task.name}-{shard_id:05}-of-{num_shards:05}")
+        os.makedirs(tmp, exist_ok=True)
+        chunk_rows = checkpoint_period * batch_size
+        for chunk, start in enumerate(range(0, len(raw), chunk_rows)):
+            chunk_path = os.path.join(tmp, f"{name}-chunk{chunk:05}")
+            if checkpoint_ds_iter and os.path.exists(chunk_path):
+                continue  # done by an earlier run
+            rows = range(start, min(start + chunk_rows, len(raw)))
+            decoded = predict.decode_examples(params, trainer.config,
+                                              [(i, features[i]) for i in rows],
+                                              batch_size=batch_size)
+            _write_chunk(chunk_path, [raw[i] for i in rows], [ids for _, ids in decoded],
+                         vocabulary, output_ids)
+            log.info("%s: %d/%d examples", task.name, rows.stop, len(raw))
+        if merge_chunked_results:
+            chunks = sorted(glob.glob(os.path.join(tmp, f"{name}-chunk?????")))
+            with open(final + ".tmp", "w", encoding="utf-8") as out:
+                for chunk_path in chunks:
+                    with open(chunk_path, encoding="utf-8") as f:
+                        shutil.copyfileobj(f, out)
+            os.replace(final + ".tmp", final)
+            shutil.rmtree(tmp)
+            with open(final + ".COMPLETED", "w") as f:
+                json.dump({"checkpoint": path, "step": step, "split": split,
+                           "split_note": note, "examples": len(raw),
+                           "task_feature_lengths": lengths}, f)
+        log.info("task %s: %d predictions in %s", task.name, len(raw), final)
+    if not outputs:
+        raise eval_defaults.SplitError(f"no task of {dataset_cfg.mixture_or_task_name!r} has a "
+                                       f"{split!r} split")
+    return outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = gin_utils.add_flags(argparse.ArgumentParser(
+        prog="python -m launch.infer", description=__doc__.split("\n")[0]))
+    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    try:
+        multihost.initialize(args)
+        multihost.configure_data(args)
+        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
+        infer_fn = gin.get_configurable(infer)
+    except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        infer_fn()
+    except (eval_defaults.SplitError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    from launch import infer as _infer_module
+    sys.exit(_infer_module.main())

@@ -1,0 +1,115 @@
+"""Decoding evaluation during training and in launch.eval (t5x's `infer_eval_dataset_cfg`).
+
+As in t5x, a `seqio.Evaluator` (the class bound to `inference_evaluator_cls`, with its loggers)
+reads every task of the mixture that has the split and metric functions, converts it with the
+decoder feature converter (unpacked), and calls our `predict_fn` (launch/predict.py: greedy
+decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary, applies
+its postprocessor and its metric functions, and its loggers write
+`<log_dir>/inference_eval/<task>/` (TensorBoard, tags `eval/<metric>`) and
+`<log_dir>/inference_eval/<task>-<step>.jsonl` (inferences) and `<task>-metrics.jsonl`.
+
+`task_feature_lengths = None` lets seqio measure the longest example of each feature, t5x's
+"compute max". Metrics are also returned flat, `inference_eval/<task>/<metric>`, for
+metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import jax
+import seqio
+
+from launch import data as data_lib
+from launch import predict
+from launch.utils import DatasetConfig
+from model.config import PalmConfig
+
+log = logging.getLogger("launch")
+
+
+def _value(metric) -> float | None:
+    """A seqio metric value (Scalar, or a plain number from an old-style metric fn) as a float."""
+    value = getattr(metric, "value", metric)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None  # text, images, histograms: logged by seqio's loggers, not as scalars
+
+
+def flatten(metrics_by_task: dict) -> dict:
+    """{task: {name: value}} -> {'inference_eval/<task>/<name>': float} (scalars only)."""
+    flat = {}
+    for task, metrics in (metrics_by_task or {}).items():
+        for name, metric in metrics.items():
+            value = _value(metric)
+            if value is not None:
+                flat[f"inference_eval/{task}/{name}"] = value
+    return flat
+
+
+class InferenceEvaluator:
+    """seqio.Evaluator over `cfg` with our decoding as its predict_fn."""
+
+    def __init__(self, cfg: DatasetConfig, inference_evaluator_cls, config: PalmConfig,
+                 log_dir: str | None):
+        if cfg.pack:
+            raise ValueError("infer_eval DatasetConfig.pack must be False: decoding evaluation "
+                             "reads one example per row (t5x's finetune.gin sets pack = False)")
+        data_lib._import_module(cfg)
+        data_lib.lookup(cfg.mixture_or_task_name)
+        self.cfg = cfg
+        self.config = config
+        kwargs = {"log_dir": os.path.join(log_dir, "inference_eval")} if log_dir else \
+            {"logger_cls": ()}
+        self._evaluator = (inference_evaluator_cls or seqio.Evaluator)(
+            mixture_or_task_name=cfg.mixture_or_task_name,
+            feature_converter=seqio.DecoderFeatureConverter(pack=False),
+            eval_split=cfg.split, use_cached=cfg.use_cached, seed=cfg.seed,
+            sequence_length=dict(cfg.task_feature_lengths) if cfg.task_feature_lengths else None,
+            use_memory_cache=cfg.use_memory_cache, **kwargs)
+        for task in self.eval_tasks:
+            kinds = {m.model_output_type for m in task.metric_objs}
+            unsupported = kinds - {seqio.metrics.ModelOutputType.PREDICTION}
+            if unsupported:
+                raise ValueError(
+                    f"task {task.name!r} has metrics needing {sorted(k.name for k in unsupported)}"
+                    "; decoding evaluation supports prediction metrics (metric_fns taking "
+                    "targets and predictions) only")
+        if not self.eval_tasks:
+            log.warning("decoding evaluation: no task of %r has a %r split and metric "
+                        "functions; it is skipped", cfg.mixture_or_task_name, cfg.split)
+        self._pending = None
+
+    @property
+    def eval_tasks(self) -> list:
+        return list(self._evaluator.eval_tasks)
+
+    def evaluate(self, params, step: int, wait: bool = True):
+        """Decodes every task and starts seqio's metric computation (on its own thread).
+
+        Returns the metrics {task: {name: value}} when `wait`; otherwise None, and the future is
+        kept for `collect` (t5x's `concurrent_metrics`: scoring overlaps further training)."""
+        start = time.perf_counter()
+        future, _ = self._evaluator.evaluate(
+            compute_metrics=jax.process_index() == 0, step=int(step),  # as t5x: host 0 scores
+            predict_fn=predict.predict_fn(params, self.config, self.cfg.batch_size))
+        log.info("decoding evaluation at step %d: %d task(s) decoded in %.1f s", step,
+                 len(self.eval_tasks), time.perf_counter() - start)
+        if wait:
+            return future.result() or {}
+        self._pending = (step, future)
+        return None
+
+    def collect(self) -> tuple[int, dict] | None:
+        """(step, metrics) of an evaluation left running by `evaluate(wait=False)`, if any."""
+        if self._pending is None:
+            return None
+        step, future = self._pending
+        self._pending = None
+        return step, future.result() or {}
+
+    def close(self) -> None:
+        self._evaluator.close()

@@ -1,0 +1,125 @@
+"""TensorBoard in t5x's layout: one run (sub-directory of MODEL_DIR) per kind of metric.
+
+t5x writes training scalars to the run `train/`, teacher-forced evaluation of task T to the run
+`training_eval/T/` and decoding evaluation to `inference_eval/T/` (seqio's TensorBoardLogger), each
+with plain tags (`loss`, `accuracy`, ...). Because the tag is the same in every run, TensorBoard
+overlays train and eval loss on one chart; dashboards built on t5x runs line up with ours.
+
+Metric keys inside the trainer are flat (`loss`, `training_eval/<task>/loss`); `split_key` maps a
+key to (run, tag) and `RunWriters` writes each scalar to its run.
+
+Train scalars are means over the logging period (`IntervalMeans`), as t5x's metric managers
+write them, not the value at the logging step.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+EVAL_PREFIXES = ("training_eval/", "inference_eval/")
+TRAIN_RUN = "train"
+# Train metrics that are not averaged over the period: throughput is measured over it already.
+_NOT_AVERAGED = ("timing/",)
+# Averaged with the step's trained-token count as weight (t5x: token-level accuracy).
+_TOKEN_WEIGHTED = ("accuracy",)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """`training_eval/<task>/<tag>` -> (`training_eval/<task>`, `<tag>`); other keys -> train/."""
+    for prefix in EVAL_PREFIXES:
+        if key.startswith(prefix):
+            task, _, tag = key[len(prefix):].partition("/")
+            if task and tag:
+                return prefix + task, tag
+    return TRAIN_RUN, key
+
+
+class ScalarWriter:
+    """Summaries of one run in TensorBoard's event format. Scalars are written with TensorFlow's
+    core `tf.summary.write` and the "scalars" plugin tag; text (the gin config) with
+    `tf.summary.text`, which needs the `tensorboard` package (a dependency, as seqio's
+    TensorBoardLogger needs it too)."""
+
+    def __init__(self, logdir: str):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(logdir)
+        self._metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+    def write_scalars(self, step: int, scalars: dict) -> None:
+        tf = self._tf
+        with self._writer.as_default():
+            for tag, value in scalars.items():
+                tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
+                                 metadata=self._metadata)
+
+    def write_text(self, step: int, tag: str, text: str) -> None:
+        tf = self._tf
+        with self._writer.as_default():
+            tf.summary.text(tag, tf.constant(text), step=step)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class RunWriters:
+    """One ScalarWriter per run under `model_dir`, opened on first use."""
+
+    def __init__(self, model_dir: str):
+        self.model_dir = model_dir
+        self._writers: dict[str, ScalarWriter] = {}
+
+    def run(self, name: str) -> ScalarWriter:
+        if name not in self._writers:
+            self._writers[name] = ScalarWriter(os.path.join(self.model_dir, name))
+        return self._writers[name]
+
+    def write_scalars(self, step: int, scalars: dict) -> None:
+        by_run: dict[str, dict] = {}
+        for key, value in scalars.items():
+            run, tag = split_key(key)
+            by_run.setdefault(run, {})[tag] = value
+        for run, values in by_run.items():
+            self.run(run).write_scalars(step, values)
+
+    def flush(self) -> None:
+        for writer in self._writers.values():
+            writer.flush()
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+class IntervalMeans:
+    """Per-step train metrics accumulated over a logging period; `pop` returns their means and
+    starts a new period. `accuracy` is weighted by the step's trained tokens (`weight_sum`) when
+    the step reports it; timing figures are left to the throughput meter."""
+
+    def __init__(self):
+        self._sums: dict[str, float] = {}
+        self._weights: dict[str, float] = {}
+
+    def add(self, metrics: dict) -> None:
+        tokens = float(metrics.get("weight_sum", 1.0)) or 1.0
+        for key, value in metrics.items():
+            if key.startswith(_NOT_AVERAGED) or not np.isfinite(value):
+                continue
+            weight = tokens if key in _TOKEN_WEIGHTED else 1.0
+            self._sums[key] = self._sums.get(key, 0.0) + weight * float(value)
+            self._weights[key] = self._weights.get(key, 0.0) + weight
+
+    def pop(self) -> dict:
+        means = {k: self._sums[k] / self._weights[k] for k in self._sums if self._weights[k]}
+        self._sums.clear()
+        self._weights.clear()
+        return means
