@@ -6,9 +6,11 @@ also a worked example of BUILD.md. Steps so far:
   2. clean and filter it with the Beam prep job       python -m pipeline.prep
   3. train the SentencePiece vocabulary (PaLM's rules) python -m pipeline.train_tokenizer
   4. tokenize and cache the seqio mixture with Beam   python -m tasks.cache
-  5. train a tiny PaLM on the mixture (t5x gin files)  python -m launch.train
-  6. sample text from the trained checkpoint           python -m launch.sample
-  7. write the run report (one offline HTML page)      python -m launch.run_report
+  5. materialise the training stream (Beam): packed,  python -m tasks.materialize
+     globally shuffled, token-weighted rows
+  6. train a tiny PaLM on the stream (t5x gin files)   python -m launch.train
+  7. sample text from the trained checkpoint           python -m launch.sample
+  8. write the run report (one offline HTML page)      python -m launch.run_report
 """
 
 from __future__ import annotations
@@ -45,28 +47,38 @@ def main(argv: list[str] | None = None) -> int:
     raw, prep = os.path.join(out, "raw"), os.path.join(out, "prep")
     tokenizer, cache = os.path.join(out, "tokenizer"), os.path.join(out, "cache")
     model_dir, samples = os.path.join(out, "runs", "tiny"), os.path.join(out, "samples.json")
+    stream = os.path.join(out, "stream")
     vocab_file, report_file = os.path.join(tokenizer, "spm.model"), os.path.join(out, "report.html")
     # The model's embedding covers the vocabulary, rounded up to a multiple of 128 (TPU lanes).
     model_vocab = -(-args.vocab_size // 128) * 128
-    seq_len = 256
+    seq_len, batch_size = 256, 8
     spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "tasks", "specs", "palm_demo.yaml")
 
     timings = {
-        "corpus": _run("1/7 generating the embedded default corpus",
+        "corpus": _run("1/8 generating the embedded default corpus",
                        ["launch.demo_corpus", "--output_dir", raw, "--size_mb",
                         str(args.size_mb), "--seed", str(args.seed)]),
-        "prep": _run("2/7 cleaning and filtering it (Beam, DirectRunner multi-processing)",
+        "prep": _run("2/8 cleaning and filtering it (Beam, DirectRunner multi-processing)",
                      ["pipeline.prep", "--sources", os.path.join(raw, "sources.yaml"),
                       "--output_dir", prep]),
-        "tokenizer": _run("3/7 training the SentencePiece vocabulary on a weighted sample",
+        "tokenizer": _run("3/8 training the SentencePiece vocabulary on a weighted sample",
                           ["pipeline.train_tokenizer", "--data_dir", prep, "--vocab_size",
                            str(args.vocab_size), "--output_dir", tokenizer,
                            "--mixture_spec", spec]),
-        "cache": _run("4/7 tokenizing and caching the seqio mixture (seqio's Beam cache job)",
+        "cache": _run("4/8 tokenizing and caching the seqio mixture (seqio's Beam cache job)",
                       ["tasks.cache", "--spec", spec, "--data_dir", prep, "--vocabulary",
                        vocab_file, "--output_cache_dir", cache]),
-        "train": _run(f"5/7 training a tiny PaLM for {args.train_steps} steps (t5x gin interface)",
+        # Rows for the run plus two loss-spike recoveries (each skips 200 batches by default).
+        "stream": _run("5/8 materialising the training stream (Beam): packed rows, globally "
+                       "shuffled, token-weighted",
+                       ["tasks.materialize", "--spec", spec, "--data_dir", prep, "--vocabulary",
+                        vocab_file, "--cache_dir", cache, "--sequence_length", str(seq_len),
+                        "--batch_size", str(batch_size), "--steps",
+                        str(args.train_steps + 400), "--seed", str(args.seed),
+                        "--output_dir", stream, "--overwrite"]),
+        "train": _run(f"6/8 training a tiny PaLM for {args.train_steps} steps on the stream "
+                      "(t5x gin interface)",
                       ["launch.train", "--gin_file=gin/runs/pretrain.gin",
                        f"--gin_file={args.model_gin}",
                        f"--gin.MODEL_DIR='{model_dir}'",
@@ -74,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                        "--gin.MIXTURE_OR_TASK_MODULE='tasks.from_env'",
                        f"--gin.TRAIN_STEPS={args.train_steps}",
                        f"--gin.TASK_FEATURE_LENGTHS={{'targets': {seq_len}}}",
-                       "--gin.BATCH_SIZE=8", f"--gin.PalmConfig.vocab_size={model_vocab}",
+                       f"--gin.TRAIN_STREAM='{stream}'",
+                       f"--gin.BATCH_SIZE={batch_size}",
+                       f"--gin.PalmConfig.vocab_size={model_vocab}",
                        f"--gin.RANDOM_SEED={args.seed}",
                        f"--gin.utils.SaveCheckpointConfig.period={max(1, args.train_steps // 4)}",
                        "--gin.utils.SaveCheckpointConfig.keep=2",
@@ -83,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
                        f"--seqio_additional_cache_dirs={cache}"],
                       env={"PALM_TASKS_SPEC": spec, "PALM_TASKS_DATA_DIR": prep,
                            "PALM_TASKS_VOCABULARY": vocab_file}),
-        "sample": _run("6/7 sampling from the trained model",
+        "sample": _run("7/8 sampling from the trained model",
                        ["launch.sample", f"--gin_file={os.path.join(model_dir, 'config.gin')}",
                         f"--checkpoint={model_dir}", f"--vocabulary={vocab_file}",
                         "--prompt=The history of the", "--prompt=def parse_args(",
                         "--prompt=User: How do I", "--max_new_tokens=48",
                         f"--seed={args.seed}", f"--output={samples}"]),
-        "report": _run("7/7 writing the run report",
+        "report": _run("8/8 writing the run report",
                        ["launch.run_report", f"--prep_dir={prep}", f"--model_dir={model_dir}",
                         f"--samples={samples}", f"--mixture_spec={spec}",
                         f"--mixture_data_dir={prep}", f"--mixture_vocabulary={vocab_file}",
@@ -104,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vocabulary:        {tokenizer}/spm.model, spm.vocab, manifest.json")
     print(f"seqio cache:       {cache}/palm_demo.<source>/ (Tasks and Mixture 'palm_demo' from "
           f"{os.path.relpath(spec)})")
+    print(f"training stream:   {stream}/ (rows-*.array_record, manifest.json: rows, tokens, "
+          "epochs and share per source)")
     print(f"training run:      {model_dir}/ (checkpoint_<step>/, metrics.jsonl, config.gin, "
           "model-info.txt, train/ TensorBoard events)")
     print(f"samples:           {samples}")

@@ -185,8 +185,10 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
         sections.append(f"<h2>Data (prep job: {e(os.path.abspath(prep_dir))})</h2>")
         sections.append(data_sections(prep_dir))
     if mixture:
-        sections.append("<h2>Token mixture</h2>" + mixture_chart(mixture["delivered"],
-                                                                   mixture["weights"]))
+        read_from = (f"<p>Read from the materialised stream {e(mixture['stream'])} (each token's "
+                     f"source is recorded in its row).</p>" if mixture.get("stream") else "")
+        sections.append("<h2>Token mixture</h2>" + read_from
+                        + mixture_chart(mixture["delivered"], mixture["weights"]))
         rows = "".join(
             f"<tr><td>{e(n)}</td><td>{100 * w:.1f} %</td>"
             f"<td>{100 * mixture['delivered'].get(n, 0) / max(1, sum(mixture['delivered'].values())):.1f} %</td></tr>"
@@ -275,13 +277,48 @@ def _mixture_section(args) -> dict[str, Any] | None:
         seq_len = int(match.group(1)) if match else None
     if seed is None:
         seed = _run_data_seed(args.model_dir)
+    weights = {spec.task_name(s): w for s, w in spec.normalized_weights().items()}
+    stream_dir = _run_stream(config_gin)
+    if stream_dir and seq_len and trained_tokens:
+        delivered = stream_delivered(stream_dir, trained_tokens // seq_len)
+        return {"weights": weights, "delivered": delivered, "stream": stream_dir}
     if seq_len is None or seed is None or not trained_tokens:
         log.warning("delivered mixture skipped: need the sequence length, the data seed and "
                     "a non-empty metrics.jsonl")
         return None
-    weights = {spec.task_name(s): w for s, w in spec.normalized_weights().items()}
     delivered = delivered_mixture(name, seq_len, seed, trained_tokens, args.use_cached)
     return {"weights": weights, "delivered": delivered}
+
+
+def _run_stream(config_gin: str) -> str | None:
+    """The materialised stream a run trained on (DatasetConfig.materialized_stream), if any."""
+    import re
+
+    if not os.path.exists(config_gin):
+        return None
+    with open(config_gin, encoding="utf-8") as f:
+        text = f.read()
+    for pattern in (r"^TRAIN_STREAM\s*=\s*'([^']+)'", r"materialized_stream\s*=\s*'([^']+)'"):
+        match = re.search(pattern, text, re.MULTILINE)
+        if match:
+            return match.group(1)
+    return None
+
+
+def stream_delivered(stream_dir: str, rows: int) -> dict[str, int]:
+    """Tokens per task in the first `rows` rows of a materialised stream (the rows a run read:
+    batch(step) is rows by index), from each token's recorded source."""
+    import numpy as np
+
+    from tasks.stream_format import StreamReader
+
+    reader = StreamReader(stream_dir)
+    rows = min(rows, len(reader))
+    counts = np.zeros(len(reader.sources), np.int64)
+    for start in range(0, rows, 4096):
+        _, sources = reader.read(start, min(4096, rows - start))
+        counts += np.bincount(sources.ravel(), minlength=len(counts))
+    return {source["task"]: int(n) for source, n in zip(reader.sources, counts)}
 
 
 def _run_data_seed(model_dir: str) -> int | None:

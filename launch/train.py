@@ -41,6 +41,7 @@ from launch import data as data_lib
 from launch import evaluation, gin_checks, gin_utils, infer_eval, multihost, paths, preflight
 from launch import t5x_compat
 from launch import metrics as metrics_lib
+from launch import stream_loader
 from launch.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
 from launch.spikes import LossSpikeRecovery, SpikeDetector
@@ -329,7 +330,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         if latest is None and step < total_steps:
             checkpoints.save(step, state, data_record(examples))  # always something to fall back to
 
-        stream = data_lib.TrainStream(train_dataset_cfg, data_seed, my_shards, num_shards)
+        stream = stream_loader.train_stream(train_dataset_cfg, data_seed, my_shards, num_shards)
         detector = SpikeDetector(spike_cfg)
         peak, peak_source = metrics_lib.peak_flops_per_device(config.compute_dtype,
                                                                  peak_flops_per_device)

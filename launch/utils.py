@@ -33,6 +33,9 @@ class DatasetConfig:
       module: a module to import before looking the name up (it registers the Task/Mixture).
       use_custom_packing_ops, use_memory_cache, trim_output_features: as in t5x; evaluation sets
         are held in memory after their first read when use_memory_cache is True.
+      materialized_stream: a stream directory written by `python -m tasks.materialize`; when
+        set, training batches are read from it by step (launch/stream_loader.py) instead of
+        from the online seqio stream of `mixture_or_task_name`.
     """
 
     mixture_or_task_name: str
@@ -47,6 +50,7 @@ class DatasetConfig:
     module: str | None = None
     use_memory_cache: bool = True
     trim_output_features: bool = True
+    materialized_stream: str | None = None
 
     def __post_init__(self):
         if self.batch_size <= 0:

@@ -237,6 +237,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    "beam_options": list(beam_args)}
         record = source_manifest(spec, source, counters.get(metrics_namespace(source.name), {}),
                                  runtime, fingerprint)
+        if problem := writers.validation_split_problem(source.name, record["documents_out"]):
+            log.warning("VALIDATION SPLIT: %s", problem)
         manifests.fill_missing_shards(
             manifests.staging_dir(output_dir, source.name),
             {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,

@@ -4,10 +4,15 @@
         [--mixture_spec SPEC.yaml] [--sample_bytes B] [Beam pipeline options]
 
 Two steps:
-1. a Beam job reads every source's train TFRecords and keeps a document when a seeded hash of
-   its id falls under that source's rate. Rates come from the manifests' byte counts and the
-   mixture's weights, so that the sample's bytes follow the weights (a source too small for its
-   share is taken whole, and the manifest records the shares actually reached);
+1. a Beam job reads every source's train TFRecords and keeps a line (SentencePiece's unit of
+   training) when a seeded hash of its document id and line number falls under that source's
+   rate -- lines, not documents, so that a source of a few book-sized documents still gets
+   its share instead of all or nothing. Rates come from the manifests' byte counts and the
+   mixture's weights, so that the sample's bytes follow the weights. Method: capping -- when a
+   source holds less than its weight's share of --sample_bytes, the whole sample shrinks until
+   that source's whole text is exactly its share (no text is repeated, which would inflate
+   SentencePiece's piece counts); the manifest records the method, the limiting source, the
+   bytes aimed at and the shares actually reached;
 2. the driver trains SentencePiece on the sample, multi-threaded, in one process.
 
 Settings (PaLM, Sec. 5 / Table 2 of the paper): lossless -- no normalisation, whitespace kept
@@ -120,18 +125,45 @@ def mixture_weights(manifests: dict[str, dict[str, Any]],
     return {name: w / total for name, w in sorted(weights.items()) if w > 0}
 
 
+def capped_sample_bytes(train_bytes: dict[str, int], weights: dict[str, float],
+                        sample_bytes: int) -> tuple[float, str | None]:
+    """(bytes the sample aims at, the limiting source or None): the requested size, capped so
+    that every weighted source holds at least its share (weight x size) of text."""
+    limit, limiting = float(sample_bytes), None
+    for name, weight in sorted(weights.items()):
+        if weight <= 0:
+            continue
+        available = train_bytes.get(name, 0)
+        if available <= 0:
+            raise TokenizerError(f"source {name!r} has weight {weight:.4g} but no train text "
+                                 f"(bytes_out.train is 0 in its manifest): drop it from the "
+                                 f"mixture spec or give it data")
+        if available / weight < limit:
+            limit, limiting = available / weight, name
+    return limit, limiting
+
+
 def sampling_rates(train_bytes: dict[str, int], weights: dict[str, float],
                    sample_bytes: int) -> dict[str, float]:
-    """Per-source keep rates so that the sample's bytes follow the weights (capped at 1)."""
-    rates = {}
-    for name, weight in weights.items():
-        available = train_bytes.get(name, 0)
-        rates[name] = 1.0 if available <= 0 else min(1.0, weight * sample_bytes / available)
-    return rates
+    """Per-source keep rates so that the sample's bytes follow the weights (capping method:
+    the sample size is first capped by capped_sample_bytes, so no rate exceeds 1)."""
+    target, _ = capped_sample_bytes(train_bytes, weights, sample_bytes)
+    return {name: min(1.0, weight * target / train_bytes[name])
+            for name, weight in weights.items() if weight > 0}
 
 
 def keep(doc_id: str, rate: float, seed: int) -> bool:
     return rate >= 1.0 or writers.unit_hash(doc_id, f"tokenizer:{seed}") < rate
+
+
+def sample_lines(doc_id: str, text: str, rate: float, seed: int) -> str | None:
+    """The document's non-empty lines kept at `rate` (each by a seeded hash of the document id
+    and the line's number), joined by newlines; None when none is kept."""
+    if rate >= 1.0:
+        return text
+    kept = [line for i, line in enumerate(text.split("\n"))
+            if line and keep(f"{doc_id}\x00{i}", rate, seed)]
+    return "\n".join(kept) if kept else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,9 +179,10 @@ class _SampleFn(beam.DoFn):
         rate = self.rates.get(doc["source"])
         if rate is None:
             return
-        if keep(doc["id"], rate, self.seed):
+        text = sample_lines(doc["id"], doc["text"], rate, self.seed)
+        if text is not None:
             beam.metrics.Metrics.counter("tokenizer_sample", f"{doc['source']}_docs").inc()
-            yield json.dumps({"id": doc["id"], "source": doc["source"], "text": doc["text"]},
+            yield json.dumps({"id": doc["id"], "source": doc["source"], "text": text},
                              ensure_ascii=False)
 
 
@@ -263,10 +296,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     weights = mixture_weights(manifests, known.mixture_spec)
     train_bytes = {n: int(m.get("bytes_out", {}).get("train", 0)) for n, m in manifests.items()}
     rates = sampling_rates(train_bytes, weights, known.sample_bytes)
-    for name, rate in rates.items():
-        if rate >= 1.0 and train_bytes[name] < weights[name] * known.sample_bytes:
-            log.warning("source %s has %d bytes, less than its share %.0f of the sample: "
-                        "taken whole", name, train_bytes[name], weights[name] * known.sample_bytes)
+    target_bytes, limiting = capped_sample_bytes(train_bytes, weights, known.sample_bytes)
+    if limiting is not None:
+        log.warning("source %s has %d bytes, less than its share %.0f of --sample_bytes %d: "
+                    "the sample is capped at %.0f bytes so that every source keeps its weight",
+                    limiting, train_bytes[limiting], weights[limiting] * known.sample_bytes,
+                    known.sample_bytes, target_bytes)
 
     os.makedirs(known.output_dir, exist_ok=True)
     sample_dir = os.path.join(known.output_dir, SAMPLE_DIR)
@@ -294,6 +329,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seed": known.seed,
         "sample": {
             "target_bytes": known.sample_bytes,
+            "method": "capping",
+            "capped_target_bytes": round(target_bytes),
+            "limiting_source": limiting,
             "bytes": sample_total,
             "weights": weights,
             "rates": rates,

@@ -1,7 +1,9 @@
 """Deterministic sharded outputs of the prep job.
 
 Each kept document goes to a split (validation when a seeded hash of its id falls under the
-validation fraction) and a shard (another seeded hash of its id). A shard's records are sorted
+validation fraction, or is among the source's VALIDATION_MIN_DOCUMENTS smallest hashes, so that
+a small source still has a validation split; never more than a quarter of a source's documents
+by that minimum) and a shard (another seeded hash of its id). A shard's records are sorted
 by id before writing, so the bytes on disk depend only on the input and the config, never on
 the runner, the number of workers or bundle boundaries.
 
@@ -21,6 +23,7 @@ import json
 from typing import Any, Iterable
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -37,8 +40,40 @@ def unit_hash(doc_id: str, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
+# Every source gets at least this many validation documents, taken by the minimum rule from at
+# most a quarter of its documents (a source of under 4 x this many gets fewer, loudly).
+VALIDATION_MIN_DOCUMENTS = 4
+VALIDATION_MAX_SHARE_BY_MINIMUM = 0.25
+
+
 def split_of(doc_id: str, validation_fraction: float, seed: int) -> str:
     return VALIDATION if unit_hash(doc_id, f"split:{seed}") < validation_fraction else TRAIN
+
+
+def validation_threshold(smallest_hashes: list[float], documents: int, fraction: float,
+                         min_documents: int = VALIDATION_MIN_DOCUMENTS) -> float:
+    """The split-hash bound under which a source's documents are validation documents: the
+    validation fraction, raised when needed so that the `min_documents` smallest hashes are
+    under it (capped at a quarter of the source's `documents`)."""
+    wanted = min(min_documents, int(documents * VALIDATION_MAX_SHARE_BY_MINIMUM))
+    hashes = sorted(smallest_hashes)[:wanted]
+    if not hashes:
+        return fraction
+    return max(fraction, float(np.nextafter(hashes[-1], 1.0)))
+
+
+def validation_split_problem(source: str, documents_out: dict[str, int],
+                             min_documents: int = VALIDATION_MIN_DOCUMENTS) -> str | None:
+    """Why a source's validation split is smaller than the minimum, or None when it is not."""
+    val, train = documents_out.get(VALIDATION, 0), documents_out.get(TRAIN, 0)
+    if val >= min_documents:
+        return None
+    total = val + train
+    return (f"source {source!r} has {'NO' if not val else 'only'} {val} validation "
+            f"document(s), under the minimum of {min_documents}: it kept {total} document(s), "
+            f"and at most {VALIDATION_MAX_SHARE_BY_MINIMUM:.0%} of a source go to validation by "
+            f"the minimum rule (give it more data or raise validation_fraction); its evaluation "
+            f"curve will be {'missing' if not val else 'noisy'}")
 
 
 def shard_of(doc_id: str, num_shards: int, seed: int) -> int:
@@ -154,12 +189,13 @@ class WriteSourceOutputs(beam.PTransform):
         seed, fraction, counts = self.seed, self.validation_fraction, self.shard_counts
         rate = self.rejected_sample_rate
 
-        def key_kept(doc):
-            split = split_of(doc["id"], fraction, seed)
+        def key_kept(doc, threshold):
+            split = split_of(doc["id"], threshold, seed)
             return (split, shard_of(doc["id"], counts[split], seed)), doc
 
         keyed = (
-            kept | "KeyKept" >> beam.Map(key_kept),
+            kept | "KeyKept" >> beam.Map(key_kept, beam.pvalue.AsSingleton(
+                _validation_threshold(kept, seed, fraction))),
             rejected
             | "SampleRejected" >> beam.Filter(lambda r: keep_rejected_sample(r["id"], rate, seed))
             | "KeyRejected" >> beam.Map(
@@ -172,3 +208,14 @@ class WriteSourceOutputs(beam.PTransform):
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.ParDo(_WriteShardFn(self.source, self.staging_dir, counts))
         )
+
+
+def _validation_threshold(kept, seed: int, fraction: float):
+    """A one-element PCollection: validation_threshold of a source's kept documents."""
+    smallest = (kept
+                | "SplitHash" >> beam.Map(lambda doc: unit_hash(doc["id"], f"split:{seed}"))
+                | "SmallestHashes" >> beam.combiners.Top.Smallest(VALIDATION_MIN_DOCUMENTS))
+    documents = kept | "CountKept" >> beam.combiners.Count.Globally()
+    return smallest | "Threshold" >> beam.Map(
+        lambda hashes, n: validation_threshold(hashes, n, fraction),
+        beam.pvalue.AsSingleton(documents))

@@ -94,8 +94,13 @@ def _add_task(spec: MixtureSpec, source: str) -> None:
 
 @gin.configurable(module="tasks")
 def register_mixture(spec: str = os.path.join(SPECS_DIR, "palm_demo.yaml"), *,
-                     data_dir: str | None = None, vocabulary: str | None = None) -> str:
+                     data_dir: str | None = None, vocabulary: str | None = None,
+                     sequence_length: int | None = None) -> str:
     """Registers one Task per source of the spec and the Mixture; returns the Mixture's name.
+
+    The Mixture's rates are token-true (tasks/token_mixture.py): each Task gets its weight's
+    share of tokens at the sequence length a dataset is built for (`sequence_length` until then;
+    None: whole documents).
 
     Calling it again with the same spec (and paths) does nothing; with a changed spec the
     Tasks and the Mixture are replaced.
@@ -103,7 +108,7 @@ def register_mixture(spec: str = os.path.join(SPECS_DIR, "palm_demo.yaml"), *,
     import seqio
 
     loaded = load_mixture_spec(spec, data_dir=data_dir, vocabulary=vocabulary)
-    fingerprint = (loaded.vocabulary, loaded.data_dir, loaded.sources)
+    fingerprint = (loaded.vocabulary, loaded.data_dir, loaded.sources, sequence_length)
     previous = _REGISTERED.get(loaded.name)
     if previous and previous[0] == fingerprint and loaded.name in seqio.MixtureRegistry.names():
         return loaded.name
@@ -116,8 +121,9 @@ def register_mixture(spec: str = os.path.join(SPECS_DIR, "palm_demo.yaml"), *,
             seqio.TaskRegistry.remove(name)
     for source in loaded.sources:
         _add_task(loaded, source.name)
-    seqio.MixtureRegistry.add(
-        loaded.name, [(loaded.task_name(s.name), s.weight) for s in loaded.sources if s.weight > 0])
+    from tasks import token_mixture
+
+    token_mixture.register(loaded.name, loaded, sequence_length)
     _REGISTERED[loaded.name] = (fingerprint, loaded)
     log.info("registered mixture %s (%d tasks) from %s", loaded.name, len(names), loaded.path)
     return loaded.name

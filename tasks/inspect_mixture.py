@@ -70,10 +70,13 @@ def resolve(spec_or_name: str, *, data_dir: str | None = None,
 
 
 def task_weights(name: str) -> dict[str, float]:
-    """task name -> normalised weight (a lone task has weight 1)."""
+    """task name -> normalised weight (a lone task has weight 1). A token-weighted Mixture's
+    weights are its token weights; any other Mixture's are its example rates."""
     import seqio
 
     provider = seqio.get_mixture_or_task(name)
+    if hasattr(provider, "token_weights"):
+        return dict(provider.token_weights)
     if isinstance(provider, seqio.Mixture):
         rates = {t.name: float(provider.get_rate(t)) for t in provider.tasks}
     else:
@@ -186,11 +189,14 @@ def token_counts(task_name: str, split: str, batch_size: int = 256,
 
 def inspect(name: str, *, split: str = "train", num_examples: int = 3, chars: int = 200,
             token_budget: float | None = None, max_epochs: float = 1.0, batch_size: int = 256,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, sequence_length: int | None = None) -> dict[str, Any]:
     """Everything the command prints, as a dict."""
+    from tasks.token_mixture import rate_table
+
     weights = task_weights(name)
     report: dict[str, Any] = {"name": name, "split": split, "token_count_unit": EOS_NOTE,
-                              "tasks": []}
+                              "tasks": [], "sequence_length": sequence_length,
+                              "mixing_rates": rate_table(name, sequence_length)}
     for task_name, weight in weights.items():
         entry: dict[str, Any] = {"task": task_name, "weight": weight}
         entry.update(token_counts(task_name, split, batch_size, progress))
@@ -229,6 +235,10 @@ def format_report(report: dict[str, Any]) -> str:
             epochs = next(t["epochs"] for t in report["tasks"] if t["task"] == name)
             lines.append(f"WARNING: {name} would be repeated {epochs:.3g} times "
                          f"(more than --max_epochs {report['max_epochs']:g})")
+    if report.get("mixing_rates"):
+        from tasks.mixture_rates import format_mixture_table
+
+        lines += ["", format_mixture_table(report["mixing_rates"], report["sequence_length"])]
     for t in report["tasks"]:
         for i, ex in enumerate(t.get("examples_shown", [])):
             if i == 0:
@@ -258,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--vocabulary", default=None, help="overrides the spec's vocabulary")
     parser.add_argument("--batch_size", type=int, default=256,
                         help="texts per tokenizer call when counting tokens")
+    parser.add_argument("--sequence_length", type=int, default=None,
+                        help="the run's targets length: mixing rates and token shares are shown "
+                             "at it (default: whole documents)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -279,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = inspect(name, split=args.split, num_examples=args.num_examples,
                          chars=args.chars, token_budget=args.token_budget,
                          max_epochs=args.max_epochs, batch_size=args.batch_size,
+                         sequence_length=args.sequence_length,
                          progress=not args.json and sys.stderr.isatty())
     except (InspectError, MixtureStatsError, MixtureSpecError) as e:
         print(f"error: {e}", file=sys.stderr)

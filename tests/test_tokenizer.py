@@ -28,6 +28,7 @@ def test_manifest_records_sample_settings_and_hash(demo):
             s["remove_extra_whitespaces"], s["allow_whitespace_only_pieces"]) == (
         True, True, False, False, True)
     sample = m["sample"]
+    assert sample["method"] == "capping" and sample["capped_target_bytes"] <= sample["target_bytes"]
     assert sample["bytes"] == sum(v["bytes"] for v in sample["per_source"].values()) > 0
     # Sources big enough for their share get about weight * target bytes (documents are whole).
     for name, rate in sample["rates"].items():
@@ -37,13 +38,51 @@ def test_manifest_records_sample_settings_and_hash(demo):
 
 
 def test_sampling_rates_follow_weights():
-    rates = train_tokenizer.sampling_rates({"a": 1000, "b": 4000, "c": 10}, 
+    # c holds 10 bytes for a 10 % share: the sample is capped at 100 bytes (capping method).
+    rates = train_tokenizer.sampling_rates({"a": 1000, "b": 4000, "c": 10},
                                            {"a": 0.5, "b": 0.4, "c": 0.1}, 1000)
-    assert rates == {"a": 0.5, "b": 0.1, "c": 1.0}
+    assert rates == pytest.approx({"a": 0.05, "b": 0.01, "c": 1.0})
+    assert train_tokenizer.capped_sample_bytes({"a": 1000, "b": 4000, "c": 10},
+                                               {"a": 0.5, "b": 0.4, "c": 0.1}, 1000) == (
+        pytest.approx(100.0), "c")
+    rates = train_tokenizer.sampling_rates({"a": 1000, "b": 4000}, {"a": 0.5, "b": 0.5}, 1000)
+    assert rates == {"a": 0.5, "b": 0.125}
+    with pytest.raises(train_tokenizer.TokenizerError, match="'b' has weight"):
+        train_tokenizer.sampling_rates({"a": 1000, "b": 0}, {"a": 0.5, "b": 0.5}, 1000)
     kept = sum(train_tokenizer.keep(f"doc{i}", 0.3, seed=0) for i in range(20000))
     assert abs(kept / 20000 - 0.3) < 0.02
     assert [train_tokenizer.keep(f"d{i}", 0.3, 1) for i in range(50)] == [
         train_tokenizer.keep(f"d{i}", 0.3, 1) for i in range(50)]
+
+
+def test_lines_are_sampled_so_few_large_documents_still_get_their_share():
+    """Three book-sized documents at rate 0.1: whole-document sampling would keep all or none
+    of a book (the demo's books got 0 % of the sample); line sampling keeps about 10 %."""
+    books = [(f"book{b}", "\n".join(f"line {i} of book {b} " + "x" * (i % 50)
+                                     for i in range(3000))) for b in range(3)]
+    total = sum(len(t) for _, t in books)
+    kept = [train_tokenizer.sample_lines(i, t, 0.1, seed=0) for i, t in books]
+    assert all(k is not None for k in kept)
+    assert abs(sum(len(k) for k in kept) / total - 0.1) < 0.01
+    assert train_tokenizer.sample_lines("d", "a\nb", 1.0, 0) == "a\nb"
+    assert kept == [train_tokenizer.sample_lines(i, t, 0.1, seed=0) for i, t in books]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdef"), st.tuples(
+    st.integers(1, 10**9), st.floats(0.01, 100)), min_size=1), st.integers(1, 10**10))
+def test_sampled_bytes_follow_the_weights_whatever_the_sizes(sources, sample_bytes):
+    """Expected sampled bytes (rate x bytes available) are in the weights' proportions, and no
+    rate exceeds 1 (the byte-count skew of issue 12: 98 % code from a 5 % weight)."""
+    available = {n: b for n, (b, _) in sources.items()}
+    total = sum(w for _, w in sources.values())
+    weights = {n: w / total for n, (_, w) in sources.items()}
+    rates = train_tokenizer.sampling_rates(available, weights, sample_bytes)
+    expected = {n: rates[n] * available[n] for n in rates}
+    assert all(0 < r <= 1.0 + 1e-12 for r in rates.values())
+    assert sum(expected.values()) <= sample_bytes * (1 + 1e-9)
+    for name in rates:
+        assert expected[name] / sum(expected.values()) == pytest.approx(weights[name], rel=1e-6)
 
 
 def test_ids_as_seqio_expects(sp):

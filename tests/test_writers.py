@@ -4,6 +4,8 @@ import gzip
 import json
 import os
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import manifest, writers
 
@@ -77,3 +79,43 @@ def test_example_bytes_do_not_depend_on_insertion_order():
     doc = {"id": "ab", "text": "t", "source": "s", "role": "r", "lang": "en", "meta": {"a": 1}}
     reordered = dict(reversed(list(doc.items())))
     assert writers.serialize_example(doc) == writers.serialize_example(reordered)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 400), st.floats(0.0, 0.2), st.integers(0, 2**20))
+def test_every_source_gets_the_minimum_validation_documents(documents, fraction, seed):
+    """At least VALIDATION_MIN_DOCUMENTS validation documents (at most a quarter of the source by
+    that rule), never fewer than the fraction alone would hold out (issue 12: books 13 / 0)."""
+    ids = [f"{seed}-{i}" for i in range(documents)]
+    hashes = [writers.unit_hash(i, f"split:{seed}") for i in ids]
+    threshold = writers.validation_threshold(
+        sorted(hashes)[:writers.VALIDATION_MIN_DOCUMENTS], documents, fraction)
+    val = [i for i in ids if writers.split_of(i, threshold, seed) == writers.VALIDATION]
+    by_fraction = [i for i in ids if writers.split_of(i, fraction, seed) == writers.VALIDATION]
+    assert set(by_fraction) <= set(val)
+    wanted = min(writers.VALIDATION_MIN_DOCUMENTS, documents // 4)
+    assert len(val) == max(len(by_fraction), wanted)
+    problem = writers.validation_split_problem(
+        "s", {writers.TRAIN: documents - len(val), writers.VALIDATION: len(val)})
+    assert (problem is None) == (len(val) >= writers.VALIDATION_MIN_DOCUMENTS)
+    if not val:
+        assert "NO 0 validation" in problem and "missing" in problem
+
+
+def test_a_small_source_gets_a_validation_split_in_the_beam_job(tmp_path):
+    import apache_beam as beam
+    import tensorflow as tf
+
+    docs = [{"id": f"book{i}", "text": f"text {i}", "source": "books", "role": "books",
+             "lang": "en", "meta": {}} for i in range(13)]
+    with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(
+            ["--direct_running_mode=in_memory", "--direct_num_workers=1"])) as p:
+        kept = p | "Docs" >> beam.Create(docs)
+        empty = p | "None" >> beam.Create([])
+        _ = (kept, empty, p | "NoDead" >> beam.Create([])) | writers.WriteSourceOutputs(
+            "books", str(tmp_path), seed=0, validation_fraction=0.01, train_shards=1,
+            validation_shards=1, rejected_sample_rate=1.0)
+    counts = {split: sum(1 for _ in tf.data.TFRecordDataset(
+        str(tmp_path / writers.shard_name(split, 0, 1)))) for split in (writers.TRAIN,
+                                                                        writers.VALIDATION)}
+    assert counts == {writers.TRAIN: 10, writers.VALIDATION: 3}  # a quarter of 13, floored
