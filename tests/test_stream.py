@@ -1,6 +1,5 @@
 """The materialised training stream: token-weighted quotas, the Beam job, batch(step) by index."""
 
-import json
 import os
 import subprocess
 import sys
