@@ -120,6 +120,17 @@ def generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
       eos_id: a row stops after emitting it; None means config.eos_id, a negative id never stops.
     Each distinct (config, shapes, max_new_tokens, temperature, top_k, top_p) compiles once.
     """
+    return compile_generate(params, config, prompt_tokens, prompt_lengths,
+                            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                            top_p=top_p, eos_id=eos_id, compile=False)(rng)
+
+
+def compile_generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
+                     prompt_lengths: jax.Array | None = None, *, max_new_tokens: int,
+                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                     eos_id: int | None = None, compile: bool = True):
+    """`generate` split in two: compiles now (ahead of time, when `compile`) and returns
+    `run(rng) -> GenerateOutput`, so a caller can time the compilation and the decoding apart."""
     batch, prompt_len = prompt_tokens.shape
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -130,10 +141,14 @@ def generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
         if lengths.shape != (batch,) or lengths.min() < 1 or lengths.max() > prompt_len:
             raise ValueError(f"prompt_lengths must be [{batch}] values in 1..{prompt_len}, "
                              f"got {lengths}")
-    return _generate(params, prompt_tokens.astype(jnp.int32), prompt_lengths.astype(jnp.int32),
-                     rng, jnp.int32(config.eos_id if eos_id is None else eos_id), config=config,
-                     max_new_tokens=int(max_new_tokens), temperature=float(temperature),
-                     top_k=int(top_k), top_p=float(top_p))
+    args = (params, prompt_tokens.astype(jnp.int32), prompt_lengths.astype(jnp.int32))
+    eos = jnp.int32(config.eos_id if eos_id is None else eos_id)
+    static = dict(config=config, max_new_tokens=int(max_new_tokens),
+                  temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
+    if not compile:
+        return lambda rng: _generate(*args, rng, eos, **static)
+    compiled = _generate.lower(*args, jax.random.PRNGKey(0), eos, **static).compile()
+    return lambda rng: compiled(*args, rng, eos)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "temperature", "top_k",
