@@ -72,14 +72,17 @@ def machine() -> dict:
     }
 
 
-def time_calls(fn, *args, steps: int, warmup: int) -> list[float]:
+def time_calls(fn, *args, steps: int, warmup: int, cpu_times: list | None = None) -> list[float]:
+    """Wall seconds of each call; `cpu_times` receives each call's process CPU seconds."""
     for _ in range(warmup):
         jax.block_until_ready(fn(*args))
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - start)
+        if cpu_times is not None:
+            cpu_times.append(time.process_time() - cpu_start)
     return times
 
 
@@ -128,17 +131,21 @@ def full_train_step(config: PalmConfig, batch: dict):
     return step, (state, batch)
 
 
-def time_donated(compiled, state, batch, *, steps: int, warmup: int) -> list[float]:
-    """Like time_calls, for a step whose first argument is donated and returned updated."""
+def time_donated(compiled, state, batch, *, steps: int, warmup: int,
+                 cpu_times: list | None = None) -> list[float]:
+    """Like time_calls, for a step whose first argument is donated and returned updated.
+    `cpu_times` receives each step's process CPU seconds (all threads)."""
     for _ in range(warmup):
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         state, metrics = compiled(state, batch)
         jax.block_until_ready((state, metrics))
         times.append(time.perf_counter() - start)
+        if cpu_times is not None:
+            cpu_times.append(time.process_time() - cpu_start)
     return times
 
 
@@ -153,10 +160,11 @@ def bench_config(name: str, dtype: str, batch_size: int, seq_len: int, steps: in
     compiled = step.lower(*args).compile()
     compile_seconds = time.perf_counter() - start
     memory = compiled.memory_analysis()
+    cpu_times = []
     if train_step:
-        times = time_donated(compiled, *args, steps=steps, warmup=warmup)
+        times = time_donated(compiled, *args, steps=steps, warmup=warmup, cpu_times=cpu_times)
     else:
-        times = time_calls(compiled, *args, steps=steps, warmup=warmup)
+        times = time_calls(compiled, *args, steps=steps, warmup=warmup, cpu_times=cpu_times)
 
     num_params = flops.count_params(config)
     flops_per_token = flops.flops_per_token(config, seq_len, num_params=num_params)
@@ -180,6 +188,7 @@ def bench_config(name: str, dtype: str, batch_size: int, seq_len: int, steps: in
         "seq_len": seq_len,
         "compile_seconds": compile_seconds,
         "step_seconds": times,
+        "step_cpu_seconds": cpu_times or None,
         "step_seconds_median": step_seconds,
         "tokens_per_second": tokens_per_second,
         "model_flops_per_token": flops_per_token,
@@ -196,6 +205,8 @@ def main() -> None:
     parser.add_argument("--binding", action="append", default=[],
                         help="gin binding applied to every config (repeatable), e.g. "
                              "PalmConfig.loss_chunk_length=32")
+    parser.add_argument("--remat_policies", nargs="*", default=[],
+                        help="run every config once per remat policy (none minimal full)")
     parser.add_argument("--train_step", action="store_true",
                         help="time the whole train step (Adafactor update included)")
     parser.add_argument("--dtype", default="auto",
@@ -224,14 +235,16 @@ def main() -> None:
     if args.matmul_n:
         result["matmul_peak_before"] = matmul_peak(args.matmul_n, compute_dtype, repeats=5)
     result["configs"] = []
+    sweep = [(f"PalmConfig.remat_policy='{p}'",) for p in args.remat_policies] or [()]
     for name in args.configs:
         preset = PRESETS.get(name, PRESETS["tiny"])
-        result["configs"].append(bench_config(
-            name, args.dtype,
-            batch_size=args.batch_size or preset["batch_size"],
-            seq_len=args.seq_len or preset["seq_len"],
-            steps=args.steps or preset["steps"], warmup=args.warmup,
-            bindings=tuple(args.binding), train_step=args.train_step))
+        for extra in sweep:
+            result["configs"].append(bench_config(
+                name, args.dtype,
+                batch_size=args.batch_size or preset["batch_size"],
+                seq_len=args.seq_len or preset["seq_len"],
+                steps=args.steps or preset["steps"], warmup=args.warmup,
+                bindings=tuple(args.binding) + extra, train_step=args.train_step))
     peaks = {}
     if args.matmul_n:
         result["matmul_peak_after"] = matmul_peak(args.matmul_n, compute_dtype, repeats=5)
@@ -253,9 +266,12 @@ def main() -> None:
             entry[key] = entry["model_flops_per_second"] / peak  # median step
             entry[f"{key}_best_step"] = entry["model_flops_per_second_best_step"] / peak
         mfu = ", ".join(f"{key} {entry[key]:.1%}" for key in peaks)
-        print(f"{entry['config']}: {entry['params'] / 1e6:.1f}M params, batch "
+        cpu = entry["step_cpu_seconds"]
+        cpu = f", {statistics.median(cpu):.3f} CPU s" if cpu else ""
+        print(f"{entry['config']} (remat {entry['remat_policy']}, loss chunk "
+              f"{entry['loss_chunk_length']}): {entry['params'] / 1e6:.1f}M params, batch "
               f"{entry['batch_size']} x {entry['seq_len']}, median step "
-              f"{entry['step_seconds_median'] * 1e3:.1f} ms, {entry['tokens_per_second']:.0f} "
+              f"{entry['step_seconds_median'] * 1e3:.1f} ms{cpu}, {entry['tokens_per_second']:.0f} "
               f"tokens/s, {entry['model_flops_per_second'] / 1e9:.2f} GFLOP/s {mfu}; XLA temp "
               f"{(entry['xla_temp_bytes'] or 0) / 2**20:.0f} MiB", flush=True)
 

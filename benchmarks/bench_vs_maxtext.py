@@ -14,10 +14,12 @@ parallel block nor Adafactor: it runs its llama2 block (serial attention then ML
 with AdamW, its default optimizer, and its fastest listed remat policy (minimal_with_context). Its
 step time is the "seconds" its trainer logs per step; the first `--skip` steps (compilation, warm-up)
 are dropped on both sides. Every variant runs in its own process, in the order A, B, C, A, B, C, ...
-(`--rounds`), and the medians over rounds are compared. A float32 4096^3 matmul measured before and
-after gives this CPU's peak, for the share of it each step reaches (PaLM's 6N + 12 LHQT FLOPs per
+(`--rounds`), and the medians over rounds are compared. A float32 4096^3 matmul measured before
+and after gives this CPU's peak, for the share of it each step reaches (PaLM's 6N + 12 LHQT FLOPs per
 token; MaxText's own TFLOP/s figure counts differently and is not used). Load averages are recorded:
-on a shared machine compare only ratios from the same run.
+on a shared machine compare only ratios from the same run. Each step's process CPU time (all
+threads; for MaxText read from its step log lines, extended by a small launcher) is recorded too:
+it is far less disturbed by other processes than wall time.
 """
 
 from __future__ import annotations
@@ -51,9 +53,24 @@ def maxtext_command(vocab: int, steps: int, output_dir: str) -> list[str]:
         logits_via_embedding="true", z_loss_multiplier=1e-4, dtype="float32",
         weight_dtype="float32", enable_checkpointing="false", attention="dot_product",
         decoder_block="llama2", remat_policy="minimal_with_context", enable_tensorboard="false")
-    return [str(VENV / "bin/python"), "-m", "maxtext.trainers.pre_train.train", str(base_yml),
+    return [str(VENV / "bin/python"), "-c", MAXTEXT_LAUNCHER, str(base_yml),
             *(f"{k}={v}" for k, v in flags.items())]
 
+
+# Runs MaxText's trainer with its "completed step" log lines extended by the process CPU time (all
+# threads), so that a per-step CPU time can be read next to its wall time.
+MAXTEXT_LAUNCHER = """
+import runpy, sys, time
+from maxtext.utils import max_logging
+_log = max_logging.log
+def log(message, *args, **kwargs):
+    if isinstance(message, str) and message.startswith("completed step"):
+        message = f"{message}, process_cpu_seconds: {time.process_time():.4f}"
+    return _log(message, *args, **kwargs)
+max_logging.log = log
+sys.argv = ["train"] + sys.argv[1:]
+runpy.run_module("maxtext.trainers.pre_train.train", run_name="__main__")
+"""
 
 # MaxText's CPU path calls jax.distributed.initialize with these (normally set by its launcher).
 MAXTEXT_ENV = {"JAX_PLATFORMS": "cpu", "JAX_COORDINATOR_ADDRESS": "localhost", "JOB_INDEX": "0",
@@ -68,14 +85,19 @@ def run_maxtext(vocab: int, steps: int, skip: int, timeout: int) -> dict:
                               env={**os.environ, **MAXTEXT_ENV}, cwd=out)
         wall = time.perf_counter() - start
     log = proc.stdout + proc.stderr
-    times = [float(m.group(2)) for m in
-             re.finditer(r"completed step: (\d+), seconds: ([0-9.]+)", log)]
-    if proc.returncode or len(times) <= skip:
+    lines = [line for line in log.splitlines() if "completed step:" in line]
+    times = [float(re.search(r"seconds: ([0-9.]+)", line).group(1)) for line in lines]
+    cpu = [float(re.search(r"process_cpu_seconds: ([0-9.]+)", line).group(1)) for line in lines]
+    if proc.returncode or len(times) <= skip + 1:
         raise RuntimeError(f"MaxText failed (exit {proc.returncode}); last log lines:\n"
                            + "\n".join(log.splitlines()[-15:]))
+    # Metrics are logged one step late, so the CPU time between two consecutive log lines is one
+    # step's (plus its logging), as is the "seconds" MaxText reports.
+    cpu_steps = [b - a for a, b in zip(cpu[skip:], cpu[skip + 1:])]
     return {"command": " ".join(f"{k}={v}" for k, v in MAXTEXT_ENV.items()) + " "
-            + " ".join(command), "step_seconds": times[skip:], "all_step_seconds": times,
-            "wall_seconds": wall}
+            + " ".join(command).replace(MAXTEXT_LAUNCHER, "\"$LAUNCHER\""),
+            "launcher": MAXTEXT_LAUNCHER, "step_seconds": times[skip + 1:],
+            "step_cpu_seconds": cpu_steps, "all_step_seconds": times, "wall_seconds": wall}
 
 
 def run_ours(vocab: int, chunk: int, steps: int, skip: int, timeout: int) -> dict:
@@ -97,7 +119,8 @@ def run_ours(vocab: int, chunk: int, steps: int, skip: int, timeout: int) -> dic
         entry = json.loads(pathlib.Path(f"{out}/ours.json").read_text())["configs"][0]
     command[command.index("--output") + 1] = "OUT.json"
     return {"command": "PYTHONPATH=. python " + " ".join(command[1:]).replace(str(ROOT) + "/", ""),
-            "step_seconds": entry["step_seconds"], "xla_temp_bytes": entry["xla_temp_bytes"],
+            "step_seconds": entry["step_seconds"], "step_cpu_seconds": entry["step_cpu_seconds"],
+            "xla_temp_bytes": entry["xla_temp_bytes"],
             "peak_rss_bytes": entry["peak_rss_bytes_so_far"], "params": entry["params"],
             "model_flops_per_token": entry["model_flops_per_token"], "wall_seconds": wall}
 
@@ -122,7 +145,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--ours_chunks", type=int, nargs="+", default=[0, 64],
-                        help="PalmConfig.loss_chunk_length of each of our variants (0: full logits)")
+                        help="PalmConfig.loss_chunk_length of each of our variants "
+                             "(0: full logits)")
     parser.add_argument("--rounds", type=int, default=2, help="A, B, ... repeated this often")
     parser.add_argument("--steps", type=int, default=4, help="timed steps per run")
     parser.add_argument("--skip", type=int, default=2, help="untimed first steps per run")
@@ -156,10 +180,12 @@ def main() -> int:
             else:
                 run = run_ours(args.vocab, chunk, args.steps, args.skip, args.timeout)
             run.update(variant=name, round=round_index, load_average_at_start=load,
-                       median=statistics.median(run["step_seconds"]))
+                       load_average_at_end=list(os.getloadavg()),
+                       median=statistics.median(run["step_seconds"]),
+                       median_cpu=statistics.median(run["step_cpu_seconds"]))
             result["runs"].append(run)
-            print(f"round {round_index} {name}: median step {run['median']:.3f} s "
-                  f"(load {load[0]:.1f})", flush=True)
+            print(f"round {round_index} {name}: median step {run['median']:.3f} s, "
+                  f"{run['median_cpu']:.3f} CPU s (load {load[0]:.1f})", flush=True)
     result["matmul_peak_after"] = matmul_peak()
     result["load_average_at_end"] = list(os.getloadavg())
     peak = max(result["matmul_peak_before"], result["matmul_peak_after"])
@@ -171,6 +197,9 @@ def main() -> int:
             flops_per_step = runs[0]["model_flops_per_token"] * SHAPE["batch"] * SHAPE["seq"]
         summary[name] = {"median_of_run_medians": statistics.median(r["median"] for r in runs),
                          "run_medians": [r["median"] for r in runs],
+                         "cpu_median_of_run_medians": statistics.median(
+                             r["median_cpu"] for r in runs),
+                         "cpu_run_medians": [r["median_cpu"] for r in runs],
                          "command": runs[0]["command"]}
         for key in ("xla_temp_bytes", "peak_rss_bytes"):
             if key in runs[0]:
@@ -182,6 +211,9 @@ def main() -> int:
             if name != "maxtext":
                 entry["speedup_vs_maxtext"] = (summary["maxtext"]["median_of_run_medians"]
                                                / entry["median_of_run_medians"])
+                entry["cpu_time_speedup_vs_maxtext"] = (
+                    summary["maxtext"]["cpu_median_of_run_medians"]
+                    / entry["cpu_median_of_run_medians"])
     result["matmul_peak_flops_per_second"] = peak
     result["model_flops_per_step"] = flops_per_step
     result["summary"] = summary

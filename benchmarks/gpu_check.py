@@ -1,7 +1,7 @@
 """One prepared accelerator check: the 1b and tiny configs' model step, train step and training loop
 on one H100/H200, with MFU, in under 8 minutes including compilation.
 
-    python benchmarks/gpu_check.py            # on the GPU machine: writes benchmarks/results/*_gpu.json
+    python benchmarks/gpu_check.py          # on the GPU: writes benchmarks/results/*_gpu.json
     python benchmarks/gpu_check.py --smoke    # anywhere (CPU): the same code path on tiny shapes
 
 Writes (full mode):
@@ -117,7 +117,8 @@ def main() -> int:
     for name, config, train_step, bindings, steps in plan:
         elapsed = time.perf_counter() - started
         if elapsed > args.budget_seconds and not args.smoke:
-            result["variants"].append({"variant": name, "skipped": f"time budget ({elapsed:.0f} s)"})
+            result["variants"].append({"variant": name,
+                                       "skipped": f"time budget ({elapsed:.0f} s)"})
             continue
         batch, seq = shapes[config]
         try:

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(f"--- prompt: {r['prompt']!r}\n{r['prompt']}{r['completion']}\n")
     print(f"{timing['generated_tokens']} tokens in {timing['generate_seconds']:.3f} s: "
-          f"{timing['tokens_per_second']:.1f} tokens/s (compilation {timing['compile_seconds']:.1f} s "
-          "not included)")
+          f"{timing['tokens_per_second']:.1f} tokens/s (compilation "
+          f"{timing['compile_seconds']:.1f} s not included)")
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w", encoding="utf-8") as f:

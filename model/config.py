@@ -51,7 +51,8 @@ class PalmConfig:
       loss_chunk_length: the loss runs over sequence chunks of this many positions, computing the
         logits, the cross-entropy, the z-loss and their gradients one chunk at a time, so the
         [batch, length, vocab] logits never exist at once (model/loss.py). 0 computes the full
-        logits tensor and differentiates through it.
+        logits tensor and differentiates through it. Default 64 (docs/performance.md: as fast
+        as the full logits at vocabulary 32k and several times less memory, and faster at 256k).
       rope_max_wavelength: the base of RoPE's geometric sequence of wavelengths.
       layer_norm_epsilon: epsilon inside the layer norms' square root.
       eos_id: end-of-document token, where generation stops.
@@ -71,7 +72,7 @@ class PalmConfig:
     remat_policy: str = "none"
     logits_via_embedding: bool = True
     attention_impl: str = "auto"
-    loss_chunk_length: int = 0
+    loss_chunk_length: int = 64
     rope_max_wavelength: float = 10_000.0
     layer_norm_epsilon: float = 1e-6
     eos_id: int = 1
@@ -89,8 +90,8 @@ class PalmConfig:
             raise ValueError(f"PalmConfig.remat_policy must be one of {REMAT_POLICIES}, "
                              f"got {self.remat_policy!r}")
         if self.attention_impl not in ATTENTION_IMPLEMENTATIONS:
-            raise ValueError(f"PalmConfig.attention_impl must be one of {ATTENTION_IMPLEMENTATIONS}, "
-                             f"got {self.attention_impl!r}")
+            raise ValueError(f"PalmConfig.attention_impl must be one of "
+                             f"{ATTENTION_IMPLEMENTATIONS}, got {self.attention_impl!r}")
         if self.loss_chunk_length < 0:
             raise ValueError(f"PalmConfig.loss_chunk_length must be >= 0 (0: no chunking), got "
                              f"{self.loss_chunk_length}")
