@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 
+import flax.linen as nn
 import gin
 import jax
 import jax.numpy as jnp
@@ -115,8 +116,8 @@ def synthetic_batch(config: PalmConfig, batch_size: int, seq_len: int) -> dict:
 
 def grad_step(config: PalmConfig, batch: dict):
     """value_and_grad of the summed LM loss (the train step's loss path, chunked or not)."""
-    params = jax.jit(lambda rng: PalmModel(config).init(
-        rng, batch["decoder_input_tokens"])["params"])(jax.random.PRNGKey(0))
+    params = jax.jit(lambda rng: nn.unbox(PalmModel(config).init(
+        rng, batch["decoder_input_tokens"])["params"]))(jax.random.PRNGKey(0))
     step = jax.jit(jax.value_and_grad(
         lambda p, b: train_steps._loss_sums(config, p, b), has_aux=True))
     return step, (params, batch)
