@@ -143,8 +143,10 @@ def main() -> int:
         loop_path = output_dir / f"train_{suffix}.json"
         command = [sys.executable, str(ROOT / "benchmarks/bench_train.py"), "--dtype", "bfloat16",
                    "--output", str(loop_path)]
-        command += ["--configs", "tiny", "--steps", "4"] if args.smoke else \
-            ["--configs", "tiny", "1b", "--steps", "40"]
+        # 60 steps: bench_train reports the logging intervals after the first (the compilation),
+        # so it needs at least two log periods past it (tiny logs every 25 steps, 1b every 20).
+        command += ["--configs", "tiny", "--steps", "60"] if args.smoke else \
+            ["--configs", "tiny", "1b", "--steps", "60"]
         if remaining < 30:
             print(f"training loop skipped: {remaining:.0f} s left", flush=True)
         else:
