@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 import gin
 import jax
@@ -68,18 +69,32 @@ def load_params(path: str, config: PalmConfig):
 
 
 def sample(params, config: PalmConfig, vocabulary, prompts: list[str], *, max_new_tokens: int,
-           temperature: float, top_k: int, seed: int) -> list[dict]:
-    """Generates a continuation for every prompt in one batch; returns prompt/completion dicts."""
+           temperature: float, top_k: int, seed: int, timing: dict | None = None) -> list[dict]:
+    """Generates a continuation for every prompt in one batch; returns prompt/completion dicts.
+
+    `timing`, when given, receives compile_seconds, generate_seconds, generated_tokens and
+    tokens_per_second (generated tokens over the decoding time, compilation excluded)."""
+    timing = {} if timing is None else timing
     encoded = [list(vocabulary.encode(p)) or [config.eos_id] for p in prompts]
     width = max(len(e) for e in encoded)
     tokens = np.zeros((len(encoded), width), np.int32)
     for row, ids in enumerate(encoded):
         tokens[row, :len(ids)] = ids
     lengths = np.array([len(e) for e in encoded], np.int32)
-    out = decoding.generate(params, config, jnp.asarray(tokens), jnp.asarray(lengths),
-                            max_new_tokens=max_new_tokens, rng=jax.random.PRNGKey(seed),
-                            temperature=temperature, top_k=top_k)
+    start = time.perf_counter()
+    run = decoding.compile_generate(params, config, jnp.asarray(tokens), jnp.asarray(lengths),
+                                    max_new_tokens=max_new_tokens, temperature=temperature,
+                                    top_k=top_k)
+    compiled = time.perf_counter()
+    out = run(jax.random.PRNGKey(seed))
     generated, counts = jax.device_get(out.tokens), jax.device_get(out.num_tokens)
+    seconds = time.perf_counter() - compiled
+    timing.update(compile_seconds=compiled - start, generate_seconds=seconds,
+                  generated_tokens=int(counts.sum()),
+                  tokens_per_second=float(counts.sum()) / max(seconds, 1e-9))
+    log.info("generated %d tokens in %.3f s: %.1f tokens/s (prefill and decoding of %d prompts; "
+             "compilation %.1f s not included)", timing["generated_tokens"], seconds,
+             timing["tokens_per_second"], len(prompts), timing["compile_seconds"])
     results = []
     for prompt, row, n in zip(prompts, generated, counts):
         ids = [int(t) for t in row[:int(n)] if int(t) != config.eos_id]
@@ -126,12 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     except (gin_utils.GinConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    timing = {}
     results = sample(params, config, vocabulary, args.prompt, max_new_tokens=args.max_new_tokens,
-                     temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+                     temperature=args.temperature, top_k=args.top_k, seed=args.seed,
+                     timing=timing)
     record = {"checkpoint": path, "step": step, "temperature": args.temperature,
-              "top_k": args.top_k, "seed": args.seed, "samples": results}
+              "top_k": args.top_k, "seed": args.seed, "timing": timing, "samples": results}
     for r in results:
         print(f"--- prompt: {r['prompt']!r}\n{r['prompt']}{r['completion']}\n")
+    print(f"{timing['generated_tokens']} tokens in {timing['generate_seconds']:.3f} s: "
+          f"{timing['tokens_per_second']:.1f} tokens/s (compilation "
+          f"{timing['compile_seconds']:.1f} s not included)")
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w", encoding="utf-8") as f:

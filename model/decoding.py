@@ -5,8 +5,9 @@ The cache is the model's `cache` collection: per layer one key array and one val
 query heads). A token's cache slot is its position in its document, so a row of the cache is the
 row's document so far.
 
-`generate` runs the prompt through the model once (prefill), then one token per step inside a
-`lax.while_loop` that stops when every row has produced EOS or `max_new_tokens` tokens.
+`generate` runs the prompt through the model once (prefill: fused causal attention, logits at the
+last prompt position only), then one token per step inside a `lax.while_loop` that stops when every
+row has produced EOS or `max_new_tokens` tokens.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from model.config import PalmConfig
-from model.network import PalmModel
+from model.network import PalmModel, output_matrix, project
 
 Params = dict
 
@@ -50,6 +51,23 @@ def extend(params: Params, config: PalmConfig, cache: dict, tokens: jax.Array,
         {"params": params, "cache": cache}, tokens, positions=positions, decode=True,
         mutable=["cache"])
     return logits, mutated["cache"]
+
+
+def prefill(params: Params, config: PalmConfig, cache: dict, tokens: jax.Array,
+            lengths: jax.Array) -> tuple[jax.Array, dict]:
+    """Runs right-padded prompts [B, P] through an empty cache (positions 0..P-1).
+
+    The prompt attends within itself through the fused causal attention of training, and the
+    output layer is applied to one position per row only, the last real token (`lengths` - 1):
+    returns its float32 logits [B, vocab] and the filled cache. Slots past a row's length hold
+    padding; no query reaches them before generated tokens overwrite them.
+    """
+    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+    features, mutated = PalmModel(config).apply(
+        {"params": params, "cache": cache}, tokens, positions=positions, decode=True,
+        prefill=True, return_features=True, mutable=["cache"])
+    last = jnp.take_along_axis(features, (lengths - 1)[:, None, None], axis=1)[:, 0]
+    return project(last, output_matrix(params, config), config), mutated["cache"]
 
 
 def sample_logits(rng: jax.Array, logits: jax.Array, *, temperature: float = 1.0, top_k: int = 0,
@@ -102,6 +120,17 @@ def generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
       eos_id: a row stops after emitting it; None means config.eos_id, a negative id never stops.
     Each distinct (config, shapes, max_new_tokens, temperature, top_k, top_p) compiles once.
     """
+    return compile_generate(params, config, prompt_tokens, prompt_lengths,
+                            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                            top_p=top_p, eos_id=eos_id, compile=False)(rng)
+
+
+def compile_generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
+                     prompt_lengths: jax.Array | None = None, *, max_new_tokens: int,
+                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                     eos_id: int | None = None, compile: bool = True):
+    """`generate` split in two: compiles now (ahead of time, when `compile`) and returns
+    `run(rng) -> GenerateOutput`, so a caller can time the compilation and the decoding apart."""
     batch, prompt_len = prompt_tokens.shape
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -112,10 +141,14 @@ def generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
         if lengths.shape != (batch,) or lengths.min() < 1 or lengths.max() > prompt_len:
             raise ValueError(f"prompt_lengths must be [{batch}] values in 1..{prompt_len}, "
                              f"got {lengths}")
-    return _generate(params, prompt_tokens.astype(jnp.int32), prompt_lengths.astype(jnp.int32),
-                     rng, jnp.int32(config.eos_id if eos_id is None else eos_id), config=config,
-                     max_new_tokens=int(max_new_tokens), temperature=float(temperature),
-                     top_k=int(top_k), top_p=float(top_p))
+    args = (params, prompt_tokens.astype(jnp.int32), prompt_lengths.astype(jnp.int32))
+    eos = jnp.int32(config.eos_id if eos_id is None else eos_id)
+    static = dict(config=config, max_new_tokens=int(max_new_tokens),
+                  temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
+    if not compile:
+        return lambda rng: _generate(*args, rng, eos, **static)
+    compiled = _generate.lower(*args, jax.random.PRNGKey(0), eos, **static).compile()
+    return lambda rng: compiled(*args, rng, eos)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "temperature", "top_k",
@@ -126,11 +159,8 @@ def _generate(params, prompt_tokens, prompt_lengths, rng, eos_id, *, config, max
     batch, prompt_len = prompt_tokens.shape
     cache = init_cache(config, batch, prompt_len + max_new_tokens)
 
-    # Prefill: the whole padded prompt in one call. Slots past a row's length hold padding for now;
-    # no query reaches them before generated tokens overwrite them.
-    positions = jnp.broadcast_to(jnp.arange(prompt_len), prompt_tokens.shape)
-    logits, cache = extend(params, config, cache, prompt_tokens, positions)
-    last_logits = jnp.take_along_axis(logits, (prompt_lengths - 1)[:, None, None], axis=1)[:, 0]
+    # Prefill: the whole padded prompt in one call, logits at each row's last prompt token only.
+    last_logits, cache = prefill(params, config, cache, prompt_tokens, prompt_lengths)
 
     first = sample(jax.random.fold_in(rng, 0), last_logits)
     tokens = jnp.full((batch, max_new_tokens), config.pad_id, jnp.int32).at[:, 0].set(first)

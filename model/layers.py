@@ -25,7 +25,39 @@ from model.config import PalmConfig
 kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
 embedding_init = nn.initializers.normal(stddev=1.0)
 
-_MASKED = jnp.finfo(jnp.float32).min  # Added to the scores of keys a query may not see.
+_FUSED_DTYPES = (jnp.bfloat16, jnp.float16)  # the dtypes cuDNN's flash attention takes
+
+
+def attention_implementation(config: PalmConfig) -> str:
+    """"xla" or "cudnn": the `implementation` given to `jax.nn.dot_product_attention`."""
+    if config.attention_impl != "auto":
+        return config.attention_impl
+    fused = jax.default_backend() == "gpu" and config.compute_dtype in _FUSED_DTYPES
+    return "cudnn" if fused else "xla"
+
+
+def attention(query: jax.Array, key: jax.Array, value: jax.Array, *, mask: jax.Array | None,
+              causal: bool, config: PalmConfig) -> jax.Array:
+    """Multi-query attention through `jax.nn.dot_product_attention`.
+
+    query [B, T, H, Q]; key and value [B, S, Q], the single head shared by all H query heads. They
+    go in as [B, S, 1, Q]: JAX treats one K/V head against H query heads as grouped-query
+    attention and broadcasts it (XLA: the head axis is vmapped over an unbatched K/V; cuDNN: native
+    GQA), so K and V are never copied per head. `mask` [B, 1, T, S] (True: may attend) is combined
+    with the causal mask when `causal`. Scores and softmax are float32 whatever the input dtype.
+    Under "auto", shapes cuDNN refuses (e.g. a head_dim over its limit) fall back to XLA.
+    """
+    implementation = attention_implementation(config)
+    kwargs = dict(mask=mask, is_causal=causal, scale=config.head_dim ** -0.5)
+    key, value = key[:, :, None, :], value[:, :, None, :]
+    if implementation == "cudnn" and config.attention_impl == "auto":
+        try:
+            return jax.nn.dot_product_attention(query, key, value, implementation="cudnn",
+                                                **kwargs)
+        except (NotImplementedError, ValueError, RuntimeError):
+            implementation = "xla"
+    return jax.nn.dot_product_attention(query, key, value, implementation=implementation,
+                                        **kwargs)
 
 
 def constrain(x: jax.Array, axes: Sequence[str]) -> jax.Array:
@@ -96,11 +128,14 @@ class MultiQueryAttention(nn.Module):
     The query and output kernels are stored joined ([D, H*Q] and [H*Q, D], logical axis
     `joined_kv`, as t5x stores them); keys and values have a single head of size Q ([D, Q], axis
     `kv`). In decode mode the layer keeps one K and one V array of [B, S, Q] in the `cache`
-    collection, H times smaller than a multi-head cache.
+    collection, H times smaller than a multi-head cache. `prefill` (with `decode`) is the first call
+    on an empty cache with positions 0..T-1: the tokens attend to each other as in training (the
+    fused causal path) and their keys and values are written into the cache.
     """
 
     config: PalmConfig
     decode: bool = False
+    prefill: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, segment_ids: jax.Array | None,
@@ -118,22 +153,20 @@ class MultiQueryAttention(nn.Module):
 
         query = apply_rope(query, positions, cfg.rope_max_wavelength)
         key = apply_rope(key, positions, cfg.rope_max_wavelength)
-        query = query * jnp.asarray(cfg.head_dim ** -0.5, query.dtype)
 
-        if self.decode:
+        if self.decode and not self.prefill:
+            # One step on top of a filled cache: attend to every cached slot up to the position.
             key, value, mask = self._extend_cache(key, value, positions)
+            out = attention(query, key, value, mask=mask[:, None], causal=False, config=cfg)
         else:
-            index = jnp.arange(length)
-            mask = (index[:, None] >= index[None, :])[None]  # [1, T, S] causal by array index
-            if segment_ids is not None:  # packed documents never attend to each other
-                mask = mask & (segment_ids[:, :, None] == segment_ids[:, None, :])
-
-        # Heads sit next to the query length, so each score einsum is one batched matmul over B with
-        # (T*H) rows: the single key/value head is never copied per head.
-        scores = jnp.einsum("bthq,bsq->bths", query, key, preferred_element_type=jnp.float32)
-        scores = jnp.where(mask[:, :, None, :], scores, _MASKED)
-        probs = jax.nn.softmax(scores, axis=-1).astype(value.dtype)
-        out = jnp.einsum("bths,bsq->bthq", probs, value)
+            # Training, evaluation and prefill: the tokens attend to each other, causally and,
+            # when packed, within their own document only.
+            mask = None
+            if segment_ids is not None:
+                mask = (segment_ids[:, :, None] == segment_ids[:, None, :])[:, None]  # [B,1,T,S]
+            out = attention(query, key, value, mask=mask, causal=True, config=cfg)
+            if self.decode:  # prefill: the cache was empty; these keys/values fill its start
+                self._extend_cache(key, value, positions)
         out = constrain(out.reshape(batch, length, joined), ("batch", "length", "joined_kv"))
         return Dense(cfg.d_model, ("joined_kv", "embed"), cfg, name="out")(out)
 
@@ -185,12 +218,13 @@ class ParallelBlock(nn.Module):
     config: PalmConfig
     decode: bool = False
     scanned: bool = False
+    prefill: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array):
         normed = LayerNorm(self.config, name="layer_norm")(x)
-        attention = MultiQueryAttention(self.config, self.decode, name="attention")(
+        attended = MultiQueryAttention(self.config, self.decode, self.prefill, name="attention")(
             normed, segment_ids, positions)
         mlp = SwiGLU(self.config, name="mlp")(normed)
-        y = constrain(x + attention + mlp, ("batch", "length", "embed"))
+        y = constrain(x + attended + mlp, ("batch", "length", "embed"))
         return (y, None) if self.scanned else y

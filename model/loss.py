@@ -8,6 +8,7 @@ Both are weighted by `decoder_loss_weights` (0 on padding and on tokens a task d
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -81,3 +82,143 @@ def compute_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array | Non
         weight_sum=weight_sum,
         num_correct=jnp.sum(correct * weights),
     )
+
+
+class ChunkedLossSums(NamedTuple):
+    """Raw (unnormalised) sums of one batch from `chunked_loss_sums`."""
+
+    loss_sum: jax.Array
+    cross_ent_sum: jax.Array
+    z_loss_sum: jax.Array
+    weight_sum: jax.Array
+    num_correct: jax.Array
+
+
+def chunked_loss_sums(features: jax.Array, output_matrix: jax.Array, targets: jax.Array,
+                      weights: jax.Array | None, *, z_loss: float, chunk_length: int,
+                      compute_dtype=None) -> ChunkedLossSums:
+    """The LM loss of `compute_loss` (summed, not averaged), without the [B, T, V] logits.
+
+    The logits are `features @ output_matrix.T` (model/network.py `project`). Here they are made
+    for `chunk_length` positions of every row at a time inside a `lax.scan`; each chunk's
+    cross-entropy, z-loss and accuracy are summed and the chunk is dropped. Under differentiation
+    the same pass also computes the chunk's gradient with respect to its logits in closed form,
+    w * (softmax * (1 + 2 z log Z) - onehot(target)), and multiplies it straight into the gradients
+    of the features and of the output matrix (custom VJP). The backward pass then only scales those
+    by the incoming cotangent: no chunk is kept or recomputed, and the output layer costs the same
+    FLOPs as without chunking.
+
+    Args:
+      features: [B, T, D] (PalmModel(..., return_features=True)).
+      output_matrix: [V, D].
+      targets: [B, T] integer targets; weights: [B, T] loss weights (None: all 1).
+      z_loss: the z-loss coefficient.
+      chunk_length: positions per chunk; T is padded (with weight 0) to a multiple of it.
+      compute_dtype: dtype of the chunk matmuls (default: the features' dtype); logits and every
+        sum are float32.
+    Gradients flow to `features` and `output_matrix` through `loss_sum` only; the other sums are
+    metrics and carry none (as if wrapped in `lax.stop_gradient`), nor do targets or weights.
+    """
+    if chunk_length < 1:
+        raise ValueError(f"chunk_length must be >= 1, got {chunk_length}")
+    if weights is None:
+        weights = jnp.ones(targets.shape, jnp.float32)
+    weights = weights.astype(jnp.float32)
+    dtype = features.dtype if compute_dtype is None else compute_dtype
+    loss_sum, metrics = _fused_loss(features.astype(dtype), output_matrix, targets, weights,
+                                    float(z_loss), int(chunk_length))
+    cross_ent_sum, z_loss_sum, num_correct = jax.lax.stop_gradient(metrics)
+    return ChunkedLossSums(loss_sum=loss_sum, cross_ent_sum=cross_ent_sum, z_loss_sum=z_loss_sum,
+                           weight_sum=jnp.sum(weights), num_correct=num_correct)
+
+
+def _to_chunks(x: jax.Array, chunk_length: int, pad_value=0) -> jax.Array:
+    """[B, T, ...] -> [T' / chunk_length, B, chunk_length, ...], T padded up to T'."""
+    length = x.shape[1]
+    padded = -(-length // chunk_length) * chunk_length
+    if padded != length:
+        widths = [(0, 0), (0, padded - length)] + [(0, 0)] * (x.ndim - 2)
+        x = jnp.pad(x, widths, constant_values=pad_value)
+    x = x.reshape((x.shape[0], padded // chunk_length, chunk_length) + x.shape[2:])
+    return jnp.swapaxes(x, 0, 1)
+
+
+def _from_chunks(x: jax.Array, length: int) -> jax.Array:
+    """Inverse of `_to_chunks`: [n, B, L, ...] -> [B, length, ...]."""
+    x = jnp.swapaxes(x, 0, 1)
+    return x.reshape((x.shape[0], -1) + x.shape[3:])[:, :length]
+
+
+def _chunk_logits(features, matrix):
+    return jnp.einsum("bld,vd->blv", features, matrix, preferred_element_type=jnp.float32)
+
+
+def _chunk_terms(logits, targets, weights, z_loss):
+    """Per-chunk sums (loss, cross_ent, z_loss, correct) and what the gradient needs."""
+    log_z = jax.nn.logsumexp(logits, axis=-1)
+    one_hot = jax.nn.one_hot(targets, logits.shape[-1], dtype=logits.dtype)
+    cross_ent = log_z - jnp.sum(logits * one_hot, axis=-1)
+    z_term = z_loss * jnp.square(log_z)
+    correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+    sums = jnp.stack([jnp.sum(cross_ent * weights), jnp.sum(z_term * weights),
+                      jnp.sum(correct * weights)])
+    return sums, log_z, one_hot
+
+
+def _scan_sums(features, matrix, targets, weights, z_loss, chunk_length):
+    matrix = matrix.astype(features.dtype)
+    chunks = (_to_chunks(features, chunk_length), _to_chunks(targets, chunk_length),
+              _to_chunks(weights, chunk_length))
+
+    def body(total, chunk):
+        f, t, w = chunk
+        sums, _, _ = _chunk_terms(_chunk_logits(f, matrix), t, w, z_loss)
+        return total + sums, None
+
+    total, _ = jax.lax.scan(body, jnp.zeros(3, jnp.float32), chunks)
+    return total
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _fused_loss(features, matrix, targets, weights, z_loss, chunk_length):
+    total = _scan_sums(features, matrix, targets, weights, z_loss, chunk_length)
+    return total[0] + total[1], (total[0], total[1], total[2])
+
+
+def _fused_loss_fwd(features, matrix, targets, weights, z_loss, chunk_length):
+    cast = matrix.astype(features.dtype)
+    chunks = (_to_chunks(features, chunk_length), _to_chunks(targets, chunk_length),
+              _to_chunks(weights, chunk_length))
+
+    def body(carry, chunk):
+        total, matrix_grad = carry
+        f, t, w = chunk
+        logits = _chunk_logits(f, cast)
+        sums, log_z, one_hot = _chunk_terms(logits, t, w, z_loss)
+        # d(cross_ent + z_loss * log_z^2) / d logits, weighted.
+        probs = jnp.exp(logits - log_z[..., None])
+        logits_grad = (w * (1.0 + 2.0 * z_loss * log_z))[..., None] * probs \
+            - w[..., None] * one_hot
+        logits_grad = logits_grad.astype(f.dtype)
+        features_grad = jnp.einsum("blv,vd->bld", logits_grad, cast,
+                                   preferred_element_type=jnp.float32).astype(f.dtype)
+        matrix_grad = matrix_grad + jnp.einsum("blv,bld->vd", logits_grad, f,
+                                               preferred_element_type=jnp.float32)
+        return (total + sums, matrix_grad), features_grad
+
+    init = (jnp.zeros(3, jnp.float32), jnp.zeros(matrix.shape, jnp.float32))
+    (total, matrix_grad), features_grad = jax.lax.scan(body, init, chunks)
+    features_grad = _from_chunks(features_grad, features.shape[1])
+    out = (total[0] + total[1], (total[0], total[1], total[2]))
+    return out, (features_grad, matrix_grad.astype(matrix.dtype))
+
+
+def _fused_loss_bwd(z_loss, chunk_length, residuals, cotangents):
+    del z_loss, chunk_length
+    features_grad, matrix_grad = residuals
+    loss_cotangent = cotangents[0]  # the metric sums carry no gradient (see chunked_loss_sums)
+    return (features_grad * loss_cotangent.astype(features_grad.dtype),
+            matrix_grad * loss_cotangent.astype(matrix_grad.dtype), None, None)
+
+
+_fused_loss.defvjp(_fused_loss_fwd, _fused_loss_bwd)

@@ -51,9 +51,26 @@ class Embedder(nn.Module):
 
     def attend(self, x: jax.Array) -> jax.Array:
         """x [B, T, D] @ embedding.T -> [B, T, vocab], accumulated and returned in float32."""
-        dtype = self.config.compute_dtype
-        return jnp.einsum("btd,vd->btv", x.astype(dtype), self.embedding.astype(dtype),
-                          preferred_element_type=jnp.float32)
+        return project(x, self.embedding, self.config)
+
+
+def project(features: jax.Array, output_matrix: jax.Array, config: PalmConfig) -> jax.Array:
+    """features [..., D] @ output_matrix[V, D].T -> float32 logits [..., V], in the compute dtype.
+
+    `features` are what `PalmModel(..., return_features=True)` returns (already scaled), and
+    `output_matrix` is `output_matrix(params, config)`.
+    """
+    dtype = config.compute_dtype
+    return jnp.einsum("...d,vd->...v", features.astype(dtype), output_matrix.astype(dtype),
+                      preferred_element_type=jnp.float32)
+
+
+def output_matrix(params: dict, config: PalmConfig) -> jax.Array:
+    """The [vocab, embed] matrix of the output layer: the shared embedding (PaLM), or the
+    transposed `logits_dense` kernel."""
+    if config.logits_via_embedding:
+        return params["embedder"]["embedding"]
+    return params["logits_dense"]["kernel"].T
 
 
 def _layer_class(config: PalmConfig, decode: bool) -> type[nn.Module]:
@@ -76,15 +93,24 @@ class PalmModel(nn.Module):
     collection at `positions` (required, contiguous per row, the same position the token has in its
     document) and the tokens attend to every cached slot up to their own position. Apply with
     `mutable=["cache"]`. The cache is sized by `init(..., decode=True)` on tokens of shape
-    [B, max_len]; see model/decoding.py.
+    [B, max_len]; see model/decoding.py. `prefill=True` (with decode) is the first call on an empty
+    cache, positions 0..T-1: the prompt attends within itself through the fused causal path.
+
+    `return_features=True` stops before the output layer and returns the [B, T, D] features it
+    would multiply (final layer norm applied, PaLM's 1/sqrt(d_model) scale included), for callers
+    that need the logits of only some positions or one chunk at a time: `project(features,
+    output_matrix(params, config), config)` gives the logits.
     """
 
     config: PalmConfig
 
     @nn.compact
     def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None = None,
-                 positions: jax.Array | None = None, *, decode: bool = False) -> jax.Array:
+                 positions: jax.Array | None = None, *, decode: bool = False,
+                 prefill: bool = False, return_features: bool = False) -> jax.Array:
         cfg = self.config
+        if prefill and not decode:
+            raise ValueError("prefill=True is a decode-mode call: pass decode=True too.")
         if decode:
             if positions is None:
                 raise ValueError("decode=True needs explicit positions (the cache slots to fill).")
@@ -106,15 +132,21 @@ class PalmModel(nn.Module):
                 length=cfg.num_layers,
                 metadata_params={nn.PARTITION_NAME: "layers"},
             )
-            x, _ = stack(cfg, decode=decode, scanned=True, name="layers")(x, segment_ids, positions)
+            x, _ = stack(cfg, decode=decode, scanned=True, prefill=prefill, name="layers")(
+                x, segment_ids, positions)
         else:
             for i in range(cfg.num_layers):
-                x = layer(cfg, decode=decode, name=f"layers_{i}")(x, segment_ids, positions)
+                x = layer(cfg, decode=decode, prefill=prefill, name=f"layers_{i}")(
+                    x, segment_ids, positions)
 
         x = LayerNorm(cfg, name="final_norm")(x)
         if cfg.logits_via_embedding:
             # Shared input/output embedding; PaLM scales the pre-softmax logits by 1/sqrt(d_model).
-            logits = embedder.attend(x * jnp.asarray(cfg.d_model ** -0.5, x.dtype))
+            x = x * jnp.asarray(cfg.d_model ** -0.5, x.dtype)
+        if return_features:
+            return constrain(x, ("batch", "length", "embed"))
+        if cfg.logits_via_embedding:
+            logits = embedder.attend(x)
         else:
             logits = Dense(cfg.vocab_size, ("embed", "vocab"), cfg, name="logits_dense")(x)
         return constrain(logits.astype(jnp.float32), ("batch", "length", "vocab"))

@@ -27,8 +27,8 @@ from jax.sharding import PartitionSpec
 from model import partitioning
 from model.config import PalmConfig
 from model.flops import abstract_params
-from model.loss import compute_loss
-from model.network import PalmModel
+from model.loss import chunked_loss_sums, compute_loss
+from model.network import PalmModel, output_matrix
 
 Batch = dict[str, jax.Array]
 SUM_KEYS = ("loss_sum", "cross_ent_sum", "z_loss_sum", "weight_sum", "num_correct")
@@ -94,10 +94,24 @@ def _get(tree, path):
 
 
 def _loss_sums(config: PalmConfig, params, batch: Batch) -> tuple[jax.Array, dict]:
-    """Summed (not averaged) loss of a batch, for differentiation, and the raw sums."""
-    logits = PalmModel(config).apply(
-        {"params": params}, batch["decoder_input_tokens"], batch.get("decoder_segment_ids"),
-        batch.get("decoder_positions"))
+    """Summed (not averaged) loss of a batch, for differentiation, and the raw sums.
+
+    With `config.loss_chunk_length` the output layer and the loss run chunk by chunk
+    (model/loss.py `chunked_loss_sums`) and the full logits tensor is never made.
+    """
+    inputs = (batch["decoder_input_tokens"], batch.get("decoder_segment_ids"),
+              batch.get("decoder_positions"))
+    if config.loss_chunk_length:
+        features = PalmModel(config).apply({"params": params}, *inputs, return_features=True)
+        chunked = chunked_loss_sums(
+            features, output_matrix(params, config), batch["decoder_target_tokens"],
+            batch["decoder_loss_weights"], z_loss=config.z_loss,
+            chunk_length=config.loss_chunk_length, compute_dtype=config.compute_dtype)
+        sums = {"loss_sum": chunked.loss_sum, "cross_ent_sum": chunked.cross_ent_sum,
+                "z_loss_sum": chunked.z_loss_sum, "weight_sum": chunked.weight_sum,
+                "num_correct": chunked.num_correct}
+        return chunked.loss_sum, sums
+    logits = PalmModel(config).apply({"params": params}, *inputs)
     out = compute_loss(logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"],
                        z_loss=config.z_loss, loss_normalizing_factor=1.0)
     sums = {"loss_sum": out.loss, "cross_ent_sum": out.cross_ent_loss,

@@ -337,6 +337,8 @@ def test_sample_cli_continues_prompts_reproducibly_from_the_latest_checkpoint(pr
     assert a["samples"] == b["samples"]
     assert [s["prompt"] for s in a["samples"]] == ["1 2 3 4", "the cat"]
     assert all(1 <= s["tokens"] <= 8 for s in a["samples"])
+    assert a["timing"]["generated_tokens"] == sum(s["tokens"] for s in a["samples"])
+    assert a["timing"]["tokens_per_second"] > 0 and a["timing"]["compile_seconds"] > 0
 
 
 def test_sample_cli_names_a_missing_checkpoint(tmp_path, capsys):
