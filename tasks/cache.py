@@ -24,6 +24,8 @@ from typing import Sequence
 
 import apache_beam as beam
 
+from pipeline.beam_flags import FlagError, check_beam_flags
+
 SPEC_ENV = "PALM_TASKS_SPEC"
 
 def run(argv: Sequence[str] | None = None) -> list[str]:
@@ -39,6 +41,8 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     parser.add_argument("--min_shards", type=int, default=8)
     parser.add_argument("--overwrite", action="store_true")
     known, beam_args = parser.parse_known_args(argv)
+    check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
+                     program="tasks.cache")
 
     # Workers (separate processes) register the same Tasks by importing tasks.from_env, so the
     # spec and overrides travel in the environment; restored afterwards, so that a caller in the
@@ -92,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         run(argv)
-    except MixtureSpecError as e:
+    except (MixtureSpecError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -403,3 +403,12 @@ def test_epochs_per_source_arithmetic():
     assert epochs_per_source({"a": 1}, {"a": 0}, 10) == {"a": math.inf}
     with pytest.raises(MixtureStatsError, match=r"\['b'\]"):
         epochs_per_source({"a": 1, "b": 1}, {"a": 1}, 10)
+
+
+def test_cache_job_rejects_a_misspelt_flag_and_writes_nothing(tmp_path, capsys):
+    from tasks import cache
+    out = tmp_path / "cache"
+    args = ["--spec", str(tmp_path / "spec.yaml"), "--output_cache_dir", str(out)]
+    assert cache.main(args + ["--min_shrads=2"]) == 2
+    assert "unknown flag --min_shrads; did you mean --min_shards?" in capsys.readouterr().err
+    assert not out.exists()
