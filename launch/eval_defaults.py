@@ -8,7 +8,10 @@ and the switch is logged and recorded in the outputs; any other missing split is
 names the splits the tasks do have.
 
 `TASK_FEATURE_LENGTHS = None` means, as in t5x, "the longest example of each feature in the
-split" (seqio.Evaluator measures it the same way).
+split" (seqio.Evaluator measures it the same way), up to a cap (`DERIVED_LENGTH_CAP`, PaLM's
+training length): this project's tasks keep whole documents, and a validation split holding a
+book would otherwise ask for one attention matrix over the whole book (hundreds of GB). Past the
+cap the tasks cut documents into pieces of the cap's length, so every token is still evaluated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ log = logging.getLogger("launch")
 
 T5X_DEFAULT_SPLIT = "test"
 FALLBACK_SPLIT = "validation"
+DERIVED_LENGTH_CAP = 2048
 
 
 class SplitError(ValueError):
@@ -51,9 +55,11 @@ def resolve_split(name: str, split: str) -> tuple[str, str | None]:
 
 
 def derive_feature_lengths(name: str, split: str, use_cached: bool = False,
-                           max_examples: int | None = None) -> dict[str, int]:
+                           max_examples: int | None = None,
+                           cap: int = DERIVED_LENGTH_CAP) -> dict[str, int]:
     """The longest example of each feature over the tasks that have `split` (t5x's
-    TASK_FEATURE_LENGTHS = None). Features of length 0 everywhere still get length 1."""
+    TASK_FEATURE_LENGTHS = None), at most `cap`. Features of length 0 everywhere still get
+    length 1."""
     lengths: dict[str, int] = {}
     for task in tasks_of(name):
         if split not in task.splits:
@@ -70,5 +76,11 @@ def derive_feature_lengths(name: str, split: str, use_cached: bool = False,
                 lengths[key] = max(lengths.get(key, 1), used)
     if not lengths:
         raise SplitError(f"no task of {name!r} has a {split!r} split to measure feature lengths")
+    longer = {k: v for k, v in lengths.items() if v > cap}
+    if longer:
+        log.warning("TASK_FEATURE_LENGTHS = None: the longest %r examples %s exceed %d tokens; "
+                    "using %d (longer documents are evaluated in pieces of that length; set "
+                    "TASK_FEATURE_LENGTHS to choose)", split, longer, cap, cap)
+        lengths = {k: min(v, cap) for k, v in lengths.items()}
     log.info("TASK_FEATURE_LENGTHS = None: derived %s from the %r split", lengths, split)
     return lengths

@@ -643,9 +643,14 @@ def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path):
         f"--gin.EVAL_OUTPUT_DIR='{out}'", f"--gin.MIXTURE_OR_TASK_NAME='{name}'"]) == 0
     results = json.load(open(f"{out}/eval_results.json"))
     assert results["split"] == "validation" and "'test'" in results["split_note"]
-    # The derived length is the longest validation document, in tokens.
+    # The derived length is the longest validation document, in tokens, up to the cap (the demo's
+    # validation split holds whole books: one attention matrix over a book would not fit).
     longest = eval_defaults.derive_feature_lengths(name, "validation")
-    assert results["task_feature_lengths"] == longest and longest["targets"] > 64
+    assert results["task_feature_lengths"] == longest
+    assert 64 < longest["targets"] <= eval_defaults.DERIVED_LENGTH_CAP
+    uncapped = eval_defaults.derive_feature_lengths(name, "validation", cap=10 ** 9)
+    capped = eval_defaults.derive_feature_lengths(name, "validation", cap=100)
+    assert capped == {k: min(v, 100) for k, v in uncapped.items()}
     sources = {t.name for t in eval_defaults.tasks_of(name) if "validation" in t.splits}
     assert set(results["tasks"]) == sources
     # The small demo corpus leaves some sources without validation documents: no loss for those.
