@@ -19,14 +19,12 @@ Results go to EVAL_OUTPUT_DIR/eval_results.json (and the log).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import os
 import sys
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,8 +32,7 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import eval_defaults, evaluation, gin_checks, gin_utils, infer_eval, multihost, t5x_compat
-from launch.checksums import CheckpointCorrupt
+from launch import entry_point, eval_defaults, evaluation, gin_utils, infer_eval, t5x_compat
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -195,28 +192,7 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = gin_utils.add_flags(argparse.ArgumentParser(
-        prog="python -m launch.eval", description=__doc__.split("\n")[0]))
-    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
-    try:
-        multihost.initialize(args)
-        multihost.configure_data(args)
-        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
-        evaluate_fn = gin.get_configurable(evaluate)
-    except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        evaluate_fn()
-    except eval_defaults.SplitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, CheckpointCorrupt) as e:  # no checkpoint there, or a damaged one
-        print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
-        return 2
-    return 0
+    return entry_point.run(evaluate, "python -m launch.eval", __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":

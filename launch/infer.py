@@ -20,7 +20,6 @@ Mode 'predict' is supported; 'score' and 'predict_with_aux' are refused with a c
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import logging
@@ -28,14 +27,13 @@ import os
 import shutil
 import sys
 
-import gin
 import jax
 import numpy as np
 import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import eval_defaults, gin_utils, multihost, predict
+from launch import entry_point, eval_defaults, gin_utils, predict
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -180,25 +178,7 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = gin_utils.add_flags(argparse.ArgumentParser(
-        prog="python -m launch.infer", description=__doc__.split("\n")[0]))
-    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
-    try:
-        multihost.initialize(args)
-        multihost.configure_data(args)
-        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
-        infer_fn = gin.get_configurable(infer)
-    except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        infer_fn()
-    except (eval_defaults.SplitError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return entry_point.run(infer, "python -m launch.infer", __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":

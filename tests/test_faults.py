@@ -365,6 +365,15 @@ def test_sample_and_eval_name_a_damaged_checkpoint(straight, tmp_path, capsys):
                           "--gin.TASK_FEATURE_LENGTHS={'targets': 64}"]) == 2
     assert "crc32c check failed" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "eval" / "eval_results.json")
+    from launch import infer as infer_cli
+    assert infer_cli.main(["--gin_file=gin/runs/infer.gin", "--gin_file=gin/models/palm_tiny.gin",
+                           f"--gin.CHECKPOINT_PATH='{checkpoint}'",
+                           "--gin.MIXTURE_OR_TASK_MODULE='tests.train_tasks'",
+                           "--gin.MIXTURE_OR_TASK_NAME='tiny_mix'", "--gin.PalmConfig.num_layers=1",
+                           f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'infer'}'",
+                           "--gin.TASK_FEATURE_LENGTHS={'targets': 64}"]) == 2
+    err = capsys.readouterr().err
+    assert "crc32c check failed" in err and "Traceback" not in err
 
 
 def test_verify_cli_names_each_failed_check(straight, tmp_path, capsys):

@@ -1,0 +1,40 @@
+"""The command line shared by the gin-configured entry points that read a checkpoint (eval,
+infer): t5x's flags, multi-host start-up, gin parsing, then the configured function, with every
+error a user can fix printed as one message and exit status 2 instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+import gin
+
+from launch import eval_defaults, gin_checks, gin_utils, multihost
+from launch.checksums import CheckpointCorrupt
+
+# Errors of input the user can fix: a missing split, no checkpoint at the path, a damaged one.
+USER_ERRORS = (eval_defaults.SplitError, FileNotFoundError, CheckpointCorrupt)
+
+
+def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> int:
+    """Parses the flags and gin files, then calls the gin-configured `fn`; 0, or 2 on bad input."""
+    parser = gin_utils.add_flags(argparse.ArgumentParser(prog=prog, description=description))
+    args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    try:
+        multihost.initialize(args)
+        multihost.configure_data(args)
+        gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
+        configured = gin.get_configurable(fn)
+    except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        configured()
+    except USER_ERRORS as e:
+        print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
+        return 2
+    return 0
