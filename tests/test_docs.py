@@ -101,10 +101,10 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     page = ROOT / "docs" / "example.md"  # never written: the checks read the text given
     text = ("See [the guide](../../elsewhere/guide.md), [build](../BUILD.md), `pipeline/nope.py`,"
             " `gin/models/palm_*.gin`, `gin/models/nothing_*.gin`, `launch/recipes/gpu_slurm.sbatch"
-            " MODEL_DIR <flags>`, `benchmarks/work/venv` and the notes in DESIGN.md.")
+            " MODEL_DIR <flags>`, `benchmarks/work/venv` and the notes in PLANS.md.")
     assert broken_links(page, text) == ["../../elsewhere/guide.md (outside the repository)"]
     assert missing_paths(text) == ["pipeline/nope.py", "gin/models/nothing_*.gin (matches nothing)"]
-    assert "DESIGN.md" in missing_md_files(page, text)
+    assert "PLANS.md" in missing_md_files(page, text)
     long_page = tmp_path / "long.md"
     long_page.write_text("line\n" * MAX_LINES)
     assert problems(long_page) == [f"{MAX_LINES} lines (limit {MAX_LINES}): split it by reader"]
