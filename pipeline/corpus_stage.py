@@ -35,6 +35,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import json_files
+from pipeline.validation import SpecError, in_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +121,26 @@ class CorpusStage:
 
     def write_summary(self, path: str, record: Any) -> None:
         json_files.write_json(path, record, **self.json_format)
+
+
+class SwitchedSectionStage(CorpusStage):
+    """A stage whose section is off when absent, null or false, and otherwise a config built by
+    `config_model.from_mapping` and checked against the spec's source names (the quality
+    classifier and decontamination)."""
+
+    def parse(self, raw: Any, context: SectionContext) -> Any | None:
+        if raw is None or raw is False:
+            return None
+        try:
+            config = self.config_model.from_mapping(raw, self.name, context.base_dir)
+            config.check_sources(context.source_names, self.name)
+        except SpecError as e:
+            raise in_file(context.path, e) from None
+        return config
+
+    def fingerprint(self, config: Any) -> dict[str, Any]:
+        return config.fingerprint()
+
 
 
 def write_summaries(summaries: Mapping[str, Any], directory: str, **json_format: Any) -> None:

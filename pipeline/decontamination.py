@@ -47,12 +47,12 @@ from apache_beam.io.filesystems import FileSystems
 from pydantic import BeforeValidator, Field, Strict, model_validator
 
 from pipeline import corpus_stage_charts, json_files
-from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
+from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.dedup import minhash
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
 from pipeline.validation import (Int, KeyProblem, SourceNames, SpecError, SpecModel,
-                                 check_known_sources, in_file, kind, parse_model, resolve_path)
+                                 check_known_sources, kind, parse_model, resolve_path)
 
 STAGE = "decontamination"
 ACTIONS = ("remove", "flag")
@@ -488,25 +488,12 @@ class Decontaminate(beam.PTransform):
         return StageOutput(kept, checked[REJECTED], {STATS_FILE: record})
 
 
-class DecontaminationStage(CorpusStage):
+class DecontaminationStage(SwitchedSectionStage):
     """The `decontamination:` section; absent, null or false = off."""
 
     name = STAGE
     title = "Decontamination"
     config_model = DecontaminationConfig
-
-    def parse(self, raw: Any, context: SectionContext) -> DecontaminationConfig | None:
-        if raw is None or raw is False:
-            return None
-        try:
-            config = DecontaminationConfig.from_mapping(raw, STAGE, context.base_dir)
-            config.check_sources(context.source_names, STAGE)
-        except SpecError as e:
-            raise in_file(context.path, e) from None
-        return config
-
-    def fingerprint(self, config: DecontaminationConfig) -> dict[str, Any]:
-        return config.fingerprint()
 
     def expand(self, docs, config: DecontaminationConfig, spec: Any,
                dirs: StageDirs) -> StageOutput:

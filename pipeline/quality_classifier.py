@@ -47,11 +47,11 @@ from apache_beam.io.filesystems import FileSystems
 from pydantic import Field, Strict, model_validator
 
 from pipeline import corpus_stage_charts, quality_model
-from pipeline.corpus_stage import CorpusStage, SectionContext, StageDirs, StageOutput
+from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
 from pipeline.validation import (Int, KeyProblem, Number, SourceNames, SpecError, SpecModel,
-                                 check_known_sources, in_file, parse_model, resolve_path)
+                                 check_known_sources, parse_model, resolve_path)
 
 log = logging.getLogger(__name__)
 
@@ -337,25 +337,12 @@ class QualityClassifier(beam.PTransform):
                            {MODEL_STATS_FILE: model_record, SCORES_FILE: histograms})
 
 
-class QualityClassifierStage(CorpusStage):
+class QualityClassifierStage(SwitchedSectionStage):
     """The `quality_classifier:` section; absent, null or false = off."""
 
     name = STAGE
     title = "Quality classifier"
     config_model = QualityClassifierConfig
-
-    def parse(self, raw: Any, context: SectionContext) -> QualityClassifierConfig | None:
-        if raw is None or raw is False:
-            return None
-        try:
-            config = QualityClassifierConfig.from_mapping(raw, STAGE, context.base_dir)
-            config.check_sources(context.source_names, STAGE)
-        except SpecError as e:
-            raise in_file(context.path, e) from None
-        return config
-
-    def fingerprint(self, config: QualityClassifierConfig) -> dict[str, Any]:
-        return config.fingerprint()
 
     def expand(self, docs, config: QualityClassifierConfig, spec: Any,
                dirs: StageDirs) -> StageOutput:
