@@ -15,8 +15,9 @@ The chosen policy for a device is the one that recomputes least (fewest compiled
 those whose arguments + temporaries fit in `--fraction` of the device's memory; the rest is left
 for the runtime, the input pipeline and fragmentation. The compiler here is XLA's CPU backend: a
 GPU or TPU compile assigns buffers differently (fusions, cuDNN workspaces), so these are sizes of
-the program's live set, to be confirmed on the accelerator (benchmarks/gpu_check.py measures
-1b's step time under none, minimal and full).
+the program's live set as one XLA backend plans it, to be confirmed on the accelerator
+(benchmarks/gpu_check.py times 1b's step under none, minimal and full). A config whose state
+alone does not fit one device (8b: 96 GiB of arguments) needs a mesh; `launch.plan` sizes that.
 
 Writes benchmarks/results/remat_memory.json.
 """
@@ -24,6 +25,7 @@ Writes benchmarks/results/remat_memory.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -78,7 +80,11 @@ def measure(name: str, policy: str, batch_size: int, seq_len: int,
     config = load_config(name, (*bindings, f"PalmConfig.remat_policy = '{policy}'"))
     compiled, seconds = compiled_step(config, batch_size, seq_len)
     analysis = compiled.memory_analysis()
-    cost = compiled.cost_analysis()
+    # XLA counts a loop body's FLOPs once, whatever its trip count, so the layers are unrolled
+    # for the count (the loss's chunk loop is the same under every policy).
+    unrolled, _ = compiled_step(dataclasses.replace(config, scan_layers=False), batch_size,
+                                seq_len)
+    cost = unrolled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     estimate = memory.memory_per_device(
         config, mesh={"data": 1, "model": 1}, rules=standard_logical_axis_rules(),
@@ -92,7 +98,7 @@ def measure(name: str, policy: str, batch_size: int, seq_len: int,
         "temp_bytes": analysis.temp_size_in_bytes,
         "output_bytes": analysis.output_size_in_bytes,
         "alias_bytes": analysis.alias_size_in_bytes,
-        "compiled_flops": cost.get("flops"),
+        "compiled_flops_layers_unrolled": cost.get("flops"),
         "model_flops": model_flops,
         "estimate_activation_bytes": estimate["activations"][policy]["total"],
     }
@@ -100,7 +106,7 @@ def measure(name: str, policy: str, batch_size: int, seq_len: int,
     print(f"{name} remat {policy}: arguments {entry['argument_bytes'] / GIB:.2f} GiB, temporaries "
           f"{entry['temp_bytes'] / GIB:.2f} GiB (estimated activations "
           f"{entry['estimate_activation_bytes'] / GIB:.2f} GiB), compiled "
-          f"{(entry['compiled_flops'] or 0) / 1e12:.2f} TFLOP (model {model_flops / 1e12:.2f}), "
+          f"{(entry['compiled_flops_layers_unrolled'] or 0) / 1e12:.2f} TFLOP, "
           f"compiled in {seconds:.0f} s", flush=True)
     return entry
 
@@ -108,7 +114,8 @@ def measure(name: str, policy: str, batch_size: int, seq_len: int,
 def choose(entries: list[dict], capacity: float, fraction: float) -> str | None:
     """The policy with the fewest compiled FLOPs among those that fit; None if none fits."""
     fitting = [e for e in entries if e["peak_bytes"] <= fraction * capacity]
-    return min(fitting, key=lambda e: e["compiled_flops"])["remat_policy"] if fitting else None
+    return (min(fitting, key=lambda e: e["compiled_flops_layers_unrolled"])["remat_policy"]
+            if fitting else None)
 
 
 def main() -> int:
