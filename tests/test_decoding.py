@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.config import PalmConfig
-from model.decoding import extend, generate, init_cache, sample_logits
+from model.decoding import extend, generate, init_cache, kth_largest, sample_logits
 from model.flops import abstract_params
 from model.network import PalmModel
 
@@ -177,6 +177,19 @@ def test_top_k_samples_stay_in_the_top_k(logits, k, seed):
     top2 = np.sort(logits)[-2:]
     if k >= 2 and top2[1] - top2[0] < 1.0:  # the runner-up has probability > 1/3: it shows up
         assert len(drawn) > 1
+
+
+jitted_kth = jax.jit(kth_largest, static_argnums=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=hnp.arrays(np.float32, (3, VOCAB), elements=st.one_of(
+           st.floats(width=32, allow_nan=False, allow_infinity=False), st.sampled_from([0.0, -0.0, 1.0, -np.inf]))),
+       k=st.sampled_from([1, 2, 5, 31, 32]))
+def test_kth_largest_equals_the_sorted_value(rows, k):
+    """Ties, signed zeros, -inf (masked logits) and any magnitude: the k-th value of a sort."""
+    expected = -np.sort(-rows, axis=-1)[:, k - 1:k]
+    np.testing.assert_array_equal(np.asarray(jitted_kth(jnp.asarray(rows), k)), expected)
 
 
 @settings(max_examples=30, deadline=None)
