@@ -212,18 +212,38 @@ def _fused_loss_fwd(features, matrix, targets, weights, z_loss, chunk_length):
         logits_grad = logits_grad.astype(f.dtype)
         features_grad = jnp.einsum("blv,vd->bld", logits_grad, cast,
                                    preferred_element_type=jnp.float32).astype(f.dtype)
-        # Accumulated as [D, V] = f^T @ logits_grad: the chunk's [B*L, V] gradient is the
-        # matmul's right operand as it lies in memory (as "vd" it was transposed, a copy of
-        # B*L*V floats per chunk); the sum is transposed once after the loop.
-        matrix_grad = matrix_grad + jnp.einsum("bld,blv->dv", f, logits_grad,
-                                               preferred_element_type=jnp.float32)
+        matrix_grad = matrix_grad + _matrix_grad(f, logits_grad)
         return (total + sums, matrix_grad), features_grad
 
-    init = (jnp.zeros(3, jnp.float32), jnp.zeros(matrix.shape[::-1], jnp.float32))
+    transposed = _matrix_grad_is_transposed(features.dtype)
+    init = (jnp.zeros(3, jnp.float32),
+            jnp.zeros(matrix.shape[::-1] if transposed else matrix.shape, jnp.float32))
     (total, matrix_grad), features_grad = jax.lax.scan(body, init, chunks)
     features_grad = _from_chunks(features_grad, features.shape[1])
     out = (total[0] + total[1], (total[0], total[1], total[2]))
-    return out, (features_grad, matrix_grad.T.astype(matrix.dtype))
+    matrix_grad = matrix_grad.T if transposed else matrix_grad
+    return out, (features_grad, matrix_grad.astype(matrix.dtype))
+
+
+def _matrix_grad_is_transposed(dtype) -> bool:
+    """Whether the output matrix's gradient is accumulated as [D, V] (else [V, D]).
+
+    As [D, V] = f^T @ logits_grad, each chunk's [B*L, V] gradient is the matmul's right operand as
+    it lies in memory; as [V, D], XLA's CPU backend copies it transposed every chunk (B*L*V
+    floats: about 5 % of the float32 step at vocabulary 32k). The [D, V] sum is transposed once
+    after the loop. Only for float32: with bfloat16 operands XLA's CPU backend has no kernel for
+    the [D, V] form at small shapes ("BF16 x BF16 = F32" unimplemented), and accelerators, which
+    compute in bfloat16, read either operand layout at no cost.
+    """
+    return jnp.dtype(dtype) == jnp.float32
+
+
+def _matrix_grad(f, logits_grad):
+    """One chunk's contribution to the output matrix's gradient, float32, in the layout
+    `_matrix_grad_is_transposed` chooses."""
+    if _matrix_grad_is_transposed(f.dtype):
+        return jnp.einsum("bld,blv->dv", f, logits_grad, preferred_element_type=jnp.float32)
+    return jnp.einsum("blv,bld->vd", logits_grad, f, preferred_element_type=jnp.float32)
 
 
 def _fused_loss_bwd(z_loss, chunk_length, residuals, cotangents):

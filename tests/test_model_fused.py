@@ -238,8 +238,9 @@ def test_prefill_needs_decode():
 
 # ------------------------------------------------------------------------------ mixed precision
 
-def test_bfloat16_compute_keeps_float32_params_grads_optimizer_state_and_loss():
-    cfg = tiny(dtype="bfloat16", loss_chunk_length=4)
+@pytest.mark.parametrize("chunk", [4, 64])  # 64: one chunk, longer than the rows (padded)
+def test_bfloat16_compute_keeps_float32_params_grads_optimizer_state_and_loss(chunk):
+    cfg = tiny(dtype="bfloat16", loss_chunk_length=chunk)
     tx = optimizer.adafactor(optimizer.rsqrt_schedule())
     params = random_params(cfg)
     state = train_step.TrainState(step=jnp.zeros((), jnp.int32), params=params,
@@ -268,5 +269,6 @@ def test_bfloat16_compute_keeps_float32_params_grads_optimizer_state_and_loss():
     collect(jaxpr.jaxpr)
     assert dots and all(d == (jnp.bfloat16, jnp.bfloat16) for d in dots), set(dots)
     # ... and the loss agrees with float32 compute to bfloat16 precision.
-    _, metrics32 = jax.jit(train_step.make_train_step(tiny(loss_chunk_length=4), tx))(state, batch)
+    _, metrics32 = jax.jit(train_step.make_train_step(tiny(loss_chunk_length=chunk), tx))(state,
+                                                                                         batch)
     np.testing.assert_allclose(metrics["loss"], metrics32["loss"], rtol=3e-2)
