@@ -69,6 +69,30 @@ def train_lines(model_dir: str) -> list[dict]:
     return [r for r in strict_lines(model_dir) if r["kind"] == "train"]
 
 
+def tensorboard_points(run_dir: str) -> dict:
+    """tag -> [(step, value)] as TensorBoard's reader sees the run (orphaned points purged)."""
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    accumulator = ea.EventAccumulator(run_dir, size_guidance={ea.TENSORS: 0})
+    accumulator.Reload()
+    out = {}
+    for tag in accumulator.Tags()["tensors"]:
+        values = [(e.step, tensor_util.make_ndarray(e.tensor_proto)) for e in
+                  accumulator.Tensors(tag)]
+        out[tag] = [(step, float(v) if v.dtype.kind == "f" else v) for step, v in values]
+    return out
+
+
+def assert_one_point_per_step(run_dir: str) -> dict:
+    points = tensorboard_points(run_dir)
+    assert "loss" in points
+    for tag, values in points.items():
+        steps = [step for step, _ in values]
+        assert len(steps) == len(set(steps)), f"{tag}: steps {steps} in {run_dir}"
+    return points
+
+
 def state_of(checkpoint: str):
     return ocp.StandardCheckpointer().restore(os.path.join(checkpoint, "state"))
 
@@ -142,6 +166,10 @@ def test_damaged_newest_checkpoint_resumes_from_the_previous_one_bitwise(
     assert {r["step"]: r["loss"] for r in got} == expected
     assert_bitwise_equal(f"{straight}/checkpoint_6", str(run / "checkpoint_6"))
     assert checksums.verify(str(run / "checkpoint_6")) == []
+    # TensorBoard: the copied run had points at steps 4 and 6; they were redone, and show once.
+    redone = assert_one_point_per_step(str(run / "train"))
+    assert redone["loss"] == tensorboard_points(f"{straight}/train")["loss"]
+    assert [step for step, _ in redone["loss"]] == [4, 6]
 
 
 def test_every_checkpoint_corrupt_is_a_clear_error_and_nothing_is_touched(straight, tmp_path,
@@ -462,3 +490,102 @@ def test_killing_a_prep_job_ends_its_beam_workers(tmp_path):
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == [], f"workers outlived the job: {alive}"
     assert "SIGTERM received: stopped" in job.stderr.read().decode()
+
+
+# --- Everything a run writes goes through launch/paths.py: an object store (fsspec's in-memory
+# filesystem, no network) instead of a disk. A full training run cannot use it: Orbax writes
+# checkpoints through TensorStore, whose kvstores are file, gcs, s3 and its own memory store,
+# not fsspec's; so the writers are driven directly here, as the trainer drives them.
+
+def _fresh_memory_dir(name: str) -> str:
+    import fsspec
+    fs = fsspec.filesystem("memory")
+    if fs.exists(f"/{name}"):
+        fs.rm(f"/{name}", recursive=True)
+    return f"memory://{name}/run"
+
+
+def _drive_metrics(model_dir: str) -> None:
+    """Writes like a run killed after its checkpoint at 4 (steps 5, 6 done), resumed from 4, hit
+    by a spike at 6 and rewound to 2, then finished at 6."""
+    from launch.metrics import MetricsWriter
+
+    first = MetricsWriter(model_dir)
+    for step in range(1, 7):
+        first.write(step, {"loss": 10.0 - step})
+        if step in (2, 4):
+            first.flush()  # checkpoints 2 and 4 were saved
+    del first  # killed: never closed (on an object store, steps 5-6 were never put)
+    resumed = MetricsWriter(model_dir)
+    resumed.rewind(4)
+    for step in (5, 6):
+        resumed.write(step, {"loss": float("inf") if step == 6 else 5.0})
+    resumed.event(6, {"event": "loss_spike", "restored_step": 2})
+    resumed.rewind(2)
+    for step in range(3, 7):
+        resumed.write(step, {"loss": 1.0 / step})
+    resumed.close()
+
+
+def test_metrics_log_on_an_object_store_keeps_one_line_per_step(tmp_path):
+    from launch import paths
+    from launch.metrics import tensorboard_can_write
+
+    remote = _fresh_memory_dir("metrics_store")
+    assert not paths.can_append(remote) and not tensorboard_can_write(remote)
+    _drive_metrics(remote)
+    _drive_metrics(str(tmp_path / "run"))  # the same writes on a local disk (appends)
+    text = paths.read_text(f"{remote}/metrics.jsonl")
+    lines = [json.loads(line, parse_constant=lambda c: 1 / 0) for line in text.splitlines()]
+    assert [r["step"] for r in lines if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r["loss"] for r in lines if r["kind"] == "train"][2:] == [1 / 3, 1 / 4, 1 / 5, 1 / 6]
+    assert [r["event"] for r in lines if r["kind"] == "event"] == ["loss_spike"]
+    assert text == (tmp_path / "run" / "metrics.jsonl").read_text()  # same file either way
+    assert paths.listdir(remote) == ["metrics.jsonl"]  # no temporary objects left
+
+
+def test_run_files_are_written_through_the_file_layer(tmp_path):
+    import gin
+
+    from launch import gin_utils, paths
+    from launch.partitioning import PjitPartitioner
+
+    remote = _fresh_memory_dir("run_files")
+    gin.clear_config()
+    try:
+        gin_utils.parse_gin(["gin/models/palm_tiny.gin"], [], finalize=False)
+        path = gin_utils.summarize_gin_config(remote)
+        assert path == f"{remote}/config.gin"
+        assert "PalmConfig.num_layers" in paths.read_text(path)
+        train_cli.write_model_info(f"{remote}/model-info.txt",
+                                   Trainer(model=TINY, partitioner=PjitPartitioner()))
+    finally:
+        gin.clear_config()
+    assert "parameters:" in paths.read_text(f"{remote}/model-info.txt")
+    assert paths.listdir(remote) == ["config.gin", "model-info.txt"]
+    assert paths.write_problem(f"{remote}/more") is None
+    assert paths.listdir(remote) == ["config.gin", "model-info.txt"]  # the probe is gone
+
+
+def test_write_probe_leaves_the_folder_as_it_was(tmp_path):
+    from launch import paths
+
+    (tmp_path / "kept").write_text("x")
+    before = (sorted(os.listdir(tmp_path)), os.stat(tmp_path).st_mtime_ns)
+    assert paths.write_problem(str(tmp_path / "new" / "run")) is None
+    assert (sorted(os.listdir(tmp_path)), os.stat(tmp_path).st_mtime_ns) == before
+    assert "is not a folder" in paths.write_problem(str(tmp_path / "kept" / "run"))
+
+
+@pytest.mark.parametrize("model_dir", ["/proc/palm_run", "{tmp}/a_file/run"])
+def test_an_unwritable_model_dir_is_found_by_writing_even_as_root(env, tmp_path, capsys,
+                                                                 model_dir):
+    """os.access says yes to /proc for root; creating a file there fails for everyone."""
+    (tmp_path / "a_file").write_text("not a folder\n")
+    model_dir = model_dir.format(tmp=tmp_path)
+    before = snapshot(str(tmp_path))
+    assert train_cli.main(train_args(model_dir, STEPS, PERIOD)) == 2
+    err = capsys.readouterr().err
+    assert f"MODEL_DIR {model_dir} cannot be written" in err and "--gin.MODEL_DIR" in err
+    assert "Traceback" not in err
+    assert not os.path.exists(model_dir) and snapshot(str(tmp_path)) == before
