@@ -114,17 +114,40 @@ def can_append(path: str) -> bool:
     return not is_remote(path)
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `path` so that a reader never sees half a file: locally through a temporary name
-    and a rename; in an object store as one put (atomic there; a rename would be a copy)."""
+@contextlib.contextmanager
+def atomic_writer(path: str):
+    """A text file to write `path` with, that a reader never sees half-written: locally a
+    temporary name replaced onto `path` at the end (not at all if the block fails); in an
+    object store the object itself, put in one piece when it is closed (a rename there would be
+    a copy). Parent folders are made."""
     if not can_append(path):
-        write_text(path, text)
+        with open_file(path, "w") as f:
+            yield f
         return
     target = epath.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    tmp.write_text(text)
-    tmp.replace(target)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+        tmp.replace(target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `path` whole; a reader sees the old file or the new one (`atomic_writer`)."""
+    with atomic_writer(path) as f:
+        f.write(text)
+
+
+def rmtree(path: str) -> None:
+    fs = _fsspec(path)
+    if fs:
+        fs[0].rm(fs[1], recursive=True)
+    else:
+        epath.Path(path).rmtree()
 
 
 def remove(path: str) -> None:

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import gc
 import logging
-import os
 import secrets
 import signal
 import sys
