@@ -556,6 +556,11 @@ def test_metrics_log_on_an_object_store_keeps_one_line_per_step(tmp_path):
     assert [r["event"] for r in lines if r["kind"] == "event"] == ["loss_spike"]
     assert text == (tmp_path / "run" / "metrics.jsonl").read_text()  # same file either way
     assert paths.listdir(remote) == ["metrics.jsonl"]  # no temporary objects left
+    # Between checkpoints the object is put at most every flush_seconds (here: every write).
+    watched = jsonl.MetricsLog(f"{remote}/watched.jsonl", flush_seconds=0)
+    watched.write({"step": 1, "kind": "train", "loss": 2.0})
+    assert json.loads(paths.read_text(f"{remote}/watched.jsonl")) == {"step": 1, "kind": "train",
+                                                                    "loss": 2.0}
 
 
 def test_run_files_are_written_through_the_file_layer(tmp_path):
