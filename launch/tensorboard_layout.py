@@ -65,7 +65,9 @@ class ScalarWriter:
 
     def start_session(self, step: int) -> None:
         """A SessionLog START at `step`: readers forget this run's earlier points at steps >=
-        `step`. tf.summary has no call for it; the writer's ImportEvent op writes the event."""
+        `step`. tf.summary has no call for it: the event goes in through the ImportEvent op on
+        the writer's resource handle (`_resource`, private to tf.summary's writer; TF is
+        pinned, and tests/test_faults.py reads the result back with TensorBoard's reader)."""
         import time
 
         from tensorflow.core.util import event_pb2
