@@ -19,7 +19,6 @@ import html
 import io
 import json
 import logging
-import os
 import sys
 from typing import Any
 
@@ -319,19 +318,16 @@ def stream_delivered(stream_dir: str, rows: int) -> dict[str, int]:
 
 
 def _run_data_seed(model_dir: str) -> int | None:
-    steps = sorted((int(n.split("_")[1]) for n in os.listdir(model_dir)
-                    if n.startswith("checkpoint_") and n.split("_")[1].isdigit()), reverse=True)
-    for step in steps:
-        path = os.path.join(model_dir, f"checkpoint_{step}", "data")
-        for root, _, files in os.walk(path):
-            for name in files:  # orbax's JSON item (its file name is orbax's business)
-                try:
-                    with open(os.path.join(root, name), encoding="utf-8") as f:
-                        record = json.load(f)
-                except (OSError, ValueError):
-                    continue
-                if isinstance(record, dict) and "data_seed" in record:
-                    return int(record["data_seed"])
+    """The data seed the newest checkpoint records (its data record), if any."""
+    from launch import checkpoints as ckpt_lib
+
+    for step in reversed(ckpt_lib.steps_in(model_dir)):
+        try:
+            record = ckpt_lib.read_record(ckpt_lib.step_dir(model_dir, step))
+        except (OSError, ValueError):
+            continue
+        if "data_seed" in record:
+            return int(record["data_seed"])
     return None
 
 

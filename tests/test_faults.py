@@ -608,3 +608,17 @@ def test_an_unwritable_model_dir_is_found_by_writing_even_as_root(env, tmp_path,
     assert f"MODEL_DIR {model_dir} cannot be written" in err and "--gin.MODEL_DIR" in err
     assert "Traceback" not in err
     assert not os.path.exists(model_dir) and snapshot(str(tmp_path)) == before
+
+
+def test_run_report_reads_a_run_on_an_object_store(straight, tmp_path):
+    from launch import paths, run_report
+
+    remote = _fresh_memory_dir("report")
+    for name in ("metrics.jsonl", "config.gin"):
+        paths.write_text(f"{remote}/{name}", open(f"{straight}/{name}").read())
+    page = run_report.render(prep_dir=None, model_dir=remote, samples_path=None, mixture=None)
+    assert f"<h2>Training ({remote})</h2><p>{STEPS} steps" in page
+    assert run_report._run_data_seed(straight) == 0  # from checkpoint_6's data record
+    assert run_report._run_data_seed(remote) is None  # no checkpoints there
+    assert run_report.main(["--model_dir", remote, "--output", f"{remote}/report.html"]) == 0
+    assert paths.read_text(f"{remote}/report.html") == page
