@@ -622,3 +622,48 @@ def test_run_report_reads_a_run_on_an_object_store(straight, tmp_path):
     assert run_report._run_data_seed(remote) is None  # no checkpoints there
     assert run_report.main(["--model_dir", remote, "--output", f"{remote}/report.html"]) == 0
     assert paths.read_text(f"{remote}/report.html") == page
+
+
+# A full run whose run files are written as on an object store (no append, no rename: the
+# file layer is told so) and that is SIGKILLed at step 7, after checkpoint_4 is complete.
+OBJECT_STORE_RUN = """
+import os, signal, sys, time
+from launch import paths, train, trainer
+paths.can_append = lambda path: False
+step_fn = trainer.Trainer.train_step
+def step_then_die(self, state, batch):
+    out = step_fn(self, state, batch)
+    if int(out[0].step) == 7 and os.environ.get("KILL_AT_7"):
+        marker = os.path.join(sys.argv[-1], "checkpoint_4", "checksums", "process_0.json")
+        for _ in range(600):
+            if os.path.exists(marker):
+                break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+trainer.Trainer.train_step = step_then_die
+model_dir = sys.argv.pop()
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow  # two training runs in subprocesses: about a minute
+def test_a_run_with_object_store_semantics_keeps_one_line_per_step_after_a_kill(straight, env,
+                                                                               tmp_path):
+    run = str(tmp_path / "run")
+    args = [sys.executable, "-c", OBJECT_STORE_RUN,
+            *train_args(run, 8, "--gin.utils.SaveCheckpointConfig.period=4"), run]
+    killed = subprocess.run(args, cwd=ROOT, env={**env, "KILL_AT_7": "1"}, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    # Steps 5 and 6 were logged in memory only: the object was last put at checkpoint_4.
+    assert [r["step"] for r in train_lines(run)] == [1, 2, 3, 4]
+    resumed = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {run}/checkpoint_4" in resumed.stderr
+    got = train_lines(run)
+    assert [r["step"] for r in got] == list(range(1, 9))
+    expected = {r["step"]: r["loss"] for r in train_lines(straight)}
+    assert {r["step"]: r["loss"] for r in got if r["step"] <= STEPS} == expected
+    assert not [n for n in os.listdir(run) if ".tmp" in n]  # whole puts, no temporary names
