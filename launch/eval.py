@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import sys
 
 import jax
@@ -32,7 +31,8 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import entry_point, eval_defaults, evaluation, gin_utils, infer_eval, t5x_compat
+from launch import entry_point, eval_defaults, evaluation, gin_utils, infer_eval, paths
+from launch import t5x_compat
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -184,10 +184,9 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
     if overall:
         results["overall"] = {k: float(v) for k, v in normalise(overall).items()}
     if jax.process_index() == 0:
-        os.makedirs(output_dir, exist_ok=True)
-        with open(os.path.join(output_dir, "eval_results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-        log.info("results in %s", os.path.join(output_dir, "eval_results.json"))
+        results_path = paths.join(output_dir, "eval_results.json")
+        paths.write_text_atomic(results_path, json.dumps(results, indent=2))
+        log.info("results in %s", results_path)
     return results
 
 

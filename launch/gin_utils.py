@@ -17,7 +17,7 @@ import tokenize
 
 import gin
 
-from launch import flags, gin_checks
+from launch import flags, gin_checks, paths
 
 log = logging.getLogger("launch")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,15 +168,13 @@ def summarize_gin_config(model_dir: str, summary_writer=None, step: int | None =
     The header records the files and bindings it was parsed from, so a run can be repeated from
     it. With a clu `summary_writer`, the config is also logged as TensorBoard text at `step`.
     """
-    os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, "config.gin")
+    path = paths.join(model_dir, "config.gin")  # local or remote: launch/paths.py
     files, bindings = _PARSED
     header = ["# Written by launch: the full gin config of this run.",
               *[f"# --gin_file={f}" for f in files],
               *[f"# --gin_bindings={b!r}" for b in bindings], ""]
     config = gin.config_str()
-    with open(path, "w") as f:
-        f.write("\n".join(header) + "\n" + config)
+    paths.write_text_atomic(path, "\n".join(header) + "\n" + config)
     if summary_writer is not None:
         summary_writer.write_texts(step or 0, {"config": gin.markdown(config)})
     return path

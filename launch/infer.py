@@ -20,10 +20,9 @@ Mode 'predict' is supported; 'score' and 'predict_with_aux' are refused with a c
 
 from __future__ import annotations
 
-import glob
+import re
 import json
 import logging
-import os
 import shutil
 import sys
 
@@ -33,7 +32,7 @@ import seqio
 
 from launch import checkpoints as ckpt_lib
 from launch import data as data_lib
-from launch import entry_point, eval_defaults, gin_utils, predict
+from launch import entry_point, eval_defaults, gin_utils, paths, predict
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
@@ -66,7 +65,7 @@ def _task_examples(task: seqio.Task, cfg: DatasetConfig, split: str, lengths: di
 
 def _write_chunk(path: str, raw: list[dict], predictions: list[list[int]], vocabulary,
                  output_ids: bool) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
+    with paths.atomic_writer(path) as f:
         for example, ids in zip(raw, predictions):
             record = {"inputs": {k: _json_compat(v) for k, v in example.items()
                                  if k.endswith("_pretokenized")},
@@ -74,7 +73,6 @@ def _write_chunk(path: str, raw: list[dict], predictions: list[list[int]], vocab
             if output_ids:
                 record["prediction_tokens"] = list(ids)
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(path + ".tmp", path)
 
 
 def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
@@ -127,7 +125,7 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
     params = state.params
     if restore_checkpoint_cfg.dtype != "float32":  # t5x's infer.gin restores in bfloat16
         params = jax.tree.map(lambda x: x.astype(restore_checkpoint_cfg.dtype), params)
-    os.makedirs(output_dir, exist_ok=True)
+    paths.makedirs(output_dir)
     if summarize_config_fn is not None and jax.process_index() == 0:
         summarize_config_fn(model_dir=output_dir, summary_writer=None, step=0)
     outputs = {}
@@ -136,20 +134,20 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
         if split not in task.splits:
             continue
         name = f"{task.name}-{mode}.{file_extension}-{shard_id:05}-of-{num_shards:05}"
-        final = os.path.join(output_dir, name)
+        final = paths.join(output_dir, name)
         outputs[task.name] = final
-        if os.path.exists(final + ".COMPLETED"):
+        if paths.exists(final + ".COMPLETED"):
             log.info("%s is complete; skipping task %s", final, task.name)
             continue
         vocabulary = task.output_features[output_vocab_feature_name].vocabulary
         raw, features = _task_examples(task, dataset_cfg, split, lengths,
                                        seqio.ShardInfo(shard_id, num_shards))
-        tmp = os.path.join(output_dir, f"tmp-{task.name}-{shard_id:05}-of-{num_shards:05}")
-        os.makedirs(tmp, exist_ok=True)
+        tmp = paths.join(output_dir, f"tmp-{task.name}-{shard_id:05}-of-{num_shards:05}")
+        paths.makedirs(tmp)
         chunk_rows = checkpoint_period * batch_size
         for chunk, start in enumerate(range(0, len(raw), chunk_rows)):
-            chunk_path = os.path.join(tmp, f"{name}-chunk{chunk:05}")
-            if checkpoint_ds_iter and os.path.exists(chunk_path):
+            chunk_path = paths.join(tmp, f"{name}-chunk{chunk:05}")
+            if checkpoint_ds_iter and paths.exists(chunk_path):
                 continue  # done by an earlier run
             rows = range(start, min(start + chunk_rows, len(raw)))
             decoded = predict.decode_examples(params, trainer.config,
@@ -159,17 +157,16 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
                          vocabulary, output_ids)
             log.info("%s: %d/%d examples", task.name, rows.stop, len(raw))
         if merge_chunked_results:
-            chunks = sorted(glob.glob(os.path.join(tmp, f"{name}-chunk?????")))
-            with open(final + ".tmp", "w", encoding="utf-8") as out:
+            chunks = [paths.join(tmp, n) for n in paths.listdir(tmp)
+                      if re.fullmatch(re.escape(name) + r"-chunk\d{5}", n)]
+            with paths.atomic_writer(final) as out:
                 for chunk_path in chunks:
-                    with open(chunk_path, encoding="utf-8") as f:
+                    with paths.open_file(chunk_path) as f:
                         shutil.copyfileobj(f, out)
-            os.replace(final + ".tmp", final)
-            shutil.rmtree(tmp)
-            with open(final + ".COMPLETED", "w") as f:
-                json.dump({"checkpoint": path, "step": step, "split": split,
-                           "split_note": note, "examples": len(raw),
-                           "task_feature_lengths": lengths}, f)
+            paths.rmtree(tmp)
+            paths.write_text_atomic(final + ".COMPLETED", json.dumps({
+                "checkpoint": path, "step": step, "split": split, "split_note": note,
+                "examples": len(raw), "task_feature_lengths": lengths}))
         log.info("task %s: %d predictions in %s", task.name, len(raw), final)
     if not outputs:
         raise eval_defaults.SplitError(f"no task of {dataset_cfg.mixture_or_task_name!r} has a "

@@ -3,7 +3,8 @@
 Names are t5x's (`loss`, `accuracy`, `z_loss`, `cross_ent_loss`, `learning_rate`, `timing/seconds`,
 `timing/seqs`, `timing/seqs_per_second`, `timing/target_tokens_per_second`, their `_per_core`
 variants, `timing/steps_per_second`, `non_padding_fraction/loss_weights`,
-`timing/compilation_seconds`, ...) plus `grad_norm` and `timing/mfu`. Evaluation metrics are
+`timing/compilation_seconds`, ...) plus `grad_norm` and `timing/mfu`. metrics.jsonl goes through
+launch/paths.py (local or object store: launch/jsonl.py `MetricsLog`). Evaluation metrics are
 `training_eval/<task>/loss` etc. in metrics.jsonl; TensorBoard gets them in t5x's layout of runs
 (launch/tensorboard_layout.py). Only process 0 writes.
 
@@ -17,14 +18,13 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch import jsonl
+from launch import jsonl, paths
 from launch.tensorboard_layout import RunWriters
 from model import hardware
 
@@ -58,18 +58,29 @@ def peak_flops_per_device(compute_dtype, override: float | None = None) -> tuple
     return peak, "measured matmul"
 
 
+def tensorboard_can_write(model_dir: str) -> bool:
+    """TensorFlow's summary writer reaches local paths and gs:// (its own filesystems); other
+    schemes (s3:// needs tensorflow-io, memory:// is fsspec's) it cannot write."""
+    return not paths.is_remote(model_dir) or model_dir.startswith("gs://")
+
+
 class MetricsWriter:
     """Writes one JSON line per step (and per evaluation) and TensorBoard scalars."""
 
     def __init__(self, model_dir: str, enabled: bool = True):
         self.enabled = enabled
-        self.path = os.path.join(model_dir, "metrics.jsonl")
-        self._file = None
+        self.path = paths.join(model_dir, "metrics.jsonl")
+        self._log: jsonl.MetricsLog | None = None
         self._tb: RunWriters | None = None
         if enabled:
-            os.makedirs(model_dir, exist_ok=True)
-            self._file = open(self.path, "a", buffering=1)
-            self._tb = RunWriters(model_dir)
+            paths.makedirs(model_dir)
+            self._log = jsonl.MetricsLog(self.path)
+            if tensorboard_can_write(model_dir):
+                self._tb = RunWriters(model_dir)
+            else:
+                log.warning("TensorBoard events are not written to %s: TensorFlow has no "
+                            "filesystem for that scheme (metrics.jsonl has every scalar)",
+                            model_dir)
 
     def write(self, step: int, scalars: dict, kind: str = "train",
               tensorboard: bool = True) -> None:
@@ -78,39 +89,49 @@ class MetricsWriter:
         if not self.enabled:
             return
         clean = {k: float(v) for k, v in scalars.items()}
-        self._file.write(jsonl.strict_line({"step": int(step), "kind": kind, **clean}))
-        if tensorboard:
+        self._log.write({"step": int(step), "kind": kind, **clean})
+        if tensorboard and self._tb is not None:
             self._tb.write_scalars(int(step), clean)
 
     def tensorboard(self, step: int, scalars: dict) -> None:
         """TensorBoard only (e.g. the train metrics' means over a logging period)."""
-        if self.enabled:
+        if self.enabled and self._tb is not None:
             self._tb.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
 
     def write_texts(self, step: int, texts: dict) -> None:
         """Text summaries in train/ (clu's MetricWriter method, which t5x's
         summarize_config_fn calls to log the run's gin config)."""
-        if self.enabled:
+        if self.enabled and self._tb is not None:
             for tag, text in texts.items():
                 self._tb.run("train").write_text(int(step), tag, text)
 
     def event(self, step: int, record: dict) -> None:
         """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""
         if self.enabled:
-            self._file.write(jsonl.strict_line({"step": int(step), "kind": "event", **record}))
+            self._log.write({"step": int(step), "kind": "event", **record})
 
     def rewind(self, step: int) -> None:
-        """The run goes back to `step`: drop the lines of later steps (they will be redone)."""
+        """The run goes back to `step`: drop the JSON lines of later steps and tell TensorBoard
+        to forget their points (they will be redone)."""
         if self.enabled:
-            self._file.close()
-            jsonl.truncate_after(self.path, step)
-            self._file = open(self.path, "a", buffering=1)
+            self._log.rewind(step)
+            if self._tb is not None:
+                self._tb.rewind(step)
+
+    def flush(self) -> None:
+        """Makes everything written so far durable (in an object store: one rewrite of
+        metrics.jsonl); the trainer calls it with every checkpoint save."""
+        if self.enabled:
+            self._log.flush()
+            if self._tb is not None:
+                self._tb.flush()
 
     def close(self) -> None:
         if self.enabled:
-            self._tb.flush()
-            self._tb.close()
-            self._file.close()
+            if self._tb is not None:
+                self._tb.flush()
+                self._tb.close()
+            self._log.close()
 
 
 class Throughput:

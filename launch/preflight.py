@@ -5,7 +5,8 @@ or checkpoint_0 that a later run could mistake for progress) and say what is wro
 fixes it. `plan_run` reads (never writes): the mesh and the shard layout, batch and ramp sizes,
 the vocabulary against the model, the Tasks' splits and seqio caches, the checkpoint to resume
 from (verified, launch/checksums.py) or the initial checkpoint, the values recorded in
-that checkpoint against the flags, and whether MODEL_DIR can be written. All problems are
+that checkpoint against the flags, and whether MODEL_DIR can be written (by creating and removing
+one empty file: launch/paths.py, `write_problem`). All problems are
 reported together.
 """
 
@@ -165,10 +166,9 @@ def plan_run(*, model_dir, make_trainer: Callable[[], object], train_dataset_cfg
     model_dir = paths.resolve(model_dir)
     if paths.exists(model_dir) and not paths.isdir(model_dir):
         problems.append(f"MODEL_DIR {model_dir} is a file: pass --gin.MODEL_DIR=<folder>")
-    elif not paths.writable(model_dir):
-        problems.append(f"MODEL_DIR {model_dir} cannot be written (no write permission on "
-                        f"{paths.nearest_existing(model_dir)}): pass --gin.MODEL_DIR=<a "
-                        "writable folder>")
+    elif (why := paths.write_problem(model_dir)) is not None:
+        problems.append(f"MODEL_DIR {model_dir} cannot be written ({why}): pass "
+                        "--gin.MODEL_DIR=<a writable folder>")
     trainer = mesh = None
     try:
         trainer = make_trainer()

@@ -19,9 +19,10 @@ import html
 import io
 import json
 import logging
-import os
 import sys
 from typing import Any
+
+from launch import paths
 
 log = logging.getLogger("launch")
 
@@ -45,7 +46,7 @@ def read_metrics(model_dir: str) -> tuple[list[dict], list[dict], list[dict]]:
     """(train records, eval records, events) of MODEL_DIR/metrics.jsonl. A resumed run appends
     steps it already logged before being killed; the last record of each step wins."""
     train, evals, events = {}, {}, []
-    with open(os.path.join(model_dir, "metrics.jsonl"), encoding="utf-8") as f:
+    with paths.open_file(paths.join(model_dir, "metrics.jsonl")) as f:
         for line in f:
             if not line.strip():
                 continue
@@ -168,11 +169,10 @@ def data_sections(prep_dir: str) -> str:
     """The prep job's own charts and tables, from its report.json and corpus-stage summaries."""
     from pipeline import report as prep_report
 
-    path = os.path.join(prep_dir, "report.json")
-    if not os.path.exists(path):
+    path = paths.join(prep_dir, "report.json")
+    if not paths.exists(path):
         return ""
-    with open(path, encoding="utf-8") as f:
-        summary = json.load(f)
+    summary = json.loads(paths.read_text(path))
     return "\n".join(f"<h3>{html.escape(s.title)}</h3>{s.html}"
                      for s in prep_report.report_sections(summary))
 
@@ -182,7 +182,7 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
     e = html.escape
     sections = ["<h1>Run report</h1>"]
     if prep_dir:
-        sections.append(f"<h2>Data (prep job: {e(os.path.abspath(prep_dir))})</h2>")
+        sections.append(f"<h2>Data (prep job: {e(paths.resolve(prep_dir))})</h2>")
         sections.append(data_sections(prep_dir))
     if mixture:
         read_from = (f"<p>Read from the materialised stream {e(mixture['stream'])} (each token's "
@@ -195,7 +195,7 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
             for n, w in sorted(mixture["weights"].items()))
         sections.append(f"<table><tr><th>task</th><th>weight</th><th>delivered</th></tr>{rows}"
                         "</table>")
-    if model_dir and os.path.exists(os.path.join(model_dir, "metrics.jsonl")):
+    if model_dir and paths.exists(paths.join(model_dir, "metrics.jsonl")):
         train, evals, events = read_metrics(model_dir)
         if train:
             first, last = train[0], train[-1]
@@ -203,13 +203,12 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
             speed = (f"; last logged {timed[-1]['timing/target_tokens_per_second']:,.0f} tokens/s, "
                      f"MFU {100 * timed[-1]['timing/mfu']:.1f} %" if timed else "")
             sections.append(
-                f"<h2>Training ({e(os.path.abspath(model_dir))})</h2><p>{len(train)} steps; loss "
+                f"<h2>Training ({e(paths.resolve(model_dir))})</h2><p>{len(train)} steps; loss "
                 f"{first['loss']:.3f} at step {first['step']} → {last['loss']:.3f} at step "
                 f"{last['step']}{speed}. Loss-spike events: {len(events)}.</p>")
             sections.append(training_charts(train, evals))
-    if samples_path and os.path.exists(samples_path):
-        with open(samples_path, encoding="utf-8") as f:
-            record = json.load(f)
+    if samples_path and paths.exists(samples_path):
+        record = json.loads(paths.read_text(samples_path))
         items = "".join(f"<li><b>{e(s['prompt'])}</b>{e(s['completion'])}</li>"
                         for s in record["samples"])
         sections.append(f"<h2>Samples (checkpoint step {record['step']}, temperature "
@@ -250,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         mixture = _mixture_section(args)
     page = render(prep_dir=args.prep_dir, model_dir=args.model_dir, samples_path=args.samples,
                   mixture=mixture)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(page)
+    paths.write_text_atomic(paths.resolve(args.output), page)
     print(f"run report: {args.output}")
     return 0
 
@@ -270,10 +267,10 @@ def _mixture_section(args) -> dict[str, Any] | None:
     train, _, _ = read_metrics(args.model_dir)
     trained_tokens = int(sum(r.get("weight_sum", 0) for r in train))
     seq_len, seed = args.sequence_length, args.seed
-    config_gin = os.path.join(args.model_dir, "config.gin")
-    if seq_len is None and os.path.exists(config_gin):
-        with open(config_gin, encoding="utf-8") as f:
-            match = re.search(r"TASK_FEATURE_LENGTHS\s*=\s*\{\s*'targets'\s*:\s*(\d+)", f.read())
+    config_gin = paths.join(args.model_dir, "config.gin")
+    if seq_len is None and paths.exists(config_gin):
+        match = re.search(r"TASK_FEATURE_LENGTHS\s*=\s*\{\s*'targets'\s*:\s*(\d+)",
+                          paths.read_text(config_gin))
         seq_len = int(match.group(1)) if match else None
     if seed is None:
         seed = _run_data_seed(args.model_dir)
@@ -294,10 +291,9 @@ def _run_stream(config_gin: str) -> str | None:
     """The materialised stream a run trained on (DatasetConfig.materialized_stream), if any."""
     import re
 
-    if not os.path.exists(config_gin):
+    if not paths.exists(config_gin):
         return None
-    with open(config_gin, encoding="utf-8") as f:
-        text = f.read()
+    text = paths.read_text(config_gin)
     for pattern in (r"^TRAIN_STREAM\s*=\s*'([^']+)'", r"materialized_stream\s*=\s*'([^']+)'"):
         match = re.search(pattern, text, re.MULTILINE)
         if match:
@@ -322,19 +318,16 @@ def stream_delivered(stream_dir: str, rows: int) -> dict[str, int]:
 
 
 def _run_data_seed(model_dir: str) -> int | None:
-    steps = sorted((int(n.split("_")[1]) for n in os.listdir(model_dir)
-                    if n.startswith("checkpoint_") and n.split("_")[1].isdigit()), reverse=True)
-    for step in steps:
-        path = os.path.join(model_dir, f"checkpoint_{step}", "data")
-        for root, _, files in os.walk(path):
-            for name in files:  # orbax's JSON item (its file name is orbax's business)
-                try:
-                    with open(os.path.join(root, name), encoding="utf-8") as f:
-                        record = json.load(f)
-                except (OSError, ValueError):
-                    continue
-                if isinstance(record, dict) and "data_seed" in record:
-                    return int(record["data_seed"])
+    """The data seed the newest checkpoint records (its data record), if any."""
+    from launch import checkpoints as ckpt_lib
+
+    for step in reversed(ckpt_lib.steps_in(model_dir)):
+        try:
+            record = ckpt_lib.read_record(ckpt_lib.step_dir(model_dir, step))
+        except (OSError, ValueError):
+            continue
+        if "data_seed" in record:
+            return int(record["data_seed"])
     return None
 
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from launch import checkpoints as ckpt_lib
-from launch import gin_utils
+from launch import gin_utils, paths
 from launch.checksums import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
@@ -153,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{timing['tokens_per_second']:.1f} tokens/s (compilation "
           f"{timing['compile_seconds']:.1f} s not included)")
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2, ensure_ascii=False)
+        paths.write_text_atomic(paths.resolve(args.output),
+                                json.dumps(record, indent=2, ensure_ascii=False))
         print(f"samples written to {args.output}")
     return 0
 

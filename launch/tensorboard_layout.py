@@ -10,6 +10,11 @@ key to (run, tag) and `RunWriters` writes each scalar to its run.
 
 Train scalars are means over the logging period (`IntervalMeans`), as t5x's metric managers
 write them, not the value at the logging step.
+
+After a resume (or a loss-spike rewind) to step k, the steps after k are redone and their points
+written again. Event files are append-only, so each run's writer first writes a SessionLog START
+event at step k + 1: TensorBoard's reader then drops every point of that run with a step >= k + 1
+read before it (its "orphaned data" purge), and each step shows once.
 """
 
 from __future__ import annotations
@@ -58,6 +63,21 @@ class ScalarWriter:
                 tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
                                  metadata=self._metadata)
 
+    def start_session(self, step: int) -> None:
+        """A SessionLog START at `step`: readers forget this run's earlier points at steps >=
+        `step`. tf.summary has no call for it: the event goes in through the ImportEvent op on
+        the writer's resource handle (`_resource`, private to tf.summary's writer; TF is
+        pinned, and tests/test_faults.py reads the result back with TensorBoard's reader)."""
+        import time
+
+        from tensorflow.core.util import event_pb2
+
+        event = event_pb2.Event(wall_time=time.time(), step=step,
+                                session_log=event_pb2.SessionLog(
+                                    status=event_pb2.SessionLog.START))
+        self._tf.raw_ops.ImportEvent(writer=self._writer._resource,
+                                     event=event.SerializeToString())
+
     def write_text(self, step: int, tag: str, text: str) -> None:
         tf = self._tf
         with self._writer.as_default():
@@ -76,11 +96,22 @@ class RunWriters:
     def __init__(self, model_dir: str):
         self.model_dir = model_dir
         self._writers: dict[str, ScalarWriter] = {}
+        self._redo_from: int | None = None  # first redone step, for runs not opened yet
 
     def run(self, name: str) -> ScalarWriter:
         if name not in self._writers:
-            self._writers[name] = ScalarWriter(os.path.join(self.model_dir, name))
+            writer = ScalarWriter(os.path.join(self.model_dir, name))
+            if self._redo_from is not None:
+                writer.start_session(self._redo_from)
+            self._writers[name] = writer
         return self._writers[name]
+
+    def rewind(self, step: int) -> None:
+        """Steps after `step` will be written again: START at step + 1 in every open run now, and
+        in each other run when it is first opened (the earliest rewind of this process)."""
+        for writer in self._writers.values():
+            writer.start_session(step + 1)
+        self._redo_from = step + 1 if self._redo_from is None else min(self._redo_from, step + 1)
 
     def write_scalars(self, step: int, scalars: dict) -> None:
         by_run: dict[str, dict] = {}

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import gc
 import logging
-import os
 import secrets
 import signal
 import sys
@@ -146,8 +145,7 @@ def write_model_info(path: str, trainer: Trainer) -> None:
     opt_leaves = jax.tree_util.tree_leaves_with_path(trainer.state_specs.opt_state)
     lines += ["", f"optimizer state: {len(opt_leaves)} arrays, sharded like their parameters "
                   "where they mirror one, replicated otherwise"]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    paths.write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def _evaluate(trainer: Trainer, params, cfg: DatasetConfig, eval_steps: int | None,
@@ -272,7 +270,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         log.warning("resuming from checkpoint_%d, the newest checkpoint that verifies", latest)
     if primary:
         paths.makedirs(model_dir)
-        write_model_info(os.path.join(model_dir, "model-info.txt"), trainer)
+        write_model_info(paths.join(model_dir, "model-info.txt"), trainer)
     host_slot, num_host_slots = partitioner.data_layout
     num_shards = plan.num_shards
     seq_len = data_lib.decoder_length(train_dataset_cfg)
@@ -482,6 +480,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                             checkpoints.save(step, state, data_record(examples))
                             writer.write(step, {"timing/checkpoint_seconds":
                                                 time.perf_counter() - start}, kind="timing")
+                            writer.flush()  # object stores: metrics.jsonl up to this checkpoint
                         if stop:
                             raise _Preempted()
                         if stop_requested:
@@ -523,7 +522,7 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
     ckpt_lib.wait_for_all("end of training")
     if primary:
         log.info("%s at step %d; checkpoints in %s, metrics in %s", status, step, model_dir,
-                 os.path.join(model_dir, "metrics.jsonl"))
+                 writer.path)
     return TrainResult(step=step, status=status, last_metrics=last_metrics,
                        spike_events=spike_events,
                        checkpoint_blocking_seconds=checkpoints.blocking_seconds)

@@ -69,6 +69,38 @@ def train_lines(model_dir: str) -> list[dict]:
     return [r for r in strict_lines(model_dir) if r["kind"] == "train"]
 
 
+def tensorboard_points(run_dir: str) -> dict:
+    """tag -> [(step, value)] as TensorBoard's reader sees the run (orphaned points purged).
+    The plugin EventAccumulator is the one TensorBoard reads tf.summary (tensor) data with."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    accumulator = ea.EventAccumulator(run_dir, size_guidance={ea.TENSORS: 0})
+    accumulator.Reload()
+    out = {}
+    for tag in accumulator.Tags()["tensors"]:
+        values = [(e.step, tensor_util.make_ndarray(e.tensor_proto)) for e in
+                  accumulator.Tensors(tag)]
+        out[tag] = [(step, float(v) if v.dtype.kind == "f" else v) for step, v in values]
+    return out
+
+
+# Measurements of each start of the loop, written at the step it starts from: a rewind to the
+# step a start began at (here: to 0) records a second start there, by design.
+PER_START = ("timing/compilation_seconds", "timing/init_or_restore_seconds")
+
+
+def assert_one_point_per_step(run_dir: str) -> dict:
+    points = tensorboard_points(run_dir)
+    assert "loss" in points
+    for tag, values in points.items():
+        steps = [step for step, _ in values]
+        if tag in PER_START:
+            continue
+        assert len(steps) == len(set(steps)), f"{tag}: steps {steps} in {run_dir}"
+    return points
+
+
 def state_of(checkpoint: str):
     return ocp.StandardCheckpointer().restore(os.path.join(checkpoint, "state"))
 
@@ -142,6 +174,12 @@ def test_damaged_newest_checkpoint_resumes_from_the_previous_one_bitwise(
     assert {r["step"]: r["loss"] for r in got} == expected
     assert_bitwise_equal(f"{straight}/checkpoint_6", str(run / "checkpoint_6"))
     assert checksums.verify(str(run / "checkpoint_6")) == []
+    # TensorBoard: the copied run had points at steps 4 and 6; they were redone, and show once.
+    # (Train scalars are means over the logging period since the last report: the resumed run's
+    # mean at step 4 covers steps 3-4 only; at step 6 both runs average steps 5-6.)
+    redone = assert_one_point_per_step(str(run / "train"))
+    assert [step for step, _ in redone["loss"]] == [4, 6]
+    assert redone["loss"][1] == tensorboard_points(f"{straight}/train")["loss"][1]
 
 
 def test_every_checkpoint_corrupt_is_a_clear_error_and_nothing_is_touched(straight, tmp_path,
@@ -262,6 +300,10 @@ def test_spike_walks_back_past_a_corrupt_checkpoint_and_never_repeats_a_rewind(e
     assert all(r["loss"] is not None for r in lines if r["kind"] == "train")
     for step in (2, 4, 6, 7):
         assert checksums.verify(f"{model_dir}/checkpoint_{step}") == []
+    # TensorBoard after two in-process rewinds: every point of a redone step shows once.
+    points = assert_one_point_per_step(f"{model_dir}/train")
+    assert [step for step, _ in points["timing/checkpoint_seconds"]] == [2, 4, 6, 7]
+    assert [step for step, _ in points["timing/compilation_seconds"]] == [0, 0]  # 2 starts at 0
 
 
 def _bad_gin_file(tmp_path) -> str:
@@ -462,3 +504,166 @@ def test_killing_a_prep_job_ends_its_beam_workers(tmp_path):
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == [], f"workers outlived the job: {alive}"
     assert "SIGTERM received: stopped" in job.stderr.read().decode()
+
+
+# --- Everything a run writes goes through launch/paths.py: an object store (fsspec's in-memory
+# filesystem, no network) instead of a disk. A full training run cannot use it: Orbax writes
+# checkpoints through TensorStore, whose kvstores are file, gcs, s3 and its own memory store,
+# not fsspec's; so the writers are driven directly here, as the trainer drives them.
+
+def _fresh_memory_dir(name: str) -> str:
+    import fsspec
+    fs = fsspec.filesystem("memory")
+    if fs.exists(f"/{name}"):
+        fs.rm(f"/{name}", recursive=True)
+    return f"memory://{name}/run"
+
+
+def _drive_metrics(model_dir: str) -> None:
+    """Writes like a run killed after its checkpoint at 4 (steps 5, 6 done), resumed from 4, hit
+    by a spike at 6 and rewound to 2, then finished at 6."""
+    from launch.metrics import MetricsWriter
+
+    first = MetricsWriter(model_dir)
+    for step in range(1, 7):
+        first.write(step, {"loss": 10.0 - step})
+        if step in (2, 4):
+            first.flush()  # checkpoints 2 and 4 were saved
+    del first  # killed: never closed (on an object store, steps 5-6 were never put)
+    resumed = MetricsWriter(model_dir)
+    resumed.rewind(4)
+    for step in (5, 6):
+        resumed.write(step, {"loss": float("inf") if step == 6 else 5.0})
+    resumed.event(6, {"event": "loss_spike", "restored_step": 2})
+    resumed.rewind(2)
+    for step in range(3, 7):
+        resumed.write(step, {"loss": 1.0 / step})
+    resumed.close()
+
+
+def test_metrics_log_on_an_object_store_keeps_one_line_per_step(tmp_path):
+    from launch import paths
+    from launch.metrics import tensorboard_can_write
+
+    remote = _fresh_memory_dir("metrics_store")
+    assert not paths.can_append(remote) and not tensorboard_can_write(remote)
+    _drive_metrics(remote)
+    _drive_metrics(str(tmp_path / "run"))  # the same writes on a local disk (appends)
+    text = paths.read_text(f"{remote}/metrics.jsonl")
+    lines = [json.loads(line, parse_constant=lambda c: 1 / 0) for line in text.splitlines()]
+    assert [r["step"] for r in lines if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r["loss"] for r in lines if r["kind"] == "train"][2:] == [1 / 3, 1 / 4, 1 / 5, 1 / 6]
+    assert [r["event"] for r in lines if r["kind"] == "event"] == ["loss_spike"]
+    assert text == (tmp_path / "run" / "metrics.jsonl").read_text()  # same file either way
+    assert paths.listdir(remote) == ["metrics.jsonl"]  # no temporary objects left
+    # Between checkpoints the object is put at most every flush_seconds (here: every write).
+    watched = jsonl.MetricsLog(f"{remote}/watched.jsonl", flush_seconds=0)
+    watched.write({"step": 1, "kind": "train", "loss": 2.0})
+    assert json.loads(paths.read_text(f"{remote}/watched.jsonl")) == {"step": 1, "kind": "train",
+                                                                    "loss": 2.0}
+
+
+def test_run_files_are_written_through_the_file_layer(tmp_path):
+    import gin
+
+    from launch import gin_utils, paths
+    from launch.partitioning import PjitPartitioner
+
+    remote = _fresh_memory_dir("run_files")
+    gin.clear_config()
+    try:
+        gin_utils.parse_gin(["gin/models/palm_tiny.gin"], [], finalize=False)
+        path = gin_utils.summarize_gin_config(remote)
+        assert path == f"{remote}/config.gin"
+        assert "PalmConfig.num_layers" in paths.read_text(path)
+        train_cli.write_model_info(f"{remote}/model-info.txt",
+                                   Trainer(model=TINY, partitioner=PjitPartitioner()))
+    finally:
+        gin.clear_config()
+    assert "parameters:" in paths.read_text(f"{remote}/model-info.txt")
+    assert paths.listdir(remote) == ["config.gin", "model-info.txt"]
+    assert paths.write_problem(f"{remote}/more") is None
+    assert paths.listdir(remote) == ["config.gin", "model-info.txt"]  # the probe is gone
+
+
+def test_write_probe_leaves_the_folder_as_it_was(tmp_path):
+    from launch import paths
+
+    (tmp_path / "kept").write_text("x")
+    before = (sorted(os.listdir(tmp_path)), os.stat(tmp_path).st_mtime_ns)
+    assert paths.write_problem(str(tmp_path / "new" / "run")) is None
+    assert (sorted(os.listdir(tmp_path)), os.stat(tmp_path).st_mtime_ns) == before
+    assert "is not a folder" in paths.write_problem(str(tmp_path / "kept" / "run"))
+
+
+@pytest.mark.parametrize("model_dir", ["/proc/palm_run", "{tmp}/a_file/run"])
+def test_an_unwritable_model_dir_is_found_by_writing_even_as_root(env, tmp_path, capsys,
+                                                                 model_dir):
+    """os.access says yes to /proc for root; creating a file there fails for everyone."""
+    (tmp_path / "a_file").write_text("not a folder\n")
+    model_dir = model_dir.format(tmp=tmp_path)
+    before = snapshot(str(tmp_path))
+    assert train_cli.main(train_args(model_dir, STEPS, PERIOD)) == 2
+    err = capsys.readouterr().err
+    assert f"MODEL_DIR {model_dir} cannot be written" in err and "--gin.MODEL_DIR" in err
+    assert "Traceback" not in err
+    assert not os.path.exists(model_dir) and snapshot(str(tmp_path)) == before
+
+
+def test_run_report_reads_a_run_on_an_object_store(straight, tmp_path):
+    from launch import paths, run_report
+
+    remote = _fresh_memory_dir("report")
+    for name in ("metrics.jsonl", "config.gin"):
+        paths.write_text(f"{remote}/{name}", open(f"{straight}/{name}").read())
+    page = run_report.render(prep_dir=None, model_dir=remote, samples_path=None, mixture=None)
+    assert f"<h2>Training ({remote})</h2><p>{STEPS} steps" in page
+    assert run_report._run_data_seed(straight) == 0  # from checkpoint_6's data record
+    assert run_report._run_data_seed(remote) is None  # no checkpoints there
+    assert run_report.main(["--model_dir", remote, "--output", f"{remote}/report.html"]) == 0
+    assert paths.read_text(f"{remote}/report.html") == page
+
+
+# A full run whose run files are written as on an object store (no append, no rename: the
+# file layer is told so) and that is SIGKILLed at step 7, after checkpoint_4 is complete.
+OBJECT_STORE_RUN = """
+import os, signal, sys, time
+from launch import paths, train, trainer
+paths.can_append = lambda path: False
+step_fn = trainer.Trainer.train_step
+def step_then_die(self, state, batch):
+    out = step_fn(self, state, batch)
+    if int(out[0].step) == 7 and os.environ.get("KILL_AT_7"):
+        marker = os.path.join(sys.argv[-1], "checkpoint_4", "checksums", "process_0.json")
+        for _ in range(600):
+            if os.path.exists(marker):
+                break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+trainer.Trainer.train_step = step_then_die
+model_dir = sys.argv.pop()
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow  # two training runs in subprocesses: about a minute
+def test_a_run_with_object_store_semantics_keeps_one_line_per_step_after_a_kill(straight, env,
+                                                                               tmp_path):
+    run = str(tmp_path / "run")
+    args = [sys.executable, "-c", OBJECT_STORE_RUN,
+            *train_args(run, 8, "--gin.utils.SaveCheckpointConfig.period=4"), run]
+    killed = subprocess.run(args, cwd=ROOT, env={**env, "KILL_AT_7": "1"}, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    # Steps 5 and 6 were logged in memory only: the object was last put at checkpoint_4.
+    assert [r["step"] for r in train_lines(run)] == [1, 2, 3, 4]
+    resumed = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {run}/checkpoint_4" in resumed.stderr
+    got = train_lines(run)
+    assert [r["step"] for r in got] == list(range(1, 9))
+    expected = {r["step"]: r["loss"] for r in train_lines(straight)}
+    assert {r["step"]: r["loss"] for r in got if r["step"] <= STEPS} == expected
+    assert not [n for n in os.listdir(run) if ".tmp" in n]  # whole puts, no temporary names
