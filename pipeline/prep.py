@@ -36,9 +36,9 @@ from pipeline import drop_warnings, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.corpus_stage import JobFacts
-from pipeline.drop_examples import drop_examples
+from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
-from pipeline.stages import CountDocuments, metrics_namespace
+from pipeline.stages import CountDocuments, SelectLineExamples, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
 
@@ -67,8 +67,9 @@ class _ReadFn(beam.DoFn):
 
 
 def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
-                        units: list) -> tuple[Any, Any, Any]:
-    """Read -> per-document stages in spec order, for one source: (docs, rejected, dead)."""
+                        units: list) -> tuple[Any, Any, Any, Any]:
+    """Read -> per-document stages in spec order, for one source: (docs, rejected, dead,
+    examples of removed lines: one dict reason -> examples)."""
     name = source.name
     read = (
         p
@@ -77,26 +78,30 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
         | f"{name}/read" >> beam.ParDo(_ReadFn(source)).with_outputs(DEAD, main="docs")
     )
     docs = read.docs | CountDocuments(name, "in")
-    rejected = []
+    rejected, removed_lines = [], []
     for stage, params in source.stages:
         step = stage_registry.build_source_step(stage, params, source)
-        docs, dropped = docs | step.transform(name)
+        docs, dropped, removed = docs | step.transform(name)
         rejected.append(dropped)
+        removed_lines.append(removed)
     all_rejected = (rejected | f"{name}/rejected" >> beam.Flatten()) if rejected else (
         p | f"{name}/no_rejected" >> beam.Create([]))
-    return docs, all_rejected, read[DEAD]
+    line_examples = ((removed_lines or [p | f"{name}/no_removed_lines" >> beam.Create([])])
+                     | f"{name}/removed_lines" >> beam.Flatten()
+                     | f"{name}/line_examples" >> SelectLineExamples())
+    return docs, all_rejected, read[DEAD], line_examples
 
 
 def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                    units: dict[str, list], output_dir: str) -> None:
     """Per-source branches -> corpus stages on all of them together -> per-source writes."""
     branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
-    kept = {name: docs for name, (docs, _, _) in branches.items()}
+    kept = {name: docs for name, (docs, _, _, _) in branches.items()}
     extra_rejected: dict[str, list] = {name: [] for name in branches}
     if spec.corpus_stages_on:
         names = [s.name for s in sources]
         index = {name: i for i, name in enumerate(names)}
-        everything = [docs for docs, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
+        everything = [docs for docs, _, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
         docs, rejected = corpus_stages.apply_corpus_stages(everything, spec, output_dir)
         by_source = docs | "corpus/split_kept" >> beam.Partition(
             lambda d, n: index[d["source"]], len(names))
@@ -108,11 +113,13 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
             extra_rejected[name].append(dropped[i])
     for source in sources:
         name = source.name
-        _, rejected, dead = branches[name]
+        _, rejected, dead, line_examples = branches[name]
         if extra_rejected[name]:
             rejected = ([rejected] + extra_rejected[name]
                         | f"{name}/all_rejected" >> beam.Flatten())
         staging = manifests.staging_dir(output_dir, name)
+        _ = line_examples | f"{name}/write_line_examples" >> beam.Map(
+            write_line_examples, staging)
         (kept[name], rejected, dead) | writers.WriteSourceOutputs(
             name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
             train_shards=spec.train_shards, validation_shards=spec.validation_shards,
@@ -261,7 +268,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(report.console_summary(summary, output_dir))
         return summary
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
-    warnings, examples = [], {}
+    warnings, examples, line_examples = [], {}, {}
     for source, manifest in zip(spec.sources, all_manifests):
         if manifest is None or source not in todo:
             continue
@@ -269,11 +276,14 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                   source.allow_empty)
         examples[source.name] = drop_examples(
             FileSystems.join(output_dir, source.name), sorted(manifest["dropped"]))
+        line_examples[source.name] = read_line_examples(
+            FileSystems.join(output_dir, source.name))
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
                                   skipped=[s.name for s in skipped], wall_time_s=wall,
                                   corpus_stages=corpus_stages.stage_names(spec),
                                   stage_data=corpus_stages.report_data(spec, output_dir),
-                                  warnings=warnings, examples=examples)
+                                  warnings=warnings, examples=examples,
+                                  line_examples=line_examples)
     print(report.console_summary(summary, output_dir))
     fatal = [w["message"] for w in warnings if w["fatal"]]
     if fatal:
