@@ -17,6 +17,7 @@ from typing import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import progress
 from pipeline.document import Document
 from pipeline.rules.paragraphs import paragraphs
 from pipeline.document_step import DocumentStep
@@ -78,15 +79,21 @@ class _StripFn(beam.DoFn):
         self.source = source
         self.min_line_chars = min_line_chars
         self._frequent: frozenset[bytes] | None = None
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         ns = metrics_namespace(self.source)
         self.lines_removed = Metrics.counter(ns, f"lines_removed.{REASON}")
         self.bytes_removed = Metrics.counter(ns, f"bytes_removed.{REASON}")
-        self.line_examples = RemovedLineSampler()
         self.dropped = Metrics.counter(ns, "drop.boilerplate.empty")
+        self.line_examples = RemovedLineSampler()
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, doc: Document, frequent) -> Iterator:
+        self.ticker.tick("boilerplate")
         if self._frequent is None:  # the side input is the same for the whole run
             self._frequent = frozenset(frequent)
         if not self._frequent:

@@ -37,6 +37,7 @@ from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.corpus_stage import JobFacts
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
+from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
 from pipeline.stages import CountDocuments, SelectLineExamples, metrics_namespace
 
@@ -211,6 +212,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output_dir", required=True, help="where outputs go (local or gs://)")
     parser.add_argument("--force", action="store_true",
                         help="redo every source even when its outputs are complete")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log documents so far and per second, per stage, this often "
+                             "while the job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
                      parser.prog)
@@ -232,10 +236,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for source in todo:
             manifests.prepare_staging(output_dir, source.name)
         corpus_stages.prepare_staging(spec, output_dir)
-        build_pipeline(p, spec, todo, units, output_dir)
-        log.info("running %d source(s) on %s", len(todo), runner)
-        result = p.run()
-        result.wait_until_finish()
+        order = ["read", *stage_registry.STAGES, "written"]
+        with ProgressMonitor("prep", runner, order, known.progress_seconds):
+            build_pipeline(p, spec, todo, units, output_dir)
+            log.info("running %d source(s) on %s", len(todo), runner)
+            result = p.run()
+            result.wait_until_finish()
         counters = collect_counters(result)
     wall = round(time.time() - started, 2)
 

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import progress
 from pipeline.document import Document
 
 REJECTED = "rejected"
@@ -128,10 +129,15 @@ class _ApplyStepFn(beam.DoFn):
         self.step = step
         self.counters: _Counters | None = None
         self.line_examples: RemovedLineSampler | None = None
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         self.counters = _Counters(metrics_namespace(self.source))
         self.line_examples = RemovedLineSampler()
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, doc: Document) -> Iterator[Any]:
         started = time.perf_counter()
@@ -140,6 +146,7 @@ class _ApplyStepFn(beam.DoFn):
         self.counters.inc(f"step_us.{self.step.name}",
                           int((time.perf_counter() - started) * 1e6))
         self.counters.inc(f"step_docs.{self.step.name}")
+        self.ticker.tick(self.step.name)
         for name, n in outcome.stats.items():
             self.counters.inc(name, n)
         if outcome.drop_reason is None:
@@ -189,13 +196,20 @@ class _CountFn(beam.DoFn):
     def __init__(self, source: str, prefix: str):
         self.source = source
         self.prefix = prefix
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         ns = metrics_namespace(self.source)
         self.docs = Metrics.counter(ns, f"{self.prefix}_docs")
         self.bytes = Metrics.counter(ns, f"{self.prefix}_bytes")
+        self.ticker = progress.Ticker(self.progress_dir)
+        self.stage = "read" if self.prefix == "in" else self.prefix
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, doc: Document):
+        self.ticker.tick(self.stage)
         self.docs.inc()
         self.bytes.inc(len(doc["text"].encode("utf-8")))
         yield doc
