@@ -8,6 +8,12 @@ runner by Beam's options. Beam workers find the Tasks by importing `tasks.from_e
 registers the spec named in $PALM_TASKS_SPEC (set here, inherited by local workers; on a
 remote runner set it in the worker container). Training then reads the cache with
 `use_cached=True` after `seqio.add_global_cache_dirs([DIR])`.
+While it runs, a line every --progress_seconds gives the examples each task/split has produced
+so far and per second (pipeline/progress.py); at the end, a summary per task/split: examples,
+tokens and where the cache is. seqio's `run_pipeline` builds its transforms itself, with no hook
+for this, so while it builds the pipeline `seqio.beam_utils.PreprocessTask` is replaced by a
+subclass whose only addition is the progress tick beside seqio's own per-example counter (the
+original is put back right after).
 Equivalent with seqio's own command line:
     PALM_TASKS_SPEC=SPEC python -m seqio.scripts.cache_tasks_main --module_import=tasks.from_env \
         --tasks='palm_demo\\..*' --output_cache_dir=DIR --pipeline_options=--runner=DirectRunner
@@ -16,14 +22,19 @@ Equivalent with seqio's own command line:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import json
 import logging
 import os
 import re
 import sys
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import apache_beam as beam
+from seqio import beam_utils
 
+from pipeline import progress
 from pipeline.beam_flags import FlagError, check_beam_flags
 
 SPEC_ENV = "PALM_TASKS_SPEC"
@@ -40,6 +51,9 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
                         help="comma-separated regexes of task names (default: the spec's tasks)")
     parser.add_argument("--min_shards", type=int, default=8)
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log examples so far and per second, per task and split, this "
+                             "often while the job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
                      program="tasks.cache")
@@ -57,8 +71,60 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
         outputs = _run_pipeline(known, beam_args)
     finally:
         _set_env(saved)
-    print("\n".join(outputs))
+    print(summary_text(outputs))
     return outputs
+
+
+def summary_text(output_dirs: list[str]) -> str:
+    """Per cached task and split: examples and tokens (from seqio's stats files), and where."""
+    lines = [f"cached {len(output_dirs)} task(s)"]
+    for out in output_dirs:
+        for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+            if not (name.startswith("stats.") and name.endswith(".json")):
+                continue
+            with open(os.path.join(out, name), encoding="utf-8") as f:
+                stats = json.load(f)
+            split = name[len("stats."):-len(".json")]
+            tokens = ", ".join(f"{k[:-len('_tokens')]} {int(v):,} tokens"
+                               for k, v in sorted(stats.items())
+                               if k.endswith("_tokens") and not k.endswith("_max_tokens"))
+            lines.append(f"  {os.path.basename(out)} {split}: {int(stats.get('examples', 0)):,} "
+                         f"examples" + (f", {tokens}" if tokens else ""))
+        lines.append(f"  -> {out}")
+    return "\n".join(lines)
+
+
+class _PreprocessTaskWithProgress(beam_utils.PreprocessTask):
+    """seqio's PreprocessTask plus a progress tick per example (stage "<task> <split>")."""
+
+    def __init__(self, *args, progress_dir: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._progress_dir = progress_dir
+        self._ticker: progress.Ticker | None = None
+
+    def _increment_counter(self, name):
+        super()._increment_counter(name)
+        if name == "examples":
+            if self._ticker is None:
+                self._ticker = progress.Ticker(self._progress_dir)
+            self._ticker.tick(f"{self._task_name} {self._split}")
+
+    def _emit_examples(self, shard) -> Iterator[Any]:
+        yield from super()._emit_examples(shard)
+        if self._ticker is not None:
+            self._ticker.flush()  # the shard's last examples
+
+
+@contextlib.contextmanager
+def _progress_for_seqio(progress_dir: str | None):
+    """seqio.beam_utils.PreprocessTask is the subclass above while the pipeline is built."""
+    original = beam_utils.PreprocessTask
+    beam_utils.PreprocessTask = functools.partial(_PreprocessTaskWithProgress,
+                                                  progress_dir=progress_dir)
+    try:
+        yield
+    finally:
+        beam_utils.PreprocessTask = original
 
 
 def _set_env(values: dict[str, str | None]) -> None:
@@ -82,10 +148,16 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
                             f"--output_cache_dir={known.output_cache_dir}"])
     seqio.add_global_cache_dirs([known.output_cache_dir])
     os.makedirs(known.output_cache_dir, exist_ok=True)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
-        return cache_tasks_main.run_pipeline(
-            p, task_regexes, known.output_cache_dir, modules_to_import=["tasks.from_env"],
-            overwrite=known.overwrite, output_format="tfrecord")
+    options = pipeline_options(beam_args)
+    runner = options.get_all_options().get("runner") or "DirectRunner"
+    with progress.ProgressMonitor("cache", runner, (), known.progress_seconds) as monitor:
+        with beam.Pipeline(options=options) as p:
+            with _progress_for_seqio(monitor.directory):
+                outputs = cache_tasks_main.run_pipeline(
+                    p, task_regexes, known.output_cache_dir,
+                    modules_to_import=["tasks.from_env"], overwrite=known.overwrite,
+                    output_format="tfrecord")
+    return outputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

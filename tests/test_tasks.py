@@ -126,6 +126,36 @@ def test_cached_equals_uncached(news_cache):
         assert cached == uncached and cached
 
 
+def test_cache_job_shows_progress_and_a_summary(mixture, tmp_path, caplog, capsys):
+    """Progress per task and split while seqio's job runs (multi-processing, as the demo
+    runs it), and per task and split the examples and tokens at the end."""
+    import json
+    import logging
+
+    from tasks import cache
+
+    _, demo = mixture
+    caplog.set_level(logging.INFO, logger="pipeline.progress")
+    out = str(tmp_path / "cache")
+    [task_dir] = cache.run([
+        "--spec", demo["spec"], "--output_cache_dir", out, "--data_dir", demo["prep"],
+        "--vocabulary", demo["model"], "--tasks", r"palm_demo\.books", "--min_shards", "1",
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2",
+        "--progress_seconds=0.2"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.progress"]
+    stats = {split: json.load(open(f"{task_dir}/stats.{split}.json"))
+             for split in ("train", "validation")}
+    assert lines and all(line.startswith("cache progress ") for line in lines)
+    for split in ("train", "validation"):
+        assert f"palm_demo.books {split} {stats[split]['examples']:,} (" in lines[-1]
+    printed = capsys.readouterr().out
+    assert f"books train: {stats['train']['examples']:,} examples, targets " in printed
+    assert f"-> {task_dir}" in printed
+    # seqio's class is back once the pipeline is built
+    from seqio import beam_utils
+    assert beam_utils.PreprocessTask.__module__ == "seqio.beam_utils"
+
+
 # --------------------------------------------------------------------------------------------
 # tokenize_batched: the same examples as seqio.preprocessors.tokenize, in the same order
 
