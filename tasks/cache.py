@@ -161,7 +161,9 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # force: importing Beam already gave the root logger a WARNING-level handler
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pipeline.mixture_spec import MixtureSpecError
