@@ -298,9 +298,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # force: importing Beam already gave the root logger a WARNING-level handler
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Importing Beam logged a warning, which set up the root logger at WARNING already (and
+    # made basicConfig a no-op): without this, progress and other INFO lines never show.
+    logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers

@@ -394,9 +394,10 @@ def summary_text(manifest: dict[str, Any], source_manifests: dict[str, dict[str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # force: importing Beam already gave the root logger a WARNING-level handler
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Importing Beam logged a warning, which set up the root logger at WARNING already (and
+    # made basicConfig a no-op): without this, progress and other INFO lines never show.
+    logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

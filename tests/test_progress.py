@@ -71,3 +71,28 @@ def test_prep_logs_progress_per_stage_while_it_runs(tmp_path, caplog):
     assert "read 300 (" in final and "langid 300 (" in final and f"written {kept:,} (" in final
     assert final.index("read") < final.index("langid") < final.index("written")
     assert progress.current_dir() is None                # the folder is gone with the monitor
+
+
+def test_the_command_line_prints_the_progress_lines(tmp_path):
+    """As a user runs it: the lines reach stderr (importing Beam had set the root logger to
+    WARNING, which silenced every INFO line of the command)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "notes.jsonl").write_text("".join(
+        json.dumps({"text": f"Note {i}: the keeper lit the lamp and wrote in the logbook."})
+        + "\n" for i in range(20)))
+    spec = {"dedup": False, "sources": [
+        {"name": "notes", "role": "books", "format": "jsonl", "paths": ["notes.jsonl"],
+         "allow_empty": True}]}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.prep", "--sources", str(tmp_path / "spec.yaml"),
+         "--output_dir", str(tmp_path / "out"), "--progress_seconds=0.2",
+         "--direct_running_mode=in_memory"],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=root), cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "prep progress" in done.stderr and "read 20 (" in done.stderr
