@@ -11,8 +11,9 @@ pull an English manual page's top probability below 0.65 (on Debian manuals and 
 this wrongly dropped 16-38 % of the English sources). So by default (`score_on: prose`) the
 model sees only the lines that read as prose: at least `MIN_LINE_LETTERS` letters, letters
 at least 75 % of the line's non-blank characters, and at most 5 % of characters that code
-is made of ({}[]()<>;=$|\\...). The threshold keeps its meaning: the probability of the top
-language of the document's prose. When a document has less than `MIN_PROSE_CHARS` of prose
+is made of ({}[]()<>;=$|\\...); from those lines, ASCII words holding a digit or such a
+character (`memset()`, `printf(3)`, `$HOME`, `8859-1`) are left out too. The threshold keeps
+its meaning: the probability of the top language of the document's prose. When a document has less than `MIN_PROSE_CHARS` of prose
 (a code listing, a table), the whole text is scored as before, so it is not waved through:
 the model then decides on what there is. `score_on: text` scores the first `max_chars`
 characters of the whole text (datatrove's and FineWeb's input).
@@ -37,6 +38,8 @@ MIN_PROSE_CHARS = 100
 
 _LETTER = re.compile(r"[^\W\d_]")
 _CODE_CHAR = re.compile(r"[{}\[\]()<>;=$|\\#*_/@`~^&%+]")
+# An ASCII word with a digit or a code character: an identifier, a call, a path, a number.
+_CODE_TOKEN = re.compile(r"(?<!\S)[!-~]*[\d{}\[\]()<>;=$|\\#*_/@`~^&%+][!-~]*(?!\S)\s*")
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,8 +52,9 @@ def _detector():
 
 
 def prose_of(text: str, max_chars: int = 2000) -> str:
-    """The text's prose lines (see the module docstring), joined, up to `max_chars`; only the
-    first 20 * max_chars characters are looked at, so the cost stays bounded."""
+    """The text's prose lines without code-like words (see the module docstring), joined, up
+    to `max_chars`; only the first 20 * max_chars characters are looked at, so the cost stays
+    bounded."""
     picked: list[str] = []
     total = 0
     for line in text[:20 * max_chars].splitlines():
@@ -66,7 +70,7 @@ def prose_of(text: str, max_chars: int = 2000) -> str:
         total += len(picked[-1]) + 1
         if total >= max_chars:
             break
-    return " ".join(picked)[:max_chars]
+    return _CODE_TOKEN.sub("", " ".join(picked))[:max_chars]
 
 
 def identify(text: str, max_chars: int = 2000, score_on: str = "prose") -> tuple[str, float]:

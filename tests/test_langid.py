@@ -205,3 +205,12 @@ def test_score_on_text_is_the_first_characters_of_the_whole_text():
 def test_score_on_is_checked():
     with pytest.raises(ValueError, match="score_on must be one of prose, text"):
         LanguageFilter(score_on="lines")
+
+
+def test_code_like_words_are_left_out_of_prose_lines_but_cjk_text_is_not():
+    prose = langid.prose_of("The memset() function fills the first n bytes of the memory "
+                            "area, see printf(3) and --all for the ISO 8859-1 table.\n" * 3)
+    assert "memset()" not in prose and "printf(3)" not in prose and "8859-1" not in prose
+    assert "The function fills the first n bytes" in prose
+    ja = "変更した後は、必ずパッケージの一覧（apt update）を更新してください。"
+    assert langid.prose_of(ja) == ja
