@@ -10,10 +10,9 @@ remote runner set it in the worker container). Training then reads the cache wit
 `use_cached=True` after `seqio.add_global_cache_dirs([DIR])`.
 While it runs, a line every --progress_seconds gives the examples each task/split has produced
 so far and per second (pipeline/progress.py); at the end, a summary per task/split: examples,
-tokens and where the cache is. seqio's `run_pipeline` builds its transforms itself, with no hook
-for this, so while it builds the pipeline `seqio.beam_utils.PreprocessTask` is replaced by a
-subclass whose only addition is the progress tick beside seqio's own per-example counter (the
-original is put back right after).
+tokens and where the cache is. Two runs on the same data write identical cache files: examples
+are placed in shards by a hash of their bytes (tasks/seqio_beam.py, which also holds the
+progress tick).
 Equivalent with seqio's own command line:
     PALM_TASKS_SPEC=SPEC python -m seqio.scripts.cache_tasks_main --module_import=tasks.from_env \
         --tasks='palm_demo\\..*' --output_cache_dir=DIR --pipeline_options=--runner=DirectRunner
@@ -22,17 +21,14 @@ Equivalent with seqio's own command line:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import json
 import logging
 import os
 import re
 import sys
-from typing import Any, Iterator, Sequence
+from typing import Sequence
 
 import apache_beam as beam
-from seqio import beam_utils
 
 from pipeline import progress
 from pipeline.beam_flags import FlagError, check_beam_flags
@@ -94,39 +90,6 @@ def summary_text(output_dirs: list[str]) -> str:
     return "\n".join(lines)
 
 
-class _PreprocessTaskWithProgress(beam_utils.PreprocessTask):
-    """seqio's PreprocessTask plus a progress tick per example (stage "<task> <split>")."""
-
-    def __init__(self, *args, progress_dir: str | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._progress_dir = progress_dir
-        self._ticker: progress.Ticker | None = None
-
-    def _increment_counter(self, name):
-        super()._increment_counter(name)
-        if name == "examples":
-            if self._ticker is None:
-                self._ticker = progress.Ticker(self._progress_dir)
-            self._ticker.tick(f"{self._task_name} {self._split}")
-
-    def _emit_examples(self, shard) -> Iterator[Any]:
-        yield from super()._emit_examples(shard)
-        if self._ticker is not None:
-            self._ticker.flush()  # the shard's last examples
-
-
-@contextlib.contextmanager
-def _progress_for_seqio(progress_dir: str | None):
-    """seqio.beam_utils.PreprocessTask is the subclass above while the pipeline is built."""
-    original = beam_utils.PreprocessTask
-    beam_utils.PreprocessTask = functools.partial(_PreprocessTaskWithProgress,
-                                                  progress_dir=progress_dir)
-    try:
-        yield
-    finally:
-        beam_utils.PreprocessTask = original
-
-
 def _set_env(values: dict[str, str | None]) -> None:
     for key, value in values.items():
         if value is None:
@@ -141,6 +104,7 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
 
     import tasks
     from pipeline.beam_options import pipeline_options
+    from tasks.seqio_beam import seqio_substitutions
 
     name = tasks.register_mixture(os.environ[SPEC_ENV])
     task_regexes = known.tasks.split(",") if known.tasks else [re.escape(name) + r"\..*"]
@@ -152,7 +116,7 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
     runner = options.get_all_options().get("runner") or "DirectRunner"
     with progress.ProgressMonitor("cache", runner, (), known.progress_seconds) as monitor:
         with beam.Pipeline(options=options) as p:
-            with _progress_for_seqio(monitor.directory):
+            with seqio_substitutions(monitor.directory):
                 outputs = cache_tasks_main.run_pipeline(
                     p, task_regexes, known.output_cache_dir,
                     modules_to_import=["tasks.from_env"], overwrite=known.overwrite,
