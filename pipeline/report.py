@@ -228,7 +228,7 @@ def _removed_section(summary: dict[str, Any]) -> str:
             + (f"<details><summary>examples of dropped documents</summary><table>"
                f"<tr><th>reason</th><th>document</th><th>start of its text</th></tr>"
                f"{''.join(examples)}</table></details>" if examples else "")
-            + (f"<p>Lines removed from documents that were kept:</p><table><tr><th>reason</th>"
+            + (f"<p>Lines removed by line rules:</p><table><tr><th>reason</th>"
                f"<th>lines</th><th>MB</th></tr>{line_rows}</table>" if line_rows else "")
             + (f"<details><summary>examples of removed lines</summary><table>"
                f"<tr><th>reason</th><th>document</th><th>removed lines</th></tr>"

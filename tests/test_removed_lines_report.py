@@ -67,7 +67,7 @@ def test_removed_lines_are_counted_and_shown_with_examples(tmp_path):
     assert json.loads((out / "web" / "removed_lines.json").read_text()) == examples
 
     html = (out / "report.html").read_text()
-    assert "examples of removed lines" in html and "Lines removed from documents" in html
+    assert "examples of removed lines" in html and "Lines removed by line rules" in html
     assert NOTICE in html and "c4.no_terminal_punct" in html
 
 
