@@ -227,8 +227,9 @@ def ensure_export(corpus: dict[str, Any], shards: int) -> dict[str, Any]:
 
 def our_stage_params() -> dict[str, dict[str, Any]]:
     """Our rules in their datatrove-identical mode: tokens as datatrove counts them, display
-    lines judged by C4 (the defaults count whitespace words and unwrap paragraphs)."""
-    return {"langid": {"min_score": MIN_SCORE},
+    lines judged by C4, the first characters of the whole text scored by language ID (the
+    defaults count whitespace words, unwrap paragraphs and score the prose lines)."""
+    return {"langid": {"min_score": MIN_SCORE, "score_on": "text"},
             "gopher_repetition": {"word_definition": "datatrove"},
             "gopher_quality": {"word_definition": "datatrove"}, "c4": {"unwrap": False}}
 

@@ -431,6 +431,31 @@ def throughput(workers: int, shards: int) -> dict[str, Any]:
     return result
 
 
+def langid_cost() -> dict[str, Any]:
+    """Language ID alone on every prose document, in one process, both inputs back to back:
+    the first 2,000 characters of the whole text (`score_on: text`, datatrove's input) and the
+    prose lines (`score_on: prose`, the default). Seconds, documents per second, their ratio,
+    and what each keeps (any language, score >= 0.65)."""
+    from pipeline import langid
+
+    docs = []
+    for name in ("books", "man_en", "man_intl", "web_en", "web_intl"):
+        with gzip.open(RAW / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
+            docs += [json.loads(line)["text"] for line in f]
+    langid.identify("warm-up: load the model before timing")
+    out: dict[str, Any] = {"documents": len(docs),
+                           "load_average_before": [round(x, 2) for x in os.getloadavg()]}
+    for mode in ("text", "prose"):
+        started = time.process_time()
+        scores = [langid.identify(text, 2000, mode)[1] for text in docs]
+        cpu = time.process_time() - started
+        out[mode] = {"cpu_s": round(cpu, 3), "docs_per_cpu_s": round(len(docs) / cpu, 1),
+                     "score_at_least_0.65": sum(score >= 0.65 for score in scores)}
+    out["prose_cost_over_text"] = round(out["prose"]["cpu_s"] / out["text"]["cpu_s"], 2)
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
 def c4_on_hard_wrapped_text() -> dict[str, Any]:
     """C4 alone on the plain-text Debian Reference's sections (hard-wrapped at ~70 columns),
     judging display lines (`unwrap: false`, datatrove's way) and paragraphs (the default)."""
@@ -468,16 +493,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--c4_only", action="store_true",
                         help="only (re)measure C4 on the hard-wrapped text, into the label's "
                              "existing entry")
+    parser.add_argument("--langid_only", action="store_true",
+                        help="only (re)measure language ID's cost on the prose documents, "
+                             "into the label's existing entry")
     parser.add_argument("--code_dir", type=pathlib.Path, default=ROOT,
                         help="checkout whose pipeline/ the default-settings run uses (e.g. an "
                              "export of an older commit for the 'before' figures)")
     args = parser.parse_args(argv)
-    if args.c4_only:
+    if args.c4_only or args.langid_only:
         results = json.loads(RESULTS.read_text(encoding="utf-8"))
-        results["runs"][args.label]["c4_on_hard_wrapped_text"] = dict(
-            c4_on_hard_wrapped_text(), measured_at_commit=subprocess.run(
+        key, measure = (("c4_on_hard_wrapped_text", c4_on_hard_wrapped_text) if args.c4_only
+                        else ("langid_cost", langid_cost))
+        results["runs"][args.label][key] = dict(
+            measure(), measured_at_commit=subprocess.run(
                 ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                text=True).stdout.strip())
+                text=True).stdout.strip(), measured_on=datetime.date.today().isoformat())
         RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n",
                            encoding="utf-8")
         return 0
@@ -498,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.code_dir.resolve() == ROOT:
         entry["c4_on_hard_wrapped_text"] = c4_on_hard_wrapped_text()
+        entry["langid_cost"] = langid_cost()
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     if not args.skip_throughput:
         entry["throughput_vs_datatrove"] = throughput(args.workers, args.shards)

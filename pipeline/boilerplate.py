@@ -17,10 +17,14 @@ from typing import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import progress
 from pipeline.document import Document
 from pipeline.rules.paragraphs import paragraphs
 from pipeline.document_step import DocumentStep
-from pipeline.stages import REJECTED, metrics_namespace, rejected_record
+from pipeline.stages import (REJECTED, REMOVED_LINES, RemovedLineSampler, metrics_namespace,
+                             rejected_record)
+
+REASON = "boilerplate.repeated_line"
 
 
 class Boilerplate(DocumentStep):
@@ -75,39 +79,52 @@ class _StripFn(beam.DoFn):
         self.source = source
         self.min_line_chars = min_line_chars
         self._frequent: frozenset[bytes] | None = None
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         ns = metrics_namespace(self.source)
-        self.lines_removed = Metrics.counter(ns, "lines_removed.boilerplate.repeated_line")
+        self.lines_removed = Metrics.counter(ns, f"lines_removed.{REASON}")
+        self.bytes_removed = Metrics.counter(ns, f"bytes_removed.{REASON}")
         self.dropped = Metrics.counter(ns, "drop.boilerplate.empty")
+        self.line_examples = RemovedLineSampler()
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, doc: Document, frequent) -> Iterator:
+        self.ticker.tick("boilerplate")
         if self._frequent is None:  # the side input is the same for the whole run
             self._frequent = frozenset(frequent)
         if not self._frequent:
             yield doc
             return
-        kept, removed = [], 0
+        kept, removed, removed_bytes, example = [], 0, 0, None
         for unit in units(doc["text"]):
             joined = unit_text(unit)
             if len(joined) >= self.min_line_chars and line_key(joined) in self._frequent:
                 removed += len(unit)
+                removed_bytes += sum(len(line.encode("utf-8")) + 1 for line in unit)
+                example = example or "\n".join(unit)
             else:
                 kept.extend(unit)
         if not removed:
             yield doc
             return
         self.lines_removed.inc(removed)
+        self.bytes_removed.inc(removed_bytes)
         text = "\n".join(kept).strip("\n")
         if not text.strip():
             self.dropped.inc()
             yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, "boilerplate.empty"))
             return
+        yield from self.line_examples.candidates(doc, {REASON: example})
         yield dict(doc, text=text)
 
 
 class RemoveBoilerplate(beam.PTransform):
-    """Returns (documents without boilerplate lines, rejected records)."""
+    """Returns (documents without boilerplate lines, rejected records, removed-line example
+    candidates)."""
 
     def __init__(self, source: str, min_documents: int = 3, min_line_chars: int = 20):
         super().__init__(label=f"{source}/boilerplate")
@@ -126,5 +143,5 @@ class RemoveBoilerplate(beam.PTransform):
         )
         out = docs | "Strip" >> beam.ParDo(
             _StripFn(self.source, min_chars), frequent=beam.pvalue.AsList(frequent)
-        ).with_outputs(REJECTED, main="kept")
-        return out.kept, out[REJECTED]
+        ).with_outputs(REJECTED, REMOVED_LINES, main="kept")
+        return out.kept, out[REJECTED], out[REMOVED_LINES]

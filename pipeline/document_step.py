@@ -27,11 +27,14 @@ from pipeline.stages import ApplyStep
 class StepOutcome:
     """doc: the document after the step, or (when dropped) the one its rejected record shows.
     drop_reason: None keeps the document, else "<step>.<check>".
-    stats: counter name -> increment, counted for the document's source."""
+    stats: counter name -> increment, counted for the document's source.
+    removed_examples: reason -> lines a line rule removed from the (kept) document, for the
+    report's examples (pipeline/stages.py keeps a few per reason)."""
 
     doc: Document
     drop_reason: str | None = None
     stats: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    removed_examples: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 class DocumentStep:
@@ -76,4 +79,4 @@ class TextRule(DocumentStep):
             return StepOutcome(doc, result.drop_reason, stats)
         if result.text is not doc["text"]:
             doc = dict(doc, text=result.text)
-        return StepOutcome(doc, None, stats)
+        return StepOutcome(doc, None, stats, result.removed_examples)

@@ -36,9 +36,10 @@ from pipeline import drop_warnings, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.corpus_stage import JobFacts
-from pipeline.drop_examples import drop_examples
+from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
+from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
-from pipeline.stages import CountDocuments, metrics_namespace
+from pipeline.stages import CountDocuments, SelectLineExamples, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
 
@@ -67,8 +68,9 @@ class _ReadFn(beam.DoFn):
 
 
 def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
-                        units: list) -> tuple[Any, Any, Any]:
-    """Read -> per-document stages in spec order, for one source: (docs, rejected, dead)."""
+                        units: list) -> tuple[Any, Any, Any, Any]:
+    """Read -> per-document stages in spec order, for one source: (docs, rejected, dead,
+    examples of removed lines: one dict reason -> examples)."""
     name = source.name
     read = (
         p
@@ -77,26 +79,30 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
         | f"{name}/read" >> beam.ParDo(_ReadFn(source)).with_outputs(DEAD, main="docs")
     )
     docs = read.docs | CountDocuments(name, "in")
-    rejected = []
+    rejected, removed_lines = [], []
     for stage, params in source.stages:
         step = stage_registry.build_source_step(stage, params, source)
-        docs, dropped = docs | step.transform(name)
+        docs, dropped, removed = docs | step.transform(name)
         rejected.append(dropped)
+        removed_lines.append(removed)
     all_rejected = (rejected | f"{name}/rejected" >> beam.Flatten()) if rejected else (
         p | f"{name}/no_rejected" >> beam.Create([]))
-    return docs, all_rejected, read[DEAD]
+    line_examples = ((removed_lines or [p | f"{name}/no_removed_lines" >> beam.Create([])])
+                     | f"{name}/removed_lines" >> beam.Flatten()
+                     | f"{name}/line_examples" >> SelectLineExamples())
+    return docs, all_rejected, read[DEAD], line_examples
 
 
 def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                    units: dict[str, list], output_dir: str) -> None:
     """Per-source branches -> corpus stages on all of them together -> per-source writes."""
     branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
-    kept = {name: docs for name, (docs, _, _) in branches.items()}
+    kept = {name: docs for name, (docs, _, _, _) in branches.items()}
     extra_rejected: dict[str, list] = {name: [] for name in branches}
     if spec.corpus_stages_on:
         names = [s.name for s in sources]
         index = {name: i for i, name in enumerate(names)}
-        everything = [docs for docs, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
+        everything = [docs for docs, _, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
         docs, rejected = corpus_stages.apply_corpus_stages(everything, spec, output_dir)
         by_source = docs | "corpus/split_kept" >> beam.Partition(
             lambda d, n: index[d["source"]], len(names))
@@ -108,11 +114,13 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
             extra_rejected[name].append(dropped[i])
     for source in sources:
         name = source.name
-        _, rejected, dead = branches[name]
+        _, rejected, dead, line_examples = branches[name]
         if extra_rejected[name]:
             rejected = ([rejected] + extra_rejected[name]
                         | f"{name}/all_rejected" >> beam.Flatten())
         staging = manifests.staging_dir(output_dir, name)
+        _ = line_examples | f"{name}/write_line_examples" >> beam.Map(
+            write_line_examples, staging)
         (kept[name], rejected, dead) | writers.WriteSourceOutputs(
             name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
             train_shards=spec.train_shards, validation_shards=spec.validation_shards,
@@ -204,6 +212,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output_dir", required=True, help="where outputs go (local or gs://)")
     parser.add_argument("--force", action="store_true",
                         help="redo every source even when its outputs are complete")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log documents so far and per second, per stage, this often "
+                             "while the job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
                      parser.prog)
@@ -225,10 +236,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for source in todo:
             manifests.prepare_staging(output_dir, source.name)
         corpus_stages.prepare_staging(spec, output_dir)
-        build_pipeline(p, spec, todo, units, output_dir)
-        log.info("running %d source(s) on %s", len(todo), runner)
-        result = p.run()
-        result.wait_until_finish()
+        order = ["read", *stage_registry.STAGES, "written"]
+        with ProgressMonitor("prep", runner, order, known.progress_seconds):
+            build_pipeline(p, spec, todo, units, output_dir)
+            log.info("running %d source(s) on %s", len(todo), runner)
+            result = p.run()
+            result.wait_until_finish()
         counters = collect_counters(result)
     wall = round(time.time() - started, 2)
 
@@ -261,7 +274,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(report.console_summary(summary, output_dir))
         return summary
     all_manifests = [manifests.read_manifest(output_dir, s.name) for s in spec.sources]
-    warnings, examples = [], {}
+    warnings, examples, line_examples = [], {}, {}
     for source, manifest in zip(spec.sources, all_manifests):
         if manifest is None or source not in todo:
             continue
@@ -269,11 +282,14 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                   source.allow_empty)
         examples[source.name] = drop_examples(
             FileSystems.join(output_dir, source.name), sorted(manifest["dropped"]))
+        line_examples[source.name] = read_line_examples(
+            FileSystems.join(output_dir, source.name))
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
                                   skipped=[s.name for s in skipped], wall_time_s=wall,
                                   corpus_stages=corpus_stages.stage_names(spec),
                                   stage_data=corpus_stages.report_data(spec, output_dir),
-                                  warnings=warnings, examples=examples)
+                                  warnings=warnings, examples=examples,
+                                  line_examples=line_examples)
     print(report.console_summary(summary, output_dir))
     fatal = [w["message"] for w in warnings if w["fatal"]]
     if fatal:
@@ -283,6 +299,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Importing Beam logged a warning, which set up the root logger at WARNING already (and
+    # made basicConfig a no-op): without this, progress and other INFO lines never show.
+    logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers

@@ -43,11 +43,13 @@ def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] 
 def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran: list[str],
                  skipped: list[str], wall_time_s: float, corpus_stages: list[str],
                  stage_data: dict[str, Any], warnings: list[dict[str, Any]] = (),
-                 examples: dict[str, dict[str, list]] | None = None) -> dict[str, Any]:
+                 examples: dict[str, dict[str, list]] | None = None,
+                 line_examples: dict[str, dict[str, list]] | None = None) -> dict[str, Any]:
     """Writes report.json and report.html. `corpus_stages`: the corpus stages that ran, in
     order; `stage_data`: each registered corpus stage's report data ({} when off);
     `warnings`: pipeline/drop_warnings.py's; `examples`: source -> reason -> dropped
-    documents' excerpts (pipeline/drop_examples.py)."""
+    documents' excerpts, `line_examples`: source -> reason -> excerpts of lines a line rule
+    removed (pipeline/drop_examples.py)."""
     sources = [m for m in manifests if m]
     totals = {
         "documents_in": sum(m["documents_in"] for m in sources),
@@ -65,10 +67,12 @@ def write_report(output_dir: str, manifests: list[dict[str, Any] | None], *, ran
             "dead_letters", "config_hash")} | {
                 "funnel": funnel(m, corpus_stages),
                 "removed_by_rule": drop_warnings.rule_removals(m),
+                "bytes_removed": m.get("bytes_removed", {}),
                 "skipped_checks": m.get("skipped_checks", {}),
                 "step_documents": m.get("step_documents", {}),
                 "step_seconds": m.get("step_seconds", {}),
-                "examples": (examples or {}).get(m["source"], {})}
+                "examples": (examples or {}).get(m["source"], {}),
+                "removed_line_examples": (line_examples or {}).get(m["source"], {})}
             for m in sources},
         "warnings": list(warnings),
         "corpus_stages": list(corpus_stages),
@@ -206,6 +210,16 @@ def _removed_section(summary: dict[str, Any]) -> str:
                 examples.append(f"<tr><td>{e(reason)}</td><td>{e(str(x['id']))} "
                                 f"({e(str(x['lang']))}, {x['chars']:,} chars)</td>"
                                 f"<td class=small><pre>{e(x['excerpt'])}</pre></td></tr>")
+        line_rows = "".join(
+            f"<tr><td>{e(reason)}</td><td>{n:,}</td>"
+            f"<td>{(m.get('bytes_removed') or {}).get(reason, 0) / 1e6:.3f}</td></tr>"
+            for reason, n in sorted((m.get("lines_removed") or {}).items(),
+                                    key=lambda kv: -kv[1]))
+        line_examples = "".join(
+            f"<tr><td>{e(reason)}</td><td>{e(str(x['id']))} ({e(str(x['lang']))}, "
+            f"{x['lines']:,} line(s))</td><td class=small><pre>{e(x['excerpt'])}</pre></td></tr>"
+            for reason, found in sorted((m.get("removed_line_examples") or {}).items())
+            for x in found)
         parts.append(
             f"<h3>{e(name)}</h3><table><tr><th>rule</th><th>documents dropped</th>"
             f"<th>lines removed</th><th>MB removed</th></tr>{rows}</table>"
@@ -213,7 +227,12 @@ def _removed_section(summary: dict[str, Any]) -> str:
                if skipped else "")
             + (f"<details><summary>examples of dropped documents</summary><table>"
                f"<tr><th>reason</th><th>document</th><th>start of its text</th></tr>"
-               f"{''.join(examples)}</table></details>" if examples else ""))
+               f"{''.join(examples)}</table></details>" if examples else "")
+            + (f"<p>Lines removed by line rules:</p><table><tr><th>reason</th>"
+               f"<th>lines</th><th>MB</th></tr>{line_rows}</table>" if line_rows else "")
+            + (f"<details><summary>examples of removed lines</summary><table>"
+               f"<tr><th>reason</th><th>document</th><th>removed lines</th></tr>"
+               f"{line_examples}</table></details>" if line_examples else ""))
     return "\n".join(parts)
 
 

@@ -44,9 +44,10 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 
-from pipeline import writers
+from pipeline import progress, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
+from pipeline.progress import ProgressMonitor
 
 log = logging.getLogger("pipeline.train_tokenizer")
 
@@ -173,14 +174,23 @@ class _SampleFn(beam.DoFn):
     def __init__(self, rates: dict[str, float], seed: int):
         self.rates = rates
         self.seed = seed
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, serialized: bytes):
+        self.ticker.tick("read")
         doc = writers.parse_example(serialized)
         rate = self.rates.get(doc["source"])
         if rate is None:
             return
         text = sample_lines(doc["id"], doc["text"], rate, self.seed)
         if text is not None:
+            self.ticker.tick("sampled")
             beam.metrics.Metrics.counter("tokenizer_sample", f"{doc['source']}_docs").inc()
             yield json.dumps({"id": doc["id"], "source": doc["source"], "text": text},
                              ensure_ascii=False)
@@ -195,7 +205,7 @@ def read_tfrecord(path: str):
 
 
 def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: str,
-               beam_args: Sequence[str]) -> None:
+               beam_args: Sequence[str], progress_seconds: float = 10.0) -> None:
     shards = []
     for name in sorted(rates):
         pattern = os.path.join(data_dir, name, "train-*.tfrecord")
@@ -203,7 +213,10 @@ def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: st
         if not matched:
             raise TokenizerError(f"no train shards match {pattern!r}")
         shards.extend(matched)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    options = pipeline_options(beam_args)
+    runner = options.get_all_options().get("runner") or "DirectRunner"
+    with ProgressMonitor("tokenizer sample", runner, ["read", "sampled"], progress_seconds), \
+            beam.Pipeline(options=options) as p:
         _ = (
             p
             | "Shards" >> beam.Create(shards)
@@ -285,6 +298,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="most lines the trainer loads (a seeded shuffle picks them)")
     parser.add_argument("--max_sentence_length", type=int, default=16384,
                         help="longest line in bytes the trainer uses; longer lines are skipped")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log documents read and sampled, and per second, this often while "
+                             "the sampling job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
                      parser.prog)
@@ -306,7 +322,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     os.makedirs(known.output_dir, exist_ok=True)
     sample_dir = os.path.join(known.output_dir, SAMPLE_DIR)
     shutil.rmtree(sample_dir, ignore_errors=True)  # a previous (possibly failed) run's sample
-    run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args)
+    run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args,
+               known.progress_seconds)
     sentences = os.path.join(sample_dir, "sentences.txt")
     stats = write_sentences(sample_dir, known.seed, sentences)
     if not stats:
@@ -349,11 +366,38 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         json.dump(manifest, f, indent=2, sort_keys=True, ensure_ascii=False)
     log.info("wrote %s (sha256 %s) from a %d-byte sample", model_path, manifest["model_sha256"],
              sample_total)
+    print(summary_text(manifest, manifests, known.output_dir))
     return manifest
+
+
+def summary_text(manifest: dict[str, Any], source_manifests: dict[str, dict[str, Any]],
+                 output_dir: str) -> str:
+    """What went in, what came out, where: the end-of-job summary on the console."""
+    sample = manifest["sample"]
+    docs_in = sum(int(m.get("documents_out", {}).get("train", 0))
+                  for m in source_manifests.values())
+    bytes_in = sum(sample["train_bytes_available"].values())
+    per_source = ", ".join(
+        f"{name} {s.get('documents', 0):,} docs / {s.get('bytes', 0) / 1e6:.2f} MB "
+        f"({100 * sample['share_reached'].get(name, 0):.1f} %)"
+        for name, s in sorted(sample["per_source"].items()))
+    return "\n".join([
+        f"in: {len(source_manifests)} source(s), {docs_in:,} train documents, "
+        f"{bytes_in / 1e6:.2f} MB",
+        f"sample: {sample['bytes'] / 1e6:.2f} MB in {manifest['sample_seconds']:.1f} s; "
+        f"{per_source}",
+        f"out: vocabulary of {manifest['vocab_size']:,} pieces trained in "
+        f"{manifest['train_seconds']:.1f} s",
+        f"wrote: {os.path.join(output_dir, manifest['model'])}, "
+        f"{os.path.join(output_dir, manifest['vocab'])}, "
+        f"{os.path.join(output_dir, 'manifest.json')}"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Importing Beam logged a warning, which set up the root logger at WARNING already (and
+    # made basicConfig a no-op): without this, progress and other INFO lines never show.
+    logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

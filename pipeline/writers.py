@@ -28,6 +28,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipeline import progress
 from pipeline.stages import metrics_namespace
 
 TRAIN, VALIDATION, REJECTED_KIND, DEAD_LETTERS_KIND = "train", "validation", "rejected", "dead"
@@ -142,9 +143,14 @@ class _WriteShardFn(beam.DoFn):
         self.source = source
         self.staging_dir = staging_dir
         self.shard_counts = shard_counts
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         self.namespace = metrics_namespace(self.source)
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, element):
         (kind, shard), records = element
@@ -160,6 +166,7 @@ class _WriteShardFn(beam.DoFn):
             write_jsonl_gz(path, records)
             return
         write_tfrecord(path, (serialize_example(doc) for doc in records))
+        self.ticker.tick("written", len(records))
         num_bytes = sum(len(doc["text"].encode("utf-8")) for doc in records)
         Metrics.counter(self.namespace, f"out_{kind}_docs").inc(len(records))
         Metrics.counter(self.namespace, f"out_{kind}_bytes").inc(num_bytes)

@@ -8,6 +8,11 @@ runner by Beam's options. Beam workers find the Tasks by importing `tasks.from_e
 registers the spec named in $PALM_TASKS_SPEC (set here, inherited by local workers; on a
 remote runner set it in the worker container). Training then reads the cache with
 `use_cached=True` after `seqio.add_global_cache_dirs([DIR])`.
+While it runs, a line every --progress_seconds gives the examples each task/split has produced
+so far and per second (pipeline/progress.py); at the end, a summary per task/split: examples,
+tokens and where the cache is. Two runs on the same data write identical cache files: examples
+are placed in shards by a hash of their bytes (tasks/seqio_beam.py, which also holds the
+progress tick).
 Equivalent with seqio's own command line:
     PALM_TASKS_SPEC=SPEC python -m seqio.scripts.cache_tasks_main --module_import=tasks.from_env \
         --tasks='palm_demo\\..*' --output_cache_dir=DIR --pipeline_options=--runner=DirectRunner
@@ -16,6 +21,7 @@ Equivalent with seqio's own command line:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -24,6 +30,7 @@ from typing import Sequence
 
 import apache_beam as beam
 
+from pipeline import progress
 from pipeline.beam_flags import FlagError, check_beam_flags
 
 SPEC_ENV = "PALM_TASKS_SPEC"
@@ -40,6 +47,9 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
                         help="comma-separated regexes of task names (default: the spec's tasks)")
     parser.add_argument("--min_shards", type=int, default=8)
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log examples so far and per second, per task and split, this "
+                             "often while the job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     check_beam_flags(beam_args, [o for a in parser._actions for o in a.option_strings],
                      program="tasks.cache")
@@ -57,8 +67,27 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
         outputs = _run_pipeline(known, beam_args)
     finally:
         _set_env(saved)
-    print("\n".join(outputs))
+    print(summary_text(outputs))
     return outputs
+
+
+def summary_text(output_dirs: list[str]) -> str:
+    """Per cached task and split: examples and tokens (from seqio's stats files), and where."""
+    lines = [f"cached {len(output_dirs)} task(s)"]
+    for out in output_dirs:
+        for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+            if not (name.startswith("stats.") and name.endswith(".json")):
+                continue
+            with open(os.path.join(out, name), encoding="utf-8") as f:
+                stats = json.load(f)
+            split = name[len("stats."):-len(".json")]
+            tokens = ", ".join(f"{k[:-len('_tokens')]} {int(v):,} tokens"
+                               for k, v in sorted(stats.items())
+                               if k.endswith("_tokens") and not k.endswith("_max_tokens"))
+            lines.append(f"  {os.path.basename(out)} {split}: {int(stats.get('examples', 0)):,} "
+                         f"examples" + (f", {tokens}" if tokens else ""))
+        lines.append(f"  -> {out}")
+    return "\n".join(lines)
 
 
 def _set_env(values: dict[str, str | None]) -> None:
@@ -75,6 +104,7 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
 
     import tasks
     from pipeline.beam_options import pipeline_options
+    from tasks.seqio_beam import seqio_substitutions
 
     name = tasks.register_mixture(os.environ[SPEC_ENV])
     task_regexes = known.tasks.split(",") if known.tasks else [re.escape(name) + r"\..*"]
@@ -82,14 +112,23 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
                             f"--output_cache_dir={known.output_cache_dir}"])
     seqio.add_global_cache_dirs([known.output_cache_dir])
     os.makedirs(known.output_cache_dir, exist_ok=True)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
-        return cache_tasks_main.run_pipeline(
-            p, task_regexes, known.output_cache_dir, modules_to_import=["tasks.from_env"],
-            overwrite=known.overwrite, output_format="tfrecord")
+    options = pipeline_options(beam_args)
+    runner = options.get_all_options().get("runner") or "DirectRunner"
+    with progress.ProgressMonitor("cache", runner, (), known.progress_seconds) as monitor:
+        with beam.Pipeline(options=options) as p:
+            with seqio_substitutions(monitor.directory):
+                outputs = cache_tasks_main.run_pipeline(
+                    p, task_regexes, known.output_cache_dir,
+                    modules_to_import=["tasks.from_env"], overwrite=known.overwrite,
+                    output_format="tfrecord")
+    return outputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Importing Beam logged a warning, which set up the root logger at WARNING already (and
+    # made basicConfig a no-op): without this, progress and other INFO lines never show.
+    logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pipeline.mixture_spec import MixtureSpecError

@@ -27,7 +27,7 @@ def _run(pages):
     docs = [{"id": str(i), "text": t, "source": "man", "role": "books", "lang": "en",
              "meta": {}} for i, t in enumerate(pages)]
     p = TestPipeline()
-    kept, _ = p | beam.Create(docs) | RemoveBoilerplate("man", min_documents=3)
+    kept, _, _ = p | beam.Create(docs) | RemoveBoilerplate("man", min_documents=3)
     texts = kept | beam.Map(lambda d: d["text"])
     expected = [t.replace("\n\nReport bugs to the maintainers of the Linux man-pages "
                           "project.\n", "").rstrip("\n") for t in pages]

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -124,6 +125,81 @@ def test_cached_equals_uncached(news_cache):
         cached = sorted(tuple(ex["targets"]) for ex in task.get_dataset(
             LENGTHS, use_cached=True, **kw).as_numpy_iterator())
         assert cached == uncached and cached
+
+
+def test_cache_job_shows_progress_and_a_summary(mixture, tmp_path, caplog, capsys):
+    """Progress per task and split while seqio's job runs (multi-processing, as the demo
+    runs it), and per task and split the examples and tokens at the end."""
+    import json
+    import logging
+
+    from tasks import cache
+
+    _, demo = mixture
+    caplog.set_level(logging.INFO, logger="pipeline.progress")
+    out = str(tmp_path / "cache")
+    [task_dir] = cache.run([
+        "--spec", demo["spec"], "--output_cache_dir", out, "--data_dir", demo["prep"],
+        "--vocabulary", demo["model"], "--tasks", r"palm_demo\.books", "--min_shards", "1",
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2",
+        "--progress_seconds=0.2"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.progress"]
+    stats = {split: json.load(open(f"{task_dir}/stats.{split}.json"))
+             for split in ("train", "validation")}
+    assert lines and all(line.startswith("cache progress ") for line in lines)
+    for split in ("train", "validation"):
+        assert f"palm_demo.books {split} {stats[split]['examples']:,} (" in lines[-1]
+    printed = capsys.readouterr().out
+    assert f"books train: {stats['train']['examples']:,} examples, targets " in printed
+    assert f"-> {task_dir}" in printed
+    # seqio's classes are back once the pipeline is built
+    from seqio import beam_utils
+    assert beam_utils.PreprocessTask.__module__ == "seqio.beam_utils"
+    assert beam_utils.WriteExampleTfRecord.__module__ == "seqio.beam_utils"
+
+
+def _cache_run(cache, argv):
+    """tasks.cache.run, with seqio's global cache dirs as they were before it."""
+    saved = list(seqio.get_global_cache_dirs())  # a copy: seqio appends to its list
+    try:
+        return cache.run(argv)
+    finally:
+        seqio.set_global_cache_dirs(saved)
+
+
+def test_two_cache_runs_write_identical_files(mixture, tmp_path):
+    """Examples go to shards by a hash of their bytes (Beam's fixed-shard writer starts its
+    round-robin at a random shard), so reruns give byte-identical caches that seqio reads."""
+    import glob
+    import hashlib
+
+    from tasks import cache
+
+    _, demo = mixture
+    digests = []
+    for run in ("a", "b"):  # each run's cache is forgotten (seqio skips a cached task)
+        [task_dir] = _cache_run(cache, [
+            "--spec", demo["spec"], "--output_cache_dir", str(tmp_path / run),
+            "--data_dir", demo["prep"], "--vocabulary", demo["model"],
+            "--tasks", r"palm_demo\.wikipedia", "--min_shards", "3",
+            "--direct_running_mode=in_memory", "--progress_seconds=0"])
+        files = sorted(glob.glob(f"{task_dir}/*"))
+        digests.append({os.path.basename(f): hashlib.sha256(open(f, "rb").read()).hexdigest()
+                        for f in files})
+    shards = [name for name in digests[0] if name.startswith("train.tfrecord-")]
+    n = len(shards)  # max(input shards, --min_shards), as seqio decides
+    assert n >= 3 and sorted(shards) == [f"train.tfrecord-{i:05d}-of-{n:05d}" for i in range(n)]
+    assert digests[0] == digests[1]
+    # Every example written once, as a tf.train.Example (test_cached_equals_uncached reads
+    # a cache made by this writer through seqio).
+    import tensorflow as tf
+
+    records = list(tf.data.TFRecordDataset(
+        [f"{task_dir}/{name}" for name in sorted(shards)]).as_numpy_iterator())
+    stats = json.load(open(f"{task_dir}/stats.train.json"))
+    assert len(records) == stats["examples"] > 0
+    assert all(tf.train.Example.FromString(r).features.feature["targets"].int64_list.value
+               for r in records)
 
 
 # --------------------------------------------------------------------------------------------

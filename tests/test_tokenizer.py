@@ -1,6 +1,7 @@
 """pipeline.train_tokenizer: the Beam sample, PaLM's SentencePiece settings, lossless round trips."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -145,3 +146,21 @@ def test_a_misspelt_flag_is_an_error(tmp_path, capsys):
     assert train_tokenizer.main(args + ["--sample_byte=1000"]) == 2
     assert "unknown flag --sample_byte; did you mean --sample_bytes?" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_progress_while_sampling_and_a_summary_at_the_end(demo, tmp_path, caplog, capsys):
+    caplog.set_level(logging.INFO, logger="pipeline.progress")
+    train_tokenizer.run([
+        "--data_dir", demo["prep"], "--vocab_size", "400", "--output_dir", str(tmp_path),
+        "--sample_bytes", "200000", "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2", "--progress_seconds=0.2"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.progress"]
+    assert lines and all(line.startswith("tokenizer sample progress ") for line in lines)
+    train_docs = sum(m["documents_out"]["train"]
+                     for m in train_tokenizer.read_manifests(demo["prep"]).values())
+    sampled = sum(s["documents"] for s in json.load(
+        open(tmp_path / "manifest.json"))["sample"]["per_source"].values())
+    assert f"read {train_docs:,} (" in lines[-1] and f"sampled {sampled:,} (" in lines[-1]
+    out = capsys.readouterr().out
+    assert f"{train_docs:,} train documents" in out
+    assert f"wrote: {tmp_path / 'spm.model'}" in out and "vocabulary of 400 pieces" in out

@@ -16,6 +16,8 @@ class RuleResult:
     bytes_removed: for line-level rules, UTF-8 bytes of the removed lines, by the same reasons.
     skipped: checks not applied because the document's language has no sound setting for
         them ("gopher_quality.stop_words"); counted per language so a report can say so.
+    removed_examples: for line-level rules, the first lines removed for each reason (one
+        example per reason and document), for the report's examples of removed lines.
     """
 
     text: str
@@ -23,6 +25,7 @@ class RuleResult:
     lines_removed: dict[str, int] = dataclasses.field(default_factory=dict)
     bytes_removed: dict[str, int] = dataclasses.field(default_factory=dict)
     skipped: tuple[str, ...] = ()
+    removed_examples: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def keep(self) -> bool:

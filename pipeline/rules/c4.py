@@ -136,6 +136,7 @@ class C4Rules(TextRule):
         kept: list[str] = []
         removed: dict[str, int] = {}
         removed_bytes: dict[str, int] = {}
+        examples: dict[str, str] = {}
         sentences = 0
         for unit in units:
             stripped = [line.strip() for line in unit]
@@ -147,6 +148,7 @@ class C4Rules(TextRule):
                 removed[key] = removed.get(key, 0) + len(unit)
                 removed_bytes[key] = (removed_bytes.get(key, 0)
                                       + sum(len(line.encode("utf-8")) + 1 for line in unit))
+                examples.setdefault(key, "\n".join(unit))
                 continue
             if sentences < self.min_sentences:  # counting stops once the page has enough
                 sentences += _sentences(judged, prof)
@@ -162,7 +164,7 @@ class C4Rules(TextRule):
         cleaned = "\n".join(kept).strip()
         if not cleaned:
             return RuleResult(text, f"{self.name}.empty", removed, removed_bytes)
-        return RuleResult(cleaned, None, removed, removed_bytes)
+        return RuleResult(cleaned, None, removed, removed_bytes, removed_examples=examples)
 
 
 _CJK_SENTENCE_END = re.compile(r"[。！？!?]+")
