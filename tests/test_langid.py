@@ -197,6 +197,39 @@ def test_a_document_without_prose_is_scored_whole_and_not_waved_through():
     assert langid.identify(C_LISTING) == langid.identify(C_LISTING, score_on="text")
 
 
+# A short English manual page: its one sentence of prose is all fastText sees, and it is unsure.
+SHORT_MAN_EN = """\
+SWAPWORD(3)              Library Functions Manual              SWAPWORD(3)
+
+NAME
+       swapword, swaphalf - reorder the bytes of integers
+
+SYNOPSIS
+       #include <netswap.h>
+       uint32_t swapword(uint32_t value);
+
+DESCRIPTION
+       The swapword() function converts the unsigned integer from host byte order to network byte order.
+"""
+
+
+def test_a_declared_language_ranked_first_needs_only_the_declared_floor():
+    lang, score = langid.identify(SHORT_MAN_EN)
+    assert lang == "en" and 0.3 <= score < 0.65, score
+    # A source that declares English keeps it; one that declares nothing applies FineWeb's 0.65.
+    assert LanguageFilter(languages=("en",)).classify(SHORT_MAN_EN)[2].drop_reason is None
+    assert LanguageFilter().classify(SHORT_MAN_EN)[2].drop_reason == "langid.low_score"
+    assert (LanguageFilter(languages=("en",), min_score_declared=0.65)
+            .classify(SHORT_MAN_EN)[2].drop_reason == "langid.low_score")
+
+
+def test_thresholds_must_be_probabilities():
+    with pytest.raises(ValueError, match="min_score_declared must be a probability"):
+        LanguageFilter(min_score_declared=30)
+    with pytest.raises(ValueError, match="min_score must be a probability"):
+        LanguageFilter(min_score=-0.1)
+
+
 def test_score_on_text_is_the_first_characters_of_the_whole_text():
     text = PAGE_ES + "\n" + MAN_EN
     assert langid.identify(text, max_chars=300, score_on="text")[0] == "es"
