@@ -227,9 +227,11 @@ def ensure_export(corpus: dict[str, Any], shards: int) -> dict[str, Any]:
 
 def our_stage_params() -> dict[str, dict[str, Any]]:
     """Our rules in their datatrove-identical mode: tokens as datatrove counts them, display
-    lines judged by C4, the first characters of the whole text scored by language ID (the
-    defaults count whitespace words, unwrap paragraphs and score the prose lines)."""
-    return {"langid": {"min_score": MIN_SCORE, "score_on": "text"},
+    lines judged by C4, the first characters of the whole text scored by language ID against
+    datatrove's one threshold, declared languages or not (the defaults count whitespace words,
+    unwrap paragraphs, score the prose lines and take 0.3 for a declared language)."""
+    return {"langid": {"min_score": MIN_SCORE, "min_score_declared": MIN_SCORE,
+                       "score_on": "text"},
             "gopher_repetition": {"word_definition": "datatrove"},
             "gopher_quality": {"word_definition": "datatrove"}, "c4": {"unwrap": False}}
 
