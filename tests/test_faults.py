@@ -197,25 +197,32 @@ def test_every_checkpoint_corrupt_is_a_clear_error_and_nothing_is_touched(straig
     assert snapshot(run) == before
 
 
+# Shared by the scripts below: wait (at most 30 s) until `marker` exists, then SIGKILL this
+# process, so the kill lands at a known point of a checkpoint's life.
+DIE_ONCE_WRITTEN = """
+def die_once_written(marker):
+    for _ in range(600):
+        if os.path.exists(marker):
+            break
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
 # A run that SIGKILLs itself while checkpoint_4 is being written: inside Orbax's asynchronous
 # write (right after the save was handed to it), or while its checksums are being computed.
 KILLER = """
 import os, signal, sys, time
 import orbax.checkpoint as ocp
 from launch import checksums, train
+""" + DIE_ONCE_WRITTEN + """
 where = sys.argv.pop(1)
 if where == "orbax":
     save = ocp.CheckpointManager.save
     def save_then_die(self, step, *args, **kwargs):
         out = save(self, step, *args, **kwargs)
         if step == 4:  # once checkpoint_2 is complete, die while checkpoint_4 is being written
-            marker = os.path.join(str(self.directory), "checkpoint_2", "checksums",
-                                  "process_0.json")
-            for _ in range(600):
-                if os.path.exists(marker):
-                    break
-                time.sleep(0.05)
-            os.kill(os.getpid(), signal.SIGKILL)
+            die_once_written(os.path.join(str(self.directory), "checkpoint_2", "checksums",
+                                          "process_0.json"))
         return out
     ocp.CheckpointManager.save = save_then_die
 else:
@@ -629,17 +636,14 @@ def test_run_report_reads_a_run_on_an_object_store(straight, tmp_path):
 OBJECT_STORE_RUN = """
 import os, signal, sys, time
 from launch import paths, train, trainer
+""" + DIE_ONCE_WRITTEN + """
 paths.can_append = lambda path: False
 step_fn = trainer.Trainer.train_step
 def step_then_die(self, state, batch):
     out = step_fn(self, state, batch)
     if int(out[0].step) == 7 and os.environ.get("KILL_AT_7"):
-        marker = os.path.join(sys.argv[-1], "checkpoint_4", "checksums", "process_0.json")
-        for _ in range(600):
-            if os.path.exists(marker):
-                break
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGKILL)
+        die_once_written(os.path.join(sys.argv[-1], "checkpoint_4", "checksums",
+                                      "process_0.json"))
     return out
 trainer.Trainer.train_step = step_then_die
 model_dir = sys.argv.pop()
