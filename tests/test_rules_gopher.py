@@ -177,6 +177,23 @@ def test_dup_line_char_frac():
     assert repetition("\n".join(lines)) == "gopher_repetition.dup_line_char_frac"
 
 
+def test_table_borders_are_not_repeated_lines_but_count_in_datatrove_mode():
+    """An ASCII table repeats its border line on every row; the rows carry the text."""
+    border = "+------------------+------------------------------------------+"
+    rows = [f"| {name:<16} | {what:<40} |" for name, what in (
+        ("rsync", "copies trees between hosts"), ("tar", "packs files into one archive"),
+        ("cpio", "an older archiver, used by initramfs"), ("pax", "the POSIX archive tool"),
+        ("afio", "writes archives that survive damage"), ("dump", "backs up ext4 filesystems"))]
+    table = "\n".join([border, *sum(([row, border] for row in rows), [])])
+    text = "Table 9.1. List of tools for the job\n\n" + table + "\n\n" + BASE
+    assert repetition(text) is None
+    assert repetition(text, word_definition="datatrove") in (
+        "gopher_repetition.dup_line_frac", "gopher_repetition.dup_line_char_frac")
+    # Lines with words still count: the same row repeated is a repeated line.
+    repeated = "\n".join([border, *[rows[0], border] * 6])
+    assert repetition(repeated + "\n\n" + BASE) == "gopher_repetition.dup_line_frac"
+
+
 def test_top_2_gram():
     text = " ".join(f"w{i} foo bar" for i in range(30))
     assert repetition(text) == "gopher_repetition.top_2_gram"

@@ -10,6 +10,11 @@ first failure names the reason):
 - duplicated n-grams (n = 5..10): scanning left to right, an n-gram already seen adds its
   characters (words concatenated without spaces) and the scan jumps past it; otherwise it
   is remembered and the scan moves one word. Total over `len(text)`.
+Lines without a letter or a digit (table borders such as `+------+`, `=====` underlines) and
+words without one (`|`, `+---+`, `-`) are formatting, not repeated content: in the default mode
+they are left out of the duplicate-line fractions and the n-grams (Debian Reference sections
+with ASCII tables were dropped for repeating their borders); `word_definition: datatrove`
+counts them, as datatrove does.
 Words follow the quality rule's `word_definition`: whitespace-separated (the Gopher paper;
 character-class segments for languages written without spaces, so Japanese and Chinese
 n-grams are n-grams of words, not of whole lines) by default, or datatrove's spaCy-compatible
@@ -45,6 +50,8 @@ from pipeline.rules.words import split_words
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAK = re.compile(r"\n+")
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+_PUNCTUATION_WORD = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")  # a whole word of punctuation
 
 TOP_N_GRAMS = ((2, 0.2), (3, 0.18), (4, 0.16))
 DUP_N_GRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
@@ -186,7 +193,7 @@ class GopherRepetition(TextRule):
     def _words(self, text: str, lang: str | None) -> list[str]:
         if self.word_definition == "datatrove":
             return split_words(text)
-        return languages.words_of(text, languages.profile(lang))
+        return languages.words_of(_PUNCTUATION_WORD.sub(" ", text), languages.profile(lang))
 
     def check(self, text: str, lang: str | None = None) -> str | None:
         """The name of the first failing check, or None."""
@@ -200,8 +207,10 @@ class GopherRepetition(TextRule):
         if chars / size > self.dup_para_char_frac:
             return "dup_para_char_frac"
         lines = _LINE_BREAK.split(text)
+        if self.word_definition != "datatrove":
+            lines = [line for line in lines if _LETTER_OR_DIGIT.search(line)]
         count, chars = _duplicates(lines)
-        if count / len(lines) > self.dup_line_frac:
+        if lines and count / len(lines) > self.dup_line_frac:
             return "dup_line_frac"
         if chars / size > self.dup_line_char_frac:
             return "dup_line_char_frac"
