@@ -2,9 +2,7 @@
 top-k/top-p bounds."""
 
 import functools
-import math
 
-import flax.linen as nn
 import hypothesis.extra.numpy as hnp
 import jax
 import jax.numpy as jnp
@@ -15,27 +13,14 @@ from hypothesis import strategies as st
 
 from model.config import PalmConfig
 from model.decoding import extend, generate, init_cache, kth_largest, sample_logits
-from model.flops import abstract_params
 from model.network import PalmModel
+from tests.model_params import random_params
 
 TINY = dict(vocab_size=512, num_layers=2, num_heads=4, d_model=64, head_dim=16, dtype="float32")
 
 
 def tiny(**overrides) -> PalmConfig:
     return PalmConfig(**{**TINY, **overrides})
-
-
-def random_params(config: PalmConfig, seed: int = 0):
-    rng = np.random.default_rng(seed)
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "scale":
-            return jnp.asarray(1.0 + 0.3 * rng.normal(size=leaf.shape), jnp.float32)
-        scale = 1.0 if name == "embedding" else 1.0 / math.sqrt(leaf.shape[-2])
-        return jnp.asarray(scale * rng.normal(size=leaf.shape), jnp.float32)
-
-    return jax.tree_util.tree_map_with_path(draw, nn.unbox(abstract_params(config)))
 
 
 @functools.partial(jax.jit, static_argnums=0)

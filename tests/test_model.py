@@ -16,6 +16,7 @@ from model.flops import abstract_params
 from model.layers import apply_rope
 from model.loss import compute_loss
 from model.network import PalmModel
+from tests.model_params import random_params
 
 TINY = dict(vocab_size=512, num_layers=2, num_heads=4, d_model=64, head_dim=16, dtype="float32")
 
@@ -29,24 +30,6 @@ def init_params(config: PalmConfig, seed: int = 0):
     """The model's own initialisation, compiled (eager, it costs seconds of op-by-op dispatch)."""
     tokens = jnp.zeros((1, 4), jnp.int32)
     return nn.unbox(PalmModel(config).init(jax.random.PRNGKey(seed), tokens)["params"])
-
-
-def random_params(config: PalmConfig, seed: int = 0):
-    """Parameters of the model's shapes drawn by numpy, layer-norm scales included (they start at 1
-    in a real init, where a forgotten scale would go unnoticed). Costs no compilation."""
-    rng = np.random.default_rng(seed)
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "scale":
-            values = 1.0 + 0.3 * rng.normal(size=leaf.shape)
-        elif name == "embedding":
-            values = rng.normal(size=leaf.shape)
-        else:
-            values = rng.normal(size=leaf.shape) / math.sqrt(leaf.shape[-2])
-        return jnp.asarray(values, jnp.float32)
-
-    return jax.tree_util.tree_map_with_path(draw, nn.unbox(abstract_params(config)))
 
 
 def random_tokens(shape, vocab=TINY["vocab_size"], seed=1):

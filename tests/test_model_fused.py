@@ -5,7 +5,6 @@ with float32 parameters, gradients and optimizer state."""
 
 import math
 
-import flax.linen as nn
 import hypothesis.extra.numpy as hnp
 import jax
 import jax.extend.core
@@ -18,29 +17,16 @@ from hypothesis import strategies as st
 from model import optimizer, train_step
 from model.config import PalmConfig
 from model.decoding import init_cache, prefill
-from model.flops import abstract_params
 from model.layers import attention, attention_implementation
 from model.loss import chunked_loss_sums, compute_loss
 from model.network import PalmModel, output_matrix, project
+from tests.model_params import random_params
 
 TINY = dict(vocab_size=128, num_layers=2, num_heads=4, d_model=32, head_dim=8, dtype="float32")
 
 
 def tiny(**overrides) -> PalmConfig:
     return PalmConfig(**{**TINY, **overrides})
-
-
-def random_params(config: PalmConfig, seed: int = 0):
-    rng = np.random.default_rng(seed)
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "scale":
-            return jnp.asarray(1.0 + 0.3 * rng.normal(size=leaf.shape), jnp.float32)
-        scale = 1.0 if name == "embedding" else 1.0 / math.sqrt(leaf.shape[-2])
-        return jnp.asarray(scale * rng.normal(size=leaf.shape), jnp.float32)
-
-    return jax.tree_util.tree_map_with_path(draw, nn.unbox(abstract_params(config)))
 
 
 def packed_batch(config, batch=4, length=12, seed=0):
