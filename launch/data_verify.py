@@ -5,7 +5,8 @@ launch.checkpoint_verify, for the data the project writes; pipeline/file_checksu
 
 DIR is detected by what it holds:
 - a prep output (`python -m pipeline.prep`): `<source>/manifest.json` per source, or one
-  source's folder; every published file is listed in the manifest's `checksums`;
+  source's folder; every published file is listed in the manifest's `checksums` (a folder of
+  shards without a manifest is an incomplete source; corpus stages' summaries are not listed);
 - a seqio cache (`python -m tasks.cache`): `<task>/COMPLETED` per task, or one task's folder;
   each split's shards are listed in `checksums.<split>.json` beside `info.<split>.json`;
 - a materialised stream (`python -m tasks.materialize`): `manifest.json` of format
@@ -137,7 +138,7 @@ def verify(directory: str) -> tuple[str, list[Problem]]:
             continue
         if paths.exists(paths.join(folder, marker)):
             problems += _prefixed(per_folder(folder), name)
-        elif kind == "prep" and paths.listdir(folder):
+        elif kind == "prep" and any(n.endswith(".tfrecord") for n in paths.listdir(folder)):
             problems.append(Problem(name, "completion marker",
                                     f"no {PREP_MANIFEST}: the source's output is incomplete"))
     return kind, problems

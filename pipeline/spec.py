@@ -48,7 +48,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 
-from pipeline import stage_registry
+from pipeline import langid, stage_registry
 from pipeline.corpus_stage import SectionContext
 from pipeline.validation import (Bool, Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
                                  Str, StrList, one_or_list, kind, model_from_signature,
@@ -171,6 +171,14 @@ def _folder_name(name: str) -> str:
     return name
 
 
+def _language_codes(codes: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [c for c in codes if c not in langid.LANGUAGES]
+    if unknown:
+        raise ValueError(f"'{unknown[0]}' is not an ISO 639 code the language identifier knows "
+                         f"(e.g. en, de, fr, zh; a list of codes, e.g. [en, de])")
+    return codes
+
+
 NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
 PathList = Annotated[tuple[NonEmptyStr, ...], Field(min_length=1),
                      BeforeValidator(one_or_list, json_schema_input_type=str | list[str])]
@@ -193,7 +201,8 @@ class SourceModel(SpecModel):
     text_field: Str = "text"
     id_field: Str | None = None
     url_field: Str | None = None
-    languages: StrList = Field((), description="ISO 639 codes kept by langid (empty: any)")
+    languages: Annotated[StrList, AfterValidator(_language_codes)] = Field(
+        (), description="ISO 639 codes kept by langid (empty: any)")
     extensions: StrList = Field((), description="file extensions read (text_dir, code_dir)")
     stages: dict[str, Any] = {}
     dataset: Str | None = Field(None, description="tfds: the dataset, e.g. 'my_corpus:1.0.0'")

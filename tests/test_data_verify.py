@@ -156,3 +156,31 @@ def test_training_on_a_damaged_tfrecord_names_file_and_record(tiny_tasks):
             pass
     assert raised.value.file == shard
     assert raised.value.record.startswith("record ")
+
+
+def test_seqio_cache_lists_checksums_before_completed(demo, tmp_path, capsys):
+    import seqio
+
+    from tasks import cache
+
+    saved = list(seqio.get_global_cache_dirs())
+    try:
+        [task_dir] = cache.run([
+            "--spec", demo["spec"], "--output_cache_dir", str(tmp_path / "cache"),
+            "--data_dir", demo["prep"], "--vocabulary", demo["model"],
+            "--tasks", r"palm_demo\.news", "--min_shards", "2",
+            "--direct_running_mode=in_memory", "--progress_seconds=0"])
+    finally:
+        seqio.set_global_cache_dirs(saved)
+    listing = json.load(open(os.path.join(task_dir, "checksums.train.json")))["files"]
+    shards = sorted(n for n in os.listdir(task_dir) if n.startswith("train.tfrecord-"))
+    assert sorted(listing) == shards and len(shards) >= 2
+    assert os.path.getmtime(os.path.join(task_dir, "checksums.train.json")) <= \
+        os.path.getmtime(os.path.join(task_dir, "COMPLETED"))
+    assert data_verify.main([str(tmp_path / "cache")]) == 0
+    assert "(seqio cache): OK" in capsys.readouterr().out
+    shard = os.path.join(task_dir, shards[1])
+    flip(shard, os.path.getsize(shard) // 2)
+    assert file_checksums.first_bad_record(shard) is not None
+    assert data_verify.main([task_dir]) == 1
+    assert f"{shards[1]}: crc32c check failed" in capsys.readouterr().out
