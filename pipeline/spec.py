@@ -288,6 +288,11 @@ def load_spec(path: str) -> PrepSpec:
         raw = yaml.safe_load(_read_text(path))
     except FileNotFoundError:
         raise SpecError(f"{path}: spec file not found") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not a YAML text file (not UTF-8: {e.reason} at byte "
+                        f"{e.start})") from None
+    except OSError as e:  # a folder, no permission
+        raise SpecError(f"{path}: cannot read the spec file: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{path}: not valid YAML: {e}") from None
     if "://" in path:
