@@ -164,10 +164,16 @@ def reserved_names() -> set[str]:
 # The spec's models (pipeline/validation.py). The per-document steps' parameters and the corpus
 # stages' sections come from the registry, so the models are built from it.
 
+MAX_NAME = 100  # file systems allow 255 bytes per folder name; outputs add suffixes
+
+
 def _folder_name(name: str) -> str:
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise ValueError(f"'{name}' must be non-empty and use only letters, digits, '-', '_' "
-                         "and '.' (it names a folder)")
+    if not name or not all(c.isalnum() or c in "-_." for c in name) or name in (".", ".."):
+        raise ValueError(f"'{name[:MAX_NAME]}' must be non-empty and use only letters, digits, "
+                         "'-', '_' and '.' (it names a folder)")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"'{name[:20]}...' has {len(name)} characters, at most {MAX_NAME} "
+                         "(it names a folder)")
     return name
 
 
