@@ -20,7 +20,6 @@ from typing import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-
 MAX_WORKERS = 1024  # local worker processes; more is a typo, not a machine
 
 

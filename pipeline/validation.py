@@ -186,8 +186,9 @@ def key_path(loc: list[Any]) -> str:
 
 
 _EXPECTED = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
-             "bool_type": "true or false", "finite_number": "a finite number", "string_type": "a string", "list_type": "a list",
+             "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
              "tuple_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+             "finite_number": "a finite number",
              "model_attributes_type": "a mapping"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
            "less_than_equal": "<="}

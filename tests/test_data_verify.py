@@ -126,7 +126,8 @@ def test_tfrecord_damage_is_located_by_record(tmp_path):
                                                          "payload checksum mismatch")
     with pytest.raises(tf.errors.DataLossError) as raised:
         list(tf.data.TFRecordDataset(paths))  # tf.data checks record CRCs by default
-    damage = file_checksums.tfrecord_damage(paths, int(str(raised.value).split(" at ")[1].split()[0]))
+    offset = int(str(raised.value).split(" at ")[1].split()[0])
+    damage = file_checksums.tfrecord_damage(paths, offset)
     assert damage.file == paths[1] and damage.record == f"record 20 (byte {20 * record})"
 
 

@@ -8,7 +8,6 @@ the trainer fails the test: every mutation here is invalid by construction), so 
 costs a validation, not a job.
 """
 
-import copy
 import math
 import os
 
