@@ -331,4 +331,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     process_group.end_workers_on_signal()  # a stopped job stops its Beam workers
+    process_group.fail_job_when_a_worker_dies("nothing was published (no source got a manifest)")
     sys.exit(main())
