@@ -96,7 +96,17 @@ def fail_job_when_a_worker_dies(what: str = "nothing was published") -> None:
             sys.stderr.write(f"error: the Beam job failed (a worker process died, exit code "
                              f"{code}); {what}: rerun the same command to redo it\n")
             sys.stderr.flush()
-            stop_workers(signal.SIGTERM)
+            workers = _descendants()  # not stop_workers: signal() is main-thread only
+            for proc in workers:
+                try:
+                    proc.terminate()
+                except psutil.Error:
+                    pass
+            for proc in psutil.wait_procs(workers, timeout=GRACE_SECONDS)[1]:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
             logging.shutdown()
             os._exit(1)  # the runner would wait for the dead worker's bundle forever
         previous(args)

@@ -69,7 +69,12 @@ def test_a_killed_beam_worker_fails_cleanly_or_retries_and_a_rerun_is_identical(
     assert job.poll() is None, "the job ended before a worker could be killed"
     workers[0].send_signal(signal.SIGKILL)
     reference = _prep(raw, str(tmp_path / "reference"))  # undisturbed, meanwhile
-    _, err = job.communicate(timeout=600)
+    try:
+        _, err = job.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        job.send_signal(signal.SIGTERM)  # the job's handler stops its workers
+        _, err = job.communicate(timeout=60)
+        pytest.fail(f"the job hung after its worker died: {err.decode()[-3000:]}")
     err = err.decode()
     if job.returncode == 0:  # Beam retried the lost work
         outputs = _outputs(out)
