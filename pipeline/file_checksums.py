@@ -152,7 +152,10 @@ def tfrecord_damage(paths: Iterable[str], offset: int | None = None) -> DataCorr
     """The damage tf.data reported as "corrupted record at `offset`", located among `paths`
     (only on failure: reads each candidate up to that offset), or None if none is damaged."""
     for path in paths:
-        found = first_bad_record(path, stop_at=offset)
+        try:
+            found = first_bad_record(path, stop_at=offset)
+        except OSError:  # not a file (a function source's split name), or unreadable
+            continue
         if found:
             index, at, problem = found
             return DataCorrupt(path, f"record {index} (byte {at})", problem)

@@ -172,7 +172,11 @@ def locate_damage(config: DatasetConfig, error: Exception) -> file_checksums.Dat
     files up to that offset: only after a failure)."""
     match = re.search(r"corrupted record at (\d+)", str(error))
     offset = int(match.group(1)) if match else None
-    found = file_checksums.tfrecord_damage(data_files(config), offset)
+    try:
+        files = data_files(config)
+    except (ValueError, OSError, tf.errors.OpError):  # no cache dir, a source without files
+        files = []
+    found = file_checksums.tfrecord_damage(files, offset)
     return found or file_checksums.DataCorrupt(
         f"one of the files of {config.mixture_or_task_name!r} ({config.split})",
         f"byte {offset}", getattr(error, "message", str(error)).strip())
