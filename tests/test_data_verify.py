@@ -185,3 +185,27 @@ def test_seqio_cache_lists_checksums_before_completed(demo, tmp_path, capsys):
     assert file_checksums.first_bad_record(shard) is not None
     assert data_verify.main([task_dir]) == 1
     assert f"{shards[1]}: crc32c check failed" in capsys.readouterr().out
+
+
+def test_the_drill_training_on_a_stream_with_flipped_first_rows_exits_1(tiny_tasks, tmp_path,
+                                                                       capsys, monkeypatch):
+    """launch.train on a stream whose first rows are damaged: exit 1, one line naming the file
+    and the record, no traceback, before any step."""
+    from launch import train
+    from tests.train_tasks import train_args
+
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(2, 256, (32, 64)).astype(np.int32)
+    stream_dir = str(tmp_path / "stream")
+    stream_format.write_synthetic(stream_dir, tokens, np.zeros_like(tokens, np.uint8), ["a"],
+                                  rows_per_shard=16)
+    shard = os.path.join(stream_dir, "rows-00000-of-00002.array_record")
+    flip(shard, 100, 64)
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    model_dir = str(tmp_path / "run")
+    rc = train.main(train_args(model_dir, 2, f"--gin.TRAIN_STREAM='{stream_dir}'"))
+    err = capsys.readouterr().err
+    assert rc == 1, err[-2000:]
+    assert f"error: damaged data file {shard}: record 0 (stream row 0)" in err
+    assert "Traceback" not in err
+    assert not os.path.exists(os.path.join(model_dir, "checkpoint_1"))
