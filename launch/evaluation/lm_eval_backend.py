@@ -56,8 +56,10 @@ def bucket_length(n: int, cap: int) -> int:
 
 
 class SentencePieceText:
-    """Text <-> ids with SentencePiece, as the exported tokenizer does: no BOS, no EOS added;
-    control ids decode to nothing; EOS is written as its piece ("</s>") in stop strings."""
+    """Text <-> ids with SentencePiece, as the exported tokenizer (launch.export_hf) does: no BOS
+    or EOS added; decoding drops control ids (pad, EOS), reads ids past the SentencePiece
+    vocabulary (the model's embedding may be larger) as the unknown piece, and decodes each run
+    of ordinary ids with SentencePiece. EOS is written as its piece ("</s>") in stop strings."""
 
     def __init__(self, model_file: str):
         import sentencepiece as spm
@@ -70,7 +72,17 @@ class SentencePieceText:
         return self.processor.encode(text, out_type=int)
 
     def decode(self, ids) -> str:
-        return self.processor.decode([int(i) for i in ids])
+        sp, unk = self.processor, self.processor.unk_id()
+        parts, run = [], []
+        for i in map(int, ids):
+            i = i if 0 <= i < self.vocab_size else unk
+            if sp.is_control(i):
+                parts.append(sp.decode(run) if run else "")
+                run = []
+            else:
+                run.append(i)
+        parts.append(sp.decode(run) if run else "")
+        return "".join(parts)
 
     def piece(self, token_id: int) -> str:
         return self.processor.id_to_piece(token_id)
