@@ -31,9 +31,10 @@ def train_vocabulary(folder: str, vocab_size: int = 320) -> str:
     return os.path.join(folder, "spm.model")
 
 
-def train_run(model_dir: str, tasks_dir: str, steps: int = 2) -> str:
-    """launch.train on tests.train_tasks for `steps` steps (palm_tiny, one layer, vocab 512);
-    checkpoints every 2 steps. Must run from the repository root (relative gin paths)."""
+def train_run(model_dir: str, tasks_dir: str, steps: int = 2, layers: int = 1) -> str:
+    """launch.train on tests.train_tasks for `steps` steps (palm_tiny cut to `layers` layers,
+    vocab 512); checkpoints every 2 steps. Must run from the repository root (relative gin
+    paths)."""
     from launch import train as train_cli
     from tests import train_tasks
 
@@ -41,7 +42,8 @@ def train_run(model_dir: str, tasks_dir: str, steps: int = 2) -> str:
     os.environ["PALM_TEST_TASKS_DIR"] = tasks_dir
     train_tasks.register(tasks_dir)
     assert train_cli.main(train_tasks.train_args(
-        model_dir, steps, "--gin.utils.SaveCheckpointConfig.period=2")) == 0
+        model_dir, steps, "--gin.utils.SaveCheckpointConfig.period=2",
+        f"--gin.PalmConfig.num_layers={layers}")) == 0
     return model_dir
 
 

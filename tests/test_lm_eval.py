@@ -161,6 +161,7 @@ def _damaged_copy(run, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "damaged", "unknown_task", "no_vocabulary"])
 def test_bad_input_exits_2_with_a_clear_message(setup, tmp_path, capsys, case):
     checkpoint, vocabulary, task = setup["run"], setup["vocabulary"], "t_mc"
