@@ -233,3 +233,110 @@ def test_bad_inputs_exit_2_and_write_nothing(case, expected, runs, vocabulary, t
     assert expected in capsys.readouterr().err
     assert os.listdir(out) == ["keep.txt"] if case == "output_exists" else \
         not os.path.exists(out)
+
+
+# Import: the exported folders come back bit for bit, and as a run fine-tuning starts from.
+
+def _import(hf_dir, out, *extra):
+    from launch import import_hf
+    return import_hf.main([f"--hf_dir={hf_dir}", f"--output_dir={out}", *extra])
+
+
+def _flat(tree, prefix=()):
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, prefix + (key,)).items()}
+    return {prefix: np.asarray(tree)}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_export_then_import_is_bit_for_bit_and_finetune_gin_starts_from_it(name, runs, exported,
+                                                                           tmp_path):
+    from launch import gin_utils
+    from launch.partitioning import PjitPartitioner
+    from launch.run import checkpoints as ckpt_lib
+    from launch.trainer import Trainer
+
+    config = VARIANTS[name]
+    extra = ["--scan_layers", "--step=7"] if config.scan_layers else []
+    out = tmp_path / "imported"
+    assert _import(exported[name], str(out), *extra) == 0
+    step = 7 if config.scan_layers else 0
+    checkpoint = out / f"checkpoint_{step}"
+    assert sorted(os.listdir(checkpoint)) == ["_CHECKPOINT_METADATA", "checksums",
+                                              "commit_success.txt", "data", "state"]
+    assert (out / "spm.model").exists()
+    gin_utils.parse_gin(["gin/runs/finetune.gin", str(out / "config.gin")], [
+        "MODEL_DIR = '/tmp/unused'", "MIXTURE_OR_TASK_NAME = 'x'", "TRAIN_STEPS = 1",
+        "TASK_FEATURE_LENGTHS = {'targets': 8}"], finalize=False)
+    import gin
+    assert gin.query_parameter("%INITIAL_CHECKPOINT_PATH") == str(checkpoint)
+    imported_config = PalmConfig()
+    with gin.unlock_config():
+        gin.clear_config()
+    assert dataclasses.replace(imported_config, dtype="float32") == dataclasses.replace(
+        config, d_ff=None if config.d_ff == 4 * config.d_model else config.d_ff)
+    trainer = Trainer(model=imported_config, partitioner=PjitPartitioner())
+    state, record = ckpt_lib.restore_from(str(checkpoint), trainer.abstract_state())
+    assert int(state.step) == step and record["examples_consumed"] == 0
+    original, restored = _flat(runs[name][1]), _flat(state.params)
+    assert original.keys() == restored.keys()
+    for key in original:
+        assert restored[key].dtype == np.float32
+        assert np.array_equal(original[key].view(np.uint32), restored[key].view(np.uint32)), key
+
+
+def _edit_config(src, dst, **changes):
+    import shutil
+    shutil.copytree(src, dst)
+    config = json.load(open(os.path.join(dst, "config.json")))
+    config.update(changes)
+    json.dump(config, open(os.path.join(dst, "config.json"), "w"))
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("llama", "only 'cohere' / CohereForCausalLM"),
+    ("kv_heads", "num_key_value_heads = 2"),
+    ("kv_default", "num_key_value_heads = 4"),  # absent means one per query head
+    ("qk_norm", "use_qk_norm = True"),
+    ("logit_scale", "logit_scale = 0.0625"),
+    ("rope_scaling", "only plain RoPE"),
+    ("no_config", "config.json: no such file"),
+    ("missing_shard", "listed in model.safetensors.index.json but absent"),
+    ("no_weights", "neither model.safetensors.index.json nor model.safetensors"),
+    ("not_a_folder", "no such directory"),
+])
+def test_import_refuses_what_the_model_cannot_compute(case, expected, exported, tmp_path,
+                                                      capsys):
+    src, folder = exported["tied"], str(tmp_path / "hf")
+    if case == "llama":
+        _edit_config(src, folder, model_type="llama", architectures=["LlamaForCausalLM"])
+    elif case == "kv_heads":
+        _edit_config(src, folder, num_key_value_heads=2)
+    elif case == "kv_default":
+        _edit_config(src, folder, num_key_value_heads=None)
+    elif case == "qk_norm":
+        _edit_config(src, folder, use_qk_norm=True)
+    elif case == "logit_scale":
+        _edit_config(src, folder, logit_scale=0.0625)
+    elif case == "rope_scaling":
+        _edit_config(src, folder, rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                   "rope_theta": 10000.0})
+    elif case == "no_config":
+        _edit_config(src, folder)
+        os.remove(os.path.join(folder, "config.json"))
+    elif case == "missing_shard":
+        _edit_config(src, folder)
+        os.remove(os.path.join(folder, "model-00002-of-%05d.safetensors" % len(set(json.load(
+            open(os.path.join(folder, safetensors_shards.INDEX)))["weight_map"].values()))))
+    elif case == "no_weights":
+        _edit_config(src, folder)
+        for name in os.listdir(folder):
+            if "safetensors" in name:
+                os.remove(os.path.join(folder, name))
+    elif case == "not_a_folder":
+        folder = str(tmp_path / "nothing")
+    out = tmp_path / "run"
+    assert _import(folder, str(out)) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert not out.exists() and not os.path.exists(str(out) + ".incomplete")
