@@ -53,8 +53,9 @@ class ShardWriter:
 
     def _flush(self) -> None:
         number = len(self._shards) + 1
-        save_file(self._pending, os.path.join(self.output_dir, f"part-{number:05d}.tmp"),
-                  metadata={"format": "pt"})
+        path = os.path.join(self.output_dir, f"part-{number:05d}.tmp")
+        save_file(self._pending, path, metadata={"format": "pt"})
+        os.chmod(path, 0o644)  # safetensors creates files readable by their owner only
         self._shards.append(list(self._pending))
         self._pending, self._pending_bytes = {}, 0
 
