@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_model  # noqa: E402
 
 
-def build(work: str, steps: int) -> dict:
+def build(work: str, steps: int, max_length: int) -> dict:
     """The run, vocabulary and export under `work` (reused when already there)."""
     from launch import export_hf
     from tests import lm_eval_fixtures
@@ -51,7 +51,8 @@ def build(work: str, steps: int) -> dict:
             os.chdir(old)
     if not os.path.exists(os.path.join(hf, "config.json")):
         assert export_hf.main([f"--checkpoint={run}", f"--vocabulary={vocabulary}",
-                               f"--output_dir={hf}"]) == 0
+                               f"--output_dir={hf}",
+                               f"--max_position_embeddings={max_length}"]) == 0
     return dict(run=run, hf=hf, vocabulary=vocabulary)
 
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_platforms", "cpu")
     load_at_start = list(os.getloadavg())
-    paths = build(args.work_dir, args.steps)
+    paths = build(args.work_dir, args.steps, args.max_length)
     from lm_eval.models.huggingface import HFLM
 
     from launch.evaluation.lm_eval_backend import PalmJaxLM
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
             all_requests_per_cpu_s=(len(ll) + len(gen)) /
             (med["loglikelihood_cpu_s"] + med["generate_cpu_s"]))
     a, b = result["backends"]["palm_jax"], result["backends"]["hf"]
-    result["speedup"] = {k: a[k] / b[k] for k in a if k.endswith("_per_s")}
+    result["speedup"] = {k: a[k] / b[k] for k in a if k.endswith("_s")}
     result["max_abs_loglikelihood_difference"] = max(
         abs(x[0] - y[0]) for x, y in zip(answers["palm_jax"][0], answers["hf"][0]))
     result["greedy_flags_identical"] = sum(
