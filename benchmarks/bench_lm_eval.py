@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import bench_model  # noqa: E402
+import bench_model
 
 
 def build(work: str, steps: int, max_length: int) -> dict:
@@ -53,11 +53,12 @@ def build(work: str, steps: int, max_length: int) -> dict:
         assert export_hf.main([f"--checkpoint={run}", f"--vocabulary={vocabulary}",
                                f"--output_dir={hf}",
                                f"--max_position_embeddings={max_length}"]) == 0
-    return dict(run=run, hf=hf, vocabulary=vocabulary)
+    return {"run": run, "hf": hf, "vocabulary": vocabulary}
 
 
 def requests(n_loglikelihood: int, n_generate: int, seed: int = 0):
     from lm_eval.api.instance import Instance
+
     from tests import lm_eval_fixtures
 
     rng = random.Random(seed)
@@ -113,11 +114,11 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         for name in (list(backends) if r % 2 == 0 else list(backends)[::-1]):
             lm = backends[name]
-            w1, c1, _ = timed(lambda: lm.loglikelihood(ll, disable_tqdm=True))
-            w2, c2, _ = timed(lambda: lm.generate_until(gen, disable_tqdm=True))
-            rounds[name].append(dict(loglikelihood_wall_s=w1, loglikelihood_cpu_s=c1,
-                                     generate_wall_s=w2, generate_cpu_s=c2))
-    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            w1, c1, _ = timed(lambda lm=lm: lm.loglikelihood(ll, disable_tqdm=True))
+            w2, c2, _ = timed(lambda lm=lm: lm.generate_until(gen, disable_tqdm=True))
+            rounds[name].append({"loglikelihood_wall_s": w1, "loglikelihood_cpu_s": c1,
+                                     "generate_wall_s": w2, "generate_cpu_s": c2})
+    result = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "machine": bench_model.machine(), "load_average_at_start": load_at_start,
               "model": "palm_tiny (2 layers, d_model 64, vocab 512), float32, CPU",
               "requests": {"loglikelihood": len(ll), "generate_until": len(gen),
@@ -128,13 +129,13 @@ def main(argv=None) -> int:
         per = rounds[name]
         med = {k: statistics.median(x[k] for x in per) for k in per[0]}
         total_wall = med["loglikelihood_wall_s"] + med["generate_wall_s"]
-        result["backends"][name] = dict(
-            median=med,
-            loglikelihood_requests_per_s=len(ll) / med["loglikelihood_wall_s"],
-            generate_requests_per_s=len(gen) / med["generate_wall_s"],
-            all_requests_per_s=(len(ll) + len(gen)) / total_wall,
-            all_requests_per_cpu_s=(len(ll) + len(gen)) /
-            (med["loglikelihood_cpu_s"] + med["generate_cpu_s"]))
+        result["backends"][name] = {
+            "median": med,
+            "loglikelihood_requests_per_s": len(ll) / med["loglikelihood_wall_s"],
+            "generate_requests_per_s": len(gen) / med["generate_wall_s"],
+            "all_requests_per_s": (len(ll) + len(gen)) / total_wall,
+            "all_requests_per_cpu_s": (len(ll) + len(gen)) /
+            (med["loglikelihood_cpu_s"] + med["generate_cpu_s"])}
     a, b = result["backends"]["palm_jax"], result["backends"]["hf"]
     result["speedup"] = {k: a[k] / b[k] for k in a if k.endswith("_s")}
     result["max_abs_loglikelihood_difference"] = max(

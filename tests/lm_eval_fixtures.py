@@ -7,8 +7,7 @@ import json
 import os
 import random
 
-WORDS = ("the a cat dog sat ran on under mat tree big small red blue and then question answer "
-         "yes no Paris France capital of is what river sea old new").split()
+WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "tree", "big", "small", "red", "blue", "and", "then", "question", "answer", "yes", "no", "Paris", "France", "capital", "of", "is", "what", "river", "sea", "old", "new"]
 
 
 def sentences(seed: int, count: int) -> list[str]:
@@ -49,8 +48,7 @@ def train_run(model_dir: str, tasks_dir: str, steps: int = 2, layers: int = 1) -
 
 def _jsonl(path: str, rows: list[dict]) -> str:
     with open(path, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+        f.writelines(json.dumps(row) + "\n" for row in rows)
     return path
 
 

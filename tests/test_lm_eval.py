@@ -35,7 +35,7 @@ def setup(tmp_path_factory):
     vocabulary = lm_eval_fixtures.train_vocabulary(str(root / "tok"))
     tasks_dir = str(root / "tasks")
     tasks = lm_eval_fixtures.write_tasks(tasks_dir)
-    return dict(root=root, run=run, vocabulary=vocabulary, tasks_dir=tasks_dir, tasks=tasks)
+    return {"root": root, "run": run, "vocabulary": vocabulary, "tasks_dir": tasks_dir, "tasks": tasks}
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +65,10 @@ def both(setup, export):
     pytest.importorskip("accelerate")
     ours = lm_eval_backend.PalmJaxLM(pretrained=setup["run"], vocabulary=setup["vocabulary"],
                                      max_length=MAX_LENGTH, batch_size=4)
-    hf_args = dict(pretrained=export, trust_remote_code=True, dtype="float32",
-                   max_length=MAX_LENGTH)
+    hf_args = {"pretrained": export, "trust_remote_code": True, "dtype": "float32",
+                   "max_length": MAX_LENGTH}
     out = {}
-    hf_kwargs = dict(model_args=hf_args, batch_size=4, device="cpu")
+    hf_kwargs = {"model_args": hf_args, "batch_size": 4, "device": "cpu"}
     for name, model, kwargs in (("ours", ours, {}), ("hf", "hf", hf_kwargs)):
         out[name] = (_evaluate(model, setup, setup["tasks"], **kwargs),
                      _evaluate(model, setup, ["t_mc"], num_fewshot=1, **kwargs))
@@ -143,11 +143,14 @@ def test_command_writes_lm_evals_results_and_samples(setup, tmp_path, capsys):
                              "--seed=0", f"--max_length={MAX_LENGTH}"]) == 0
     results = glob.glob(str(out / "*" / "results_*.json"))
     assert len(results) == 1
-    record = json.load(open(results[0]))
+    with open(results[0]) as f:
+        record = json.load(f)
     assert set(record["results"]) == {"t_mc", "t_gen"} and "acc" in str(record["results"])
     for task in ("t_mc", "t_gen"):
         samples = glob.glob(str(out / "*" / f"samples_{task}_*.jsonl"))
-        assert len(samples) == 1 and len(open(samples[0]).readlines()) == 3
+        assert len(samples) == 1
+        with open(samples[0]) as f:
+            assert len(f.readlines()) == 3
 
 
 def _damaged_copy(run, tmp_path):
