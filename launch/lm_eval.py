@@ -73,8 +73,8 @@ def lm_eval_argv(args: argparse.Namespace, rest: list[str]) -> list[str]:
     model_args["vocabulary"] = os.path.abspath(args.vocabulary)
     import jax
 
-    if jax.process_index() != 0:
-        rest = _without(rest, "--output_path")
+    if jax.process_index() != 0:  # lm-eval refuses --log_samples without --output_path
+        rest = [a for a in _without(rest, "--output_path") if a != "--log_samples"]
     return ["run", "--model", "palm_jax", "--model_args", json.dumps(model_args), *rest]
 
 
