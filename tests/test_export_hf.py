@@ -88,7 +88,8 @@ def test_logits_and_greedy_output_match_the_jax_model(name, runs, exported):
         theirs = model(torch.tensor(tokens)).logits.numpy()
     assert np.abs(ours - theirs).max() < 1e-4
     assert np.abs(ours).max() > 1  # not a comparison of two near-zero tensors
-
+    if config.scan_layers:
+        return  # greedy decoding once is enough (the scanned model compiles slowly on CPU)
     prompt = tokens[:1, :12]
     out = decoding.generate(params, config, jnp.asarray(prompt), max_new_tokens=10,
                             rng=jax.random.PRNGKey(0), temperature=0.0)
