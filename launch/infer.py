@@ -23,9 +23,9 @@ log p over the target tokens, float32, no z-loss; launch/evaluation/score.py) is
 
 from __future__ import annotations
 
-import re
 import json
 import logging
+import re
 import shutil
 import sys
 
@@ -33,13 +33,15 @@ import jax
 import numpy as np
 import seqio
 
-from launch.run import checkpoints as ckpt_lib
-from launch.inputs import data as data_lib
 from launch import gin_utils
 from launch.cli import entry_point
-from launch.evaluation import defaults as eval_defaults, predict, score as score_lib
-from launch.run import paths
+from launch.evaluation import defaults as eval_defaults
+from launch.evaluation import predict
+from launch.evaluation import score as score_lib
+from launch.inputs import data as data_lib
 from launch.partitioning import PjitPartitioner
+from launch.run import checkpoints as ckpt_lib
+from launch.run import paths
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
 

@@ -6,13 +6,15 @@ no folder behind."""
 import dataclasses
 import json
 import os
+import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import sentencepiece as spm
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from launch import export_hf
 from launch.hf import safetensors_shards
@@ -20,6 +22,10 @@ from model import decoding
 from model.config import PalmConfig
 from model.network import PalmModel
 from tests import hf_fixtures
+
+
+def _read_json(path):
+    return json.loads(pathlib.Path(path).read_text())
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -101,24 +107,24 @@ def test_logits_and_greedy_output_match_the_jax_model(name, runs, exported):
 
 def test_folder_layout_config_and_shards(exported, runs):
     folder = exported["scanned_untied_head_dim"]
-    config = json.load(open(os.path.join(folder, "config.json")))
+    config = _read_json(os.path.join(folder, "config.json"))
     assert config["architectures"] == ["CohereForCausalLM"] and config["num_key_value_heads"] == 1
     assert config["head_dim"] == 8 and config["tie_word_embeddings"] is False
     assert config["logit_scale"] == 1.0 and config["layer_norm_eps"] == 1e-5
     assert config["rope_parameters"]["rope_theta"] == 500.0 and config["bos_token_id"] is None
-    assert "head_dim" not in json.load(open(os.path.join(exported["tied"], "config.json")))
-    index = json.load(open(os.path.join(folder, safetensors_shards.INDEX)))
+    assert "head_dim" not in _read_json(os.path.join(exported["tied"], "config.json"))
+    index = _read_json(os.path.join(folder, safetensors_shards.INDEX))
     files = sorted(set(index["weight_map"].values()))
     tensors = {f: [n for n, g in index["weight_map"].items() if g == f] for f in files}
     assert len(files) > 1  # a shard passes 100KB only when one tensor alone is larger
     assert all(os.path.getsize(os.path.join(folder, f)) < 100_000 + 4096 or len(tensors[f]) == 1
                for f in files)
     assert "lm_head.weight" in index["weight_map"]
-    assert "lm_head.weight" not in json.load(open(os.path.join(
-        exported["tied"], safetensors_shards.INDEX)))["weight_map"]
-    card = open(os.path.join(folder, "README.md")).read()
+    assert "lm_head.weight" not in _read_json(os.path.join(
+        exported["tied"], safetensors_shards.INDEX))["weight_map"]
+    card = pathlib.Path(os.path.join(folder, "README.md")).read_text()
     assert "| step | 5 |" in card and "test_mixture" in card and "train loss at step 5" in card
-    generation = json.load(open(os.path.join(folder, "generation_config.json")))
+    generation = _read_json(os.path.join(folder, "generation_config.json"))
     assert generation["eos_token_id"] == 1 and generation["do_sample"] is False
 
 
@@ -182,13 +188,13 @@ def test_damaged_newest_checkpoint_is_skipped_or_refused(runs, vocabulary, tmp_p
     run_dir = str(tmp_path / "run")
     shutil.copytree(runs["tied"][0], run_dir)
     shard_dir = os.path.join(run_dir, "checkpoint_5", "state", "d")
-    victim = os.path.join(shard_dir, sorted(os.listdir(shard_dir))[0])
+    victim = os.path.join(shard_dir, min(os.listdir(shard_dir)))
     with open(victim, "r+b") as f:
         byte = f.read(1)
         f.seek(0)
         f.write(bytes([byte[0] ^ 0xFF]))
     assert _export(run_dir, vocabulary, str(tmp_path / "older")) == 0
-    assert "| step | 2 |" in open(tmp_path / "older" / "README.md").read()
+    assert "| step | 2 |" in pathlib.Path(tmp_path / "older" / "README.md").read_text()
     code = _export(run_dir, vocabulary, str(tmp_path / "named"), "--checkpoint_step=5")
     err = capsys.readouterr().err
     assert code == 2 and "crc32c check failed" in err and "checkpoint_5" in err
@@ -224,7 +230,7 @@ def test_bad_inputs_exit_2_and_write_nothing(case, expected, runs, vocabulary, t
         vocabulary = str(bad)
     elif case == "output_exists":
         os.makedirs(out)
-        open(os.path.join(out, "keep.txt"), "w").write("mine")
+        pathlib.Path(out, "keep.txt").write_text("mine")
     elif case == "missing_checksums":
         run_dir = str(tmp_path / "run")
         shutil.copytree(runs["tied"][0], run_dir)
@@ -289,9 +295,9 @@ def test_export_then_import_is_bit_for_bit_and_finetune_gin_starts_from_it(name,
 def _edit_config(src, dst, **changes):
     import shutil
     shutil.copytree(src, dst)
-    config = json.load(open(os.path.join(dst, "config.json")))
+    config = _read_json(os.path.join(dst, "config.json"))
     config.update(changes)
-    json.dump(config, open(os.path.join(dst, "config.json"), "w"))
+    pathlib.Path(dst, "config.json").write_text(json.dumps(config))
 
 
 @pytest.mark.parametrize("case, expected", [
@@ -327,8 +333,9 @@ def test_import_refuses_what_the_model_cannot_compute(case, expected, exported, 
         os.remove(os.path.join(folder, "config.json"))
     elif case == "missing_shard":
         _edit_config(src, folder)
-        os.remove(os.path.join(folder, "model-00002-of-%05d.safetensors" % len(set(json.load(
-            open(os.path.join(folder, safetensors_shards.INDEX)))["weight_map"].values()))))
+        shards = set(_read_json(os.path.join(folder, safetensors_shards.INDEX))["weight_map"]
+                     .values())
+        os.remove(os.path.join(folder, f"model-00002-of-{len(shards):05d}.safetensors"))
     elif case == "no_weights":
         _edit_config(src, folder)
         for name in os.listdir(folder):

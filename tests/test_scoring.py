@@ -5,6 +5,7 @@ through launch.eval's seqio Evaluator."""
 
 import json
 import os
+import pathlib
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +19,10 @@ from model.config import PalmConfig
 from model.network import PalmModel
 from tasks import metrics, rank_classification
 from tests import hf_fixtures, score_tasks
+
+
+def _read_json(path):
+    return json.loads(pathlib.Path(path).read_text())
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = PalmConfig(vocab_size=512, num_layers=1, num_heads=4, d_model=64, head_dim=16,
@@ -79,7 +84,7 @@ def test_infer_score_mode_writes_t5x_score_lines(run, tmp_path):
                            f"--gin.MIXTURE_OR_TASK_NAME='{score_tasks.CHOICE}'",
                            "--gin.TASK_FEATURE_LENGTHS={'inputs': 12, 'targets': 6}"]) == 0
     lines = [json.loads(line) for line in
-             open(out / f"{score_tasks.CHOICE}-score.jsonl-00000-of-00001")]
+             (out / f"{score_tasks.CHOICE}-score.jsonl-00000-of-00001").read_text().splitlines()]
     examples = _raw_examples(score_tasks.CHOICE)
     assert len(lines) == len(examples) == 3 * score_tasks.EXAMPLES
     assert set(lines[0]) == {"inputs", "score"}
@@ -96,7 +101,7 @@ def test_eval_scores_rank_classification_and_text_metrics(run, tmp_path):
                           f"--gin.CHECKPOINT_PATH='{path}/checkpoint_1'",
                           f"--gin.EVAL_OUTPUT_DIR='{out}'",
                           f"--gin.MIXTURE_OR_TASK_NAME='{score_tasks.MIXTURE}'"]) == 0
-    results = json.load(open(out / "eval_results.json"))["tasks"]
+    results = _read_json(out / "eval_results.json")["tasks"]
     # The expected accuracy, from independent scores of every candidate.
     examples = _raw_examples(score_tasks.CHOICE)
     scores = [_reference_score(params, e["inputs"].tolist(), e["targets"].tolist())

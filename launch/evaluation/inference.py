@@ -26,8 +26,9 @@ import time
 import jax
 import seqio
 
+from launch.evaluation import predict
+from launch.evaluation import score as score_lib
 from launch.inputs import data as data_lib
-from launch.evaluation import predict, score as score_lib
 from launch.utils import DatasetConfig
 from model.config import PalmConfig
 
