@@ -181,6 +181,10 @@ def test_fast_tokenizer_json_loads_and_mostly_agrees(exported, sp):
     assert all(fast.decode(sp.encode(line)) == sp.decode(sp.encode(line)) for line in lines
                if "\u2581" not in line and "\ue000" not in line)
     assert fast.encode("a</s>", add_special_tokens=False).ids[-1] == 1  # the documented gap
+    # Without trust_remote_code, AutoTokenizer falls back to tokenizer.json (serving engines).
+    untrusted = transformers.AutoTokenizer.from_pretrained(exported["tied"], local_files_only=True)
+    assert untrusted.is_fast and untrusted.decode([1]) == "</s>"
+    assert untrusted("the cat sat.\n")["input_ids"] == sp.encode("the cat sat.\n")
 
 
 def test_damaged_newest_checkpoint_is_skipped_or_refused(runs, vocabulary, tmp_path, capsys):
