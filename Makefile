@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 DEMO_DIR ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-slow bench clean
+.PHONY: venv demo test test-fast test-slow lint bench clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ test-fast: $(TEST_STAMP)
 
 test-slow: $(TEST_STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml (the rules and why).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_prep.py
