@@ -39,10 +39,10 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launch import export_hf
-from launch.hf import checkpoint_source, cohere
-from model import decoding
-from model.network import PalmModel
+from launch import export_hf  # noqa: E402
+from launch.hf import checkpoint_source, cohere  # noqa: E402
+from model import decoding  # noqa: E402
+from model.network import PalmModel  # noqa: E402
 
 
 def _texts(prep_dir: str, limit: int) -> tuple[list[str], list[str]]:

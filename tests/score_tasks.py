@@ -1,7 +1,8 @@
 """Tiny score-based seqio tasks for tests/test_scoring.py, made here (importing registers them):
 `score_test.choice`, multiple choice by rank classification (prompt "n", candidates n+1 (the
 correct one), n+7 and "x"), `score_test.t2t`, text-to-text ("n" -> "n+1") with the product's
-text metrics, and the Mixture `score_test.mix` of both. Byte vocabulary: ids fit a 512-entry model."""
+text metrics, and the Mixture `score_test.mix` of both. Byte vocabulary: ids fit a 512-entry
+model."""
 
 from __future__ import annotations
 

@@ -80,7 +80,8 @@ def test_infer_score_mode_writes_t5x_score_lines(run, tmp_path):
     out = tmp_path / "infer"
     assert infer_cli.main(["--gin_file=gin/runs/infer.gin", *MODEL_FLAGS,
                            f"--gin.CHECKPOINT_PATH='{path}/checkpoint_1'",
-                           f"--gin.INFER_OUTPUT_DIR='{out}'", "--gin.infer_script.infer.mode='score'",
+                           f"--gin.INFER_OUTPUT_DIR='{out}'",
+                           "--gin.infer_script.infer.mode='score'",
                            f"--gin.MIXTURE_OR_TASK_NAME='{score_tasks.CHOICE}'",
                            "--gin.TASK_FEATURE_LENGTHS={'inputs': 12, 'targets': 6}"]) == 0
     lines = [json.loads(line) for line in

@@ -3,14 +3,14 @@
 
 As in t5x, a `seqio.Evaluator` (the class bound to `inference_evaluator_cls`, with its loggers)
 reads every task of the mixture that has the split and metric functions, converts it with the
-decoder feature converter (unpacked), and calls our `predict_fn` (launch/evaluation/predict.py: greedy
-decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary, applies
-its postprocessor and its metric functions. Tasks whose metrics take scores (seqio's
+decoder feature converter (unpacked), and calls our `predict_fn` (launch/evaluation/predict.py:
+greedy decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary,
+applies its postprocessor and its metric functions. Tasks whose metrics take scores (seqio's
 `score_metric_fns`: rank classification, tasks/rank_classification.py, the way t5x evaluates
 multiple choice) get our `score_fn` too (launch/evaluation/score.py: the log-likelihood of each
-example's targets). seqio's loggers write
-`<log_dir>/inference_eval/<task>/` (TensorBoard, tags `eval/<metric>`) and
-`<log_dir>/inference_eval/<task>-<step>.jsonl` (inferences) and `<task>-metrics.jsonl`.
+example's targets). seqio's loggers write `<log_dir>/inference_eval/<task>/` (TensorBoard, tags
+`eval/<metric>`) and `<log_dir>/inference_eval/<task>-<step>.jsonl` (inferences) and
+`<task>-metrics.jsonl`.
 
 `task_feature_lengths = None` lets seqio measure the longest example of each feature, t5x's
 "compute max". Metrics are also returned flat, `inference_eval/<task>/<metric>`, for
