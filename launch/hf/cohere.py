@@ -186,8 +186,8 @@ def palm_fields(hf: dict, source: str) -> dict:
         kv_heads = heads
     if int(kv_heads) != 1:
         raise Unsupported(f"{source}: num_key_value_heads = {kv_heads}: this model has one "
-                          "key/value head (multi-query attention); a model with several cannot be imported "
-                          "without changing what it computes")
+                          "key/value head (multi-query attention); a model with several "
+                          "cannot be imported without changing what it computes")
     checks = {"use_qk_norm": (hf.get("use_qk_norm", False), False),
               "attention_bias": (hf.get("attention_bias", False), False),
               "hidden_act": (hf.get("hidden_act", "silu"), "silu")}
