@@ -352,3 +352,38 @@ def test_import_refuses_what_the_model_cannot_compute(case, expected, exported, 
     err = capsys.readouterr().err
     assert expected in err, err
     assert not out.exists() and not os.path.exists(str(out) + ".incomplete")
+
+
+def test_a_folder_transformers_wrote_imports_and_computes_the_same_logits(tmp_path):
+    """Import of a Cohere model made by transformers itself (not by our export)."""
+    from launch import gin_utils
+    from launch.partitioning import PjitPartitioner
+    from launch.run import checkpoints as ckpt_lib
+    from launch.trainer import Trainer
+
+    config = transformers.CohereConfig(
+        vocab_size=300, hidden_size=48, intermediate_size=80, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=1, logit_scale=48 ** -0.5,
+        layer_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        bos_token_id=None, eos_token_id=1, pad_token_id=0, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = transformers.CohereForCausalLM(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # layer norms away from 1, larger weights
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    model.save_pretrained(str(tmp_path / "hf"))
+    assert _import(str(tmp_path / "hf"), str(tmp_path / "run")) == 0
+    gin_utils.parse_gin([str(tmp_path / "run" / "config.gin")], [], finalize=False)
+    import gin
+    palm = dataclasses.replace(PalmConfig(), dtype="float32")
+    with gin.unlock_config():
+        gin.clear_config()
+    assert (palm.d_model, palm.num_heads, palm.head_dim, palm.mlp_dim) == (48, 4, 12, 80)
+    trainer = Trainer(model=palm, partitioner=PjitPartitioner())
+    state, _ = ckpt_lib.restore_from(str(tmp_path / "run" / "checkpoint_0"),
+                                     trainer.abstract_state())
+    tokens = np.random.default_rng(2).integers(0, 300, size=(2, 24))
+    ours = np.asarray(PalmModel(palm).apply({"params": state.params}, jnp.asarray(tokens)))
+    with torch.no_grad():
+        theirs = model(torch.tensor(tokens)).logits.numpy()
+    assert np.abs(ours - theirs).max() < 1e-4 and np.abs(theirs).max() > 0.5
