@@ -29,10 +29,10 @@ import os
 import shutil
 import sys
 
-import gin
 import jax.numpy as jnp
 import numpy as np
 
+import gin
 from launch import gin_utils
 from launch.hf import cohere, safetensors_shards, tokenizer_files
 from launch.partitioning import PjitPartitioner
@@ -115,10 +115,10 @@ def config_gin(config: PalmConfig, hf_dir: str, checkpoint: str) -> str:
               "scan_layers", "logits_via_embedding", "rope_max_wavelength",
               "layer_norm_epsilon", "eos_id", "pad_id")
     lines = [f"# Written by launch.import_hf from {hf_dir}: the model of {checkpoint}.",
-             "# Fine-tune it: python -m launch.train --gin_file=gin/runs/finetune.gin "
-             f"--gin_file={os.path.dirname(checkpoint)}/config.gin",
-             "#   --gin.MODEL_DIR=... --gin.MIXTURE_OR_TASK_NAME=... "
-             "--gin.TASK_FEATURE_LENGTHS=... --gin.TRAIN_STEPS=...",
+             ("# Fine-tune it: python -m launch.train --gin_file=gin/runs/finetune.gin "
+              f"--gin_file={os.path.dirname(checkpoint)}/config.gin"),
+             ("#   --gin.MODEL_DIR=... --gin.MIXTURE_OR_TASK_NAME=... "
+              "--gin.TASK_FEATURE_LENGTHS=... --gin.TRAIN_STEPS=..."),
              "import model.config", ""]
     lines += [f"PalmConfig.{name} = {getattr(config, name)!r}" for name in fields]
     lines += ["", "MODEL = @PalmConfig()", f"INITIAL_CHECKPOINT_PATH = {checkpoint!r}", ""]

@@ -13,10 +13,10 @@ import dataclasses
 import logging
 import re
 
-import gin
 import numpy as np
 import orbax.checkpoint as ocp
 
+import gin
 from launch import gin_utils
 from launch.run import checkpoints as ckpt_lib
 from launch.run import checksums, paths

@@ -73,7 +73,7 @@ def entries(config: PalmConfig) -> list[Entry]:
 
 
 def palm_shapes(config: PalmConfig) -> dict[tuple[str, ...], tuple[int, ...]]:
-    """The shape of every Flax parameter the mapping reads (stacked arrays with their layer axis)."""
+    """The shape of every Flax parameter the mapping reads (stacked ones with a layer axis)."""
     d, q, f, v = config.d_model, config.head_dim, config.mlp_dim, config.vocab_size
     joined = config.num_heads * q
     per_layer = {("layer_norm", "scale"): (d,), ("attention", "query", "kernel"): (d, joined),
@@ -185,9 +185,9 @@ def palm_fields(hf: dict, source: str) -> dict:
     if kv_heads is None:
         kv_heads = heads
     if int(kv_heads) != 1:
-        raise Unsupported(f"{source}: num_key_value_heads = {kv_heads}: this model has one key/value "
-                          "head (multi-query attention); a model with several cannot be imported "
-                          "without changing what it computes")
+        raise Unsupported(f"{source}: num_key_value_heads = {kv_heads}: this model has one "
+                          "key/value head (multi-query attention); a model with several "
+                          "cannot be imported without changing what it computes")
     checks = {"use_qk_norm": (hf.get("use_qk_norm", False), False),
               "attention_bias": (hf.get("attention_bias", False), False),
               "hidden_act": (hf.get("hidden_act", "silu"), "silu")}

@@ -94,7 +94,7 @@ class ShardReader:
                     raise FileNotFoundError(f"{index_path}: unreadable index ({e})") from e
         elif os.path.exists(single):
             with safe_open(single, framework="np") as f:
-                self.weight_map = {name: SINGLE for name in f.keys()}
+                self.weight_map = dict.fromkeys(f.keys(), SINGLE)
         else:
             raise FileNotFoundError(f"{folder}: neither {INDEX} nor {SINGLE} (no weights)")
         self.folder = folder

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import ClassVar
 
 import sentencepiece
 from transformers import PreTrainedTokenizer
@@ -28,8 +29,8 @@ VOCAB_FILE = "spm.model"
 class PalmSentencePieceTokenizer(PreTrainedTokenizer):
     """SentencePiece's encode and decode behind transformers' tokenizer interface."""
 
-    vocab_files_names = {"vocab_file": VOCAB_FILE}
-    model_input_names = ["input_ids", "attention_mask"]
+    vocab_files_names: ClassVar[dict] = {"vocab_file": VOCAB_FILE}
+    model_input_names: ClassVar[list] = ["input_ids", "attention_mask"]
 
     def __init__(self, vocab_file: str, eos_token: str = "</s>", pad_token: str = "<pad>",
                  unk_token: str = "<unk>", **kwargs):

@@ -142,5 +142,6 @@ def write(output_dir: str, vocabulary: str, model_max_length: int) -> list[str]:
              "tokenizer.json": fast_tokenizer_json(proto)}
     for name, content in files.items():
         with open(os.path.join(output_dir, name), "w", encoding="utf-8") as f:
-            json.dump(content, f, ensure_ascii=False, indent=1 if name != "tokenizer.json" else None)
+            json.dump(content, f, ensure_ascii=False,
+                      indent=None if name == "tokenizer.json" else 1)
     return [VOCAB_FILE, CLASS_FILE, *files]
