@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import bench_model
+import bench_model  # noqa: E402
 
 
 def build(work: str, steps: int, max_length: int) -> dict:

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"--output={report_file}"]),
     }
     print("\n==> done in " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
-    print(f"raw corpus:        {raw}/ (sources.yaml is its spec, ground_truth.json what was planted)")
+    print(f"raw corpus:        {raw}/ (sources.yaml is its spec, ground_truth.json what was "
+          "planted)")
     print(f"clean shards:      {prep}/<source>/train-*.tfrecord, validation-*.tfrecord")
     print(f"per-source audit:  {prep}/<source>/manifest.json, rejected-*.jsonl.gz, "
           "dead_letters.jsonl.gz")

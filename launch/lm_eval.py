@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m launch.lm_eval", description=__doc__.split("\n")[0], allow_abbrev=False,
         epilog="All other flags are lm-eval's (see `lm-eval run --help`)."))
     p.add_argument("--checkpoint", required=True,
-                   help="a MODEL_DIR (its newest verified checkpoint) or a checkpoint_<step> folder")
+                   help="a MODEL_DIR (its newest verified checkpoint) or a checkpoint_<step> "
+                        "folder")
     p.add_argument("--vocabulary", required=True, help="the SentencePiece model (spm.model)")
     p.add_argument("--max_length", type=int, default=None,
                    help="context length in tokens (default: the run's training length)")

@@ -232,9 +232,10 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
                      f"source is recorded in its row).</p>" if mixture.get("stream") else "")
         sections.append("<h2>Token mixture</h2>" + read_from
                         + mixture_chart(mixture["delivered"], mixture["weights"]))
+        delivered_total = max(1, sum(mixture["delivered"].values()))
         rows = "".join(
             f"<tr><td>{e(n)}</td><td>{100 * w:.1f} %</td>"
-            f"<td>{100 * mixture['delivered'].get(n, 0) / max(1, sum(mixture['delivered'].values())):.1f} %</td></tr>"
+            f"<td>{100 * mixture['delivered'].get(n, 0) / delivered_total:.1f} %</td></tr>"
             for n, w in sorted(mixture["weights"].items()))
         sections.append(f"<table><tr><th>task</th><th>weight</th><th>delivered</th></tr>{rows}"
                         "</table>")

@@ -7,7 +7,8 @@ import json
 import os
 import random
 
-WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "tree", "big", "small", "red", "blue", "and", "then", "question", "answer", "yes", "no", "Paris", "France", "capital", "of", "is", "what", "river", "sea", "old", "new"]
+WORDS = ("the a cat dog sat ran on under mat tree big small red blue and then question answer "
+         "yes no Paris France capital of is what river sea old new").split()
 
 
 def sentences(seed: int, count: int) -> list[str]:

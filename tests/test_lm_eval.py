@@ -35,7 +35,8 @@ def setup(tmp_path_factory):
     vocabulary = lm_eval_fixtures.train_vocabulary(str(root / "tok"))
     tasks_dir = str(root / "tasks")
     tasks = lm_eval_fixtures.write_tasks(tasks_dir)
-    return {"root": root, "run": run, "vocabulary": vocabulary, "tasks_dir": tasks_dir, "tasks": tasks}
+    return {"root": root, "run": run, "vocabulary": vocabulary, "tasks_dir": tasks_dir,
+            "tasks": tasks}
 
 
 @pytest.fixture(scope="module")

@@ -260,7 +260,9 @@ class PalmJaxLM(TemplateLM):
                 picked = jnp.take_along_axis(logits, tgt[..., None], axis=-1)[..., 0]
                 return picked - logz, jnp.argmax(logits, axis=-1) == tgt
 
-            split = lambda x: jnp.moveaxis(x.reshape(x.shape[0], -1, chunk, *x.shape[2:]), 1, 0)
+            def split(x):  # [B, T, ...] -> [T / chunk, B, chunk, ...]
+                return jnp.moveaxis(x.reshape(x.shape[0], -1, chunk, *x.shape[2:]), 1, 0)
+
             logp, hit = jax.lax.map(one, (split(features), split(targets)))
             logp = jnp.moveaxis(logp, 0, 1).reshape(tokens.shape)
             hit = jnp.moveaxis(hit, 0, 1).reshape(tokens.shape)
@@ -342,7 +344,8 @@ class PalmJaxLM(TemplateLM):
             generated = np.concatenate([generated, np.asarray(jax.device_get(out))], axis=1)
             for r in np.flatnonzero(~done):
                 row = generated[r]
-                if self.eot_token_id in row or any(s and s in self.tokenizer.decode(row) for s in until):
+                text = self.tokenizer.decode(row)
+                if self.eot_token_id in row or any(s and s in text for s in until):
                     done[r] = True
         texts = []
         for r in range(n):
