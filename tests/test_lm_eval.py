@@ -147,6 +147,11 @@ def test_command_writes_lm_evals_results_and_samples(setup, tmp_path, capsys):
     with open(results[0]) as f:
         record = json.load(f)
     assert set(record["results"]) == {"t_mc", "t_gen"} and "acc" in str(record["results"])
+    from launch import run_report  # the demo's report shows these scores
+
+    page = run_report.lm_eval_section(str(out), None)
+    acc = record["results"]["t_mc"]["acc,none"]
+    assert "t_mc" in page and f"{acc:.4g}" in page and results[0] in page
     for task in ("t_mc", "t_gen"):
         samples = glob.glob(str(out / "*" / f"samples_{task}_*.jsonl"))
         assert len(samples) == 1
