@@ -118,7 +118,7 @@ def _logit_checks(folder, config, params, sequences, prompts, torch, transformer
                                                                     order)))
     broken["no_rope_permutation"] = max_diff(unpermuted)[0]
     return {"sequences": len(sequences), "sequence_length": len(sequences[0]),
-            "max_abs_logit_diff": worst, "mean_abs_logit_diff": mean,
+            "max_abs_logit_diff": worst, "mean_abs_logit_diff": float(mean),
             "max_abs_logit": max_logit, "greedy_prompts": len(prompts),
             "greedy_identical": greedy_same, "greedy_new_tokens": 32,
             "max_abs_logit_diff_when_broken": broken}
@@ -198,7 +198,8 @@ def main(argv=None) -> int:
     }
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
-        json.dump(result, f, indent=2, ensure_ascii=False)
+        json.dump(result, f, indent=2, ensure_ascii=False,
+                  default=lambda o: o.item() if hasattr(o, "item") else str(o))
     print(json.dumps({"logits": logits, "tokenizer": {k: {m: v[m] for m in v if m != "fast_"
                                                           "disagreement_examples"}
                                                       for k, v in tokenizer.items()}}, indent=1))
