@@ -30,7 +30,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline import corpus_stages, process_group
+from pipeline import corpus_stages, process_group, publish, shuffle_meter, stash
+from pipeline.by_reference import REJECTED_REFS, RejoinFn, StashFn, unit_entry
+from pipeline.corpus_stage import write_summaries
+from pipeline.dedup import stage as dedup_stage
 from pipeline import manifest as manifests
 from pipeline import drop_warnings, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
@@ -39,7 +42,7 @@ from pipeline.corpus_stage import JobFacts
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
 from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
-from pipeline.stages import CountDocuments, SelectLineExamples, metrics_namespace
+from pipeline.stages import REJECTED, CountDocuments, SelectLineExamples, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
 
@@ -58,9 +61,11 @@ class _ReadFn(beam.DoFn):
         ns = metrics_namespace(self.source.name)
         self.dead = beam.metrics.Metrics.counter(ns, "dead_letters")
 
-    def process(self, unit):
-        for record in readers.read_unit(unit, self.source):
+    def process(self, element):
+        index, unit = element
+        for pos, record in enumerate(readers.read_unit(unit, self.source)):
             if "text" in record:
+                record[stash.AT] = (index, pos)
                 yield record
             else:
                 self.dead.inc()
@@ -74,7 +79,7 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
     name = source.name
     read = (
         p
-        | f"{name}/units" >> beam.Create(units)
+        | f"{name}/units" >> beam.Create(list(enumerate(units)))
         | f"{name}/spread" >> beam.Reshuffle()
         | f"{name}/read" >> beam.ParDo(_ReadFn(source)).with_outputs(DEAD, main="docs")
     )
@@ -95,36 +100,50 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
 
 def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                    units: dict[str, list], output_dir: str) -> None:
-    """Per-source branches -> corpus stages on all of them together -> per-source writes."""
+    """Per-source branches -> stash (references) -> corpus decisions on references -> per
+    input unit: documents read back, map-only corpus stages, files (pipeline/by_reference.py).
+    No document text crosses a shuffle from the stash on."""
     branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
-    kept = {name: docs for name, (docs, _, _, _) in branches.items()}
-    extra_rejected: dict[str, list] = {name: [] for name in branches}
-    if spec.corpus_stages_on:
-        names = [s.name for s in sources]
-        index = {name: i for i, name in enumerate(names)}
-        everything = [docs for docs, _, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
-        docs, rejected = corpus_stages.apply_corpus_stages(everything, spec, output_dir)
-        by_source = docs | "corpus/split_kept" >> beam.Partition(
-            lambda d, n: index[d["source"]], len(names))
-        dropped = (rejected | "corpus/rejected" >> beam.Flatten()
-                   | "corpus/split_rejected" >> beam.Partition(
-                       lambda r, n: index[r["source"]], len(names)))
-        for i, name in enumerate(names):
-            kept[name] = by_source[i]
-            extra_rejected[name].append(dropped[i])
-    for source in sources:
-        name = source.name
-        _, rejected, dead, line_examples = branches[name]
-        if extra_rejected[name]:
-            rejected = ([rejected] + extra_rejected[name]
-                        | f"{name}/all_rejected" >> beam.Flatten())
-        staging = manifests.staging_dir(output_dir, name)
+    staging = {s.name: manifests.staging_dir(output_dir, s.name) for s in sources}
+    for name, (_, _, _, line_examples) in branches.items():
         _ = line_examples | f"{name}/write_line_examples" >> beam.Map(
-            write_line_examples, staging)
-        (kept[name], rejected, dead) | writers.WriteSourceOutputs(
-            name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
-            train_shards=spec.train_shards, validation_shards=spec.validation_shards,
-            rejected_sample_rate=spec.rejected_sample_rate)
+            write_line_examples, staging[name])
+    order = corpus_stages.stage_names(spec)
+    lead_dedup = bool(order) and order[0] == dedup_stage.NAME
+    dedup_config = spec.corpus_configs[dedup_stage.NAME] if lead_dedup else None
+    code_sources = frozenset(s.name for s in spec.sources if s.is_code)
+    seed, rate = spec.seed, spec.rejected_sample_rate
+    tagged = (
+        [docs | f"{name}/tag_docs" >> beam.Map(lambda d: ("doc", d))
+         for name, (docs, _, _, _) in branches.items()]
+        + [rej | f"{name}/tag_rejected" >> beam.Map(lambda r: ("rej", r))
+           for name, (_, rej, _, _) in branches.items()])
+    stashed = (tagged | "stash/merge" >> beam.Flatten()
+               | "stash/write" >> beam.ParDo(StashFn(
+                   stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING)),
+                   dedup_config, code_sources,
+                   lambda i: writers.keep_rejected_sample(i, rate, seed))
+               ).with_outputs(REJECTED_REFS, main="refs"))
+    refs, drops = stashed.refs, []
+    if lead_dedup:
+        stage = stage_registry.CORPUS_STAGES[dedup_stage.NAME]
+        dirs = corpus_stages.stage_dirs(output_dir, dedup_stage.NAME)
+        refs, drops, summaries = stage.expand_refs(refs, dedup_config, spec)
+        write_summaries(summaries, dirs.staging, **stage.json_format)
+    entries = ([refs | "unit/kept_refs" >> beam.Map(unit_entry), stashed[REJECTED_REFS]]
+               + drops) | "unit/entries" >> beam.Flatten()
+    rejoined = (shuffle_meter.metered(entries, "by_unit")
+                | "unit/group" >> beam.GroupByKey()
+                | "unit/rejoin" >> beam.ParDo(RejoinFn()).with_outputs(REJECTED, main="docs"))
+    docs, rejected = corpus_stages.apply_corpus_stages(
+        rejoined.docs, spec, output_dir, skip=(dedup_stage.NAME,) if lead_dedup else (),
+        sample_refs=refs)
+    all_rejected = [rejoined[REJECTED]] + rejected | "write/rejected" >> beam.Flatten()
+    (docs, all_rejected) | writers.WriteUnitOutputs(
+        staging, {s.name: len(units[s.name]) for s in sources}, seed=seed,
+        validation_fraction=spec.validation_fraction, rejected_sample_rate=rate)
+    dead = ([dead for _, _, dead, _ in branches.values()] | "write/dead" >> beam.Flatten())
+    writers.write_dead_letters(dead, staging)
 
 
 def collect_counters(result) -> dict[str, dict[str, int]]:
@@ -236,6 +255,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for source in todo:
             manifests.prepare_staging(output_dir, source.name)
         corpus_stages.prepare_staging(spec, output_dir)
+        publish.prepare_staging(output_dir, stash.STASH)
         order = ["read", *stage_registry.STAGES, "written"]
         with ProgressMonitor("prep", runner, order, known.progress_seconds):
             build_pipeline(p, spec, todo, units, output_dir)
@@ -243,6 +263,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             result = p.run()
             result.wait_until_finish()
         counters = collect_counters(result)
+        publish.delete_tree(publish.staging_dir(output_dir, stash.STASH))
     wall = round(time.time() - started, 2)
 
     for source in todo:
@@ -252,10 +273,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                  runtime, fingerprint)
         if problem := writers.validation_split_problem(source.name, record["documents_out"]):
             log.warning("VALIDATION SPLIT: %s", problem)
+        n_units = len(units[source.name])
         manifests.fill_missing_shards(
             manifests.staging_dir(output_dir, source.name),
-            {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,
-             writers.REJECTED_KIND: spec.train_shards})
+            {writers.TRAIN: n_units, writers.VALIDATION: n_units,
+             writers.REJECTED_KIND: n_units})
         manifests.publish(output_dir, source.name, record)
     if todo:
         corpus_stages.publish_stages(spec, output_dir,

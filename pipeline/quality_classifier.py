@@ -155,6 +155,17 @@ def _sample_entry(doc: Document, seed: int, max_chars: int) -> tuple[int, str, s
     return quality_model.sample_key(seed, doc["id"]), doc["id"], doc["text"][:max_chars]
 
 
+def _read_sample(chosen: list, max_chars: int) -> list[tuple[int, str, str]]:
+    from pipeline import stash
+
+    reader = stash.ChunkReader()
+    try:
+        return [(key, doc_id, reader.read(*loc)["text"][:max_chars])
+                for key, doc_id, loc in chosen]
+    finally:
+        reader.close()
+
+
 def _train(positives: list, negatives: list, config: QualityClassifierConfig
            ) -> quality_model.QualityModel:
     if not positives or not negatives:
@@ -280,8 +291,9 @@ class QualityClassifier(beam.PTransform):
 
     def __init__(self, config: QualityClassifierConfig, stats_dir: str, *,
                  published_dir: str | None = None, label: str = STAGE,
-                 min_batch_size: int = 16, max_batch_size: int = 512):
+                 min_batch_size: int = 16, max_batch_size: int = 512, sample_refs=None):
         super().__init__(label=label)
+        self.sample_refs = sample_refs  # refs of the documents to sample (pipeline/stash.py)
         self.config = config
         self.stats_dir = stats_dir
         self.published_dir = published_dir or stats_dir
@@ -304,6 +316,19 @@ class QualityClassifier(beam.PTransform):
         for name, sources in (("positive", config.positive_sources),
                               ("negative", config.negative_sources)):
             wanted = frozenset(sources)
+            if self.sample_refs is not None:
+                # Issue 21: the sample is chosen on references (key, id, where) and only the
+                # chosen documents are read back, so scoring does not wait on the documents it
+                # scores (which would hold all of them in the runner).
+                samples[name] = (
+                    self.sample_refs
+                    | f"{name}_refs" >> beam.Filter(lambda r, w=wanted: r["source"] in w)
+                    | f"{name}_ref_keys" >> beam.Map(
+                        lambda r: (quality_model.sample_key(config.seed, r["id"]), r["id"],
+                                   r["loc"]))
+                    | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class)
+                    | f"{name}_read" >> beam.Map(_read_sample, config.max_chars))
+                continue
             samples[name] = (
                 docs
                 | f"{name}_docs" >> beam.Filter(lambda d, w=wanted: d["source"] in w)
@@ -344,10 +369,12 @@ class QualityClassifierStage(SwitchedSectionStage):
     title = "Quality classifier"
     config_model = QualityClassifierConfig
 
+    samples_by_reference = True  # expand accepts sample_refs (pipeline/corpus_stages.py)
+
     def expand(self, docs, config: QualityClassifierConfig, spec: Any,
-               dirs: StageDirs) -> StageOutput:
+               dirs: StageDirs, sample_refs=None) -> StageOutput:
         return docs | QualityClassifier(config, dirs.staging, published_dir=dirs.published,
-                                        label="classify")
+                                        label="classify", sample_refs=sample_refs)
 
     def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
         return {"scored": counters.get(f"{STAGE}.scored", 0)}

@@ -3,14 +3,17 @@
 Each kept document goes to a split (validation when a seeded hash of its id falls under the
 validation fraction, or is among the source's VALIDATION_MIN_DOCUMENTS smallest hashes, so that
 a small source still has a validation split; never more than a quarter of a source's documents
-by that minimum) and a shard (another seeded hash of its id). A shard's records are sorted
-by id before writing, so the bytes on disk depend only on the input and the config, never on
-the runner, the number of workers or bundle boundaries.
+by that minimum). Files are written per input unit (one input file, or one TFDS sub-split) with
+no shuffle of text (issue 21): unit i of a source's n units writes `<split>-i-of-n`, its
+documents in input order, its rejected records sorted by (id, reason). Names and bytes depend
+only on the input and the config, never on the runner, the number of workers or bundles.
+The few documents moved to validation by the minimum rule are known only once every unit is
+written; they are moved from their unit's train file to the end of its validation file.
 
 Layout of one source's folder (written to a staging folder first, see pipeline.manifest):
-    train-00000-of-00004.tfrecord        tf.train.Example: text, id, source, role, lang, meta
-    validation-00000-of-00001.tfrecord
-    rejected-00000-of-00001.jsonl.gz     rejected documents with their reason (sampled)
+    train-00000-of-00003.tfrecord        tf.train.Example: text, id, source, role, lang, meta
+    validation-00000-of-00003.tfrecord   (3: the source has 3 input units)
+    rejected-00000-of-00003.jsonl.gz     rejected documents with their reason (sampled)
     dead_letters.jsonl.gz                malformed input: file, position, reason, excerpt
 """
 
@@ -20,6 +23,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import struct
+import tempfile
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -138,91 +144,219 @@ def write_jsonl_gz(path: str, records: Iterable[dict[str, Any]]) -> None:
         f.write(buffer.getvalue())
 
 
-class _WriteShardFn(beam.DoFn):
-    def __init__(self, source: str, staging_dir: str, shard_counts: dict[str, int]):
-        self.source = source
-        self.staging_dir = staging_dir
-        self.shard_counts = shard_counts
+
+def _masked_crc(data: bytes) -> int:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frame(record: bytes) -> bytes:
+    """One TFRecord as TFRecordWriter writes it (length, masked CRC32C of both)."""
+    length = struct.pack("<Q", len(record))
+    return (length + struct.pack("<I", _masked_crc(length)) + record
+            + struct.pack("<I", _masked_crc(record)))
+
+
+def read_tfrecords(path: str) -> list[bytes]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    out, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<Q", data, at)
+        out.append(data[at + 12:at + 12 + n])
+        at += 12 + n + 4
+    return out
+
+
+def _copy_to(local: str, path: str) -> None:
+    with open(local, "rb") as src, FileSystems.create(
+            path, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+
+
+def public_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A rejected record as written: without the internal `_at`."""
+    return {k: v for k, v in record.items() if k != "_at"}
+
+
+class _UnitFiles:
+    """One input unit's outputs while a bundle writes them: kept documents stream into local
+    temporary files, rejected records wait in memory (sampled, sorted at the end)."""
+
+    def __init__(self):
+        self.local: dict[str, str] = {}
+        self.files: dict[str, Any] = {}
+        self.rejected: list[dict[str, Any]] = []
+
+    def append(self, kind: str, frame: bytes) -> None:
+        f = self.files.get(kind)
+        if f is None:
+            fd, self.local[kind] = tempfile.mkstemp(suffix=f".{kind}.tfrecord")
+            f = self.files[kind] = os.fdopen(fd, "wb")
+        f.write(frame)
+
+    def finish(self, staging: str, unit: int, units: int) -> None:
+        for kind, f in self.files.items():
+            f.close()
+            _copy_to(self.local[kind], FileSystems.join(staging, shard_name(kind, unit, units)))
+            os.remove(self.local[kind])
+        if self.rejected:
+            records = sorted((public_record(r) for r in self.rejected),
+                             key=lambda r: (r["id"], r["reason"]))
+            write_jsonl_gz(FileSystems.join(staging, shard_name(REJECTED_KIND, unit, units)),
+                           records)
+
+
+class _WriteUnitsFn(beam.DoFn):
+    """("kept", doc) | ("rejected", record) -> files per input unit, written when the bundle
+    ends. Emits (source, unit) once per unit and bundle (a unit written by two bundles is an
+    error, see WriteUnitOutputs) and (source, (split hash, unit, id)) per kept document."""
+
+    def __init__(self, staging: dict[str, str], units: dict[str, int], seed: int,
+                 fraction: float, rejected_rate: float):
+        self.staging = staging
+        self.units = units
+        self.seed = seed
+        self.fraction = fraction
+        self.rejected_rate = rejected_rate
         self.progress_dir = progress.current_dir()
 
     def setup(self):
-        self.namespace = metrics_namespace(self.source)
         self.ticker = progress.Ticker(self.progress_dir)
 
+    def start_bundle(self):
+        self.open: dict[tuple[str, int], _UnitFiles] = {}
+
     def finish_bundle(self):
+        for (source, unit), files in self.open.items():
+            files.finish(self.staging[source], unit, self.units[source])
+        self.open = {}
         self.ticker.flush()
 
     def process(self, element):
-        (kind, shard), records = element
-        if kind == DEAD_LETTERS_KIND:
-            path = FileSystems.join(self.staging_dir, DEAD_LETTERS_FILE)
-            records = sorted(records, key=lambda r: (r["file"], r["position"], r["reason"]))
-            write_jsonl_gz(path, records)
+        from pipeline import stash
+
+        tag, record = element
+        source = record["source"]
+        unit, _ = stash.place(record)
+        key = (source, unit)
+        files = self.open.get(key)
+        if files is None:
+            files = self.open[key] = _UnitFiles()
+            yield beam.pvalue.TaggedOutput("units", key)
+        if tag == "rejected":
+            if keep_rejected_sample(record["id"], self.rejected_rate, self.seed):
+                files.rejected.append(record)
             return
-        records = sorted(records, key=lambda r: r["id"])
-        path = FileSystems.join(self.staging_dir,
-                                shard_name(kind, shard, self.shard_counts[kind]))
-        if kind == REJECTED_KIND:
-            write_jsonl_gz(path, records)
-            return
-        write_tfrecord(path, (serialize_example(doc) for doc in records))
-        self.ticker.tick("written", len(records))
-        num_bytes = sum(len(doc["text"].encode("utf-8")) for doc in records)
-        Metrics.counter(self.namespace, f"out_{kind}_docs").inc(len(records))
-        Metrics.counter(self.namespace, f"out_{kind}_bytes").inc(num_bytes)
-        langs: dict[str, int] = {}
-        for doc in records:
-            langs[doc["lang"] or "unset"] = langs.get(doc["lang"] or "unset", 0) + 1
-        for lang, n in langs.items():
-            Metrics.counter(self.namespace, f"lang_out.{lang}").inc(n)
+        split_hash = unit_hash(record["id"], f"split:{self.seed}")
+        kind = VALIDATION if split_hash < self.fraction else TRAIN
+        files.append(kind, tfrecord_frame(serialize_example(record)))
+        ns = metrics_namespace(source)
+        Metrics.counter(ns, f"out_{kind}_docs").inc()
+        Metrics.counter(ns, f"out_{kind}_bytes").inc(len(record["text"].encode("utf-8")))
+        Metrics.counter(ns, f"lang_out.{record['lang'] or 'unset'}").inc()
+        self.ticker.tick("written")
+        yield source, (split_hash, unit, record["id"])
 
 
-class WriteSourceOutputs(beam.PTransform):
-    """Writes kept documents, rejected records and dead letters of one source to staging."""
+def _check_once(element) -> None:
+    (source, unit), n = element
+    if n > 1:
+        raise RuntimeError(f"source {source!r}: input unit {unit} reached the writer in {n} "
+                           "bundles; its files would be incomplete (the runner split a unit "
+                           "after the rejoin; see pipeline/by_reference.py)")
 
-    def __init__(self, source: str, staging_dir: str, *, seed: int, validation_fraction: float,
-                 train_shards: int, validation_shards: int, rejected_sample_rate: float):
-        super().__init__(label=f"{source}/write")
-        self.source = source
-        self.staging_dir = staging_dir
+
+class _PromoteFn(beam.DoFn):
+    """Moves the documents that the minimum rule adds to validation (at most
+    VALIDATION_MIN_DOCUMENTS per source) from their unit's train file to its validation
+    file."""
+
+    def __init__(self, staging: dict[str, str], units: dict[str, int], fraction: float):
+        self.staging = staging
+        self.units = units
+        self.fraction = fraction
+
+    def process(self, element, counts):
+        source, smallest = element
+        n = dict(counts).get(source, 0)
+        threshold = validation_threshold([h for h, _, _ in smallest], n, self.fraction)
+        moved: dict[int, set[str]] = {}
+        for h, unit, doc_id in smallest:
+            if self.fraction <= h < threshold:
+                moved.setdefault(unit, set()).add(doc_id)
+        ns = metrics_namespace(source)
+        for unit, ids in sorted(moved.items()):
+            staging, units = self.staging[source], self.units[source]
+            train_path = FileSystems.join(staging, shard_name(TRAIN, unit, units))
+            val_path = FileSystems.join(staging, shard_name(VALIDATION, unit, units))
+            train = read_tfrecords(train_path)
+            val = read_tfrecords(val_path) if FileSystems.exists(val_path) else []
+            keep, move = [], []
+            for record in train:
+                doc = parse_example(record)
+                (move if doc["id"] in ids else keep).append((record, doc))
+            for path, records in ((train_path, [r for r, _ in keep]),
+                                  (val_path, val + [r for r, _ in move])):
+                with FileSystems.create(
+                        path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    for record in records:
+                        f.write(tfrecord_frame(record))
+            size = sum(len(d["text"].encode("utf-8")) for _, d in move)
+            Metrics.counter(ns, f"out_{TRAIN}_docs").inc(-len(move))
+            Metrics.counter(ns, f"out_{VALIDATION}_docs").inc(len(move))
+            Metrics.counter(ns, f"out_{TRAIN}_bytes").inc(-size)
+            Metrics.counter(ns, f"out_{VALIDATION}_bytes").inc(size)
+
+
+class WriteUnitOutputs(beam.PTransform):
+    """(kept documents, rejected records) of every source -> per-unit files in each source's
+    staging folder; `staging`: source -> folder, `units`: source -> number of input units."""
+
+    def __init__(self, staging: dict[str, str], units: dict[str, int], *, seed: int,
+                 validation_fraction: float, rejected_sample_rate: float):
+        super().__init__(label="write")
+        self.staging = staging
+        self.units = units
         self.seed = seed
-        self.validation_fraction = validation_fraction
-        self.rejected_sample_rate = rejected_sample_rate
-        self.shard_counts = {TRAIN: train_shards, VALIDATION: validation_shards,
-                             REJECTED_KIND: train_shards}
+        self.fraction = validation_fraction
+        self.rate = rejected_sample_rate
 
     def expand(self, pcolls):
-        kept, rejected, dead_letters = pcolls
-        seed, fraction, counts = self.seed, self.validation_fraction, self.shard_counts
-        rate = self.rejected_sample_rate
-
-        def key_kept(doc, threshold):
-            split = split_of(doc["id"], threshold, seed)
-            return (split, shard_of(doc["id"], counts[split], seed)), doc
-
-        keyed = (
-            kept | "KeyKept" >> beam.Map(key_kept, beam.pvalue.AsSingleton(
-                _validation_threshold(kept, seed, fraction))),
-            rejected
-            | "SampleRejected" >> beam.Filter(lambda r: keep_rejected_sample(r["id"], rate, seed))
-            | "KeyRejected" >> beam.Map(
-                lambda r: ((REJECTED_KIND, shard_of(r["id"], counts[REJECTED_KIND], seed)), r)),
-            dead_letters | "KeyDead" >> beam.Map(lambda r: ((DEAD_LETTERS_KIND, 0), r)),
-        )
-        return (
-            keyed
+        kept, rejected = pcolls
+        written = (
+            (kept | "TagKept" >> beam.Map(lambda d: ("kept", d)),
+             rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)))
             | "Merge" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardFn(self.source, self.staging_dir, counts))
-        )
+            | "WriteUnits" >> beam.ParDo(_WriteUnitsFn(
+                self.staging, self.units, self.seed, self.fraction, self.rate)
+            ).with_outputs("units", main="hashes"))
+        _ = (written.units | "UnitsOnce" >> beam.combiners.Count.PerElement()
+             | "CheckUnitsOnce" >> beam.Map(_check_once))
+        counts = written.hashes | "CountKept" >> beam.combiners.Count.PerKey()
+        smallest = written.hashes | "SmallestHashes" >> beam.combiners.Top.SmallestPerKey(
+            VALIDATION_MIN_DOCUMENTS)
+        return smallest | "Promote" >> beam.ParDo(
+            _PromoteFn(self.staging, self.units, self.fraction), beam.pvalue.AsList(counts))
 
 
-def _validation_threshold(kept, seed: int, fraction: float):
-    """A one-element PCollection: validation_threshold of a source's kept documents."""
-    smallest = (kept
-                | "SplitHash" >> beam.Map(lambda doc: unit_hash(doc["id"], f"split:{seed}"))
-                | "SmallestHashes" >> beam.combiners.Top.Smallest(VALIDATION_MIN_DOCUMENTS))
-    documents = kept | "CountKept" >> beam.combiners.Count.Globally()
-    return smallest | "Threshold" >> beam.Map(
-        lambda hashes, n: validation_threshold(hashes, n, fraction),
-        beam.pvalue.AsSingleton(documents))
+class _WriteDeadFn(beam.DoFn):
+    def __init__(self, staging: dict[str, str]):
+        self.staging = staging
+
+    def process(self, element):
+        source, records = element
+        records = sorted(records, key=lambda r: (r["file"], r["position"], r["reason"]))
+        write_jsonl_gz(FileSystems.join(self.staging[source], DEAD_LETTERS_FILE), records)
+
+
+def write_dead_letters(dead, staging: dict[str, str]):
+    """Dead letters (small: an excerpt of 200 characters at most) -> one file per source."""
+    from pipeline import shuffle_meter
+
+    keyed = dead | "KeyDead" >> beam.Map(lambda r: (r["source"], r))
+    return (shuffle_meter.metered(keyed, "dead_letters") | "GroupDead" >> beam.GroupByKey()
+            | "WriteDead" >> beam.ParDo(_WriteDeadFn(staging)))
