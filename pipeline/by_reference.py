@@ -101,26 +101,20 @@ class RejoinFn(beam.DoFn):
 
     def process(self, element) -> Iterator[Any]:
         (_source, _unit), entries = element
-        drops, items = {}, []
-        for entry in entries:
-            if entry[0] == "drop":
-                drops[entry[1]] = entry[2:]
-            else:
-                items.append(entry)
-        items.sort(key=lambda e: (e[1], e[0]))
+        items = sorted(entries, key=lambda e: (e[1], e[0]))
         reader = stash.ChunkReader()
         try:
-            for kind, _pos, loc in items:
+            for entry in items:
+                kind, loc = entry[0], entry[2]
                 record = reader.read(*loc)
                 if kind == "rej":
                     yield beam.pvalue.TaggedOutput(REJECTED, record)
                     continue
-                dropped = drops.get(_pos)
                 self.ticker.tick("rejoined")
-                if dropped is None:
+                if kind == "doc":
                     yield record
-                else:
-                    reason, kept_id, kept_source = dropped
+                else:  # "drop": a copy removed by dedup
+                    reason, kept_id, kept_source = entry[3]
                     yield beam.pvalue.TaggedOutput(REJECTED, duplicate_record(
                         record, reason, kept_id, kept_source))
         finally:

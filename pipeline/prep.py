@@ -35,7 +35,7 @@ from pipeline.by_reference import REJECTED_REFS, RejoinFn, StashFn, unit_entry
 from pipeline.corpus_stage import write_summaries
 from pipeline.dedup import stage as dedup_stage
 from pipeline import manifest as manifests
-from pipeline import drop_warnings, readers, report, stage_registry, writers
+from pipeline import drop_warnings, json_files, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.corpus_stage import JobFacts
@@ -140,7 +140,9 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
         sample_refs=refs)
     all_rejected = [rejoined[REJECTED]] + rejected | "write/rejected" >> beam.Flatten()
     (docs, all_rejected) | writers.WriteUnitOutputs(
-        staging, {s.name: len(units[s.name]) for s in sources}, seed=seed,
+        staging, {s.name: len(units[s.name]) for s in sources},
+        FileSystems.join(stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING)),
+                         "_parts"), seed=seed,
         validation_fraction=spec.validation_fraction, rejected_sample_rate=rate)
     dead = ([dead for _, _, dead, _ in branches.values()] | "write/dead" >> beam.Flatten())
     writers.write_dead_letters(dead, staging)
@@ -265,10 +267,15 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         counters = collect_counters(result)
         publish.delete_tree(publish.staging_dir(output_dir, stash.STASH))
     wall = round(time.time() - started, 2)
+    input_bytes = sum(counters.get(metrics_namespace(s.name), {}).get("in_bytes", 0)
+                      for s in todo)
+    shuffle = shuffle_meter.summary(counters, input_bytes)
+    if todo:
+        log.info("shuffle: %s", shuffle_meter.describe(shuffle))
 
     for source in todo:
         runtime = {"runner": runner, "wall_time_s": wall, "input_units": len(units[source.name]),
-                   "beam_options": list(beam_args)}
+                   "beam_options": list(beam_args), "shuffle": shuffle}
         record = source_manifest(spec, source, counters.get(metrics_namespace(source.name), {}),
                                  runtime, fingerprint)
         if problem := writers.validation_split_problem(source.name, record["documents_out"]):
@@ -312,7 +319,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                   stage_data=corpus_stages.report_data(spec, output_dir),
                                   warnings=warnings, examples=examples,
                                   line_examples=line_examples)
+    summary["shuffle"] = shuffle  # bytes that crossed a shuffle, per input (text) byte
+    json_files.write_json(FileSystems.join(output_dir, "report.json"), summary)
     print(report.console_summary(summary, output_dir))
+    print(f"shuffle: {shuffle_meter.describe(shuffle)}")
     fatal = [w["message"] for w in warnings if w["fatal"]]
     if fatal:
         raise EmptySourceError("; ".join(fatal))

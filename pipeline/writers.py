@@ -6,9 +6,10 @@ a small source still has a validation split; never more than a quarter of a sour
 by that minimum). Files are written per input unit (one input file, or one TFDS sub-split) with
 no shuffle of text (issue 21): unit i of a source's n units writes `<split>-i-of-n`, its
 documents in input order, its rejected records sorted by (id, reason). Names and bytes depend
-only on the input and the config, never on the runner, the number of workers or bundles.
-The few documents moved to validation by the minimum rule are known only once every unit is
-written; they are moved from their unit's train file to the end of its validation file.
+only on the input and the config, never on the runner, the number of workers or bundles:
+each bundle writes what it sees of a unit to a scratch part file, and once the validation
+threshold is known (a combine over (hash, id) records) one worker per unit merges the unit's
+parts by input position into its final files.
 
 Layout of one source's folder (written to a staging folder first, see pipeline.manifest):
     train-00000-of-00003.tfrecord        tf.train.Example: text, id, source, role, lang, meta
@@ -24,8 +25,10 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import struct
 import tempfile
+import uuid
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -182,45 +185,45 @@ def public_record(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "_at"}
 
 
-class _UnitFiles:
-    """One input unit's outputs while a bundle writes them: kept documents stream into local
-    temporary files, rejected records wait in memory (sampled, sorted at the end)."""
+class _PartWriter:
+    """One input unit's records as one bundle saw them, in a local temporary file of pickled
+    (position, kind, payload) records, copied next to the stash when the bundle ends."""
 
-    def __init__(self):
-        self.local: dict[str, str] = {}
-        self.files: dict[str, Any] = {}
-        self.rejected: list[dict[str, Any]] = []
+    def __init__(self, path: str):
+        self.path = path
+        fd, self.local = tempfile.mkstemp(suffix=".part")
+        self.file = os.fdopen(fd, "wb")
 
-    def append(self, kind: str, frame: bytes) -> None:
-        f = self.files.get(kind)
-        if f is None:
-            fd, self.local[kind] = tempfile.mkstemp(suffix=f".{kind}.tfrecord")
-            f = self.files[kind] = os.fdopen(fd, "wb")
-        f.write(frame)
+    def append(self, record: tuple) -> None:
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        self.file.write(struct.pack("<Q", len(data)))
+        self.file.write(data)
 
-    def finish(self, staging: str, unit: int, units: int) -> None:
-        for kind, f in self.files.items():
-            f.close()
-            _copy_to(self.local[kind], FileSystems.join(staging, shard_name(kind, unit, units)))
-            os.remove(self.local[kind])
-        if self.rejected:
-            records = sorted((public_record(r) for r in self.rejected),
-                             key=lambda r: (r["id"], r["reason"]))
-            write_jsonl_gz(FileSystems.join(staging, shard_name(REJECTED_KIND, unit, units)),
-                           records)
+    def finish(self) -> None:
+        self.file.close()
+        _copy_to(self.local, self.path)
+        os.remove(self.local)
 
 
-class _WriteUnitsFn(beam.DoFn):
-    """("kept", doc) | ("rejected", record) -> files per input unit, written when the bundle
-    ends. Emits (source, unit) once per unit and bundle (a unit written by two bundles is an
-    error, see WriteUnitOutputs) and (source, (split hash, unit, id)) per kept document."""
+def read_part(path: str) -> list[tuple]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    out, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<Q", data, at)
+        out.append(pickle.loads(data[at + 8:at + 8 + n]))
+        at += 8 + n
+    return out
 
-    def __init__(self, staging: dict[str, str], units: dict[str, int], seed: int,
-                 fraction: float, rejected_rate: float):
-        self.staging = staging
-        self.units = units
+
+class _WritePartsFn(beam.DoFn):
+    """("kept", doc) | ("rejected", record) -> part files (whatever the bundling), and small
+    records: ((source, unit), part path) once per part, (source, (split hash, unit, id)) per
+    kept document (for the validation threshold)."""
+
+    def __init__(self, parts_dir: str, seed: int, rejected_rate: float):
+        self.parts_dir = parts_dir
         self.seed = seed
-        self.fraction = fraction
         self.rejected_rate = rejected_rate
         self.progress_dir = progress.current_dir()
 
@@ -228,11 +231,11 @@ class _WriteUnitsFn(beam.DoFn):
         self.ticker = progress.Ticker(self.progress_dir)
 
     def start_bundle(self):
-        self.open: dict[tuple[str, int], _UnitFiles] = {}
+        self.open: dict[tuple[str, int], _PartWriter] = {}
 
     def finish_bundle(self):
-        for (source, unit), files in self.open.items():
-            files.finish(self.staging[source], unit, self.units[source])
+        for part in self.open.values():
+            part.finish()
         self.open = {}
         self.ticker.flush()
 
@@ -241,106 +244,115 @@ class _WriteUnitsFn(beam.DoFn):
 
         tag, record = element
         source = record["source"]
-        unit, _ = stash.place(record)
+        unit, pos = stash.place(record)
+        if tag == "rejected" and not keep_rejected_sample(record["id"], self.rejected_rate,
+                                                          self.seed):
+            return
         key = (source, unit)
-        files = self.open.get(key)
-        if files is None:
-            files = self.open[key] = _UnitFiles()
-            yield beam.pvalue.TaggedOutput("units", key)
+        part = self.open.get(key)
+        if part is None:
+            path = FileSystems.join(self.parts_dir, source,
+                                    f"u{unit:06d}-{uuid.uuid4().hex}.part")
+            part = self.open[key] = _PartWriter(path)
+            yield beam.pvalue.TaggedOutput("parts", (key, path))
         if tag == "rejected":
-            if keep_rejected_sample(record["id"], self.rejected_rate, self.seed):
-                files.rejected.append(record)
+            part.append((pos, REJECTED_KIND, public_record(record)))
             return
         split_hash = unit_hash(record["id"], f"split:{self.seed}")
-        kind = VALIDATION if split_hash < self.fraction else TRAIN
-        files.append(kind, tfrecord_frame(serialize_example(record)))
-        ns = metrics_namespace(source)
-        Metrics.counter(ns, f"out_{kind}_docs").inc()
-        Metrics.counter(ns, f"out_{kind}_bytes").inc(len(record["text"].encode("utf-8")))
-        Metrics.counter(ns, f"lang_out.{record['lang'] or 'unset'}").inc()
+        part.append((pos, TRAIN, (split_hash, serialize_example(record),
+                                  len(record["text"].encode("utf-8")), record["lang"])))
         self.ticker.tick("written")
         yield source, (split_hash, unit, record["id"])
 
 
-def _check_once(element) -> None:
-    (source, unit), n = element
-    if n > 1:
-        raise RuntimeError(f"source {source!r}: input unit {unit} reached the writer in {n} "
-                           "bundles; its files would be incomplete (the runner split a unit "
-                           "after the rejoin; see pipeline/by_reference.py)")
+class _AssembleFn(beam.DoFn):
+    """((source, unit), part paths) -> the unit's final files: kept documents in input order,
+    split by the source's validation threshold; rejected records sorted by (id, reason)."""
 
-
-class _PromoteFn(beam.DoFn):
-    """Moves the documents that the minimum rule adds to validation (at most
-    VALIDATION_MIN_DOCUMENTS per source) from their unit's train file to its validation
-    file."""
-
-    def __init__(self, staging: dict[str, str], units: dict[str, int], fraction: float):
+    def __init__(self, staging: dict[str, str], units: dict[str, int]):
         self.staging = staging
         self.units = units
-        self.fraction = fraction
 
-    def process(self, element, counts):
-        source, smallest = element
-        n = dict(counts).get(source, 0)
-        threshold = validation_threshold([h for h, _, _ in smallest], n, self.fraction)
-        moved: dict[int, set[str]] = {}
-        for h, unit, doc_id in smallest:
-            if self.fraction <= h < threshold:
-                moved.setdefault(unit, set()).add(doc_id)
+    def process(self, element, thresholds):
+        (source, unit), paths = element
+        threshold = dict(thresholds)[source]
+        records = sorted((r for path in sorted(set(paths)) for r in read_part(path)),
+                         key=lambda r: (r[0], r[1]))
         ns = metrics_namespace(source)
-        for unit, ids in sorted(moved.items()):
-            staging, units = self.staging[source], self.units[source]
-            train_path = FileSystems.join(staging, shard_name(TRAIN, unit, units))
-            val_path = FileSystems.join(staging, shard_name(VALIDATION, unit, units))
-            train = read_tfrecords(train_path)
-            val = read_tfrecords(val_path) if FileSystems.exists(val_path) else []
-            keep, move = [], []
-            for record in train:
-                doc = parse_example(record)
-                (move if doc["id"] in ids else keep).append((record, doc))
-            for path, records in ((train_path, [r for r, _ in keep]),
-                                  (val_path, val + [r for r, _ in move])):
-                with FileSystems.create(
-                        path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                    for record in records:
-                        f.write(tfrecord_frame(record))
-            size = sum(len(d["text"].encode("utf-8")) for _, d in move)
-            Metrics.counter(ns, f"out_{TRAIN}_docs").inc(-len(move))
-            Metrics.counter(ns, f"out_{VALIDATION}_docs").inc(len(move))
-            Metrics.counter(ns, f"out_{TRAIN}_bytes").inc(-size)
-            Metrics.counter(ns, f"out_{VALIDATION}_bytes").inc(size)
+        kept: dict[str, list[bytes]] = {TRAIN: [], VALIDATION: []}
+        rejected = []
+        for _pos, kind, payload in records:
+            if kind == REJECTED_KIND:
+                rejected.append(payload)
+                continue
+            split_hash, example, size, lang = payload
+            split = VALIDATION if split_hash < threshold else TRAIN
+            kept[split].append(example)
+            Metrics.counter(ns, f"out_{split}_docs").inc()
+            Metrics.counter(ns, f"out_{split}_bytes").inc(size)
+            Metrics.counter(ns, f"lang_out.{lang or 'unset'}").inc()
+        staging, units = self.staging[source], self.units[source]
+        for split, examples in kept.items():
+            if examples:
+                with FileSystems.create(FileSystems.join(staging, shard_name(split, unit, units)),
+                                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    for example in examples:
+                        f.write(tfrecord_frame(example))
+        if rejected:
+            write_jsonl_gz(FileSystems.join(staging, shard_name(REJECTED_KIND, unit, units)),
+                           sorted(rejected, key=lambda r: (r["id"], r["reason"])))
+        for path in set(paths):
+            FileSystems.delete([path])
+
+
+def _thresholds(element, counts, fraction: float):
+    source, smallest = element
+    return source, validation_threshold([h for h, _, _ in smallest],
+                                        dict(counts).get(source, 0), fraction)
 
 
 class WriteUnitOutputs(beam.PTransform):
     """(kept documents, rejected records) of every source -> per-unit files in each source's
-    staging folder; `staging`: source -> folder, `units`: source -> number of input units."""
+    staging folder; `staging`: source -> folder, `units`: source -> number of input units,
+    `parts_dir`: a scratch folder. Only part paths and (hash, unit, id) records are grouped."""
 
-    def __init__(self, staging: dict[str, str], units: dict[str, int], *, seed: int,
-                 validation_fraction: float, rejected_sample_rate: float):
+    def __init__(self, staging: dict[str, str], units: dict[str, int], parts_dir: str, *,
+                 seed: int, validation_fraction: float, rejected_sample_rate: float):
         super().__init__(label="write")
         self.staging = staging
         self.units = units
+        self.parts_dir = parts_dir
         self.seed = seed
         self.fraction = validation_fraction
         self.rate = rejected_sample_rate
 
     def expand(self, pcolls):
+        from pipeline import shuffle_meter
+
         kept, rejected = pcolls
         written = (
             (kept | "TagKept" >> beam.Map(lambda d: ("kept", d)),
              rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)))
             | "Merge" >> beam.Flatten()
-            | "WriteUnits" >> beam.ParDo(_WriteUnitsFn(
-                self.staging, self.units, self.seed, self.fraction, self.rate)
-            ).with_outputs("units", main="hashes"))
-        _ = (written.units | "UnitsOnce" >> beam.combiners.Count.PerElement()
-             | "CheckUnitsOnce" >> beam.Map(_check_once))
+            | "WriteParts" >> beam.ParDo(_WritePartsFn(self.parts_dir, self.seed, self.rate)
+                                         ).with_outputs("parts", main="hashes"))
         counts = written.hashes | "CountKept" >> beam.combiners.Count.PerKey()
         smallest = written.hashes | "SmallestHashes" >> beam.combiners.Top.SmallestPerKey(
             VALIDATION_MIN_DOCUMENTS)
-        return smallest | "Promote" >> beam.ParDo(
-            _PromoteFn(self.staging, self.units, self.fraction), beam.pvalue.AsList(counts))
+        fraction = self.fraction
+        thresholds = smallest | "Thresholds" >> beam.Map(
+            _thresholds, beam.pvalue.AsList(counts), fraction)
+        # Sources that kept nothing still have a threshold (the fraction).
+        defaults = (kept.pipeline | "AllSources" >> beam.Create(sorted(self.units))
+                    | "DefaultThresholds" >> beam.Map(lambda s: (s, None)))
+        merged = ((thresholds, defaults) | "BothThresholds" >> beam.Flatten()
+                  | "OneThreshold" >> beam.CombinePerKey(
+                      lambda values: max([v for v in values if v is not None],
+                                         default=fraction)))
+        return (shuffle_meter.metered(written.parts, "write.parts")
+                | "PartsByUnit" >> beam.GroupByKey()
+                | "Assemble" >> beam.ParDo(_AssembleFn(self.staging, self.units),
+                                           beam.pvalue.AsList(merged)))
 
 
 class _WriteDeadFn(beam.DoFn):

@@ -8,7 +8,8 @@ keeper priority key, `first`: its first line for the report's examples) and what
 and `bands`: its near-dedup family and LSH band keys, hashed to 8 bytes). Only refs cross the
 exact group, the LSH buckets, the pair joins and the label join. Verification reads the two
 texts of a candidate pair by reference. The output is the kept refs, one drop record per
-removed copy (`((source, unit), ("drop", pos, reason, kept id, kept source or None))`), and the
+removed copy (`((source, unit), ("drop", pos, loc, (reason, kept id, kept source or None)))`),
+and the
 same summaries as the document-carrying transforms.
 
 Tie-break: exact.py breaks ties of the priority key by (source, text, meta); here by (source,
@@ -76,7 +77,8 @@ def dedup_fields(doc: dict[str, Any], config: DedupConfig,
 
 
 def _drop(ref: dict[str, Any], reason: str, kept_id: str, kept_source: str | None):
-    return (ref["source"], ref["unit"]), ("drop", ref["pos"], reason, kept_id, kept_source)
+    return (ref["source"], ref["unit"]), ("drop", ref["pos"], ref["loc"],
+                                          (reason, kept_id, kept_source))
 
 
 def _member(ref: dict[str, Any], key: str) -> dict[str, Any]:
