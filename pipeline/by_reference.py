@@ -16,19 +16,23 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import progress, stash
-from pipeline.dedup.by_ref import dedup_fields
+from pipeline.dedup.by_ref import dedup_ref
 from pipeline.dedup.exact import duplicate_record
 from pipeline.stages import REJECTED
 
 REJECTED_REFS = "rejected_refs"
+DEDUP_REFS = "dedup_refs"
 _MAX_OPEN = 32
 
 
 class StashFn(beam.DoFn):
-    """("doc", doc) | ("rej", record) -> refs (main) | rejected refs (REJECTED_REFS)."""
+    """("doc", doc) | ("rej", record) -> unit entries ((source, unit), ("doc" | "rej",
+    position, location, id)), and the documents' dedup references (DEDUP_REFS) when
+    `dedup_config` is given."""
 
     def __init__(self, directory: str, dedup_config: Any = None,
                  code_sources: frozenset[str] = frozenset(), keep_rejected=None):
@@ -70,27 +74,36 @@ class StashFn(beam.DoFn):
             if self.keep_rejected is not None and not self.keep_rejected(record["id"]):
                 return
             loc = self._writer(source, unit).append(record)
-            yield beam.pvalue.TaggedOutput(REJECTED_REFS, ((source, unit), ("rej", pos, loc)))
+            yield (source, unit), ("rej", pos, loc, record["id"])
             return
         loc = self._writer(source, unit).append(record)
-        ref = {"source": source, "unit": unit, "pos": pos, "loc": loc, "id": record["id"],
-               "role": record["role"]}
         if self.dedup_config is not None:
-            ref.update(dedup_fields(record, self.dedup_config, self.code_sources))
+            yield beam.pvalue.TaggedOutput(DEDUP_REFS, dedup_ref(
+                record, loc, self.dedup_config, self.code_sources))
         self.stashed.inc()
         self.ticker.tick("stashed")
-        yield ref
+        yield (source, unit), ("doc", pos, loc, record["id"])
 
 
-def unit_entry(ref: dict[str, Any]):
-    return (ref["source"], ref["unit"]), ("doc", ref["pos"], ref["loc"])
+def kept_refs(element, directory: str) -> Iterator[dict[str, Any]]:
+    """A unit's group -> {source, id, loc (full path)} of each document no decision dropped
+    (what a stage samples by reference, pipeline/quality_classifier.py)."""
+    (source, _unit), entries = element
+    entries = list(entries)
+    dropped = {e[1] for e in entries if e[0] == "drop"}
+    for entry in entries:
+        if entry[0] == "doc" and entry[1] not in dropped:
+            name, offset, length = entry[2]
+            yield {"source": source, "id": entry[3],
+                   "loc": (FileSystems.join(directory, name), offset, length)}
 
 
 class RejoinFn(beam.DoFn):
     """((source, unit), entries) -> the unit's kept documents (main) and rejected records
     (REJECTED), read back from the stash in input order."""
 
-    def __init__(self):
+    def __init__(self, directory: str):
+        self.directory = directory
         self.progress_dir = progress.current_dir()
 
     def setup(self):
@@ -101,8 +114,10 @@ class RejoinFn(beam.DoFn):
 
     def process(self, element) -> Iterator[Any]:
         (_source, _unit), entries = element
-        items = sorted(entries, key=lambda e: (e[1], e[0]))
-        reader = stash.ChunkReader()
+        drops = {e[1]: e for e in entries if e[0] == "drop"}
+        items = sorted((drops.get(e[1], e) for e in entries if e[0] != "drop"),
+                       key=lambda e: (e[1], e[0]))
+        reader = stash.ChunkReader(self.directory)
         try:
             for entry in items:
                 kind, loc = entry[0], entry[2]

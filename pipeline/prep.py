@@ -31,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline import corpus_stages, process_group, publish, shuffle_meter, stash
-from pipeline.by_reference import REJECTED_REFS, RejoinFn, StashFn, unit_entry
+from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
 from pipeline.corpus_stage import write_summaries
 from pipeline.dedup import stage as dedup_stage
 from pipeline import manifest as manifests
@@ -118,31 +118,31 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
          for name, (docs, _, _, _) in branches.items()]
         + [rej | f"{name}/tag_rejected" >> beam.Map(lambda r: ("rej", r))
            for name, (_, rej, _, _) in branches.items()])
+    stash_dir = stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING))
     stashed = (tagged | "stash/merge" >> beam.Flatten()
                | "stash/write" >> beam.ParDo(StashFn(
-                   stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING)),
-                   dedup_config, code_sources,
+                   stash_dir, dedup_config, code_sources,
                    lambda i: writers.keep_rejected_sample(i, rate, seed))
-               ).with_outputs(REJECTED_REFS, main="refs"))
-    refs, drops = stashed.refs, []
+               ).with_outputs(DEDUP_REFS, main="entries"))
+    drops = []
     if lead_dedup:
         stage = stage_registry.CORPUS_STAGES[dedup_stage.NAME]
         dirs = corpus_stages.stage_dirs(output_dir, dedup_stage.NAME)
-        refs, drops, summaries = stage.expand_refs(refs, dedup_config, spec)
+        drops, summaries = stage.expand_refs(stashed[DEDUP_REFS], dedup_config, stash_dir)
         write_summaries(summaries, dirs.staging, **stage.json_format)
-    entries = ([refs | "unit/kept_refs" >> beam.Map(unit_entry), stashed[REJECTED_REFS]]
-               + drops) | "unit/entries" >> beam.Flatten()
-    rejoined = (shuffle_meter.metered(entries, "by_unit")
-                | "unit/group" >> beam.GroupByKey()
-                | "unit/rejoin" >> beam.ParDo(RejoinFn()).with_outputs(REJECTED, main="docs"))
+    entries = [stashed.entries] + drops | "unit/entries" >> beam.Flatten()
+    units_grouped = (shuffle_meter.metered(entries, "by_unit")
+                     | "unit/group" >> beam.GroupByKey())
+    rejoined = units_grouped | "unit/rejoin" >> beam.ParDo(RejoinFn(stash_dir)).with_outputs(
+        REJECTED, main="docs")
+    refs = units_grouped | "unit/kept_refs" >> beam.FlatMap(kept_refs, stash_dir)
     docs, rejected = corpus_stages.apply_corpus_stages(
         rejoined.docs, spec, output_dir, skip=(dedup_stage.NAME,) if lead_dedup else (),
         sample_refs=refs)
     all_rejected = [rejoined[REJECTED]] + rejected | "write/rejected" >> beam.Flatten()
     (docs, all_rejected) | writers.WriteUnitOutputs(
         staging, {s.name: len(units[s.name]) for s in sources},
-        FileSystems.join(stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING)),
-                         "_parts"), seed=seed,
+        FileSystems.join(stash_dir, "_parts"), seed=seed,
         validation_fraction=spec.validation_fraction, rejected_sample_rate=rate)
     dead = ([dead for _, _, dead, _ in branches.values()] | "write/dead" >> beam.Flatten())
     writers.write_dead_letters(dead, staging)

@@ -156,14 +156,12 @@ def _sample_entry(doc: Document, seed: int, max_chars: int) -> tuple[int, str, s
 
 
 def _read_sample(chosen: list, max_chars: int) -> list[tuple[int, str, str]]:
+    """The chosen documents' text prefixes, read by reference (full chunk path, offset,
+    length)."""
     from pipeline import stash
 
-    reader = stash.ChunkReader()
-    try:
-        return [(key, doc_id, reader.read(*loc)["text"][:max_chars])
-                for key, doc_id, loc in chosen]
-    finally:
-        reader.close()
+    return [(key, doc_id, stash.read_at(*loc)["text"][:max_chars])
+            for key, doc_id, loc in chosen]
 
 
 def _train(positives: list, negatives: list, config: QualityClassifierConfig

@@ -14,7 +14,6 @@ byte depends on them.
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
 import uuid
@@ -49,11 +48,14 @@ class ChunkWriter:
     """Appends pickled records to one chunk file; `offsets` are known before `close`."""
 
     def __init__(self, directory: str, source: str, unit: int):
-        self.path = FileSystems.join(directory, source, f"u{unit:06d}-{uuid.uuid4().hex}.chunk")
+        self.name = f"{source}/u{unit:06d}-{uuid.uuid4().hex[:12]}.chunk"  # relative: short refs
+        self.path = FileSystems.join(directory, self.name)
         self._file = None
         self._offset = 0
 
     def append(self, record: Any) -> tuple[str, int, int]:
+        """Writes `record`; returns its location (chunk name relative to the stash, offset,
+        length)."""
         if self._file is None:
             self._file = FileSystems.create(self.path,
                                             compression_type=CompressionTypes.UNCOMPRESSED)
@@ -62,7 +64,7 @@ class ChunkWriter:
         self._file.write(data)
         offset = self._offset + _LENGTH.size
         self._offset = offset + len(data)
-        return self.path, offset, len(data)
+        return self.name, offset, len(data)
 
     def close(self) -> None:
         if self._file is not None:
@@ -85,15 +87,18 @@ def read_at(path: str, offset: int, length: int, handle=None) -> Any:
 
 
 class ChunkReader:
-    """Reads many records of a few chunks, keeping each chunk open once."""
+    """Reads records by location (chunk name relative to `directory`, offset, length), keeping
+    each chunk open once."""
 
-    def __init__(self):
+    def __init__(self, directory: str):
+        self.directory = directory
         self._open: dict[str, Any] = {}
 
-    def read(self, path: str, offset: int, length: int) -> Any:
-        handle = self._open.get(path)
+    def read(self, name: str, offset: int, length: int) -> Any:
+        handle = self._open.get(name)
+        path = FileSystems.join(self.directory, name)
         if handle is None:
-            handle = self._open[path] = FileSystems.open(
+            handle = self._open[name] = FileSystems.open(
                 path, compression_type=CompressionTypes.UNCOMPRESSED)
         return read_at(path, offset, length, handle)
 
@@ -114,5 +119,19 @@ def iter_chunk(path: str) -> Iterator[Any]:
             yield pickle.loads(f.read(n))
 
 
-def local_path(path: str) -> bool:
-    return os.path.isabs(path) and "://" not in path
+SEP = "\x00"
+
+
+def node_name(priority: str, source: str, unit: int, pos: int, loc: tuple[str, int, int]) -> str:
+    """A dedup node: the keeper priority key first (so nodes sort as keepers do; ties, which
+    need equal ids and text digests, go to the earlier (source, unit, position)), then where
+    the document is, so a decision on the node needs no join back to the document."""
+    name, offset, length = loc
+    return SEP.join((priority, source, f"{unit:06d}", f"{pos:09d}", name, str(offset),
+                     str(length)))
+
+
+def parse_node(node: str) -> tuple[str, str, int, int, tuple[str, int, int]]:
+    """(priority key, source, unit, position, location) of a node_name."""
+    priority, source, unit, pos, name, offset, length = node.rsplit(SEP, 6)
+    return priority, source, int(unit), int(pos), (name, int(offset), int(length))

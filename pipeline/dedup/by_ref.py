@@ -1,27 +1,29 @@
 """Exact and near dedup on references: the decisions of exact.py and near.py, taken on small
 records while the documents stay in the stash (pipeline/stash.py; issue 21).
 
-A reference ("ref") is a dict made by `doc_ref` while the document is stashed: where it is
-(`loc`: chunk, offset, length; `unit`, `pos`), who it is (`id`, `source`, `role`, `node`: its
-keeper priority key, `first`: its first line for the report's examples) and what dedup needs
-(`exact`: the digest of its canonical text, `order`: the tie-break of the keeper rule, `fam`
-and `bands`: its near-dedup family and LSH band keys, hashed to 8 bytes). Only refs cross the
-exact group, the LSH buckets, the pair joins and the label join. Verification reads the two
-texts of a candidate pair by reference. The output is the kept refs, one drop record per
-removed copy (`((source, unit), ("drop", pos, loc, (reason, kept id, kept source or None)))`),
-and the
-same summaries as the document-carrying transforms.
+Each document's reference is a tuple made while it is stashed (`dedup_ref`):
+(node, exact key, band keys, family, id). The node (`stash.node_name`) is the keeper priority
+key followed by where the document is (source, unit, position, chunk location), so nodes sort
+as keepers do and a decision on a node needs no join back to its document. Band keys are 8-byte
+hashes of near.py's band keys, concatenated (a false bucket-mate from a hash collision is
+removed by verification like any LSH false positive).
 
+    refs ─► GroupByKey(exact key) ─► keeper = smallest node; other copies -> drop records
+    kept ─► (band key, 8-byte handle) ─► GroupByKey(band) ─► candidate pairs of handles
+         ─► join with (handle, node) ─► GroupByKey(pair) ─► verify: both texts read by
+            reference ─► ConnectedComponents on nodes ─► node != label -> drop record
+
+Drop records are `((source, unit), ("drop", position, location, (reason, kept id, kept
+source or None)))`, joined with the documents per input unit (pipeline/by_reference.py). Only
+the few documents shown as examples in the report are read back for their first line.
 Tie-break: exact.py breaks ties of the priority key by (source, text, meta); here by (source,
-blake2b of text, blake2b of meta). Both tie only on identical documents; they can pick a
-different keeper only among copies that share id, 8-hex text digest and source, i.e. never for
-distinct ids.
+unit, position). Ties need equal ids and equal 8-hex text digests.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import heapq
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -41,49 +43,47 @@ NAMESPACE = "dedup"
 DROPS, STATS, SIZES, MEMBERS = "drops", "stats", "sizes", "members"
 
 
-def _digest(data: str) -> bytes:
-    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-def dedup_fields(doc: dict[str, Any], config: DedupConfig,
-                 code_sources: frozenset[str]) -> dict[str, Any]:
-    """What exact and near dedup need of a document, computed while its text is at hand."""
-    node = priority_key(doc, config)
-    out: dict[str, Any] = {"node": node, "first": stats.first_line(doc["text"])}
+def dedup_ref(doc: dict[str, Any], loc: tuple[str, int, int], config: DedupConfig,
+              code_sources: frozenset[str]) -> tuple:
+    """(node, exact key, band keys, family, id) of a document, while its text is at hand."""
+    unit, pos = stash.place(doc)
+    node = stash.node_name(priority_key(doc, config), doc["source"], unit, pos, loc)
+    exact = None
     if config.exact is not None:
         try:
-            out["exact"] = exact_key(doc["text"], config.exact)
+            exact = exact_key(doc["text"], config.exact)
         except Exception:  # as exact.py: such a document is left alone
-            out["exact"] = b"unkeyed\x00" + str(doc.get("id")).encode("utf-8", "surrogatepass")
-        out["order"] = (node, doc["source"], _digest(doc["text"]),
-                        _digest(json.dumps(doc["meta"], sort_keys=True, default=str)))
+            exact = b"unkeyed\x00" + str(doc.get("id")).encode("utf-8", "surrogatepass")
+    bands, fam = b"", 0
     if config.near is not None:
         near = config.near
         fam = family(doc, code_sources)
-        out["fam"] = fam
-        out["bands"] = None
         try:
             shingles = minhash.shingles(compared_text(doc, fam), near.shingle, near.ngram)
             if shingles.size:
-                bands, rows = near.bands_rows()
+                b, r = near.bands_rows()
                 sig = minhash.signature(shingles, near.num_perm, near.seed)
-                out["bands"] = [hashlib.blake2b(k, digest_size=8).digest()
-                                for k in minhash.band_keys(sig, bands, rows, fam)]
-            else:
-                out["bands"] = ()
+                bands = b"".join(hashlib.blake2b(k, digest_size=8).digest()
+                                 for k in minhash.band_keys(sig, b, r, fam))
         except Exception:  # a document that cannot be hashed is kept, never dropped
-            out["bands"] = None
+            bands = None
+    return node, exact, bands, fam, doc["id"]
+
+
+def _drop(node: str, reason: str, kept_id: str, kept_source: str | None):
+    _, source, unit, pos, loc = stash.parse_node(node)
+    return (source, unit), ("drop", pos, loc, (reason, kept_id, kept_source))
+
+
+def _members(nodes: list[str], reader: stash.ChunkReader) -> list[dict[str, Any]]:
+    """Report members of a few nodes, their first lines read by reference."""
+    out = []
+    for node in nodes:
+        priority, source, _, _, loc = stash.parse_node(node)
+        doc = reader.read(*loc)
+        out.append({"key": priority, "id": doc["id"], "source": source, "role": doc["role"],
+                    "first_line": stats.first_line(doc["text"])})
     return out
-
-
-def _drop(ref: dict[str, Any], reason: str, kept_id: str, kept_source: str | None):
-    return (ref["source"], ref["unit"]), ("drop", ref["pos"], ref["loc"],
-                                          (reason, kept_id, kept_source))
-
-
-def _member(ref: dict[str, Any], key: str) -> dict[str, Any]:
-    return {"key": key, "id": ref["id"], "source": ref["source"], "role": ref["role"],
-            "first_line": ref["first"]}
 
 
 class _DropCounter:
@@ -100,7 +100,8 @@ class _DropCounter:
 
 
 class _KeepOneFn(beam.DoFn):
-    def __init__(self):
+    def __init__(self, directory: str):
+        self.directory = directory
         self.progress_dir = progress.current_dir()
 
     def setup(self):
@@ -117,25 +118,30 @@ class _KeepOneFn(beam.DoFn):
         best, size = None, 0
         for ref in refs:
             size += 1
-            if best is None or ref["order"] < best["order"]:
+            if best is None or ref[0] < best[0]:
                 best = ref
-        self.ticker.tick("dedup exact groups")
+        self.ticker.tick("documents hashed", size)
         if size == 1:
             yield best
             return
         self.groups.inc()
-        members = []
+        kept_source = stash.parse_node(best[0])[1]
+        shown: list[str] = []
         for ref in refs:
-            if ref["loc"] == best["loc"]:
+            node = ref[0]
+            if node == best[0]:
                 yield ref
             else:
                 self.removed.inc()
-                self.drops.inc(ref["source"])
-                yield beam.pvalue.TaggedOutput(DROPS, _drop(ref, "dedup.exact", best["id"],
-                                                            best["source"]))
-            members.append(_member(ref, ref["order"][0]))
-            if len(members) > 4 * stats.MEMBERS_SHOWN:
-                members = sorted(members, key=lambda m: m["key"])[:stats.MEMBERS_SHOWN]
+                self.drops.inc(stash.parse_node(node)[1])
+                yield beam.pvalue.TaggedOutput(DROPS, _drop(node, "dedup.exact", best[4],
+                                                            kept_source))
+            shown = heapq.nsmallest(stats.MEMBERS_SHOWN, shown + [node])
+        reader = stash.ChunkReader(self.directory)
+        try:
+            members = _members(shown, reader)
+        finally:
+            reader.close()
         yield beam.pvalue.TaggedOutput(SIZES, size)
         yield beam.pvalue.TaggedOutput(STATS, stats.example(size, stats.sample_order(key),
                                                             members))
@@ -144,19 +150,25 @@ class _KeepOneFn(beam.DoFn):
 class ExactDedupRefs(beam.PTransform):
     """refs -> (kept refs, drop records, group summary: one dict)."""
 
-    def __init__(self, label: str = "exact"):
+    def __init__(self, directory: str, label: str = "exact"):
         super().__init__(label=label)
+        self.directory = directory
 
     def expand(self, refs):
-        keyed = refs | "Key" >> beam.Map(lambda r: (r["exact"], r))
+        keyed = refs | "Key" >> beam.Map(lambda r: (r[1], (r[0], r[2], r[3], None, r[4])))
         out = (
             shuffle_meter.metered(keyed, "dedup.exact")
             | "Group" >> beam.GroupByKey()
-            | "KeepOne" >> beam.ParDo(_KeepOneFn()).with_outputs(DROPS, STATS, SIZES,
-                                                                  main="kept")
+            | "KeepOne" >> beam.ParDo(_KeepOneFn(self.directory)).with_outputs(
+                DROPS, STATS, SIZES, main="kept")
         )
+        kept = out.kept | "Reshape" >> beam.Map(lambda r: (r[0], None, r[1], r[2], r[4]))
         summary = (out[SIZES], out[STATS]) | "Summary" >> stats.SummarizeGroups()
-        return out.kept, out[DROPS], summary
+        return kept, out[DROPS], summary
+
+
+def handle(node: str) -> bytes:
+    return hashlib.blake2b(node.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 class _BandKeysFn(beam.DoFn):
@@ -173,7 +185,7 @@ class _BandKeysFn(beam.DoFn):
         self.ticker.flush()
 
     def process(self, ref):
-        bands = ref["bands"]
+        bands = ref[2]
         if bands is None:
             self.errors.inc()
             return
@@ -181,20 +193,20 @@ class _BandKeysFn(beam.DoFn):
             self.empty.inc()
             return
         self.documents.inc()
-        self.ticker.tick("documents hashed")
-        for key in bands:
-            yield key, ref["node"]
+        h = handle(ref[0])
+        for i in range(0, len(bands), 8):
+            yield bands[i:i + 8], h
 
 
-class _AttachLocFn(beam.DoFn):
-    """(node, [("loc", loc, fam), ("pair", (a, b)), ...]) -> ((a, b), (node, loc, fam))."""
+class _AttachNodeFn(beam.DoFn):
+    """(handle, [("node", node, fam), ("pair", (a, b)), ...]) -> ((a, b), (node, fam))."""
 
     def process(self, element):
-        node, values = element
+        _, values = element
         payload = None
         for value in values:
-            if value[0] == "loc":
-                payload = (node, value[1], value[2])
+            if value[0] == "node":
+                payload = (value[1], value[2])
                 break
         if payload is None:
             return
@@ -206,8 +218,9 @@ class _AttachLocFn(beam.DoFn):
 class _VerifyFn(beam.DoFn):
     """Reads the two texts of a candidate pair by reference and decides."""
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, directory: str):
         self.near = config.near
+        self.directory = directory
         self.progress_dir = progress.current_dir()
 
     def setup(self):
@@ -217,26 +230,26 @@ class _VerifyFn(beam.DoFn):
         self.ticker = progress.Ticker(self.progress_dir)
 
     def start_bundle(self):
-        self.reader = stash.ChunkReader()
+        self.reader = stash.ChunkReader(self.directory)
 
     def finish_bundle(self):
         self.reader.close()
         self.ticker.flush()
 
-    def _text(self, loc, fam: int) -> str:
-        return compared_text(self.reader.read(*loc), fam)
+    def _text(self, node: str, fam: int) -> str:
+        return compared_text(self.reader.read(*stash.parse_node(node)[4]), fam)
 
     def process(self, element):
-        pair, ends = element
+        _, ends = element
         by_node = {}
-        for node, loc, fam in ends:
-            by_node.setdefault(node, (loc, fam))
+        for node, fam in ends:
+            by_node.setdefault(node, fam)
         if len(by_node) != 2:
             return
-        (loc_a, fam_a), (loc_b, fam_b) = by_node[pair[0]], by_node[pair[1]]
+        (node_a, fam_a), (node_b, fam_b) = sorted(by_node.items())
         self.candidates.inc()
         self.ticker.tick("candidate pairs")
-        text_a, text_b = self._text(loc_a, fam_a), self._text(loc_b, fam_b)
+        text_a, text_b = self._text(node_a, fam_a), self._text(node_b, fam_b)
         if fam_a == CODE and fam_b == CODE:
             cutoff = self.near.code_edit_similarity
             similar = edit_similarity(text_a, text_b, cutoff) >= cutoff
@@ -246,12 +259,15 @@ class _VerifyFn(beam.DoFn):
         if similar:
             self.duplicates.inc()
             self.ticker.tick("verified pairs")
-            yield pair
+            yield node_a, node_b
         else:
             self.rejected.inc()
 
 
 class _ApplyLabelsFn(beam.DoFn):
+    """(node, label) of every node in a verified pair -> drop records (node != label) and
+    the members of the example clusters."""
+
     def __init__(self, config: DedupConfig):
         self.config = config
         self._selected: frozenset[str] | None = None
@@ -268,47 +284,42 @@ class _ApplyLabelsFn(beam.DoFn):
     def process(self, element, selected):
         if self._selected is None:
             self._selected = frozenset(selected)
-        node, values = element
-        label = None
-        for value in values:
-            if value[0] == "label":
-                label = value[1]
-        for value in values:
-            if value[0] != "ref":
-                continue
-            ref = value[1]
-            if label is not None and label in self._selected:
-                yield beam.pvalue.TaggedOutput(MEMBERS, (label, _member(ref, node)))
-            if label is None or label == node:
-                if label is not None:
-                    self.ticker.tick("clusters")
-                yield ref
-            else:
-                self.removed.inc()
-                self.drops.inc(ref["source"])
-                yield beam.pvalue.TaggedOutput(DROPS, _drop(
-                    ref, "dedup.near", id_of(label, self.config), None))
+        node, label = element
+        if label in self._selected:
+            yield beam.pvalue.TaggedOutput(MEMBERS, (label, node))
+        if label == node:
+            self.ticker.tick("clusters")
+            return
+        self.removed.inc()
+        self.drops.inc(stash.parse_node(node)[1])
+        keeper = id_of(stash.parse_node(label)[0], self.config)
+        yield _drop(node, "dedup.near", keeper, None)
 
 
-def _example(element):
-    root, members = element
-    size = sum(1 for _ in members)
-    return stats.example(size, stats.sample_order(root), members)
+class _ExampleFn(beam.DoFn):
+    def __init__(self, directory: str):
+        self.directory = directory
 
-
-def _strip(ref: dict[str, Any]) -> dict[str, Any]:
-    """What the label join needs of a ref (not its band keys)."""
-    return {k: v for k, v in ref.items() if k not in ("bands", "exact", "order")}
+    def process(self, element):
+        root, nodes = element
+        nodes = list(nodes)
+        reader = stash.ChunkReader(self.directory)
+        try:
+            members = _members(heapq.nsmallest(stats.MEMBERS_SHOWN, nodes), reader)
+        finally:
+            reader.close()
+        yield stats.example(len(nodes), stats.sample_order(stash.parse_node(root)[0]), members)
 
 
 class NearDedupRefs(beam.PTransform):
-    """refs -> (kept refs, drop records, cluster summary: one dict)."""
+    """refs (after exact dedup) -> (drop records, cluster summary: one dict)."""
 
-    def __init__(self, config: DedupConfig, label: str = "near"):
+    def __init__(self, config: DedupConfig, directory: str, label: str = "near"):
         super().__init__(label=label)
         if config.near is None:
             raise ValueError("near dedup is switched off in this config")
         self.config = config
+        self.directory = directory
 
     def expand(self, refs):
         config, near = self.config, self.config.near
@@ -321,16 +332,16 @@ class NearDedupRefs(beam.PTransform):
         )
         pairs = (shuffle_meter.metered(pairs, "dedup.near.distinct_pairs")
                  | "DistinctPairs" >> beam.Distinct())
-        locs = refs | "Locs" >> beam.Map(lambda r: (r["node"], ("loc", r["loc"], r["fam"])))
+        nodes = refs | "Nodes" >> beam.Map(lambda r: (handle(r[0]), ("node", r[0], r[3])))
         ends = pairs | "PairEnds" >> beam.FlatMap(
             lambda p: [(p[0], ("pair", p)), (p[1], ("pair", p))])
-        by_node = (locs, ends) | "LocsAndEnds" >> beam.Flatten()
-        attached = (shuffle_meter.metered(by_node, "dedup.near.by_node")
-                    | "ByNode" >> beam.GroupByKey()
-                    | "AttachLoc" >> beam.ParDo(_AttachLocFn()))
+        by_handle = (nodes, ends) | "NodesAndEnds" >> beam.Flatten()
+        attached = (shuffle_meter.metered(by_handle, "dedup.near.by_handle")
+                    | "ByHandle" >> beam.GroupByKey()
+                    | "AttachNode" >> beam.ParDo(_AttachNodeFn()))
         edges = (shuffle_meter.metered(attached, "dedup.near.by_pair")
                  | "ByPair" >> beam.GroupByKey()
-                 | "Verify" >> beam.ParDo(_VerifyFn(config)))
+                 | "Verify" >> beam.ParDo(_VerifyFn(config, self.directory)))
         labels = edges | "Components" >> ConnectedComponents(near.component_rounds)
 
         sizes_by_root = (
@@ -339,26 +350,20 @@ class NearDedupRefs(beam.PTransform):
             | "ClusterSizes" >> beam.CombinePerKey(sum)
             | "Clusters" >> beam.Filter(lambda kv: kv[1] >= 2)
         )
+        order = lambda kv: stats.sample_order(stash.parse_node(kv[0])[0])  # noqa: E731
         sample = sizes_by_root | "SampleClusters" >> beam.combiners.Top.Of(
-            stats.EXAMPLES, key=lambda kv: stats.sample_order(kv[0]), reverse=True)
+            stats.EXAMPLES, key=order, reverse=True)
         largest = sizes_by_root | "LargestClusters" >> beam.combiners.Top.Of(
-            stats.LARGEST, key=lambda kv: (kv[1], stats.sample_order(kv[0])))
+            stats.LARGEST, key=lambda kv: (kv[1], order(kv)))
         selected = ((sample, largest)
                     | "Selected" >> beam.Flatten()
                     | "SelectedRoots" >> beam.FlatMap(lambda kvs: [k for k, _ in kvs]))
-        joined = ((refs | "RefValues" >> beam.Map(lambda r: (r["node"], ("ref", _strip(r)))),
-                   labels | "LabelValues" >> beam.Map(lambda kv: (kv[0], ("label", kv[1]))))
-                  | "RefsAndLabels" >> beam.Flatten())
-        applied = (
-            shuffle_meter.metered(joined, "dedup.near.labels")
-            | "JoinLabels" >> beam.GroupByKey()
-            | "Apply" >> beam.ParDo(_ApplyLabelsFn(config),
-                                    selected=beam.pvalue.AsList(selected)).with_outputs(
-                DROPS, MEMBERS, main="kept")
-        )
+        applied = labels | "Apply" >> beam.ParDo(
+            _ApplyLabelsFn(config), selected=beam.pvalue.AsList(selected)).with_outputs(
+                MEMBERS, main="drops")
         examples = (applied[MEMBERS]
                     | "ExampleMembers" >> beam.GroupByKey()
-                    | "Examples" >> beam.Map(_example))
+                    | "Examples" >> beam.ParDo(_ExampleFn(self.directory)))
         summary = ((sizes_by_root | "Sizes" >> beam.Values(), examples)
                    | "Summary" >> stats.SummarizeGroups())
-        return applied.kept, applied[DROPS], summary
+        return applied.drops, summary
