@@ -80,6 +80,7 @@ class StashFn(beam.DoFn):
         if self.dedup_config is not None:
             yield beam.pvalue.TaggedOutput(DEDUP_REFS, dedup_ref(
                 record, loc, self.dedup_config, self.code_sources))
+            self.ticker.tick("documents hashed")
         self.stashed.inc()
         self.ticker.tick("stashed")
         yield (source, unit), ("doc", pos, loc, record["id"])

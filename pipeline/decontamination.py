@@ -46,7 +46,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from pydantic import BeforeValidator, Field, Strict, model_validator
 
-from pipeline import corpus_stage_charts, json_files
+from pipeline import corpus_stage_charts, progress, json_files
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.dedup import minhash
 from pipeline.document import Document
@@ -393,8 +393,16 @@ class _DecontaminateBatchFn(beam.DoFn):
     def __init__(self, config: DecontaminationConfig):
         self.config = config
         self._counter = SourceCounters()
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, batch: list[Document], index: EvalIndex):
+        self.ticker.tick("documents checked", len(batch))
         remove = self.config.action == "remove"
         stats: dict[str, dict[str, int]] = {}
         for doc, matched in zip(batch, index.match_batch([d["text"] for d in batch])):

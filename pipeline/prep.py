@@ -258,7 +258,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             manifests.prepare_staging(output_dir, source.name)
         corpus_stages.prepare_staging(spec, output_dir)
         publish.prepare_staging(output_dir, stash.STASH)
-        order = ["read", *stage_registry.STAGES, "written"]
+        order = ["read", *stage_registry.STAGES, "stashed", "documents hashed",
+                 "candidate pairs", "verified pairs",
+                 *(f"components round {i + 1}" for i in range(64)), "clusters", "rejoined",
+                 "documents scored", "documents checked", "written"]
         with ProgressMonitor("prep", runner, order, known.progress_seconds):
             build_pipeline(p, spec, todo, units, output_dir)
             log.info("running %d source(s) on %s", len(todo), runner)

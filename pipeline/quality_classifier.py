@@ -46,7 +46,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from pydantic import Field, Strict, model_validator
 
-from pipeline import corpus_stage_charts, quality_model
+from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
@@ -218,8 +218,16 @@ class _ScoreBatchFn(beam.DoFn):
     def __init__(self, config: QualityClassifierConfig):
         self.config = config
         self._counter = SourceCounters()
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, batch: list[Document], model: quality_model.QualityModel):
+        self.ticker.tick("documents scored", len(batch))
         config = self.config
         scores = model.score([d["text"] for d in batch])
         if config.keep == "threshold":

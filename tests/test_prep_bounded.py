@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 
@@ -71,8 +72,21 @@ def runs(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("bounded")
     files = _write_corpus(tmp_path)
     base = ["--sources", str(tmp_path / "spec.yaml")]
-    one = prep.run(base + ["--output_dir", str(tmp_path / "one"),
-                           "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("pipeline.progress")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        one = prep.run(base + ["--output_dir", str(tmp_path / "one"), "--progress_seconds",
+                               "0.5", "--direct_running_mode=in_memory",
+                               "--direct_num_workers=1"])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    one["progress_lines"] = lines
     two = prep.run(base + ["--output_dir", str(tmp_path / "two"),
                            "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
     return tmp_path, files, one, two
@@ -114,3 +128,11 @@ def test_outputs_are_per_input_unit_in_input_order_and_the_same_bytes(runs):
             assert [positions[t] for t in texts] == sorted(positions[t] for t in texts)
             kept_texts.update(texts)
     assert len(kept_texts) == 60  # every original once; every copy removed
+
+
+@pytest.mark.slow
+def test_progress_covers_the_corpus_stages(runs):
+    final = runs[2]["progress_lines"][-1]
+    for stage in ("read", "stashed", "documents hashed", "candidate pairs", "verified pairs",
+                  "components round 1", "clusters", "rejoined", "written"):
+        assert f"{stage} " in final, (stage, final)

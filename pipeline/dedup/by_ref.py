@@ -120,7 +120,6 @@ class _KeepOneFn(beam.DoFn):
             size += 1
             if best is None or ref[0] < best[0]:
                 best = ref
-        self.ticker.tick("documents hashed", size)
         if size == 1:
             yield best
             return
