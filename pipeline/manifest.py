@@ -14,7 +14,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import json_files, publish as publishing, writers
+from pipeline import json_files, writers
+from pipeline import publish as publishing
 
 MANIFEST = "manifest.json"
 STAGING = publishing.STAGING

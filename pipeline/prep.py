@@ -30,15 +30,25 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline import corpus_stages, process_group, publish, shuffle_meter, stash
-from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
-from pipeline.corpus_stage import write_summaries
-from pipeline.dedup import stage as dedup_stage
+from pipeline import (
+    corpus_stages,
+    drop_warnings,
+    json_files,
+    process_group,
+    publish,
+    readers,
+    report,
+    shuffle_meter,
+    stage_registry,
+    stash,
+    writers,
+)
 from pipeline import manifest as manifests
-from pipeline import drop_warnings, json_files, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
-from pipeline.corpus_stage import JobFacts
+from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
+from pipeline.corpus_stage import JobFacts, write_summaries
+from pipeline.dedup import stage as dedup_stage
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
 from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec

@@ -50,8 +50,17 @@ from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
-from pipeline.validation import (Int, KeyProblem, Number, SourceNames, SpecError, SpecModel,
-                                 check_known_sources, parse_model, resolve_path)
+from pipeline.validation import (
+    Int,
+    KeyProblem,
+    Number,
+    SourceNames,
+    SpecError,
+    SpecModel,
+    check_known_sources,
+    parse_model,
+    resolve_path,
+)
 
 log = logging.getLogger(__name__)
 

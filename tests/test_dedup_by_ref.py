@@ -10,12 +10,12 @@ import tempfile
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
+from test_dedup_pipeline import make_corpus, run_dedup
 
 from pipeline import stash
 from pipeline.by_reference import DEDUP_REFS, StashFn
 from pipeline.dedup.by_ref import ExactDedupRefs, NearDedupRefs
 from pipeline.dedup.config import DedupConfig, NearConfig
-from test_dedup_pipeline import make_corpus, run_dedup
 
 
 def _save(path):

@@ -3,9 +3,10 @@ same bytes whatever the runner's parallelism.
 
 A source of three input files with exact and near duplicates across files runs through prep
 with dedup on. The shuffle meter (pipeline/shuffle_meter.py) must report well under 1 byte
-per input byte, and no single shuffle may carry more than a small fraction of the input; the old graph (whole
-documents grouped by hash, by node and pair, by output shard) reports no figure at all, and each
-of its document-carrying groups alone would be about 1 byte per input byte."""
+per input byte, and no single shuffle may carry more than a small fraction of the input; the
+old graph (whole documents grouped by hash, by node and pair, by output shard) reports no
+figure at all, and each of its document-carrying groups alone would be about 1 byte per input
+byte."""
 
 from __future__ import annotations
 

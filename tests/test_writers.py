@@ -132,7 +132,6 @@ def test_a_small_source_gets_a_validation_split_in_the_beam_job(tmp_path):
 
 
 def test_tfrecord_frames_match_tensorflow(tmp_path):
-    import tensorflow as tf
 
     records = [b"", b"x", "h\u00e9llo".encode() * 100]
     tf_path = str(tmp_path / "tf.tfrecord")
