@@ -7,7 +7,7 @@ must not change what is kept (issue 21: files per input unit instead of hash sha
 Per source: the examples of each split (train, validation) by id; the rejected records as a
 sorted list; the dead-letter bytes; the manifest without the fields that name files, time or
 input paths (`files`, `wall_time_s`, `runner`, `beam_options`, `input_units`, `shuffle`,
-`config_hash`, `config`); every corpus-stage summary (dedup/, quality_classifier/,
+`config_hash`, `config`, `step_seconds`); every corpus-stage summary (dedup/, quality_classifier/,
 decontamination/) as JSON, without path and timing fields. Exit 1 when anything differs.
 """
 
@@ -21,6 +21,7 @@ import os
 import sys
 
 VOLATILE = {"files", "wall_time_s", "runner", "beam_options", "input_units", "shuffle",
+            "step_seconds",
             "config_hash", "config"}
 
 
@@ -90,7 +91,7 @@ def compare(base: str, new: str) -> dict:
             with open(other, encoding="utf-8") as f:
                 jn = json.load(f)
             for d in (jb, jn):
-                for key in ("model_path", "path", "wall_time_s"):
+                for key in ("model_path", "path", "wall_time_s", "train_seconds"):
                     d.pop(key, None) if isinstance(d, dict) else None
             result["stage_files"][rel] = "same" if jb == jn else "differs"
     ok = all(r["train"]["same_examples"] and r["validation"]["same_examples"]

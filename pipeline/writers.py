@@ -301,8 +301,7 @@ class _AssembleFn(beam.DoFn):
         if rejected:
             write_jsonl_gz(FileSystems.join(staging, shard_name(REJECTED_KIND, unit, units)),
                            sorted(rejected, key=lambda r: (r["id"], r["reason"])))
-        for path in set(paths):
-            FileSystems.delete([path])
+        # The parts stay until the job's stash is deleted: a retried bundle reads them again.
 
 
 def _thresholds(element, counts, fraction: float):
