@@ -129,6 +129,7 @@ def test_outputs_are_per_input_unit_in_input_order_and_the_same_bytes(runs):
             assert [positions[t] for t in texts] == sorted(positions[t] for t in texts)
             kept_texts.update(texts)
     assert len(kept_texts) == 60  # every original once; every copy removed
+    assert not (tmp_path / "one" / "_staging").exists()  # the stash and parts are gone
 
 
 @pytest.mark.slow
