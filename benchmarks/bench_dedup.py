@@ -285,7 +285,7 @@ def write_spec(path: pathlib.Path, input_dir: str, shards: int, dedup: bool = Tr
             "sources": [{
         "name": "bench", "role": "webpages", "format": "jsonl",
         "paths": [f"{input_dir}/*.jsonl.gz"],
-        "text_field": "text", "id_field": "id", "stages": off}]}
+        "text_field": "text", "id_field": "id", "steps": off}]}
     path.write_text(json.dumps(spec, indent=1))
 
 

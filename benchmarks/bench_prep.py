@@ -63,7 +63,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
 from launch import demo_corpus  # noqa: E402
-from pipeline import readers, stage_registry  # noqa: E402
+from pipeline import readers, registry  # noqa: E402
 from pipeline.document import document_id  # noqa: E402
 from pipeline.rules import c4 as c4_rules  # noqa: E402
 from pipeline.rules.words import PUNCTUATION_SET, split_words  # noqa: E402
@@ -245,7 +245,7 @@ def write_spec(path: pathlib.Path, input_dir: pathlib.Path,
     spec = {"seed": 0, "dedup": False, "sources": [{
         "name": SOURCE_NAME, "role": "webpages", "format": "jsonl",
         "paths": [str(input_dir / "*.jsonl.gz")], "text_field": "text", "id_field": "id",
-        "languages": LANGUAGES, "stages": stages}]}
+        "languages": LANGUAGES, "steps": stages}]}
     path.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")  # JSON is YAML
 
 
@@ -467,14 +467,14 @@ def our_decisions(sample: pathlib.Path) -> tuple[dict[str, dict], dict[str, floa
 
     params = our_stage_params()
     rules = {
-        "langid": stage_registry.build_stage("langid", dict(params["langid"],
+        "langid": registry.build_step("langid", dict(params["langid"],
                                                             languages=LANGUAGES)),
-        "gopher_repetition": stage_registry.build_stage("gopher_repetition",
+        "gopher_repetition": registry.build_step("gopher_repetition",
                                                         params["gopher_repetition"]),
-        "gopher_quality": stage_registry.build_stage("gopher_quality", params["gopher_quality"]),
-        "c4": stage_registry.build_stage("c4", params["c4"]),
+        "gopher_quality": registry.build_step("gopher_quality", params["gopher_quality"]),
+        "c4": registry.build_step("c4", params["c4"]),
     }
-    whole = stage_registry.build_stage("langid", dict(params["langid"], languages=LANGUAGES,
+    whole = registry.build_step("langid", dict(params["langid"], languages=LANGUAGES,
                                                       max_chars=10**12))
     # The same model, fed what datatrove feeds it: newlines -> spaces, nothing else.
     raw_detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None,
@@ -704,7 +704,7 @@ def agreement(sample: pathlib.Path, ours: dict, theirs: dict,
         for line in f:
             r = json.loads(line)
             texts[r["id"]] = r["text"]
-    stop = frozenset(stage_registry.build_stage("gopher_quality", {}).stop_words)
+    stop = frozenset(registry.build_step("gopher_quality", {}).stop_words)
     # Disagreements per rule and direction.
     disagree: dict[str, dict[str, list[str]]] = {r: {"ours_keep_datatrove_drop": [],
                                                      "ours_drop_datatrove_keep": []}
@@ -855,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
     our_params = {}
     for rule, params in our_stage_params().items():
         extra = {"languages": LANGUAGES} if rule == "langid" else {}
-        obj = stage_registry.build_stage(rule, dict(params, **extra))
+        obj = registry.build_step(rule, dict(params, **extra))
         our_params[rule] = {k: (sorted(v) if isinstance(v, frozenset) else v)
                             for k, v in vars(obj).items() if not k.startswith("_")}
 

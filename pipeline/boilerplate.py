@@ -21,7 +21,7 @@ from pipeline import progress
 from pipeline.document import Document
 from pipeline.rules.paragraphs import paragraphs
 from pipeline.document_step import DocumentStep
-from pipeline.stages import (REJECTED, REMOVED_LINES, RemovedLineSampler, metrics_namespace,
+from pipeline.step_runner import (REJECTED, REMOVED_LINES, RemovedLineSampler, metrics_namespace,
                              rejected_record)
 
 REASON = "boilerplate.repeated_line"

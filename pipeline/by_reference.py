@@ -22,7 +22,7 @@ from apache_beam.metrics import Metrics
 from pipeline import progress, stash
 from pipeline.dedup.by_ref import dedup_ref
 from pipeline.dedup.exact import duplicate_record
-from pipeline.stages import REJECTED
+from pipeline.step_runner import REJECTED
 
 REJECTED_REFS = "rejected_refs"
 DEDUP_REFS = "dedup_refs"

@@ -1,7 +1,7 @@
 """The corpus-stage interface: a step that sees every source's documents at once.
 
 A corpus stage is one class in one file, registered by one line in
-`pipeline.stage_registry.CORPUS_STAGES`; the spec parser, the prep job, the manifests and the
+`pipeline.registry.CORPUS_STAGES`; the spec parser, the prep job, the manifests and the
 report find it there and never name it. It provides:
 
 - `name`: its spec section (`<name>:` at the top of the sources spec), its output folder
@@ -11,7 +11,7 @@ report find it there and never name it. It provides:
 - `fingerprint(config)`: what a job's config hash must cover (the config, plus whatever the
   stage reads from disk, such as an evaluation set's SHA-256);
 - `expand(docs, config, spec, dirs)`: the Beam expansion, returning a `StageOutput`: kept
-  documents, rejected records (`pipeline.stages.rejected_record`, reason `<name>.<why>`, counted
+  documents, rejected records (`pipeline.step_runner.rejected_record`, reason `<name>.<why>`, counted
   per source as `drop.<name>.<why>` in the namespace `prep.<source>`) and summaries: file name ->
   a PCollection of one JSON record, written into `dirs.staging` and published with the job;
 - `title` and `report_section(data)`: its report section's heading and body, an HTML fragment

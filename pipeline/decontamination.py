@@ -52,7 +52,7 @@ from pipeline import corpus_stage_charts, json_files, progress
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.dedup import minhash
 from pipeline.document import Document
-from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.step_runner import REJECTED, RouteBySource, SourceCounters, rejected_record
 from pipeline.validation import (
     Int,
     KeyProblem,

@@ -7,7 +7,7 @@ generic, as datatrove's `stat_update`: `lines_removed.<reason>`, `lang_seen.<lan
 `pii.<kind>`... become Beam counters in the namespace `prep.<source>`, from which the manifests
 and the report are built. A step that needs the whole source at once (boilerplate counts lines
 across documents) overrides `transform` with its own Beam expansion; every other step gets the
-generic one-DoFn expansion of `pipeline.stages.ApplyStep`.
+generic one-DoFn expansion of `pipeline.step_runner.ApplyStep`.
 
 Text rules (`TextRule`) are pure functions of the text, `__call__(text) -> RuleResult`, cheap to
 test and to benchmark without Beam; `apply` adapts them to documents.
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 
 from pipeline.document import Document
 from pipeline.rules.base import RuleResult
-from pipeline.stages import ApplyStep
+from pipeline.step_runner import ApplyStep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,7 @@ class StepOutcome:
     drop_reason: None keeps the document, else "<step>.<check>".
     stats: counter name -> increment, counted for the document's source.
     removed_examples: reason -> lines a line rule removed from the (kept) document, for the
-    report's examples (pipeline/stages.py keeps a few per reason)."""
+    report's examples (pipeline/step_runner.py keeps a few per reason)."""
 
     doc: Document
     drop_reason: str | None = None
@@ -38,7 +38,7 @@ class StepOutcome:
 
 
 class DocumentStep:
-    """Base of every per-document step; `name` is its key in the spec's `stages:` mapping."""
+    """Base of every per-document step; `name` is its key in the spec's `steps:` mapping."""
 
     name: ClassVar[str]
 

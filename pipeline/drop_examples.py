@@ -5,7 +5,7 @@ so a large rejected output costs little.
 
 Examples of the lines a line rule removed from documents it kept (C4's line checks,
 boilerplate) cannot be read back from any output, so the job itself picks them
-(pipeline/stages.py: a few per reason, of fixed pseudo-random rank) and writes them to the
+(pipeline/step_runner.py: a few per reason, of fixed pseudo-random rank) and writes them to the
 source's `removed_lines.json`, read back here for the report."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ core; any other runner is chosen by Beam's own options alone, e.g.
 
 Each source runs its per-document stages on its own; then all sources' documents are
 flattened and go through the corpus stages (exact and near dedup, quality classifier,
-decontamination: pipeline/corpus_stages.py), are split back per source and written.
+decontamination: pipeline/stage_runner.py), are split back per source and written.
 
 Sources whose outputs are already complete for the same config are skipped; --force redoes
 them. With corpus stages on, sources depend on each other, so either all are skipped or all
@@ -31,15 +31,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline import (
-    corpus_stages,
     drop_warnings,
     json_files,
     process_group,
     publish,
     readers,
+    registry,
     report,
     shuffle_meter,
-    stage_registry,
+    stage_runner,
     stash,
     writers,
 )
@@ -52,7 +52,7 @@ from pipeline.dedup import stage as dedup_stage
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
 from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
-from pipeline.stages import REJECTED, CountDocuments, SelectLineExamples, metrics_namespace
+from pipeline.step_runner import REJECTED, CountDocuments, SelectLineExamples, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
 
@@ -100,8 +100,8 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
     )
     docs = read.docs | CountDocuments(name, "in")
     rejected, removed_lines = [], []
-    for stage, params in source.stages:
-        step = stage_registry.build_source_step(stage, params, source)
+    for step_name, params in source.steps:
+        step = registry.build_source_step(step_name, params, source)
         docs, dropped, removed = docs | step.transform(name)
         rejected.append(dropped)
         removed_lines.append(removed)
@@ -123,7 +123,7 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
     for name, (_, _, _, line_examples) in branches.items():
         _ = line_examples | f"{name}/write_line_examples" >> beam.Map(
             write_line_examples, staging[name])
-    order = corpus_stages.stage_names(spec)
+    order = stage_runner.stage_names(spec)
     lead_dedup = bool(order) and order[0] == dedup_stage.NAME
     dedup_config = spec.corpus_configs[dedup_stage.NAME] if lead_dedup else None
     code_sources = frozenset(s.name for s in spec.sources if s.is_code)
@@ -141,8 +141,8 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                ).with_outputs(DEDUP_REFS, main="entries"))
     drops = []
     if lead_dedup:
-        stage = stage_registry.CORPUS_STAGES[dedup_stage.NAME]
-        dirs = corpus_stages.stage_dirs(output_dir, dedup_stage.NAME)
+        stage = registry.CORPUS_STAGES[dedup_stage.NAME]
+        dirs = stage_runner.stage_dirs(output_dir, dedup_stage.NAME)
         drops, summaries = stage.expand_refs(stashed[DEDUP_REFS], dedup_config, stash_dir)
         write_summaries(summaries, dirs.staging, **stage.json_format)
     entries = [stashed.entries] + drops | "unit/entries" >> beam.Flatten()
@@ -151,7 +151,7 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
     rejoined = units_grouped | "unit/rejoin" >> beam.ParDo(RejoinFn(stash_dir)).with_outputs(
         REJECTED, main="docs")
     refs = units_grouped | "unit/kept_refs" >> beam.FlatMap(kept_refs, stash_dir)
-    docs, rejected = corpus_stages.apply_corpus_stages(
+    docs, rejected = stage_runner.apply_corpus_stages(
         rejoined.docs, spec, output_dir, skip=(dedup_stage.NAME,) if lead_dedup else (),
         sample_refs=refs)
     all_rejected = [rejoined[REJECTED]] + rejected | "write/rejected" >> beam.Flatten()
@@ -204,7 +204,7 @@ def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int]
         "documents_out": docs_out,
         "bytes_out": bytes_out,
         "dropped": group("drop."),
-        **corpus_stages.manifest_entries(counters),
+        **stage_runner.manifest_entries(counters),
         "lines_removed": group("lines_removed."),
         "bytes_removed": group("bytes_removed."),
         "dropped_bytes": group("drop_bytes."),
@@ -271,9 +271,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         p = beam.Pipeline(options=options)
         for source in todo:
             manifests.prepare_staging(output_dir, source.name)
-        corpus_stages.prepare_staging(spec, output_dir)
+        stage_runner.prepare_staging(spec, output_dir)
         publish.prepare_staging(output_dir, stash.STASH)
-        order = ["read", *stage_registry.STAGES, "stashed", "documents hashed",
+        order = ["read", *registry.STEPS, "stashed", "documents hashed",
                  "candidate pairs", "verified pairs",
                  *(f"components round {i + 1}" for i in range(64)), "clusters", "rejoined",
                  "documents scored", "documents checked", "written"]
@@ -313,7 +313,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
              writers.REJECTED_KIND: n_units})
         manifests.publish(output_dir, source.name, record)
     if todo:
-        corpus_stages.publish_stages(spec, output_dir,
+        stage_runner.publish_stages(spec, output_dir,
                                      JobFacts(counters, tuple(s.name for s in todo)))
     manifests.remove_empty_staging(output_dir)
 
@@ -341,8 +341,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             FileSystems.join(output_dir, source.name))
     summary = report.write_report(output_dir, all_manifests, ran=[s.name for s in todo],
                                   skipped=[s.name for s in skipped], wall_time_s=wall,
-                                  corpus_stages=corpus_stages.stage_names(spec),
-                                  stage_data=corpus_stages.report_data(spec, output_dir),
+                                  corpus_stages=stage_runner.stage_names(spec),
+                                  stage_data=stage_runner.report_data(spec, output_dir),
                                   warnings=warnings, examples=examples,
                                   line_examples=line_examples)
     summary["shuffle"] = shuffle  # bytes that crossed a shuffle, per input (text) byte

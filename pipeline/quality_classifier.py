@@ -49,7 +49,7 @@ from pydantic import Field, Strict, model_validator
 from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.document import Document
-from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.step_runner import REJECTED, RouteBySource, SourceCounters, rejected_record
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -384,7 +384,7 @@ class QualityClassifierStage(SwitchedSectionStage):
     title = "Quality classifier"
     config_model = QualityClassifierConfig
 
-    samples_by_reference = True  # expand accepts sample_refs (pipeline/corpus_stages.py)
+    samples_by_reference = True  # expand accepts sample_refs (pipeline/stage_runner.py)
 
     def expand(self, docs, config: QualityClassifierConfig, spec: Any,
                dirs: StageDirs, sample_refs=None) -> StageOutput:

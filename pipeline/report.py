@@ -11,7 +11,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import drop_warnings, json_files, stage_registry
+from pipeline import drop_warnings, json_files, registry
 
 
 def _stage_of(reason: str) -> str:
@@ -20,8 +20,8 @@ def _stage_of(reason: str) -> str:
 
 def stage_order(corpus_stages: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Per-document steps, then the corpus stages in the order they ran, then the others."""
-    rest = [s for s in stage_registry.CORPUS_STAGES if s not in corpus_stages]
-    return list(stage_registry.STAGES) + list(corpus_stages) + rest
+    rest = [s for s in registry.CORPUS_STAGES if s not in corpus_stages]
+    return list(registry.STEPS) + list(corpus_stages) + rest
 
 
 def funnel(manifest: dict[str, Any], corpus_stages: list[str] | tuple[str, ...] = ()
@@ -171,7 +171,7 @@ def report_sections(summary: dict[str, Any]) -> list[ReportSection]:
                                       _removed_section(summary)))
     if any(m["languages_seen"] for m in summary["sources"].values()):
         sections.append(ReportSection("languages", "Languages", _img(_language_chart(summary))))
-    for name, stage in stage_registry.CORPUS_STAGES.items():
+    for name, stage in registry.CORPUS_STAGES.items():
         body = stage.report_section(summary.get(name) or {}) if summary.get(name) else ""
         if body:
             sections.append(ReportSection(name, stage.title, body))

@@ -1,8 +1,9 @@
 """The prep job's sources spec: parsed from YAML, validated before any pipeline starts.
 
-A spec names the sources to read and, for each, which cleaning stages run with which
-parameters. It is validated by pydantic models (pipeline/validation.py) built from the stage
-registry: each per-document step's parameters come from its constructor, each corpus stage's
+A spec names the sources to read and, for each, which per-document steps run with which
+parameters (`steps:`), and which corpus stages run over all sources together. It is validated by
+pydantic models (pipeline/validation.py) built from pipeline/registry.py: each step's
+parameters come from its constructor, each corpus stage's
 section (`dedup:`, `quality_classifier:`, `decontamination:`, ...) from its `config_model`, and
 each corpus stage then builds its config from its section (`CorpusStage.parse`). Every mistake
 is reported with the key path that holds it and what was expected, e.g.
@@ -13,7 +14,7 @@ published in docs/schemas/sources_spec.schema.json.
     validation_fraction: 0.01
     rejected_sample_rate: 1.0
     shards: {train: 4, validation: 1}
-    stages:                      # overrides of the built-in defaults, for every source
+    steps:                       # overrides of the built-in defaults, for every source
       langid: {min_score: 0.5}
     sources:
       - name: web
@@ -22,7 +23,7 @@ published in docs/schemas/sources_spec.schema.json.
         paths: ["raw/web/*.jsonl.gz"]
         text_field: text
         languages: [en, de]
-        stages: {c4: false}      # per-source overrides: false switches a stage off
+        steps: {c4: false}       # per-source overrides: false switches a step off
     dedup:                       # corpus-wide; absent = exact and near dedup with defaults
       keep: smallest_id          # or preferred_role, quality_score
       exact: {lowercase: true}   # false switches exact dedup off
@@ -33,6 +34,9 @@ published in docs/schemas/sources_spec.schema.json.
       apply_to: [web]
     decontamination:             # corpus-wide; absent = off (pipeline/decontamination.py)
       eval_sets: {lambada: evals/lambada.jsonl}
+
+The key `steps:` was called `stages:` before corpus stages existed; `stages:` still reads as
+`steps:` (with a deprecation line in the log).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from typing import Annotated, Any, Literal, Mapping
 
@@ -48,11 +53,13 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 
-from pipeline import langid, stage_registry
+from pipeline import langid, registry
 from pipeline.corpus_stage import SectionContext
 from pipeline.validation import (Bool, Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
                                  Str, StrList, one_or_list, kind, model_from_signature,
                                  parse_model, resolve_path, switch)
+
+log = logging.getLogger("pipeline.spec")
 
 __all__ = ["FORMATS", "PIPELINE_VERSION", "PrepSpec", "SourceSpec", "SpecError", "load_spec",
            "parse_spec"]
@@ -77,23 +84,26 @@ class SourceSpec:
     tfds_split: str = "train"
     tfds_data_dir: str | None = None
     allow_empty: bool = False  # a source that ends with no document is not an error
-    # Resolved stage configuration: stage name -> parameters, in execution order; only the
-    # stages that are switched on appear.
-    stages: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    # Resolved step configuration: step name -> parameters, in execution order; only the
+    # steps that are switched on appear.
+    steps: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
     @property
     def is_code(self) -> bool:
         return self.role == "code" or self.format == "code_dir"
 
-    def stage_params(self, stage: str) -> Mapping[str, Any] | None:
-        for name, params in self.stages:
-            if name == stage:
+    def step_params(self, step: str) -> Mapping[str, Any] | None:
+        for name, params in self.steps:
+            if name == step:
                 return params
         return None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["stages"] = {name: dict(params) for name, params in self.stages}
+        del data["steps"]
+        # Under its old key "stages", so that config hashes (and reuse of finished sources)
+        # stay those of earlier runs.
+        data["stages"] = {name: dict(params) for name, params in self.steps}
         return data
 
 
@@ -113,7 +123,7 @@ class PrepSpec:
     path: str = ""
 
     def __getattr__(self, name: str) -> Any:
-        if not name.startswith("_") and name in stage_registry.CORPUS_STAGES:
+        if not name.startswith("_") and name in registry.CORPUS_STAGES:
             return self.__dict__.get("corpus_configs", {}).get(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -126,7 +136,7 @@ class PrepSpec:
         """What the corpus stages depend on, by stage: their config and what they read from
         disk (a quality model's version, each evaluation set's SHA-256; read from disk each
         call, so an edited file counts)."""
-        return {name: stage_registry.CORPUS_STAGES[name].fingerprint(config)
+        return {name: registry.CORPUS_STAGES[name].fingerprint(config)
                 for name, config in self.corpus_configs.items()}
 
     def source_config_hash(self, source: SourceSpec,
@@ -157,7 +167,7 @@ class PrepSpec:
 
 def reserved_names() -> set[str]:
     """Folder names in the output directory that are not sources."""
-    return set(stage_registry.CORPUS_STAGES) | {"_staging"}
+    return set(registry.CORPUS_STAGES) | {"_staging"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +208,7 @@ class ShardsModel(SpecModel):
 
 
 class SourceModel(SpecModel):
-    """One source: where to read it and how; `stages` overrides the spec-wide settings."""
+    """One source: where to read it and how; `steps` overrides the spec-wide settings."""
 
     name: Annotated[str, Strict(), AfterValidator(_folder_name)]
     role: Str = Field(description="conversations, webpages, books, code, wikipedia, news, ...")
@@ -210,7 +220,7 @@ class SourceModel(SpecModel):
     languages: Annotated[StrList, AfterValidator(_language_codes)] = Field(
         (), description="ISO 639 codes kept by langid (empty: any)")
     extensions: StrList = Field((), description="file extensions read (text_dir, code_dir)")
-    stages: dict[str, Any] = {}
+    steps: dict[str, Any] = {}
     dataset: Str | None = Field(None, description="tfds: the dataset, e.g. 'my_corpus:1.0.0'")
     split: Str = Field("train", description="tfds: the split")
     data_dir: Str | None = Field(None, description="tfds: the prepared dataset's data_dir")
@@ -256,9 +266,9 @@ class SpecBase(SpecModel):
 
 
 def spec_model() -> type[SpecModel]:
-    """The sources spec's model, for the stages registered now."""
-    key = (tuple(stage_registry.STAGES.items()),
-           tuple((n, s.config_model) for n, s in stage_registry.CORPUS_STAGES.items()))
+    """The sources spec's model, for the steps and stages registered now."""
+    key = (tuple(registry.STEPS.items()),
+           tuple((n, s.config_model) for n, s in registry.CORPUS_STAGES.items()))
     if key not in _MODELS:
         _MODELS[key] = _build_spec_model()
     return _MODELS[key]
@@ -269,15 +279,16 @@ _MODELS: dict[tuple, type[SpecModel]] = {}
 
 def _build_spec_model() -> type[SpecModel]:
     steps = {name: (switch(model_from_signature(f"{name}_parameters", cls)), None)
-             for name, cls in stage_registry.STAGES.items()}
-    stages = pydantic.create_model("Stages", __base__=SpecModel, **steps)
-    stages.__doc__ = ("Per-document steps: true (on), false (off) or a mapping of parameters "
-                      "(on, with these values)")
-    source = pydantic.create_model("Source", __base__=SourceModel, stages=(stages, stages()))
+             for name, cls in registry.STEPS.items()}
+    steps_model = pydantic.create_model("Steps", __base__=SpecModel, **steps)
+    steps_model.__doc__ = ("Per-document steps: true (on), false (off) or a mapping of "
+                           "parameters (on, with these values)")
+    source = pydantic.create_model("Source", __base__=SourceModel,
+                                   steps=(steps_model, steps_model()))
     corpus = {name: (switch(stage.config_model) if stage.config_model else Any, None)
-              for name, stage in stage_registry.CORPUS_STAGES.items()}
+              for name, stage in registry.CORPUS_STAGES.items()}
     model = pydantic.create_model(
-        "SourcesSpec", __base__=SpecBase, stages=(stages, stages()),
+        "SourcesSpec", __base__=SpecBase, steps=(steps_model, steps_model()),
         sources=(Annotated[list[source], Field(min_length=1)], ...), **corpus)
     model.__doc__ = "The prep job's sources spec (pipeline/spec.py)."
     return model
@@ -322,14 +333,18 @@ def _read_text(path: str) -> str:
 def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -> PrepSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping with a 'sources' list, got {kind(raw)}")
+    raw = _old_steps_key(dict(raw), "", path)
+    if isinstance(raw.get("sources"), list):
+        raw["sources"] = [_old_steps_key(s, f"sources[{i}].", path) if isinstance(s, dict) else s
+                          for i, s in enumerate(raw["sources"])]
     model = parse_model(spec_model(), raw, file=path)
-    global_stages = raw.get("stages") or {}
-    sources = tuple(_source(entry, raw["sources"][i].get("stages") or {}, global_stages,
+    global_steps = raw.get("steps") or {}
+    sources = tuple(_source(entry, raw["sources"][i].get("steps") or {}, global_steps,
                             base_dir) for i, entry in enumerate(model.sources))
     context = SectionContext(path=path, base_dir=base_dir,
                              source_names=tuple(s.name for s in sources))
     corpus_configs = {}
-    for name, stage in stage_registry.CORPUS_STAGES.items():
+    for name, stage in registry.CORPUS_STAGES.items():
         config = stage.parse(raw.get(name), context)
         if config is not None:
             corpus_configs[name] = config
@@ -341,9 +356,21 @@ def parse_spec(raw: Any, *, path: str = "<spec>", base_dir: str | None = None) -
     )
 
 
-def _source(entry: SourceModel, source_stages: dict, global_stages: dict,
+def _old_steps_key(mapping: dict, where: str, path: str) -> dict:
+    """`mapping` with the old key `stages:` read as `steps:` (a copy; logged per place)."""
+    if "stages" not in mapping:
+        return mapping
+    if "steps" in mapping:
+        raise SpecError(f"{path}: {where}stages: both 'steps' and its old name 'stages' are "
+                        "set; keep only 'steps'")
+    log.warning("%s: %sstages: is the old name of %ssteps: and reads as steps: (per-document "
+                "steps; corpus stages have their own sections); rename it", path, where, where)
+    return {("steps" if k == "stages" else k): v for k, v in mapping.items()}
+
+
+def _source(entry: SourceModel, source_steps: dict, global_steps: dict,
             base_dir: str | None) -> SourceSpec:
-    """A validated source entry, with its paths resolved and its stages resolved from the
+    """A validated source entry, with its paths resolved and its steps resolved from the
     defaults and the spec's own (unconverted) overrides."""
     is_code = entry.role == "code" or entry.format == "code_dir"
     tfds = entry.format == "tfds"
@@ -355,6 +382,6 @@ def _source(entry: SourceModel, source_stages: dict, global_stages: dict,
         extensions=tuple(e if e.startswith(".") else f".{e}" for e in entry.extensions),
         tfds_name=entry.dataset if tfds else None, tfds_split=entry.split if tfds else "train",
         tfds_data_dir=resolve_path(entry.data_dir, base_dir) if tfds else None,
-        stages=stage_registry.resolve_stages(is_code, entry.role, global_stages, source_stages),
+        steps=registry.resolve_steps(is_code, entry.role, global_steps, source_steps),
         allow_empty=entry.allow_empty,
     )

@@ -40,7 +40,7 @@ def place(doc: dict[str, Any]) -> tuple[int, int]:
             f"document {doc.get('id')!r} of source {doc.get('source')!r} has no '{AT}' "
             "(its input unit and position): a corpus stage built a new document or rejected "
             "record without copying it (use dict(doc, ...) and "
-            "pipeline.stages.rejected_record)") from None
+            "pipeline.step_runner.rejected_record)") from None
     return int(unit), int(pos)
 
 

@@ -38,7 +38,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import progress
-from pipeline.stages import metrics_namespace
+from pipeline.step_runner import metrics_namespace
 
 TRAIN, VALIDATION, REJECTED_KIND, DEAD_LETTERS_KIND = "train", "validation", "rejected", "dead"
 EXAMPLE_FEATURES = ("text", "id", "source", "role", "lang", "meta")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import stage_registry
+from pipeline import registry
 from pipeline.normalize import Normalizer
 
 PROSE = Normalizer()
@@ -85,10 +85,10 @@ def test_empty_result_is_dropped():
 
 
 def test_parameters_from_spec():
-    params = stage_registry.stage_parameters("normalize")
+    params = registry.step_parameters("normalize")
     assert params == {"nfc": bool, "fix_mojibake": bool, "strip_control": bool,
                       "whitespace": bool, "keep_indentation": bool}
-    assert stage_registry.build_stage("normalize", {"keep_indentation": True}).keep_indentation
+    assert registry.build_step("normalize", {"keep_indentation": True}).keep_indentation
 
 
 # --- idempotence -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import stage_registry
+from pipeline import registry
 from pipeline.pii import EMAIL, IPV4, IPV6, PHONE, PiiRedactor
 
 REDACT = PiiRedactor()
@@ -104,6 +104,6 @@ def test_rule_interface_never_drops():
 
 
 def test_parameters_from_spec():
-    params = stage_registry.stage_parameters("pii")
+    params = registry.step_parameters("pii")
     assert params["emails"] is bool and params["keep_private_ips"] is bool
-    assert stage_registry.build_stage("pii", {"phones": False}).phones is False
+    assert registry.build_step("pii", {"phones": False}).phones is False

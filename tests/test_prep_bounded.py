@@ -50,7 +50,7 @@ def _write_corpus(tmp_path) -> dict[str, list[str]]:
         (tmp_path / name).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     spec = {"sources": [{"name": "web", "role": "webpages", "format": "jsonl",
                          "paths": ["part-*.jsonl"]}],
-            "stages": {name: False for name in OFF},
+            "steps": {name: False for name in OFF},
             "dedup": {"near": {"component_rounds": 3}}, "validation_fraction": 0.1}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     return files

@@ -325,7 +325,7 @@ def test_rerun_skips_completed_sources_and_config_change_redoes_all(corpus, prep
     for source in spec["sources"]:
         source["paths"] = [os.path.join(str(corpus), p) for p in source["paths"]]
         if source["name"] == "news":
-            source["stages"] = {"c4": False}
+            source["steps"] = {"c4": False}
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(spec))
     todo, skipped = prep.plan_sources(load_spec(str(changed)), str(out))

@@ -11,7 +11,7 @@ import yaml
 
 from pipeline import prep
 from pipeline.document import document_id
-from pipeline.stages import RemovedLineSampler, example_rank
+from pipeline.step_runner import RemovedLineSampler, example_rank
 
 STORY = ("The keeper climbed the narrow stairs every evening to light the lamp for the ships. "
          "He wrote a short note in his logbook about the weather and the boats that passed by. "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import stage_registry
+from pipeline import registry
 from pipeline.rules.c4 import C4Rules, count_sentences
 
 GOOD = [
@@ -127,7 +127,7 @@ def test_count_sentences_like_spacy(line, sentences):
 
 
 def test_parameters_from_spec():
-    params = stage_registry.stage_parameters("c4")
+    params = registry.step_parameters("c4")
     assert params["min_sentences"] is int and params["filter_policy"] is bool
-    assert stage_registry.build_stage("c4", {"min_sentences": 5})("\n".join(GOOD)).drop_reason \
+    assert registry.build_step("c4", {"min_sentences": 5})("\n".join(GOOD)).drop_reason \
         == "c4.too_few_sentences"

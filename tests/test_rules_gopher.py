@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import stage_registry
+from pipeline import registry
 from pipeline.rules.gopher_quality import GopherQuality, split_words
 from pipeline.rules.gopher_repetition import GopherRepetition
 
@@ -141,9 +141,9 @@ def test_first_failing_check_wins():
 
 
 def test_quality_parameters_from_spec():
-    params = stage_registry.stage_parameters("gopher_quality")
+    params = registry.step_parameters("gopher_quality")
     assert params["min_words"] is int and params["stop_words"] is tuple
-    rule = stage_registry.build_stage("gopher_quality", {"stop_words": ["lighthouse", "keeper"],
+    rule = registry.build_step("gopher_quality", {"stop_words": ["lighthouse", "keeper"],
                                                          "min_stop_words": 2})
     assert rule(BASE).keep
     assert not rule(BASE.replace("keeper", "warden")).keep
@@ -223,7 +223,7 @@ def test_dup_5_gram():
 
 def test_dup_n_gram_parameters_accept_yaml_lists():
     text = f"{REPEATED}. {FILLER}. {REPEATED}."
-    rule = stage_registry.build_stage("gopher_repetition", {"dup_n_grams": [[10, 0.1]]})
+    rule = registry.build_step("gopher_repetition", {"dup_n_grams": [[10, 0.1]]})
     assert rule(text).drop_reason == "gopher_repetition.dup_10_gram"
     assert repetition(text, dup_n_grams=((10, 0.5),)) is None
 

@@ -1,10 +1,10 @@
-"""The sources spec: valid specs resolve stages as documented; invalid ones fail early with
+"""The sources spec: valid specs resolve steps as documented; invalid ones fail early with
 the key that is wrong and what was expected."""
 
 import pytest
 import yaml
 
-from pipeline import stage_registry
+from pipeline import registry
 from pipeline.spec import SpecError, load_spec, parse_spec
 
 
@@ -20,11 +20,11 @@ def test_defaults_for_prose_and_code():
         {"name": "gh", "role": "code", "format": "code_dir", "paths": ["src"]},
     ]}, base_dir="/data")
     web, code = spec.sources
-    assert [s for s, _ in web.stages] == [s for s in stage_registry.STAGES
-                                          if s in stage_registry.DEFAULTS_PROSE]
-    assert "c4" in dict(web.stages)
-    assert [s for s, _ in code.stages] == ["normalize", "code", "pii"]
-    assert code.stage_params("normalize") == {"keep_indentation": True}
+    assert [s for s, _ in web.steps] == [s for s in registry.STEPS
+                                          if s in registry.DEFAULTS_PROSE]
+    assert "c4" in dict(web.steps)
+    assert [s for s, _ in code.steps] == ["normalize", "code", "pii"]
+    assert code.step_params("normalize") == {"keep_indentation": True}
     assert web.paths == ("/data/a.jsonl",)
 
 
@@ -32,27 +32,44 @@ def test_c4_runs_by_default_on_crawled_roles_only():
     spec = parse_spec({"sources": [
         {"name": "chat", "role": "conversations", "format": "jsonl", "paths": ["a.jsonl"]},
         {"name": "books", "role": "books", "format": "jsonl", "paths": ["b.jsonl"],
-         "stages": {"c4": True}},
+         "steps": {"c4": True}},
     ]})
     chat, books = spec.sources
-    assert "c4" not in dict(chat.stages) and "gopher_quality" in dict(chat.stages)
-    assert "c4" in dict(books.stages)
+    assert "c4" not in dict(chat.steps) and "gopher_quality" in dict(chat.steps)
+    assert "c4" in dict(books.steps)
 
 
 def test_overrides_global_then_source():
-    raw = _spec(stages={"c4": False, "langid": {"min_score": 0.9}})
-    raw["stages"] = {"langid": {"min_score": 0.5, "max_chars": 500}, "pii": False}
+    raw = _spec(steps={"c4": False, "langid": {"min_score": 0.9}})
+    raw["steps"] = {"langid": {"min_score": 0.5, "max_chars": 500}, "pii": False}
     (source,) = parse_spec(raw).sources
-    names = [s for s, _ in source.stages]
+    names = [s for s, _ in source.steps]
     assert "c4" not in names and "pii" not in names
-    assert source.stage_params("langid") == {"min_score": 0.9, "max_chars": 500}
+    assert source.step_params("langid") == {"min_score": 0.9, "max_chars": 500}
+
+
+def test_old_key_stages_reads_as_steps(caplog):
+    raw = _spec(stages={"c4": False, "langid": {"min_score": 0.9}})
+    raw["stages"] = {"pii": False}
+    with caplog.at_level("WARNING", logger="pipeline.spec"):
+        old = parse_spec(raw, path="old.yaml")
+    new = parse_spec(_spec(steps={"c4": False, "langid": {"min_score": 0.9}}) | {
+        "steps": {"pii": False}}, path="old.yaml")
+    assert old.sources[0].steps == new.sources[0].steps
+    assert old.source_config_hash(old.sources[0]) == new.source_config_hash(new.sources[0])
+    said = [r.getMessage() for r in caplog.records]
+    assert any("old.yaml: stages: is the old name of steps:" in m for m in said)
+    assert any("sources[0].stages: is the old name of sources[0].steps:" in m for m in said)
+    assert "stages" in raw and "stages" in raw["sources"][0]  # the caller's mapping is kept
+    with pytest.raises(SpecError, match="both 'steps' and its old name 'stages'"):
+        parse_spec(_spec(stages={}, steps={}))
 
 
 def test_config_hash_changes_with_config_only():
     a = parse_spec(_spec(), path="one.yaml").sources[0]
     spec_a = parse_spec(_spec(), path="one.yaml")
     spec_b = parse_spec(_spec(), path="two.yaml")
-    spec_c = parse_spec(_spec(stages={"c4": False}))
+    spec_c = parse_spec(_spec(steps={"c4": False}))
     assert spec_a.source_config_hash(a) == spec_b.source_config_hash(spec_b.sources[0])
     assert spec_a.source_config_hash(a) != spec_c.source_config_hash(spec_c.sources[0])
 
@@ -64,13 +81,13 @@ def test_config_hash_changes_with_config_only():
     (_spec(format="jsonll"), "sources[0].format", "is not one of"),
     (_spec(paths=[]), "sources[0].paths", "non-empty list"),
     (_spec(name="a/b"), "sources[0].name", "letters, digits"),
-    (_spec(stages={"gopher": True}), "sources[0].stages.gopher", "unknown key; expected one "
+    (_spec(steps={"gopher": True}), "sources[0].steps.gopher", "unknown key; expected one "
      "of boilerplate, c4"),
-    (_spec(stages={"gopher_quality": {"min_wrds": 3}}),
-     "sources[0].stages.gopher_quality.min_wrds", "unknown key; expected one of"),
-    (_spec(stages={"gopher_quality": {"min_words": "many"}}),
-     "sources[0].stages.gopher_quality.min_words", "expected an integer, got str"),
-    (_spec(stages={"c4": "on"}), "sources[0].stages.c4", "expected true, false or a mapping"),
+    (_spec(steps={"gopher_quality": {"min_wrds": 3}}),
+     "sources[0].steps.gopher_quality.min_wrds", "unknown key; expected one of"),
+    (_spec(steps={"gopher_quality": {"min_words": "many"}}),
+     "sources[0].steps.gopher_quality.min_words", "expected an integer, got str"),
+    (_spec(steps={"c4": "on"}), "sources[0].steps.c4", "expected true, false or a mapping"),
     (_spec(languages="en") | {"validation_fraction": 2}, "validation_fraction",
      "expected a value <= 1.0"),
     ({"sources": [_spec()["sources"][0], _spec()["sources"][0]]}, "sources[1].name",
@@ -153,7 +170,7 @@ def test_corpus_stage_sections_parse_and_tie_the_config_hashes(tmp_path):
     assert other.source_config_hash(other.sources[0]) == before
     changed_books = _two_sources(dedup=False, quality_classifier=_QC,
                                  decontamination={"eval_sets": {"ev": "evals.jsonl"}})
-    changed_books["sources"][1]["stages"] = {"gopher_quality": False}
+    changed_books["sources"][1]["steps"] = {"gopher_quality": False}
     changed = parse_spec(changed_books, base_dir=str(tmp_path))
     assert changed.source_config_hash(changed.sources[0]) != before
     # Editing the evaluation set's file (not the spec) changes the hash too.

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from pipeline import registry
 from pipeline import spec as sources_spec
 from pipeline import mixture_spec
 
@@ -32,11 +33,11 @@ def test_committed_schema_is_the_generated_one(name):
         f"docs/schemas/{name} is out of date: run `PYTHONPATH=. python {__file__}`")
 
 
-def test_schema_describes_every_registered_stage():
+def test_schema_describes_every_registered_step_and_stage():
     schema = sources_spec.json_schema()
-    stages = schema["$defs"]["Stages"]["properties"]
-    assert {"normalize", "langid", "c4", "pii"} <= set(stages)
-    assert {"dedup", "quality_classifier", "decontamination"} <= set(schema["properties"])
+    assert set(schema["$defs"]["Steps"]["properties"]) == set(registry.STEPS)
+    assert set(registry.CORPUS_STAGES) <= set(schema["properties"])
+    assert "steps" in schema["properties"]
     assert schema["required"] == ["sources"]
 
 

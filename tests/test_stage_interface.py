@@ -10,12 +10,12 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from pipeline import prep, stage_registry, writers
+from pipeline import prep, registry, writers
 from pipeline.corpus_stage import CorpusStage, StageOutput
 from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 from pipeline.spec import SpecError, load_spec
-from pipeline.stages import REJECTED, SourceCounters, rejected_record
+from pipeline.step_runner import REJECTED, SourceCounters, rejected_record
 from pipeline.validation import in_file
 
 
@@ -77,8 +77,8 @@ class Shout(TextRule):
 
 @pytest.fixture
 def registered(monkeypatch):
-    monkeypatch.setitem(stage_registry.STAGES, "shout", Shout)
-    monkeypatch.setitem(stage_registry.CORPUS_STAGES, "min_length", MinLength())
+    monkeypatch.setitem(registry.STEPS, "shout", Shout)
+    monkeypatch.setitem(registry.CORPUS_STAGES, "min_length", MinLength())
 
 
 def _write_inputs(tmp_path, min_chars=30):
@@ -91,7 +91,7 @@ def _write_inputs(tmp_path, min_chars=30):
                 f.write(json.dumps({"text": text}) + "\n")
     spec = {"sources": [{"name": s, "role": "webpages", "format": "jsonl",
                          "paths": [f"{s}.jsonl"]} for s in texts],
-            "stages": {name: False for name in ("normalize", "langid", "boilerplate",
+            "steps": {name: False for name in ("normalize", "langid", "boilerplate",
                                                 "gopher_repetition", "gopher_quality", "c4",
                                                 "pii")} | {"shout": True},
             "dedup": False, "min_length": {"min_chars": min_chars},
@@ -149,7 +149,7 @@ def test_toy_stage_config_is_validated_and_hashed(registered, tmp_path):
 def test_a_stage_runs_after_the_stages_it_names(tmp_path):
     """dedup's keeper rule `quality_score` reads the classifier's scores, so dedup follows it;
     otherwise the registry's order holds."""
-    from pipeline import corpus_stages
+    from pipeline import stage_runner
     from pipeline.spec import parse_spec
 
     (tmp_path / "ev.jsonl").write_text('{"text": "one two three four five six seven eight"}\n')
@@ -159,6 +159,6 @@ def test_a_stage_runs_after_the_stages_it_names(tmp_path):
                                   "apply_to": ["web"], "keep": "score_only"},
            "decontamination": {"eval_sets": {"ev": "ev.jsonl"}}}
     spec = parse_spec(raw, base_dir=str(tmp_path))
-    assert corpus_stages.stage_names(spec) == ["dedup", "quality_classifier", "decontamination"]
+    assert stage_runner.stage_names(spec) == ["dedup", "quality_classifier", "decontamination"]
     spec = parse_spec(raw | {"dedup": {"keep": "quality_score"}}, base_dir=str(tmp_path))
-    assert corpus_stages.stage_names(spec) == ["quality_classifier", "dedup", "decontamination"]
+    assert stage_runner.stage_names(spec) == ["quality_classifier", "dedup", "decontamination"]

@@ -37,7 +37,7 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.near import CODE, _BucketPairsFn, compared_text, family
 from pipeline.dedup.verify import edit_similarity, prose_similarity
-from pipeline.stages import metrics_namespace
+from pipeline.step_runner import metrics_namespace
 
 NAMESPACE = "dedup"
 DROPS, STATS, SIZES, MEMBERS = "drops", "stats", "sizes", "members"

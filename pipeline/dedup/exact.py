@@ -21,7 +21,7 @@ from pipeline.dedup import stats
 from pipeline.dedup.canonical import exact_key
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import priority_key
-from pipeline.stages import REJECTED, metrics_namespace, rejected_record
+from pipeline.step_runner import REJECTED, metrics_namespace, rejected_record
 
 NAMESPACE = "dedup"
 STATS = "stats"

@@ -31,7 +31,7 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import duplicate_record
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.verify import edit_similarity, prose_similarity
-from pipeline.stages import REJECTED, metrics_namespace
+from pipeline.step_runner import REJECTED, metrics_namespace
 
 NAMESPACE = "dedup"
 MEMBERS = "members"

@@ -2,7 +2,7 @@
 defaults are the published ones (each rule's docstring cites its paper), and `__call__(text) -> RuleResult`.
 
 Rules are pure functions of the text: no Beam, no I/O, so they are cheap to test and to reuse
-in benchmarks. `pipeline.stages` wraps them in Beam transforms with counters.
+in benchmarks. `pipeline.step_runner` wraps them in Beam transforms with counters.
 """
 
 from pipeline.rules.base import RuleResult

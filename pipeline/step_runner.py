@@ -1,5 +1,5 @@
-"""Beam plumbing shared by the stages: the rejected record, counters, routing by source, and
-the transform that runs a per-document step (pipeline/document_step.py).
+"""Runs the per-document steps (pipeline/document_step.py) in Beam, with the plumbing that the
+corpus stages share: the rejected record, counters, routing by source.
 
 Each per-document step is its own PTransform (Beam fuses consecutive ones into one worker step,
 so the split costs little) with three outputs: kept documents, rejected records and a few
@@ -145,7 +145,7 @@ class _ApplyStepFn(beam.DoFn):
     def process(self, doc: Document) -> Iterator[Any]:
         started = time.perf_counter()
         outcome = self.step.apply(doc)
-        # Time spent in the step, for the per-stage throughput in the job's summary.
+        # Time spent in the step, for the per-step throughput in the job's summary.
         self.counters.inc(f"step_us.{self.step.name}",
                           int((time.perf_counter() - started) * 1e6))
         self.counters.inc(f"step_docs.{self.step.name}")

@@ -1,11 +1,14 @@
-"""The one registry of stages: which exist, in which order they run, and their defaults.
+"""The one registry of steps and stages: which exist, in which order they run, their defaults.
 
-Per-document steps (pipeline/document_step.py) run on each source on its own, in the order of
-`STAGES`; their keyword-only constructor arguments are their spec parameters (defaults are the
-published thresholds, shared with the spec's `stages:` overrides). Corpus stages
-(pipeline/corpus_stage.py) see every source at once and run after them, in the order of
-`CORPUS_STAGES` unless a stage asks to run after another (`runs_after`). Adding a stage is
-one new file and one line here.
+Two words, two things. A *step* (pipeline/document_step.py) looks at one document at a time and
+runs on each source on its own, in the order of `STEPS`; its keyword-only constructor arguments
+are its spec parameters under the spec's `steps:` key (defaults are the published thresholds).
+A *stage* (pipeline/corpus_stage.py) sees every source at once and runs after the steps, in the
+order of `CORPUS_STAGES` unless it asks to run after another (`runs_after`).
+
+Adding a step or a stage is one new file, one line here, and regenerating the published spec
+schema: `PYTHONPATH=. python tests/test_spec_schemas.py` (tests/test_spec_schemas.py fails until
+docs/schemas/ matches the registry).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from pipeline.rules.code import CodeRules
 from pipeline.rules.gopher_quality import GopherQuality
 from pipeline.rules.gopher_repetition import GopherRepetition
 
-# Per-document steps in execution order. `boilerplate` looks across the documents of a source
+# Steps in execution order. `boilerplate` looks across the documents of a source
 # (C4-style) and runs between language ID and the quality rules.
-STAGES: dict[str, type[DocumentStep]] = {
+STEPS: dict[str, type[DocumentStep]] = {
     "normalize": Normalizer,
     "langid": LanguageFilter,
     "boilerplate": Boilerplate,
@@ -40,15 +43,15 @@ STAGES: dict[str, type[DocumentStep]] = {
     "pii": PiiRedactor,
 }
 
-# Corpus stages in execution order (the data flow of docs/data-engine.md): exact and near dedup, the quality
-# classifier, decontamination last (so it checks exactly what is written).
+# Corpus stages in execution order (the data flow of docs/data-engine.md): exact and near dedup,
+# the quality classifier, decontamination last (so it checks exactly what is written).
 CORPUS_STAGES: dict[str, CorpusStage] = {
     "dedup": DedupStage(),
     "quality_classifier": QualityClassifierStage(),
     "decontamination": DecontaminationStage(),
 }
 
-# Stages on by default, with default parameters ({}), for prose and for code sources.
+# Steps on by default, with default parameters ({}), for prose and for code sources.
 DEFAULTS_PROSE: dict[str, dict[str, Any]] = {
     "normalize": {}, "langid": {}, "boilerplate": {}, "gopher_repetition": {},
     "gopher_quality": {}, "c4": {}, "pii": {},
@@ -71,14 +74,14 @@ def register_corpus_stage(stage: CorpusStage) -> CorpusStage:
     return stage
 
 
-def stage_class(stage: str) -> type[DocumentStep]:
-    return STAGES[stage]
+def step_class(step: str) -> type[DocumentStep]:
+    return STEPS[step]
 
 
-def stage_parameters(stage: str) -> dict[str, type | None]:
+def step_parameters(step: str) -> dict[str, type | None]:
     """Parameter name -> expected type (from the default's type; None when unconstrained)."""
     params = {}
-    for p in inspect.signature(stage_class(stage)).parameters.values():
+    for p in inspect.signature(step_class(step)).parameters.values():
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:
             continue
         default = p.default
@@ -86,11 +89,11 @@ def stage_parameters(stage: str) -> dict[str, type | None]:
     return params
 
 
-def resolve_stages(is_code: bool, role: str, global_overrides: Mapping[str, Any],
+def resolve_steps(is_code: bool, role: str, global_overrides: Mapping[str, Any],
                    source_overrides: Mapping[str, Any]) -> tuple[tuple[str, dict], ...]:
     """Defaults for the source's kind and role, then spec-wide overrides, then the source's own.
 
-    An override of `false` switches a stage off, `true` switches it on with its current
+    An override of `false` switches a step off, `true` switches it on with its current
     parameters, and a mapping switches it on and updates parameters.
     """
     enabled = {name: dict(params) for name, params in
@@ -105,17 +108,17 @@ def resolve_stages(is_code: bool, role: str, global_overrides: Mapping[str, Any]
                 enabled.setdefault(name, {})
             else:
                 enabled.setdefault(name, {}).update(value)
-    return tuple((name, enabled[name]) for name in STAGES if name in enabled)
+    return tuple((name, enabled[name]) for name in STEPS if name in enabled)
 
 
 def _kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
 
-def build_stage(stage: str, params: Mapping[str, Any]) -> DocumentStep:
-    return stage_class(stage)(**_kwargs(params))
+def build_step(step: str, params: Mapping[str, Any]) -> DocumentStep:
+    return step_class(step)(**_kwargs(params))
 
 
-def build_source_step(stage: str, params: Mapping[str, Any], source: Any) -> DocumentStep:
+def build_source_step(step: str, params: Mapping[str, Any], source: Any) -> DocumentStep:
     """The step as configured for one source (`DocumentStep.for_source`)."""
-    return stage_class(stage).for_source(_kwargs(params), source)
+    return step_class(step).for_source(_kwargs(params), source)

@@ -3,7 +3,7 @@
 The prep job runs each source's per-document steps on its own, then flattens all sources'
 kept documents into one collection and applies the corpus stages in order, then splits the
 result back per source for writing. Every stage is found through
-`pipeline.stage_registry.CORPUS_STAGES` and used only through the interface of
+`pipeline.registry.CORPUS_STAGES` and used only through the interface of
 `pipeline.corpus_stage.CorpusStage`; nothing here names a stage.
 
 Because a corpus stage makes sources depend on each other, the config hash of every source
@@ -18,7 +18,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import publish, stage_registry
+from pipeline import publish, registry
 from pipeline.corpus_stage import CorpusStage, JobFacts, StageDirs, write_summaries
 from pipeline.spec import PrepSpec
 
@@ -26,11 +26,11 @@ from pipeline.spec import PrepSpec
 def run_order(active: dict[str, Any]) -> list[str]:
     """The active stages' names in registry order, each moved after the stages it must follow
     (`runs_after`)."""
-    order = [name for name in stage_registry.CORPUS_STAGES if name in active]
+    order = [name for name in registry.CORPUS_STAGES if name in active]
     for _ in range(len(order) + 1):  # +1: an empty or settled order returns at once
         moved = False
         for name in list(order):
-            stage = stage_registry.CORPUS_STAGES[name]
+            stage = registry.CORPUS_STAGES[name]
             after = [order.index(a) for a in stage.runs_after(active[name], active)
                      if a in active]
             if after and max(after) > order.index(name):
@@ -84,7 +84,7 @@ def apply_corpus_stages(docs, spec: PrepSpec, output_dir: str, *, skip: tuple[st
         if name in skip:
             continue
         dirs = stage_dirs(output_dir, name)
-        docs, dropped = docs | _RunStage(stage_registry.CORPUS_STAGES[name],
+        docs, dropped = docs | _RunStage(registry.CORPUS_STAGES[name],
                                          spec.corpus_configs[name], spec, dirs, sample_refs)
         sample_refs = None  # only the first stage sees the documents the refs describe
         rejected.append(dropped)
@@ -99,7 +99,7 @@ def prepare_staging(spec: PrepSpec, output_dir: str) -> None:
 def publish_stages(spec: PrepSpec, output_dir: str, job: JobFacts) -> None:
     """After a successful run: each stage adds its driver-side facts, then is published."""
     for name in stage_names(spec):
-        stage = stage_registry.CORPUS_STAGES[name]
+        stage = registry.CORPUS_STAGES[name]
         stage.finish(spec.corpus_configs[name], publish.staging_dir(output_dir, name), job)
         publish.publish_folder(output_dir, name)
 
@@ -107,11 +107,11 @@ def publish_stages(spec: PrepSpec, output_dir: str, job: JobFacts) -> None:
 def manifest_entries(counters: dict[str, int]) -> dict[str, Any]:
     """Each registered stage's entry in a source's manifest."""
     return {name: stage.manifest_counts(counters)
-            for name, stage in stage_registry.CORPUS_STAGES.items()}
+            for name, stage in registry.CORPUS_STAGES.items()}
 
 
 def report_data(spec: PrepSpec, output_dir: str) -> dict[str, Any]:
     """Each registered stage's published report data ({} for a stage that is off)."""
     active = spec.corpus_configs
     return {name: stage.report_data(FileSystems.join(output_dir, name)) if name in active else {}
-            for name, stage in stage_registry.CORPUS_STAGES.items()}
+            for name, stage in registry.CORPUS_STAGES.items()}
