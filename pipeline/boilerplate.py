@@ -12,19 +12,21 @@ pass strips from every document. A document left empty is dropped as "boilerplat
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from pipeline import progress
+from pipeline.counting import DropCounter
 from pipeline.document import Document
 from pipeline.rules.paragraphs import paragraphs
 from pipeline.document_step import DocumentStep
-from pipeline.step_runner import (REJECTED, REMOVED_LINES, RemovedLineSampler, metrics_namespace,
-                             rejected_record)
+from pipeline.step_runner import REJECTED, REMOVED_LINES, RemovedLineSampler, rejected_record
 
+NAME = "boilerplate"
 REASON = "boilerplate.repeated_line"
+EMPTY = "boilerplate.empty"
 
 
 class Boilerplate(DocumentStep):
@@ -35,7 +37,7 @@ class Boilerplate(DocumentStep):
     min_line_chars: shorter lines ("Thanks!", "}") are never considered, they recur naturally.
     """
 
-    name = "boilerplate"
+    name = NAME
 
     def __init__(self, *, min_documents: int = 3, min_line_chars: int = 20):
         if min_documents < 2:
@@ -74,6 +76,24 @@ def distinct_line_keys(text: str, min_line_chars: int) -> set[bytes]:
     return keys
 
 
+class _LineKeysFn(beam.DoFn):
+    """The first pass: each document's distinct paragraph keys (its time counts for the step,
+    its documents are counted once, by the second pass)."""
+
+    def __init__(self, source: str, min_line_chars: int):
+        self.source = source
+        self.min_line_chars = min_line_chars
+
+    def setup(self):
+        self.counts = DropCounter(NAME)
+
+    def process(self, doc: Document) -> Iterator[bytes]:
+        started = time.perf_counter()
+        keys = distinct_line_keys(doc["text"], self.min_line_chars)
+        self.counts.timed(self.source, started, documents=0)
+        yield from keys
+
+
 class _StripFn(beam.DoFn):
     def __init__(self, source: str, min_line_chars: int):
         self.source = source
@@ -82,10 +102,7 @@ class _StripFn(beam.DoFn):
         self.progress_dir = progress.current_dir()
 
     def setup(self):
-        ns = metrics_namespace(self.source)
-        self.lines_removed = Metrics.counter(ns, f"lines_removed.{REASON}")
-        self.bytes_removed = Metrics.counter(ns, f"bytes_removed.{REASON}")
-        self.dropped = Metrics.counter(ns, "drop.boilerplate.empty")
+        self.counts = DropCounter(NAME)
         self.line_examples = RemovedLineSampler()
         self.ticker = progress.Ticker(self.progress_dir)
 
@@ -93,6 +110,12 @@ class _StripFn(beam.DoFn):
         self.ticker.flush()
 
     def process(self, doc: Document, frequent) -> Iterator:
+        started = time.perf_counter()
+        outputs = list(self._strip(doc, frequent))  # timed before they move downstream
+        self.counts.timed(self.source, started)
+        yield from outputs
+
+    def _strip(self, doc: Document, frequent) -> Iterator:
         self.ticker.tick("boilerplate")
         if self._frequent is None:  # the side input is the same for the whole run
             self._frequent = frozenset(frequent)
@@ -111,12 +134,12 @@ class _StripFn(beam.DoFn):
         if not removed:
             yield doc
             return
-        self.lines_removed.inc(removed)
-        self.bytes_removed.inc(removed_bytes)
+        self.counts.removed_lines(self.source, REASON, removed, removed_bytes)
         text = "\n".join(kept).strip("\n")
         if not text.strip():
-            self.dropped.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, "boilerplate.empty"))
+            # The removed lines are counted above; the drop counts what was left of the text.
+            self.counts.dropped(self.source, EMPTY, text)
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, EMPTY))
             return
         yield from self.line_examples.candidates(doc, {REASON: example})
         yield dict(doc, text=text)
@@ -136,7 +159,7 @@ class RemoveBoilerplate(beam.PTransform):
         min_chars, min_docs = self.config.min_line_chars, self.config.min_documents
         frequent = (
             docs
-            | "LineKeys" >> beam.FlatMap(lambda d: distinct_line_keys(d["text"], min_chars))
+            | "LineKeys" >> beam.ParDo(_LineKeysFn(self.source, min_chars))
             | "CountDocs" >> beam.combiners.Count.PerElement()
             | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_docs)
             | "Keys" >> beam.Keys()

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import progress, stash
+from pipeline.counting import DropCounter
 from pipeline.dedup.by_ref import dedup_ref
 from pipeline.dedup.exact import duplicate_record
 from pipeline.step_runner import REJECTED
@@ -109,6 +110,7 @@ class RejoinFn(beam.DoFn):
 
     def setup(self):
         self.ticker = progress.Ticker(self.progress_dir)
+        self.dedup_counts = DropCounter("dedup")
 
     def finish_bundle(self):
         self.ticker.flush()
@@ -129,8 +131,9 @@ class RejoinFn(beam.DoFn):
                 self.ticker.tick("rejoined")
                 if kind == "doc":
                     yield record
-                else:  # "drop": a copy removed by dedup
+                else:  # "drop": a copy removed by dedup (its document counted there)
                     reason, kept_id, kept_source = entry[3]
+                    self.dedup_counts.dropped_size(record["source"], reason, record["text"])
                     yield beam.pvalue.TaggedOutput(REJECTED, duplicate_record(
                         record, reason, kept_id, kept_source))
         finally:

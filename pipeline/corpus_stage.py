@@ -11,8 +11,9 @@ report find it there and never name it. It provides:
 - `fingerprint(config)`: what a job's config hash must cover (the config, plus whatever the
   stage reads from disk, such as an evaluation set's SHA-256);
 - `expand(docs, config, spec, dirs)`: the Beam expansion, returning a `StageOutput`: kept
-  documents, rejected records (`pipeline.step_runner.rejected_record`, reason `<name>.<why>`, counted
-  per source as `drop.<name>.<why>` in the namespace `prep.<source>`) and summaries: file name ->
+  documents, rejected records (`pipeline.step_runner.rejected_record`, reason `<name>.<why>`,
+  counted with `pipeline.counting.DropCounter(name).dropped`, which every step uses too: the
+  documents, bytes and lines dropped per reason) and summaries: file name ->
   a PCollection of one JSON record, written into `dirs.staging` and published with the job;
 - `title` and `report_section(data)`: its report section's heading and body, an HTML fragment
   built from its report data (`report_data`, by default every published summary by file

@@ -41,6 +41,7 @@ import hashlib
 import html
 import json
 import re
+import time
 from typing import Annotated, Any, Collection, Iterable, Literal, Mapping, Sequence
 
 import apache_beam as beam
@@ -52,7 +53,8 @@ from pipeline import corpus_stage_charts, json_files, progress
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.dedup import minhash
 from pipeline.document import Document
-from pipeline.step_runner import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.counting import DropCounter
+from pipeline.step_runner import REJECTED, RouteBySource, rejected_record
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -403,22 +405,28 @@ _STATS = "stats"
 class _DecontaminateBatchFn(beam.DoFn):
     def __init__(self, config: DecontaminationConfig):
         self.config = config
-        self._counter = SourceCounters()
         self.progress_dir = progress.current_dir()
 
     def setup(self):
+        self.counts = DropCounter(STAGE)
         self.ticker = progress.Ticker(self.progress_dir)
 
     def finish_bundle(self):
         self.ticker.flush()
 
     def process(self, batch: list[Document], index: EvalIndex):
+        started = time.perf_counter()
+        outputs = list(self._process(batch, index))  # timed before they move downstream
+        self.counts.timed_batch([d["source"] for d in batch], started)
+        yield from outputs
+
+    def _process(self, batch: list[Document], index: EvalIndex):
         self.ticker.tick("documents checked", len(batch))
         remove = self.config.action == "remove"
         stats: dict[str, dict[str, int]] = {}
         for doc, matched in zip(batch, index.match_batch([d["text"] for d in batch])):
             source = doc["source"]
-            counters = self._counter(source)
+            counters = self.counts.counters(source)
             counters.inc(f"{STAGE}.checked")
             source_stats = stats.setdefault(source, {"checked": 0, "contaminated": 0})
             source_stats["checked"] += 1
@@ -432,8 +440,7 @@ class _DecontaminateBatchFn(beam.DoFn):
             doc = dict(doc, meta=dict(doc["meta"], **{META_KEY: list(matched)}))
             if remove:
                 reason = f"{STAGE}.{matched[0]}"
-                counters.inc(f"drop.{reason}")
-                counters.inc("drop_bytes", len(doc["text"].encode("utf-8")))
+                self.counts.dropped(doc["source"], reason, doc["text"])
                 yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, reason))
             else:
                 yield doc

@@ -21,23 +21,19 @@ def _rule_of(reason: str) -> str:
 
 
 def rule_removals(manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """Per rule (stage): documents dropped, their lines and bytes, plus lines and bytes a line
-    rule deleted from documents it kept. `bytes_counted` is False for a stage whose drops carry
-    no byte counts (the corpus stages: dedup, quality classifier, decontamination)."""
+    """Per rule (step or stage): documents dropped, their lines and bytes, plus lines and bytes
+    a line rule deleted from documents it kept (every step and stage counts them the same way,
+    pipeline/counting.py)."""
     out: dict[str, dict[str, int]] = {}
 
     def entry(rule: str) -> dict[str, int]:
-        return out.setdefault(rule, {"documents": 0, "lines": 0, "bytes": 0,
-                                     "bytes_counted": True})
+        return out.setdefault(rule, {"documents": 0, "lines": 0, "bytes": 0})
 
     for reason, n in manifest.get("dropped", {}).items():
         e = entry(_rule_of(reason))
         e["documents"] += n
         e["lines"] += manifest.get("dropped_lines", {}).get(reason, 0)
-        if reason in manifest.get("dropped_bytes", {}):
-            e["bytes"] += manifest["dropped_bytes"][reason]
-        else:
-            e["bytes_counted"] = False
+        e["bytes"] += manifest.get("dropped_bytes", {}).get(reason, 0)
     for reason, n in manifest.get("lines_removed", {}).items():
         entry(_rule_of(reason))["lines"] += n
     for reason, n in manifest.get("bytes_removed", {}).items():
@@ -57,8 +53,7 @@ def source_warnings(manifest: dict[str, Any], max_share: float = DEFAULT_MAX_SHA
         doc_share = removed["documents"] / docs_in if docs_in else 0.0
         byte_share = removed["bytes"] / bytes_in if bytes_in else 0.0
         if max(doc_share, byte_share) > max_share:
-            bytes_part = (f"{100 * byte_share:.1f} % of the bytes" if removed["bytes_counted"]
-                          else "bytes not counted for this stage")
+            bytes_part = f"{100 * byte_share:.1f} % of the bytes"
             out.append({
                 "kind": "rule_removed_most", "source": name, "rule": rule, "fatal": False,
                 "message": f"source {name}: rule {rule} removed {removed['documents']:,} of "

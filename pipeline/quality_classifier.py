@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from typing import Annotated, Any, Collection, Literal, Mapping
 
 import apache_beam as beam
@@ -49,7 +50,8 @@ from pydantic import Field, Strict, model_validator
 from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.document import Document
-from pipeline.step_runner import REJECTED, RouteBySource, SourceCounters, rejected_record
+from pipeline.counting import DropCounter
+from pipeline.step_runner import REJECTED, RouteBySource, rejected_record
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -226,16 +228,22 @@ class _ScoreBatchFn(beam.DoFn):
 
     def __init__(self, config: QualityClassifierConfig):
         self.config = config
-        self._counter = SourceCounters()
         self.progress_dir = progress.current_dir()
 
     def setup(self):
+        self.counts = DropCounter(STAGE)
         self.ticker = progress.Ticker(self.progress_dir)
 
     def finish_bundle(self):
         self.ticker.flush()
 
     def process(self, batch: list[Document], model: quality_model.QualityModel):
+        started = time.perf_counter()
+        outputs = list(self._process(batch, model))  # timed before they move downstream
+        self.counts.timed_batch([d["source"] for d in batch], started)
+        yield from outputs
+
+    def _process(self, batch: list[Document], model: quality_model.QualityModel):
         self.ticker.tick("documents scored", len(batch))
         config = self.config
         scores = model.score([d["text"] for d in batch])
@@ -252,13 +260,12 @@ class _ScoreBatchFn(beam.DoFn):
         for i, (doc, score, kept) in enumerate(zip(batch, scores.tolist(), keep.tolist())):
             per_source.setdefault(doc["source"], []).append(i)
             doc = dict(doc, meta=dict(doc["meta"], **{SCORE_KEY: score}))
-            counters = self._counter(doc["source"])
+            counters = self.counts.counters(doc["source"])
             counters.inc(f"{STAGE}.scored")
             if kept:
                 yield doc
             else:
-                counters.inc(f"drop.{reason}")
-                counters.inc("drop_bytes", len(doc["text"].encode("utf-8")))
+                self.counts.dropped(doc["source"], reason, doc["text"])
                 yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, reason))
         for source, rows in per_source.items():
             rows_arr = np.asarray(rows)

@@ -199,7 +199,7 @@ def _removed_section(summary: dict[str, Any]) -> str:
             f"<tr><td>{e(rule)}</td><td>{r['documents']:,} ({100 * r['documents'] / docs_in:.1f}%)"
             f"</td><td>{r['lines']:,}</td><td>"
             + (f"{r['bytes'] / 1e6:.3f} ({100 * r['bytes'] / bytes_in:.1f}%)"
-               if r.get("bytes_counted", True) else "not counted")
+               if r.get("bytes_counted", True) else "not counted")  # older report.json
             + "</td></tr>"
             for rule, r in sorted(removed.items(), key=lambda kv: -kv[1]["bytes"]))
         skipped = ", ".join(f"{e(k)}: {n:,} documents" for k, n in
@@ -284,15 +284,18 @@ wall time {summary['wall_time_s']} s.</p>
 </body></html>"""
 
 
-def stage_rates(summary: dict[str, Any]) -> dict[str, float]:
-    """Per-document step -> documents per second of time spent in it, over all sources."""
+def step_rates(summary: dict[str, Any]) -> dict[str, float]:
+    """Step or stage -> documents per second of time spent in it, over all sources, in the
+    order they run (every step and stage that counts with `pipeline.counting.DropCounter`)."""
     docs: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for m in summary["sources"].values():
         for name, n in (m.get("step_documents") or {}).items():
             docs[name] = docs.get(name, 0) + n
             seconds[name] = seconds.get(name, 0.0) + (m.get("step_seconds") or {}).get(name, 0)
-    return {name: docs[name] / seconds[name] for name in docs if seconds.get(name)}
+    known = stage_order(summary.get("corpus_stages", ()))
+    names = sorted(docs, key=lambda n: (known.index(n) if n in known else len(known), n))
+    return {name: docs[name] / seconds[name] for name in names if seconds.get(name)}
 
 
 def console_summary(summary: dict[str, Any], output_dir: str) -> str:
@@ -319,10 +322,10 @@ def console_summary(summary: dict[str, Any], output_dir: str) -> str:
         f"report:  {FileSystems.join(output_dir, 'report.html')} "
         f"(and report.json)",
     ]
-    rates = stage_rates(summary)
+    rates = step_rates(summary)
     if rates:
-        lines.append("per-stage throughput (documents per CPU-second in the stage, all sources): "
-                     + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()))
+        lines.append("throughput per step and stage (documents per CPU-second in it, all "
+                     "sources): " + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()))
     lines += [f"{'ERROR' if w.get('fatal') else 'WARNING'}: {w['message']}"
               for w in summary.get("warnings", [])]
     return "\n".join(lines)

@@ -19,16 +19,17 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline import progress
+from pipeline.counting import DropCounter, SourceCounters, metrics_namespace
 from pipeline.document import Document
+
+__all__ = ["REJECTED", "REMOVED_LINES", "ApplyStep", "CountDocuments", "RemovedLineSampler",
+           "RouteBySource", "SelectLineExamples", "SourceCounters", "example_rank",
+           "metrics_namespace", "rejected_record"]
 
 REJECTED = "rejected"
 REMOVED_LINES = "removed_lines"
 LINE_EXAMPLES_PER_REASON = 3
 LINE_EXAMPLE_CHARS = 400
-
-
-def metrics_namespace(source: str) -> str:
-    return f"prep.{source}"
 
 
 def rejected_record(doc: Document, reason: str) -> dict[str, Any]:
@@ -38,33 +39,6 @@ def rejected_record(doc: Document, reason: str) -> dict[str, Any]:
     if "_at" in doc:  # the input unit and position (pipeline/stash.py), for the writer
         record["_at"] = doc["_at"]
     return record
-
-
-class _Counters:
-    """Lazily created Beam counters, one per (namespace, name)."""
-
-    def __init__(self, namespace: str):
-        self.namespace = namespace
-        self._counters: dict[str, Any] = {}
-
-    def inc(self, name: str, n: int = 1) -> None:
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = self._counters[name] = Metrics.counter(self.namespace, name)
-        counter.inc(n)
-
-
-class SourceCounters:
-    """`_Counters` per source (namespace `prep.<source>`), for stages that see every source."""
-
-    def __init__(self):
-        self._by_source: dict[str, _Counters] = {}
-
-    def __call__(self, source: str) -> _Counters:
-        counters = self._by_source.get(source)
-        if counters is None:
-            counters = self._by_source[source] = _Counters(metrics_namespace(source))
-        return counters
 
 
 def example_rank(doc_id: str, reason: str) -> int:
@@ -130,12 +104,12 @@ class _ApplyStepFn(beam.DoFn):
     def __init__(self, source: str, step: Any):
         self.source = source
         self.step = step
-        self.counters: _Counters | None = None
+        self.counts: DropCounter | None = None
         self.line_examples: RemovedLineSampler | None = None
         self.progress_dir = progress.current_dir()
 
     def setup(self):
-        self.counters = _Counters(metrics_namespace(self.source))
+        self.counts = DropCounter(self.step.name)
         self.line_examples = RemovedLineSampler()
         self.ticker = progress.Ticker(self.progress_dir)
 
@@ -146,23 +120,16 @@ class _ApplyStepFn(beam.DoFn):
         started = time.perf_counter()
         outcome = self.step.apply(doc)
         # Time spent in the step, for the per-step throughput in the job's summary.
-        self.counters.inc(f"step_us.{self.step.name}",
-                          int((time.perf_counter() - started) * 1e6))
-        self.counters.inc(f"step_docs.{self.step.name}")
+        self.counts.timed(self.source, started)
         self.ticker.tick(self.step.name)
         for name, n in outcome.stats.items():
-            self.counters.inc(name, n)
+            self.counts.inc(self.source, name, n)
         if outcome.drop_reason is None:
             if outcome.removed_examples:
                 yield from self.line_examples.candidates(outcome.doc, outcome.removed_examples)
             yield outcome.doc
             return
-        size = len(outcome.doc["text"].encode("utf-8"))
-        self.counters.inc(f"drop.{outcome.drop_reason}")
-        self.counters.inc("drop_bytes", size)
-        self.counters.inc(f"drop_bytes.{outcome.drop_reason}", size)
-        self.counters.inc(f"drop_lines.{outcome.drop_reason}",
-                          outcome.doc["text"].count("\n") + 1)
+        self.counts.dropped(self.source, outcome.drop_reason, outcome.doc["text"])
         yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(outcome.doc,
                                                                  outcome.drop_reason))
 

@@ -22,12 +22,9 @@ def manifest(**changes):
 
 def test_removals_are_summed_per_rule():
     removed = rule_removals(manifest())
-    # stop_words' drops carry no byte count here: the rule's bytes are marked incomplete
-    assert removed["gopher_quality"] == {"documents": 35, "lines": 900, "bytes": 3_000,
-                                         "bytes_counted": False}
-    assert removed["c4"] == {"documents": 0, "lines": 50, "bytes": 2_500, "bytes_counted": True}
-    assert removed["langid"] == {"documents": 4, "lines": 0, "bytes": 400,
-                                 "bytes_counted": True}
+    assert removed["gopher_quality"] == {"documents": 35, "lines": 900, "bytes": 3_000}
+    assert removed["c4"] == {"documents": 0, "lines": 50, "bytes": 2_500}
+    assert removed["langid"] == {"documents": 4, "lines": 0, "bytes": 400}
 
 
 def test_no_warning_below_the_share():
@@ -41,9 +38,10 @@ def test_a_rule_over_the_share_is_named_by_documents_or_bytes():
     assert w["kind"] == "rule_removed_most" and w["rule"] == "gopher_quality"
     assert "99 of 100 documents (99.0 %; 30.0 % of the bytes)" in w["message"]
     assert not w["fatal"]
-    # a corpus stage's drops carry no byte counts: the warning says so instead of "0 %"
-    (w,) = source_warnings(manifest(dropped={"quality_classifier.pareto": 60}))
-    assert "60 of 100 documents (60.0 %; bytes not counted for this stage)" in w["message"]
+    # a corpus stage's drops carry bytes as a step's do (pipeline/counting.py)
+    (w,) = source_warnings(manifest(dropped={"quality_classifier.pareto": 60},
+                                    dropped_bytes={"quality_classifier.pareto": 7_000}))
+    assert "60 of 100 documents (60.0 %; 70.0 % of the bytes)" in w["message"]
     # a line rule that deleted most of the bytes without dropping a document
     m = manifest(bytes_removed={"c4.no_terminal_punct": 6_000})
     assert [w["rule"] for w in source_warnings(m)] == ["c4"]

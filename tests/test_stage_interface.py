@@ -15,20 +15,23 @@ from pipeline.corpus_stage import CorpusStage, StageOutput
 from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 from pipeline.spec import SpecError, load_spec
-from pipeline.step_runner import REJECTED, SourceCounters, rejected_record
+from pipeline.counting import DropCounter
+from pipeline.step_runner import REJECTED, rejected_record
 from pipeline.validation import in_file
 
 
 class _DropShortFn(beam.DoFn):
     def __init__(self, min_chars):
         self.min_chars = min_chars
-        self.counters = SourceCounters()
+
+    def setup(self):
+        self.counts = DropCounter("min_length")
 
     def process(self, doc):
         if len(doc["text"]) >= self.min_chars:
             yield doc
             return
-        self.counters(doc["source"]).inc("drop.min_length.too_short")
+        self.counts.dropped(doc["source"], "min_length.too_short", doc["text"])
         yield beam.pvalue.TaggedOutput(REJECTED, rejected_record(doc, "min_length.too_short"))
 
 
@@ -111,6 +114,11 @@ def test_toy_stages_run_through_the_prep_job(registered, tmp_path):
     web = json.loads((out / "web" / "manifest.json").read_text())
     assert web["dropped"] == {"min_length.too_short": 1, "shout.marker": 1}
     assert web["lines_removed"] == {"shout.lines": 3}  # stats count on dropped documents too
+    # one way to count: the toy stage's drops carry bytes and lines as the step's do
+    assert web["dropped_bytes"] == {"min_length.too_short": len("too short"),
+                                    "shout.marker": len("please drop me, this one is long enough")}
+    assert web["dropped_lines"] == {"min_length.too_short": 1, "shout.marker": 1}
+    assert web["step_documents"] == {"shout": 3}
     assert web["documents_out"]["train"] == 1
     kept = [writers.parse_example(r.numpy())["text"] for r in tf.data.TFRecordDataset(
         str(out / "web" / "train-00000-of-00001.tfrecord"))]

@@ -30,6 +30,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline import progress, shuffle_meter, stash
+from pipeline.counting import DropCounter
 from pipeline.dedup import minhash, stats
 from pipeline.dedup.canonical import exact_key
 from pipeline.dedup.components import ConnectedComponents
@@ -37,7 +38,6 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.near import CODE, _BucketPairsFn, compared_text, family
 from pipeline.dedup.verify import edit_similarity, prose_similarity
-from pipeline.step_runner import metrics_namespace
 
 NAMESPACE = "dedup"
 DROPS, STATS, SIZES, MEMBERS = "drops", "stats", "sizes", "members"
@@ -86,26 +86,13 @@ def _members(nodes: list[str], reader: stash.ChunkReader) -> list[dict[str, Any]
     return out
 
 
-class _DropCounter:
-    def __init__(self, reason: str):
-        self.reason = reason
-        self.per_source: dict[str, Any] = {}
-
-    def inc(self, source: str) -> None:
-        counter = self.per_source.get(source)
-        if counter is None:
-            counter = self.per_source[source] = Metrics.counter(
-                metrics_namespace(source), f"drop.{self.reason}")
-        counter.inc()
-
-
 class _KeepOneFn(beam.DoFn):
     def __init__(self, directory: str):
         self.directory = directory
         self.progress_dir = progress.current_dir()
 
     def setup(self):
-        self.drops = _DropCounter("dedup.exact")
+        self.drops = DropCounter("dedup")
         self.groups = Metrics.counter(NAMESPACE, "exact.groups")
         self.removed = Metrics.counter(NAMESPACE, "exact.removed")
         self.ticker = progress.Ticker(self.progress_dir)
@@ -132,7 +119,7 @@ class _KeepOneFn(beam.DoFn):
                 yield ref
             else:
                 self.removed.inc()
-                self.drops.inc(stash.parse_node(node)[1])
+                self.drops.dropped(stash.parse_node(node)[1], "dedup.exact", None)
                 yield beam.pvalue.TaggedOutput(DROPS, _drop(node, "dedup.exact", best[4],
                                                             kept_source))
             shown = heapq.nsmallest(stats.MEMBERS_SHOWN, shown + [node])
@@ -273,7 +260,7 @@ class _ApplyLabelsFn(beam.DoFn):
         self.progress_dir = progress.current_dir()
 
     def setup(self):
-        self.drops = _DropCounter("dedup.near")
+        self.drops = DropCounter("dedup")
         self.removed = Metrics.counter(NAMESPACE, "near.removed")
         self.ticker = progress.Ticker(self.progress_dir)
 
@@ -290,7 +277,7 @@ class _ApplyLabelsFn(beam.DoFn):
             self.ticker.tick("clusters")
             return
         self.removed.inc()
-        self.drops.inc(stash.parse_node(node)[1])
+        self.drops.dropped(stash.parse_node(node)[1], "dedup.near", None)
         keeper = id_of(stash.parse_node(label)[0], self.config)
         yield _drop(node, "dedup.near", keeper, None)
 

@@ -21,7 +21,8 @@ from pipeline.dedup import stats
 from pipeline.dedup.canonical import exact_key
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import priority_key
-from pipeline.step_runner import REJECTED, metrics_namespace, rejected_record
+from pipeline.counting import DropCounter
+from pipeline.step_runner import REJECTED, rejected_record
 
 NAMESPACE = "dedup"
 STATS = "stats"
@@ -66,16 +67,9 @@ class _KeepOneFn(beam.DoFn):
         self.config = config
 
     def setup(self):
-        self.per_source: dict[str, Any] = {}
+        self.counts = DropCounter("dedup")
         self.groups = Metrics.counter(NAMESPACE, "exact.groups")
         self.removed = Metrics.counter(NAMESPACE, "exact.removed")
-
-    def _count_drop(self, source: str) -> None:
-        counter = self.per_source.get(source)
-        if counter is None:
-            counter = self.per_source[source] = Metrics.counter(
-                metrics_namespace(source), "drop.dedup.exact")
-        counter.inc()
 
     def process(self, element) -> Iterator[Any]:
         key, docs = element
@@ -98,7 +92,7 @@ class _KeepOneFn(beam.DoFn):
                 yield doc
             else:
                 self.removed.inc()
-                self._count_drop(doc["source"])
+                self.counts.dropped(doc["source"], "dedup.exact", doc["text"])
                 yield beam.pvalue.TaggedOutput(REJECTED, duplicate_record(
                     doc, "dedup.exact", best[1], best[2]))
             members.append(stats.member_info(order[0], doc))

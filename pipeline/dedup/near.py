@@ -31,7 +31,8 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import duplicate_record
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.verify import edit_similarity, prose_similarity
-from pipeline.step_runner import REJECTED, metrics_namespace
+from pipeline.counting import DropCounter
+from pipeline.step_runner import REJECTED
 
 NAMESPACE = "dedup"
 MEMBERS = "members"
@@ -154,15 +155,8 @@ class _ApplyLabelsFn(beam.DoFn):
         self._selected: frozenset[str] | None = None
 
     def setup(self):
-        self.per_source: dict[str, Any] = {}
+        self.counts = DropCounter("dedup")
         self.removed = Metrics.counter(NAMESPACE, "near.removed")
-
-    def _count_drop(self, source: str) -> None:
-        counter = self.per_source.get(source)
-        if counter is None:
-            counter = self.per_source[source] = Metrics.counter(
-                metrics_namespace(source), "drop.dedup.near")
-        counter.inc()
 
     def process(self, element, selected):
         if self._selected is None:
@@ -182,7 +176,7 @@ class _ApplyLabelsFn(beam.DoFn):
                 yield doc
             else:
                 self.removed.inc()
-                self._count_drop(doc["source"])
+                self.counts.dropped(doc["source"], "dedup.near", doc["text"])
                 keeper = id_of(label, self.config)
                 yield beam.pvalue.TaggedOutput(
                     REJECTED, duplicate_record(doc, "dedup.near", keeper))
