@@ -325,7 +325,8 @@ def console_summary(summary: dict[str, Any], output_dir: str) -> str:
     rates = step_rates(summary)
     if rates:
         lines.append("throughput per step and stage (documents per CPU-second in it, all "
-                     "sources): " + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()))
+                     "sources): "
+                     + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()))
     lines += [f"{'ERROR' if w.get('fatal') else 'WARNING'}: {w['message']}"
               for w in summary.get("warnings", [])]
     return "\n".join(lines)
