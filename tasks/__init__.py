@@ -13,6 +13,8 @@ In gin (a training run file):
 
 from __future__ import annotations
 
+import pipeline.console  # noqa: F401  (first: third-party start-up noise off, pipeline/console.py)
+
 import functools
 import glob
 import logging
