@@ -16,6 +16,8 @@ is imported. What it does, each for one known message, never for a library's rea
 - absl-logged INFO lines (seqio's "Using cache directory ..." and its per-dataset chatter,
   orbax's per-save lines): the `absl` logger at WARNING. This project logs through `logging`.
 - JAX's INFO when a backend is missing (libtpu on a CPU machine): that logger at WARNING.
+- Beam's INFO chatter (optional modules, worker start-up forwarded by the local job service):
+  the `apache_beam` logger at WARNING; its warnings and errors still show.
 
 Local Beam workers are new processes that import Beam before any project module:
 `quiet_beam_workers()` (called by pipeline.beam_options for local runs) puts
@@ -54,6 +56,7 @@ def quiet() -> None:
 
     absl_logging.get_absl_logger().setLevel(logging.WARNING)
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 
 def quiet_beam_workers() -> None:

@@ -1,0 +1,80 @@
+"""A quiet console: a command prints its own progress, warnings and summary, and none of the
+third-party lines a user would have to learn to ignore (pipeline/console.py silences them at
+their source).
+
+`console_noise` is the check. Here it runs on an import of every heavy library through the
+project's packages and on a local Beam job (its workers start as new processes); the slow
+`tests/test_your_own_data.py` runs it on the output of prep, tokenizer, stream, train and eval
+as a user runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# What each line is, and a pattern that finds it in a command's output.
+NOISE = {
+    "Beam's optional GCP client warning": re.compile(r"apitools not found"),
+    "Beam worker start-up INFO": re.compile(r"Logging handler created"),
+    "TensorFlow's oneDNN banner": re.compile(r"oneDNN custom operations are on"),
+    "TensorFlow's CPU-feature banner": re.compile(r"This TensorFlow binary is optimized"),
+    "absl's pre-init preamble": re.compile(r"All log messages before absl::InitializeLog"),
+    "matplotlib's categorical-units INFO": re.compile(r"Using categorical units"),
+    "tf.data's half-read cache warning": re.compile(r"did not fully read the dataset being cached"),
+    "JAX's missing-TPU-backend INFO": re.compile(r"libtpu|Unable to initialize backend 'tpu'"),
+    "seqio's cache-directory INFO": re.compile(r"Using cache directory"),
+    "SentencePiece's spm.vocab format warning": re.compile(r"break the format of"),
+}
+
+
+def console_noise(output: str) -> list[str]:
+    """'<what>: <line>' for every noise line in a command's output."""
+    return [f"{what}: {line.strip()[:160]}" for line in output.splitlines()
+            for what, pattern in NOISE.items() if pattern.search(line)]
+
+
+def _run(code: str, tmp_path) -> str:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
+    env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_the_check_finds_each_kind_of_line():
+    lines = ["WARNING:root:apitools not found, and bigquery client libraries are not available",
+             "I0000 00:00:17 port.cc:153] oneDNN custom operations are on. You may see ...",
+             "INFO:matplotlib.category:Using categorical units to plot a list of strings",
+             "INFO:absl:Using cache directory None for 'palm_demo.books'.",
+             "trainer_interface.cc(709) LOG(WARNING) The piece [", "] contains escaped "
+             "characters that break the format of spm.vocab",
+             "INFO prep: wrote 12 documents"]
+    found = console_noise("\n".join(lines))
+    assert len(found) == 5 and not any("wrote 12" in f for f in found)
+
+
+@pytest.mark.slow
+def test_the_libraries_and_a_local_beam_job_are_quiet(tmp_path):
+    """TensorFlow, JAX, Beam, seqio imported as the commands import them, with logging set up
+    as the commands set it up (INFO on the root logger), and a local Beam job, whose workers
+    start as new processes that import Beam before any project module."""
+    out = _run("import logging; import launch, tasks\n"
+               "logging.basicConfig(level=logging.INFO)\n"
+               "import tensorflow as tf, jax, apache_beam as beam, seqio\n"
+               "from pipeline.beam_options import pipeline_options\n"
+               "ds = tf.data.Dataset.range(4).map(lambda x: x + 1)\n"
+               "print(sum(int(x) for x in ds), jax.numpy.ones(2).sum())\n"
+               "with beam.Pipeline(options=pipeline_options(['--direct_num_workers=2'])) as p:\n"
+               "    _ = p | beam.Create(range(10)) | beam.Map(lambda x: x * x)\n"
+               "print('beam done')\n", tmp_path)
+    assert "10 2.0" in out and "beam done" in out
+    assert not console_noise(out), "\n".join(console_noise(out))
