@@ -148,4 +148,6 @@ def dedup_figure(dedup: dict[str, Any]):
         ax.set_title(f"{kind} duplicate groups")
         step = max(1, len(sizes) // 10) if len(sizes) > 15 else 1
         ax.set_xticks(range(0, len(sizes), step), sizes[::step])
+        pad = max(0, 4 - len(sizes)) / 2  # one or two bars stay bar-wide and centred
+        ax.set_xlim(-0.6 - pad, len(sizes) - 0.4 + pad)
     return fig
