@@ -17,7 +17,8 @@ is imported. What it does, each for one known message, never for a library's rea
   orbax's per-save lines): the `absl` logger at WARNING. This project logs through `logging`.
 - JAX's INFO when a backend is missing (libtpu on a CPU machine): that logger at WARNING.
 - Beam's INFO chatter (optional modules, worker start-up forwarded by the local job service):
-  the `apache_beam` logger at WARNING; its warnings and errors still show.
+  the `apache_beam` logger at WARNING; its warnings and errors still show, except a worker's
+  "Discarding unparseable args" about options of Beam's own runner (a filter).
 
 Local Beam workers are new processes that import Beam before any project module:
 `quiet_beam_workers()` (called by pipeline.beam_options for local runs) puts
@@ -33,15 +34,23 @@ BEAM_OPTIONAL_GCP = ("apitools not found, and bigquery client libraries are not 
                      "despite the import not raising an ImportError.")
 
 
-class DropMessages(logging.Filter):
-    """Drops records whose message template is one of `messages` (exact match)."""
+# A local Beam worker's start-up warning, forwarded by the job service: options the runner
+# passes that the worker's parser does not know (Beam's own, e.g. --pipeline_type_check).
+BEAM_WORKER_UNPARSED = "Discarding unparseable args"
 
-    def __init__(self, messages: frozenset[str]):
+
+class DropMessages(logging.Filter):
+    """Drops records whose message template is one of `messages` (exact match), or whose
+    formatted message contains one of `fragments`."""
+
+    def __init__(self, messages: frozenset[str] = frozenset(), fragments: tuple[str, ...] = ()):
         super().__init__()
-        self.messages = messages
+        self.messages, self.fragments = messages, fragments
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg not in self.messages
+        if record.msg in self.messages:
+            return False
+        return not (self.fragments and any(f in record.getMessage() for f in self.fragments))
 
 
 def quiet() -> None:
@@ -57,6 +66,9 @@ def quiet() -> None:
     absl_logging.get_absl_logger().setLevel(logging.WARNING)
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    job_service = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    if not any(isinstance(f, DropMessages) for f in job_service.filters):
+        job_service.addFilter(DropMessages(fragments=(BEAM_WORKER_UNPARSED,)))
 
 
 def quiet_beam_workers() -> None:

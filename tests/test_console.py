@@ -23,6 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOISE = {
     "Beam's optional GCP client warning": re.compile(r"apitools not found"),
     "Beam worker start-up INFO": re.compile(r"Logging handler created"),
+    "Beam worker's unparsed runner options": re.compile(r"Discarding unparseable args"),
     "Beam's optional BigQuery-storage INFO": re.compile(r"No module named google\.cloud"),
     "TensorFlow's oneDNN banner": re.compile(r"oneDNN custom operations are on"),
     "TensorFlow's CPU-feature banner": re.compile(r"This TensorFlow binary is optimized"),

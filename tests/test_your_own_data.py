@@ -62,7 +62,7 @@ def _user_folder(root: str) -> str:
 def test_every_command_of_the_page_runs(tmp_path):
     data = _user_folder(str(tmp_path))
     work = str(tmp_path / "work")
-    script = page_script({"DATA": data, "WORK": work, "VOCAB": "500", "STEPS": "8"})
+    script = page_script({"DATA": data, "WORK": work, "VOCAB": "1000", "STEPS": "8"})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PALM_TASKS_")}
     env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=REPO, env=env,
