@@ -80,3 +80,49 @@ def test_the_libraries_and_a_local_beam_job_are_quiet(tmp_path):
                "print('beam done')\n", tmp_path)
     assert "10 2.0" in out and "beam done" in out
     assert not console_noise(out), "\n".join(console_noise(out))
+
+
+EVAL_READ = """
+import sys
+import seqio, tensorflow as tf
+from launch import utils
+from launch.inputs import data
+
+vocab = seqio.ByteVocabulary()
+seqio.TaskRegistry.add(
+    "console_small_eval",
+    source=seqio.FunctionDataSource(
+        lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
+            {"targets": [f"example {i}" for i in range(5000)]}),
+        splits=["validation"], num_input_examples={"validation": 5000}),
+    preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos],
+    output_features={"targets": seqio.Feature(vocab, add_eos=True)})
+config = utils.DatasetConfig(mixture_or_task_name="console_small_eval",
+                             task_feature_lengths={"targets": 16}, split="validation",
+                             batch_size=8, shuffle=False, seed=0, use_cached=False)
+if sys.argv[1] == "eval":  # what evaluation reads: its first batch of a small split
+    batches = data.iter_eval_batches(config, "console_small_eval", (0, 1), 8, max_batches=1)
+    assert len(list(batches)) == 1
+else:  # seqio's default read, half-read the same way: the warning this check is for
+    ds = data._dataset(config, "console_small_eval", 0, (0, 1), num_epochs=1, shuffle=False)
+    assert len(list(ds.batch(8).take(1))) == 1
+"""
+
+
+@pytest.mark.slow
+def test_evaluation_of_a_small_split_does_not_half_read_a_cache(tmp_path):
+    """seqio caches a small split in memory; evaluation reads its first batches only, and
+    tf.data warned on every evaluation that the cache was left half-read. Evaluation reads
+    without that cache (launch/inputs/data.py)."""
+    script = tmp_path / "eval_read.py"
+    script.write_text(EVAL_READ, encoding="utf-8")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0",
+               PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    outputs = {}
+    for mode in ("eval", "default"):
+        proc = subprocess.run([sys.executable, str(script), mode], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outputs[mode] = proc.stderr
+    assert "did not fully read the dataset being cached" in outputs["default"]
+    assert "did not fully read the dataset being cached" not in outputs["eval"]
