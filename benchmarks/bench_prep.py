@@ -51,23 +51,48 @@ import sys
 import time
 from typing import Any
 
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
-from pipeline import stage_registry  # noqa: E402
-from pipeline.document import document_id  # noqa: E402
 from prep_bench.agreement import KNOWN_DIFFERENCES, agreement  # noqa: E402
 from prep_bench.common import (  # noqa: E402
-    DT_PYTHON, DT_VERSION_NAMES, LANGUAGES, MB, MIN_SCORE, OUR_PYTHON, OUR_VERSION_NAMES,
-    RESULTS, RULES, RUNNER, SOURCE_NAME, WORK, ensure_datatrove_venv,
-    lid_model_path, log, machine, versions_in)
+    DT_PYTHON,
+    DT_VERSION_NAMES,
+    LANGUAGES,
+    MB,
+    MIN_SCORE,
+    OUR_PYTHON,
+    OUR_VERSION_NAMES,
+    RESULTS,
+    RULES,
+    RUNNER,
+    SOURCE_NAME,
+    WORK,
+    ensure_datatrove_venv,
+    lid_model_path,
+    log,
+    machine,
+    versions_in,
+)
 from prep_bench.decisions import (  # noqa: E402
-    datatrove_decisions, our_decisions_parallel, split_sample, write_sample)
+    datatrove_decisions,
+    our_decisions_parallel,
+    split_sample,
+    write_sample,
+)
 from prep_bench.inputs import ensure_corpus, ensure_export, ensure_subset  # noqa: E402
-from prep_bench.runs import become_subreaper, our_stage_params, rates, run_datatrove, run_ours  # noqa: E402
-# bench_dedup.py and bench_real_text.py import these from here.
-from prep_bench.runs import reap_descendants, timed  # noqa: E402, F401
+from prep_bench.runs import (  # noqa: E402
+    become_subreaper,
+    our_stage_params,
+    rates,
+    reap_descendants,  # noqa: F401  (bench_dedup.py and bench_real_text.py use it from here)
+    run_datatrove,
+    run_ours,
+    timed,  # noqa: F401  (bench_real_text.py uses it from here)
+)
+
+from pipeline import stage_registry  # noqa: E402
+from pipeline.document import document_id  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

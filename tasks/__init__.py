@@ -13,8 +13,6 @@ In gin (a training run file):
 
 from __future__ import annotations
 
-import pipeline.console  # noqa: F401  (first: third-party start-up noise off, pipeline/console.py)
-
 import functools
 import glob
 import logging
@@ -22,7 +20,7 @@ import os
 from typing import Any
 
 import gin
-
+import pipeline.console  # noqa: F401  (first: third-party start-up noise off, pipeline/console.py)
 from pipeline.mixture_spec import MixtureSpec, MixtureSpecError, load_mixture_spec
 from tasks.preprocessors import split_to_sequence_length, tokenize_batched
 

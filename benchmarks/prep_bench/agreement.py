@@ -49,7 +49,7 @@ def diagnose(rule: str, doc_id: str, text: str, ours: dict, theirs: dict,
         t_sent = theirs["c4"].get("sentences")
         evidence = f"sentences on kept lines: ours {o_sent}, datatrove {t_sent}"
         if spacy_info is not None and o_sent != t_sent:
-            for line, n in zip((l.strip() for l in text.splitlines()),
+            for line, n in zip((raw.strip() for raw in text.splitlines()),
                                spacy_info["line_sentences"]):
                 mine = c4_rules.count_sentences(line) if line else 0
                 if mine != n:

@@ -11,7 +11,6 @@ import sys
 import time
 from typing import Any
 
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORK = ROOT / "benchmarks" / "work"
 RESULTS = ROOT / "benchmarks" / "results"

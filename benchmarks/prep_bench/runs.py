@@ -14,7 +14,17 @@ import time
 from typing import Any
 
 from prep_bench.common import (
-    DT_PYTHON, LANGUAGES, MB, MIN_SCORE, OUR_PYTHON, ROOT, RUNNER, SOURCE_NAME, WORK, log)
+    DT_PYTHON,
+    LANGUAGES,
+    MB,
+    MIN_SCORE,
+    OUR_PYTHON,
+    ROOT,
+    RUNNER,
+    SOURCE_NAME,
+    WORK,
+    log,
+)
 
 
 def our_stage_params() -> dict[str, dict[str, Any]]:

@@ -47,15 +47,41 @@ builder per source), ``writers`` (one per format), ``truth`` (ground truth, eval
 
 from launch.demo_corpus.corpus import generate
 from launch.demo_corpus.documents import (
-    Composer, Doc, SourceBuild, bullet_text, lorem_paragraphs, repetitive_text, symbol_soup)
+    Composer,
+    Doc,
+    SourceBuild,
+    bullet_text,
+    lorem_paragraphs,
+    repetitive_text,
+    symbol_soup,
+)
 from launch.demo_corpus.layout import (
-    EVAL_FILE, EVAL_FOLDER, EVAL_SET, GENERATOR_NAME, GENERATOR_VERSION, MB, MIN_DOCS, SHARES,
-    SOURCES)
+    EVAL_FILE,
+    EVAL_FOLDER,
+    EVAL_SET,
+    GENERATOR_NAME,
+    GENERATOR_VERSION,
+    MB,
+    MIN_DOCS,
+    SHARES,
+    SOURCES,
+)
 from launch.demo_corpus.material import (
-    BULLET_MARKERS, FOREIGN, FOREIGN_SENTENCES_PER_DOC, MOJIBAKE_SOURCES)
+    BULLET_MARKERS,
+    FOREIGN,
+    FOREIGN_SENTENCES_PER_DOC,
+    MOJIBAKE_SOURCES,
+)
 from launch.demo_corpus.prose import (
-    ProsePool, build_pool, has_control_chars, humanize, jaccard, mis_decode, re_encode,
-    stdlib_root)
+    ProsePool,
+    build_pool,
+    has_control_chars,
+    humanize,
+    jaccard,
+    mis_decode,
+    re_encode,
+    stdlib_root,
+)
 
 __all__ = [
     "BULLET_MARKERS", "EVAL_FILE", "EVAL_FOLDER", "EVAL_SET", "FOREIGN",

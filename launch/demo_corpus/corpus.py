@@ -11,16 +11,38 @@ from typing import Any
 from launch.demo_corpus.code_source import build_code
 from launch.demo_corpus.documents import SourceBuild
 from launch.demo_corpus.layout import (
-    EVAL_FILE, GENERATOR_NAME, GENERATOR_VERSION, MB, OUTPUT_FILES, OUTPUT_FOLDERS, SHARES,
-    SOURCES)
+    EVAL_FILE,
+    GENERATOR_NAME,
+    GENERATOR_VERSION,
+    MB,
+    OUTPUT_FILES,
+    OUTPUT_FOLDERS,
+    SHARES,
+    SOURCES,
+)
 from launch.demo_corpus.prose import build_pool
 from launch.demo_corpus.text_sources import (
-    build_books, build_conversations, build_news, build_web_wet, build_webpages,
-    build_wikipedia, plant_cross_source, plant_foreign)
+    build_books,
+    build_conversations,
+    build_news,
+    build_web_wet,
+    build_webpages,
+    build_wikipedia,
+    plant_cross_source,
+    plant_foreign,
+)
 from launch.demo_corpus.truth import build_eval_set, count_boilerplate, ground_truth, sources_yaml
 from launch.demo_corpus.writers import (
-    jsonl_bytes, write_books, write_code, write_conversations, write_file, write_news,
-    write_web_wet, write_webpages, write_wikipedia)
+    jsonl_bytes,
+    write_books,
+    write_code,
+    write_conversations,
+    write_file,
+    write_news,
+    write_web_wet,
+    write_webpages,
+    write_wikipedia,
+)
 
 
 def _disk_bytes(out: str, files: list[str]) -> int:

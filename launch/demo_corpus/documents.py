@@ -7,13 +7,26 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.document import document_id
 from launch.demo_corpus.layout import MIN_DOCS
 from launch.demo_corpus.material import (
-    BULLET_INTROS, BULLET_MARKERS, CONTROL_SEQUENCES, EMAIL_DOMAINS, FIRST_NAMES, FOREIGN,
-    FOREIGN_SENTENCES_PER_DOC, FOREIGN_TARGETS, LAST_NAMES, LOREM_WORDS, MOJIBAKE_SOURCES,
-    PII_TEMPLATES, SHORT_OPENERS, SHORT_TAILS, SYMBOLS)
+    BULLET_INTROS,
+    BULLET_MARKERS,
+    CONTROL_SEQUENCES,
+    EMAIL_DOMAINS,
+    FIRST_NAMES,
+    FOREIGN,
+    FOREIGN_SENTENCES_PER_DOC,
+    FOREIGN_TARGETS,
+    LAST_NAMES,
+    LOREM_WORDS,
+    MOJIBAKE_SOURCES,
+    PII_TEMPLATES,
+    SHORT_OPENERS,
+    SHORT_TAILS,
+    SYMBOLS,
+)
 from launch.demo_corpus.prose import ProsePool, jaccard, mis_decode
+from pipeline.document import document_id
 
 
 @dataclasses.dataclass(eq=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-
 GENERATOR_VERSION = 1
 # The name every corpus records as its generator (WARC warcinfo records, corpus.json,
 # ground_truth.json). It is the module's first home, kept when the module moved from pipeline/

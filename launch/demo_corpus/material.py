@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-
 # 20 sentences per language; a non-English document takes 5 of them, so each language yields 4
 # documents that share no sentence (they must not look like near-duplicates of each other).
 FOREIGN: dict[str, tuple[str, ...]] = {
     "de": (
         "Am Montagmorgen war der Bahnhof voller Menschen, die auf den verspäteten Zug warteten.",
         "Meine Großmutter backt jeden Sonntag einen Apfelkuchen nach einem alten Familienrezept.",
-        "Die Stadtbibliothek hat ihre Öffnungszeiten verlängert, damit Studierende abends lernen können.",
+        "Die Stadtbibliothek hat ihre Öffnungszeiten verlängert, damit Studierende "
+        "abends lernen können.",
         "Wer früh aufsteht, hat mehr Zeit für einen ruhigen Spaziergang am Fluss.",
         "Der neue Radweg verbindet die beiden Dörfer und ist besonders bei Familien beliebt.",
         "Im Herbst sammeln die Kinder bunte Blätter und kleben sie in ein Heft.",
@@ -19,8 +19,10 @@ FOREIGN: dict[str, tuple[str, ...]] = {
         "Die Ausstellung zeigt Fotografien aus den ersten Jahren der Luftfahrt.",
         "Bitte schließen Sie das Fenster, bevor Sie das Büro am Abend verlassen.",
         "Auf dem Wochenmarkt gibt es frisches Gemüse, Käse aus der Region und warmes Brot.",
-        "Der Vortrag über erneuerbare Energien war so gut besucht, dass einige Gäste stehen mussten.",
-        "Ich habe gestern endlich das Buch zu Ende gelesen, das mir meine Schwester empfohlen hatte.",
+        "Der Vortrag über erneuerbare Energien war so gut besucht, dass einige Gäste "
+        "stehen mussten.",
+        "Ich habe gestern endlich das Buch zu Ende gelesen, das mir meine Schwester "
+        "empfohlen hatte.",
         "Die Mannschaft trainiert dreimal pro Woche auf dem Sportplatz hinter der Schule.",
         "Wegen der Bauarbeiten fährt der Bus in dieser Woche eine andere Strecke.",
         "Viele Menschen unterschätzen, wie viel Wasser eine Pflanze im Sommer braucht.",
@@ -65,7 +67,8 @@ FOREIGN: dict[str, tuple[str, ...]] = {
         "El equipo de fútbol del colegio ganó su primer partido de la temporada.",
         "Nadie sabía quién había dejado un ramo de flores en la puerta de la escuela.",
         "La conexión a internet falla cada vez que alguien usa el microondas.",
-        "Durante las fiestas, la plaza se llena de música, puestos de comida y fuegos artificiales.",
+        "Durante las fiestas, la plaza se llena de música, puestos de comida y fuegos "
+        "artificiales.",
         "El museo de ciencias abrió una sala dedicada a los volcanes.",
         "Prefiero viajar en tren porque puedo leer y mirar el paisaje al mismo tiempo.",
         "El ayuntamiento plantará cien árboles nuevos en las avenidas principales.",

@@ -17,7 +17,6 @@ import sysconfig
 import unicodedata
 from concurrent.futures.process import BrokenProcessPool
 
-
 _TEST_DIRS = frozenset({"test", "tests", "idle_test"})
 _SKIP_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__"})
 _TEXT_SUFFIXES = (".txt", ".rst", ".md", ".html")

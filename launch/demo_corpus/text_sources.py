@@ -4,15 +4,48 @@ documents up to the byte budget, then the planted items; also those planted acro
 from __future__ import annotations
 
 from launch.demo_corpus.documents import (
-    Doc, SourceBuild, bullet_text, count_of, fill, foreign_documents, lorem_paragraphs,
-    plant_control_chars, plant_exact_duplicates, plant_mojibake, plant_near_duplicates,
-    plant_pii, repetitive_text, short_text, symbol_soup)
+    Doc,
+    SourceBuild,
+    bullet_text,
+    count_of,
+    fill,
+    foreign_documents,
+    lorem_paragraphs,
+    plant_control_chars,
+    plant_exact_duplicates,
+    plant_mojibake,
+    plant_near_duplicates,
+    plant_pii,
+    repetitive_text,
+    short_text,
+    symbol_soup,
+)
 from launch.demo_corpus.layout import MIN_DOCS, WEB_HTML_OVERHEAD
 from launch.demo_corpus.material import (
-    BOOK_ADJECTIVES, BOOK_AUTHORS, BOOK_NOUNS, FOLLOW_UPS, FORUM_USERS, NEWS_CITIES,
-    NEWS_FOOTER, NEWS_HEADLINES, NEWS_OUTLET, PAGE_TITLES, QUESTIONS, SIGNATURES, SITES,
-    WIKI_SECTIONS)
+    BOOK_ADJECTIVES,
+    BOOK_AUTHORS,
+    BOOK_NOUNS,
+    FOLLOW_UPS,
+    FORUM_USERS,
+    NEWS_CITIES,
+    NEWS_FOOTER,
+    NEWS_HEADLINES,
+    NEWS_OUTLET,
+    PAGE_TITLES,
+    QUESTIONS,
+    SIGNATURES,
+    SITES,
+    WIKI_SECTIONS,
+)
 from launch.demo_corpus.prose import humanize, short_title
+
+
+def _no_meta(doc: Doc) -> dict:
+    return {}
+
+
+def _same_meta(doc: Doc) -> dict:
+    return dict(doc.meta)
 
 
 def conversation_text(b: SourceBuild) -> str:
@@ -45,7 +78,7 @@ def conversation_text(b: SourceBuild) -> str:
 def build_conversations(b: SourceBuild, budget: float) -> None:
     fill(b, budget, lambda: b.new(conversation_text(b)))
     n = len(b.docs)
-    meta = lambda d: {}
+    meta = _no_meta
     plant_exact_duplicates(b, count_of(n, 0.004, 2), meta)
     plant_near_duplicates(b, count_of(n, 0.004, 2), meta)
     plant_pii(b, count_of(n, 0.006, 3))
@@ -83,7 +116,7 @@ def _ordinary_page(b: SourceBuild) -> Doc:
 def build_webpages(b: SourceBuild, budget: float) -> None:
     fill(b, budget, lambda: _ordinary_page(b), lambda d: len(d.text) + WEB_HTML_OVERHEAD)
     n = len(b.docs)
-    meta = lambda d: dict(d.meta)
+    meta = _same_meta
     plant_exact_duplicates(b, count_of(n, 0.004, 2), meta)
     plant_near_duplicates(b, count_of(n, 0.004, 2), meta)
     plant_pii(b, count_of(n, 0.005, 2))
@@ -138,7 +171,7 @@ def build_books(b: SourceBuild, budget: float) -> None:
     cap = max(20_000, int(budget / MIN_DOCS["books"]))
     fill(b, budget, lambda: _book(b, min(b.rng.randint(20_000, 200_000), cap)))
     n = len(b.docs)
-    meta = lambda d: dict(d.meta)
+    meta = _same_meta
     plant_exact_duplicates(b, count_of(n, 0.02, 1), meta)
     plant_near_duplicates(b, count_of(n, 0.02, 1), meta)
     plant_pii(b, count_of(n, 0.02, 1))

@@ -8,8 +8,16 @@ from typing import Any
 
 from launch.demo_corpus.documents import Doc, SourceBuild
 from launch.demo_corpus.layout import (
-    EVAL_CONTAMINATED, EVAL_COPY_FROM, EVAL_FILE, EVAL_SET, EVAL_SPAN_WORDS, EVAL_UNRELATED,
-    GENERATOR_NAME, GENERATOR_VERSION, SOURCES)
+    EVAL_CONTAMINATED,
+    EVAL_COPY_FROM,
+    EVAL_FILE,
+    EVAL_SET,
+    EVAL_SPAN_WORDS,
+    EVAL_UNRELATED,
+    GENERATOR_NAME,
+    GENERATOR_VERSION,
+    SOURCES,
+)
 from launch.demo_corpus.material import NEWS_FOOTER, SIGNATURES, SITES
 
 

@@ -16,12 +16,12 @@ import uuid
 import zlib
 from typing import Any
 
-from pipeline.document import document_id
 from launch.demo_corpus.documents import Doc, SourceBuild
 from launch.demo_corpus.layout import BASE_TIME, GENERATOR_NAME, MB, WEB_HTML_OVERHEAD
 from launch.demo_corpus.material import SITES
 from launch.demo_corpus.prose import slugify
 from launch.demo_corpus.text_sources import article, conversation_text
+from pipeline.document import document_id
 
 
 def _gzip_bytes(data: bytes) -> bytes:
