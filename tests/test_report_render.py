@@ -103,7 +103,8 @@ def test_prep_report_and_run_report_render(demo, tmp_path):
     model_dir = tmp_path / "run"
     model_dir.mkdir()
     lines = [{"kind": "train", "step": s, "loss": 8.0 - s / 10, "accuracy": s / 100,
-              "weight_sum": 2048, "timing/mfu": 0.05, "timing/seqs_per_second": 3.0}
+              "weight_sum": 2048, "timing/mfu": 0.05, "timing/seqs_per_second": 3.0,
+              "timing/target_tokens_per_second": 768.0}
              for s in range(1, 41)]
     lines += [{"kind": "eval", "step": s, "training_eval/overall/loss": 7.5 - s / 10,
                "training_eval/palm_demo.books/loss": 7.6 - s / 10,
