@@ -75,7 +75,8 @@ def _decode_task(params, config, cfg: DatasetConfig, task: seqio.Task, batch_siz
         full_lengths[:len(chunk)] = np.maximum(lengths, 1)
         out = decoding.generate(params, config, jnp.asarray(prompts), jnp.asarray(full_lengths),
                                 max_new_tokens=max_new, rng=jax.random.PRNGKey(0),
-                                temperature=0.0)
+                                temperature=0.0,
+                                vocab_size=min(vocab.vocab_size, config.vocab_size))
         tokens, counts = jax.device_get((out.tokens, out.num_tokens))
         for row, example in enumerate(chunk):
             ids = [int(t) for t in tokens[row, :counts[row]] if t != config.eos_id]
@@ -162,6 +163,9 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
             inference_evaluator_cls, trainer.config, output_dir)
     scored = {t.name for t in inference.eval_tasks} if inference else set()
     if inference is not None and not scored:
+        log.info("no task of %r has metric functions: no decoding evaluation; every task gets "
+                 "its teacher-forced loss on the %r split", dataset_cfg.mixture_or_task_name,
+                 dataset_cfg.split)
         inference.close()
     padding = data_lib.zero_batch(dataset_cfg, host_batch)
     overall = {}
@@ -189,8 +193,19 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
     if jax.process_index() == 0:
         results_path = paths.join(output_dir, "eval_results.json")
         paths.write_text_atomic(results_path, json.dumps(results, indent=2))
-        log.info("results in %s", results_path)
+        log.info(_summary(results, results_path))
     return results
+
+
+def _summary(results: dict, results_path: str) -> str:
+    """The console's last line: what was evaluated, on which split (and why), the overall loss."""
+    note = f" ({results['split_note']})" if "split_note" in results else ""
+    overall = results.get("overall")
+    loss = (f"overall loss {overall['loss']:.4f} over {overall['weight_sum']:,.0f} target "
+            f"tokens" if overall else "no task had examples to score")
+    return (f"evaluated {results['checkpoint']} (step {results['step']}) on the "
+            f"{results['split']!r} split{note}: {loss}, {len(results['tasks'])} tasks; "
+            f"results in {results_path}")
 
 
 def main(argv: list[str] | None = None) -> int:

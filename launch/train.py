@@ -312,6 +312,7 @@ class _Loop:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.getLogger("absl").setLevel(logging.WARNING)  # seqio's per-task INFO lines
     return entry_point.run(
         train, "python -m launch.train", __doc__.split("\n")[0], argv,
         user_errors=(preflight.PreflightError,),

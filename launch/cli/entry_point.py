@@ -30,7 +30,6 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None, *,
     args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         force=True)
-    logging.getLogger("absl").setLevel(logging.WARNING)
     try:
         multihost.initialize(args)
         multihost.configure_data(args)

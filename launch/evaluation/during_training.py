@@ -78,6 +78,9 @@ class Evaluations:
             if inference.eval_tasks:
                 self.inference = inference
             else:
+                log.warning("decoding evaluation: no task of %r has a %r split and metric "
+                            "functions; it is skipped", infer_eval_cfg.mixture_or_task_name,
+                            infer_eval_cfg.split)
                 inference.close()
 
     def due(self, step: int) -> bool:
