@@ -4,12 +4,12 @@
         --checkpoint=runs/tiny --vocabulary=demo_out/tokenizer/spm.model \
         --prompt="The history of" --prompt="def fibonacci(" --max_new_tokens=64
 
-`--gin_file` takes the run's own `MODEL_DIR/config.gin` (the model and optimizer exactly as trained),
-or a model file (gin/models/palm_*.gin) with bindings, like every other entry point. `--checkpoint`
-is a `checkpoint_<step>` folder or a MODEL_DIR, whose latest checkpoint is used. Prompts are encoded
-with the SentencePiece vocabulary, decoded with a KV cache (model/decoding.py) that never emits
-the padding ids past the vocabulary's last piece, and the results are printed and, with
-`--output`, written as JSON. The same seed, prompts and settings give the same text.
+`--gin_file` takes the run's own `MODEL_DIR/config.gin` (the model and optimizer exactly as
+trained), or a model file (gin/models/palm_*.gin) with bindings, like every other entry point.
+`--checkpoint` is a `checkpoint_<step>` folder or a MODEL_DIR, whose latest checkpoint is used.
+Prompts are encoded with the SentencePiece vocabulary, decoded with a KV cache (model/decoding.py)
+that never emits the padding ids past the vocabulary's last piece, and the results are printed
+and, with `--output`, written as JSON. The same seed, prompts and settings give the same text.
 """
 
 from __future__ import annotations

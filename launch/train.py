@@ -3,14 +3,20 @@
     python -m launch.train --gin_file=gin/runs/pretrain.gin --gin_file=gin/models/palm_tiny.gin \
         --gin.MODEL_DIR=\"runs/tiny\" --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TRAIN_STEPS=100
 
-Flags are t5x's (launch/gin_utils.py). The run loop: check everything checkable before writing
-anything (launch/run/preflight.py), restore the newest checkpoint in MODEL_DIR that verifies (or the
-initial checkpoint of a fine-tuning run; launch/run/checksums.py), then per step draw this
-host's share of the batch, run the jitted step (launch/trainer.py), record metrics, and every
-`period` steps save an async Orbax checkpoint (checksummed in the background); evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
-is set, launch/evaluation/inference.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save
-and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, TensorBoard runs in t5x's
-layout (train/, training_eval/<task>/, inference_eval/<task>/) and checkpoint_<step>/.
+Flags are t5x's (launch/gin_utils.py, through launch/cli/entry_point.py). `train()` reads in
+four phases, each handing one object to the next:
+  1. check everything checkable, writing nothing: `RunDirectory.prepare` (launch/run/run_dir.py,
+     which owns MODEL_DIR: preflight, checkpoints, metrics.jsonl, TensorBoard, the lease);
+  2. initialise or restore the newest checkpoint that verifies (launch/run/position.py);
+  3. the training stream (launch/inputs/), a `StepReporter` (launch/run/reporter.py: interval
+     means, throughput, the spike check) and the `Evaluations`
+     (launch/evaluation/during_training.py);
+  4. the loop: per step this host's share of the batch and the jitted step (launch/trainer.py);
+     evaluations, checkpoints (async Orbax, checksummed in the background), t5x's actions and
+     SIGTERM when due. Each part returns a status; a loss spike is recovered from by
+     `spikes.recover`.
+Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, TensorBoard runs in t5x's layout
+(train/, training_eval/<task>/, inference_eval/<task>/) and checkpoint_<step>/.
 docs/t5x-porting.md lists how each of t5x's train() arguments is honoured.
 
 Gin run files bind `train_script.train` after `from launch import train as train_script` (t5x's
@@ -26,7 +32,6 @@ import logging
 import time
 from collections.abc import Sequence
 
-import jax
 import seqio
 
 from launch import gin_utils, t5x_compat
@@ -136,23 +141,14 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         num_data_shards=num_data_shards, random_seed=random_seed,
         spike_skip_batches=spike_cfg.skip_batches)
     config = run_dir.trainer.config
-    if verify_matching_vocabs_fn is not None:
-        for cfg in (train_dataset_cfg, train_eval_dataset_cfg, infer_eval_dataset_cfg):
-            if cfg is not None:
-                verify_matching_vocabs_fn(cfg, config)
+    for cfg in (train_dataset_cfg, train_eval_dataset_cfg, infer_eval_dataset_cfg):
+        if cfg is not None and verify_matching_vocabs_fn is not None:
+            verify_matching_vocabs_fn(cfg, config)
     with run_dir, contextlib.ExitStack() as cleanup:
         # 2. Initialise or restore; settle the last step.
-        restore_started = time.perf_counter()
-        position, abstract = initialise_or_restore(run_dir, train_dataset_cfg, random_seed,
-                                                   checkpoint_cfg.restore)
-        run_dir.metrics.rewind(position.step)  # steps after it (written before a kill) are redone
-        init_or_restore_seconds = time.perf_counter() - restore_started
-        if run_dir.primary and summarize_config_fn is not None:  # t5x's: config.gin + TB text
-            summarize_config_fn(model_dir=run_dir.path, summary_writer=run_dir.metrics,
-                                step=position.step)
-        total_steps = _last_step(position.step, total_steps, relative_steps)
-        if run_dir.plan.resume_step is None and position.step < total_steps:
-            run_dir.checkpoints.save(position.step, position.state, position.record())  # a floor
+        position, abstract, total_steps = _start(
+            run_dir, train_dataset_cfg, checkpoint_cfg.restore, random_seed, summarize_config_fn,
+            total_steps, relative_steps)
         # 3. The data, what each step reports, and the evaluations.
         seq_len = data_lib.decoder_length(train_dataset_cfg)
         stream = _host_stream(train_dataset_cfg, position, partitioner)
@@ -164,8 +160,6 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                                  total_steps=total_steps, period=period,
                                  peak_flops_per_device=peak_flops_per_device,
                                  primary=run_dir.primary)
-        run_dir.metrics.write(position.step, {"timing/init_or_restore_seconds":
-                                              init_or_restore_seconds}, kind="timing")
         evaluations = Evaluations(
             run_dir.trainer, run_dir.metrics, train_eval_cfg=train_eval_dataset_cfg,
             infer_eval_cfg=infer_eval_dataset_cfg, evaluator_cls=inference_evaluator_cls,
@@ -206,6 +200,26 @@ def _check_arguments(checkpoint_cfg: CheckpointConfig | None, *, actions,
         raise ValueError(f"utils.RestoreCheckpointConfig.dtype={checkpoint_cfg.restore.dtype!r}:"
                          " training restores the float32 train state; set 'float32'")
     return t5x_compat.check_actions(actions)
+
+
+def _start(run_dir: RunDirectory, train_dataset_cfg, restore_cfg, random_seed,
+           summarize_config_fn, total_steps: int, relative_steps: int | None):
+    """Initialise or restore (timed), write config.gin (t5x's summarize_config_fn), settle the
+    last step, and checkpoint the first step of a fresh run (so a loss spike always has a
+    checkpoint to go back to). Returns (position, abstract state, last step)."""
+    started = time.perf_counter()
+    position, abstract = initialise_or_restore(run_dir, train_dataset_cfg, random_seed,
+                                               restore_cfg)
+    run_dir.metrics.rewind(position.step)  # steps after it (written before a kill) are redone
+    run_dir.metrics.write(position.step, {"timing/init_or_restore_seconds":
+                                          time.perf_counter() - started}, kind="timing")
+    if run_dir.primary and summarize_config_fn is not None:  # t5x's: config.gin + TB text
+        summarize_config_fn(model_dir=run_dir.path, summary_writer=run_dir.metrics,
+                            step=position.step)
+    total_steps = _last_step(position.step, total_steps, relative_steps)
+    if run_dir.plan.resume_step is None and position.step < total_steps:
+        run_dir.checkpoints.save(position.step, position.state, position.record())
+    return position, abstract, total_steps
 
 
 def _last_step(step: int, total_steps: int, relative_steps: int | None) -> int:
@@ -292,9 +306,9 @@ class _Loop:
         save = self.run_dir.checkpoints.due(step) or step == self.total_steps
         evaluate = self.evaluations.due(step)
         preempted = self.preemption.reached(step)
-        if save or evaluate or preempted or self.train_actions:
-            if (spike := self.reporter.drain()) is not None:  # nothing is saved past a spike
-                return spike
+        drain = save or evaluate or preempted or self.train_actions
+        if drain and (spike := self.reporter.drain()) is not None:  # nothing saved past a spike
+            return spike
         stop = (self.train_actions and self.reporter.is_logging_step(step)  # t5x: per period
                 and t5x_compat.run_actions(self.actions, "TRAIN", state,
                                            {"train": self.reporter.last_metrics}))

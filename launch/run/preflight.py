@@ -5,10 +5,10 @@ or checkpoint_0 that a later run could mistake for progress) and say what is wro
 fixes it. `plan_run` reads (never writes): the mesh and the shard layout, batch and ramp sizes,
 the vocabulary against the model, the Tasks' splits and seqio caches, the rows of a materialised
 training stream against the rows the run will read (with room for a loss-spike recovery's skipped
-batches), the checkpoint to resume from (verified, launch/run/checksums.py) or the initial checkpoint, the values recorded in
-that checkpoint against the flags, and whether MODEL_DIR can be written (by creating and removing
-one empty file: launch/run/paths.py, `write_problem`). All problems are
-reported together.
+batches), the checkpoint to resume from (verified, launch/run/checksums.py) or the initial
+checkpoint, the values recorded in that checkpoint against the flags, and whether MODEL_DIR can
+be written (by creating and removing one empty file: launch/run/paths.py, `write_problem`). All
+problems are reported together.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""MODEL_DIR as one object: everything a training run reads and writes there, owned in one place.
+"""MODEL_DIR as one object: what a training run reads and writes there, owned in one place.
 
-`RunDirectory.prepare` checks everything checkable before a byte is written (launch/run/preflight.py)
-and sets aside newer checkpoints that fail verification. Entering it (`with run_dir:`) takes the
+`RunDirectory.prepare` checks everything checkable before a byte is written
+(launch/run/preflight.py) and sets aside newer checkpoints that fail verification. Entering it (`with run_dir:`) takes the
 run's lease on MODEL_DIR (one writer per directory), writes model-info.txt and opens the checkpoint
 manager (launch/run/checkpoints.py) and the metrics log with its TensorBoard writers
 (launch/run/metrics.py); leaving it finishes pending checkpoint writes and flushes the metrics,
@@ -37,12 +37,16 @@ def write_model_info(path: str, trainer) -> None:
              f"logical_axis_rules: {trainer.rules}",
              f"parameters: {flops.count_params(trainer.config):,}", "",
              f"{'parameter':<44} {'shape':<18} {'dtype':<8} {'logical axes':<28} sharding"]
+    def lookup(tree, key_path):
+        for k in key_path:
+            tree = tree[k.key]
+        return tree
+
     leaves = jax.tree_util.tree_leaves_with_path(nn.unbox(boxed))
     for key_path, leaf in leaves:
         name = "/".join(str(getattr(k, "key", k)) for k in key_path)
-        lookup = lambda tree: [tree := tree[k.key] for k in key_path][-1]  # noqa: E731
-        lines.append(f"{name:<44} {str(tuple(leaf.shape)):<18} {leaf.dtype.name:<8} "
-                     f"{str(tuple(lookup(logical))):<28} {lookup(mesh_specs)}")
+        lines.append(f"{name:<44} {tuple(leaf.shape)!s:<18} {leaf.dtype.name:<8} "
+                     f"{tuple(lookup(logical, key_path))!s:<28} {lookup(mesh_specs, key_path)}")
     opt_leaves = jax.tree_util.tree_leaves_with_path(trainer.state_specs.opt_state)
     lines += ["", f"optimizer state: {len(opt_leaves)} arrays, sharded like their parameters "
                   "where they mirror one, replicated otherwise"]
