@@ -8,7 +8,8 @@ tasks (t5x's eval.py interface).
 
 For every task of the Mixture with the split (default 'validation'):
   * teacher-forced loss, accuracy, z_loss over the whole split, read and stepped exactly as
-    training-time evaluation does (launch/inputs/data.py, launch/evaluation/teacher_forced.py: LMFeatureConverter, or
+    training-time evaluation does (launch/inputs/data.py, launch/evaluation/teacher_forced.py:
+    LMFeatureConverter, or
     PrefixLMFeatureConverter with loss on the targets only when the mixture has an 'inputs'
     feature; every process runs the same number of steps);
   * for tasks with 'inputs' (text-to-text), greedy decoding of the targets from the inputs with
@@ -29,14 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 import seqio
 
-from launch.run import checkpoints as ckpt_lib
-from launch.inputs import data as data_lib
-from launch import gin_utils
+from launch import gin_utils, t5x_compat
 from launch.cli import entry_point
-from launch.evaluation import defaults as eval_defaults, inference as infer_eval, teacher_forced as evaluation
-from launch.run import paths
-from launch import t5x_compat
+from launch.evaluation import defaults as eval_defaults
+from launch.evaluation import inference as infer_eval
+from launch.evaluation import teacher_forced as evaluation
+from launch.inputs import data as data_lib
 from launch.partitioning import PjitPartitioner
+from launch.run import checkpoints as ckpt_lib
+from launch.run import paths
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
 from model import decoding

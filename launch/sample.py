@@ -21,16 +21,16 @@ import os
 import sys
 import time
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch.run import checkpoints as ckpt_lib
+import gin
 from launch import gin_utils
+from launch.partitioning import PjitPartitioner
+from launch.run import checkpoints as ckpt_lib
 from launch.run import paths
 from launch.run.checksums import CheckpointCorrupt
-from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import RestoreCheckpointConfig
 from model import decoding

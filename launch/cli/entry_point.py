@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 
 import gin
-
 from launch import gin_utils
 from launch.cli import gin_checks, multihost
 from launch.evaluation import defaults as eval_defaults

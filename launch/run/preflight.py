@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 
 import seqio
 
-from launch.run import checksums as verify_lib
-from launch.run import checkpoints as ckpt_lib
-from launch.inputs import data as data_lib
-from launch.run import paths
 from launch.cli.gin_checks import plain_message
+from launch.inputs import data as data_lib
+from launch.run import checkpoints as ckpt_lib
+from launch.run import checksums as verify_lib
+from launch.run import paths
 from launch.utils import CheckpointConfig, DatasetConfig
 
 log = logging.getLogger("launch")

@@ -1,12 +1,12 @@
 """MODEL_DIR as one object: what a training run reads and writes there, owned in one place.
 
 `RunDirectory.prepare` checks everything checkable before a byte is written
-(launch/run/preflight.py) and sets aside newer checkpoints that fail verification. Entering it (`with run_dir:`) takes the
-run's lease on MODEL_DIR (one writer per directory), writes model-info.txt and opens the checkpoint
-manager (launch/run/checkpoints.py) and the metrics log with its TensorBoard writers
-(launch/run/metrics.py); leaving it finishes pending checkpoint writes and flushes the metrics,
-however the run ends. The training loop (launch/train.py) hands this one object around instead of
-MODEL_DIR plus the values that go with it.
+(launch/run/preflight.py) and sets aside newer checkpoints that fail verification. Entering it
+(`with run_dir:`) takes the run's lease on MODEL_DIR (one writer per directory), writes
+model-info.txt and opens the checkpoint manager (launch/run/checkpoints.py) and the metrics log
+with its TensorBoard writers (launch/run/metrics.py); leaving it finishes pending checkpoint
+writes and flushes the metrics, however the run ends. The training loop (launch/train.py) hands
+this one object around instead of MODEL_DIR plus the values that go with it.
 """
 
 from __future__ import annotations
