@@ -47,12 +47,15 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
+from pipeline import progress, shuffle_meter
 from tasks import stream_format
 from tasks.stream_format import StreamError
 
 log = logging.getLogger("tasks.materialize")
 HASH_BUCKETS = 1 << 16
 STATS_DIR = "_shard_stats"
+SPILL_DIR = "_spill"
+PROGRESS_ORDER = ("documents read", "rows packed", "rows written")
 
 
 class MaterializeError(StreamError):
@@ -125,6 +128,7 @@ def _registered(spec: str | None, module: str | None, data_dir: str | None,
 
     import tasks
 
+    quiet_seqio_info()
     if cache_dirs:
         seqio.add_global_cache_dirs(list(cache_dirs))
     if module:
@@ -134,29 +138,64 @@ def _registered(spec: str | None, module: str | None, data_dir: str | None,
                                sequence_length=sequence_length)
 
 
-class _ReadDocuments(beam.DoFn):
-    """(task, shard, num_shards) -> (task, document key, EOS-terminated tokens) per document."""
+SEGMENT = np.dtype([("unit", "<u4"), ("offset", "<u8"), ("length", "<u4"), ("source", "u1"),
+                    ("eos", "u1")])
+"""A row's piece of one document copy: `length` tokens from token offset `offset` of read unit
+`unit`'s spill file, from source `source`; `eos` = 1: its last token becomes EOS (a cut copy's
+end). A row is a few of these (bytes of a numpy array): what the row shuffle moves."""
 
-    def __init__(self, registration: dict):
-        self.registration = registration
+
+def spill_path(staging: str, unit: int) -> str:
+    return os.path.join(staging, SPILL_DIR, f"unit-{unit:05d}.int32")
+
+
+class _SpillDocuments(beam.DoFn):
+    """A read unit (task, shard, num_shards, cached): its documents' EOS-terminated tokens are
+    appended to the unit's spill file (flat little-endian int32, random access by offset);
+    yields one small reference per document: (task, document key, unit, offset, tokens)."""
+
+    def __init__(self, registration: dict, staging: str):
+        self.registration, self.staging = registration, staging
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         _registered(**self.registration)
+        self.ticker = progress.Ticker(self.progress_dir)
 
-    def process(self, unit):
+    def finish_bundle(self):
+        self.ticker.flush()
+
+    def process(self, element):
         import seqio
         import tensorflow as tf
 
-        task_name, shard, num_shards, use_cached = unit
+        unit, (task_name, shard, num_shards, use_cached) = element
         task = seqio.get_mixture_or_task(task_name)
         ds = task.get_dataset(None, split="train", shuffle=False, num_epochs=1,
                               use_cached=use_cached, try_in_mem_cache=False,
                               shard_info=seqio.ShardInfo(shard, num_shards))
         ds = ds.map(lambda ex: ex["targets"], num_parallel_calls=tf.data.AUTOTUNE,
                     deterministic=True)
-        for position, tokens in enumerate(ds.as_numpy_iterator()):
-            if len(tokens):
-                yield task_name, f"{shard}/{num_shards}:{position}", tokens.astype(np.int32)
+        offset, refs = 0, []
+        # Written whole, again, by a retried bundle: the file's content depends on the unit only.
+        with tf.io.gfile.GFile(spill_path(self.staging, unit), "wb") as f:
+            for position, tokens in enumerate(ds.as_numpy_iterator()):
+                if not len(tokens):
+                    continue
+                f.write(np.asarray(tokens, stream_format.TOKEN_DTYPE).tobytes())
+                refs.append((task_name, f"{shard}/{num_shards}:{position}", unit, offset,
+                             len(tokens)))
+                offset += len(tokens)
+                self.ticker.tick("documents read")
+        beam.metrics.Metrics.counter("materialize", "tokens_read").inc(offset)
+        yield from refs
+
+
+def quiet_seqio_info() -> None:
+    """seqio logs "Using cache directory ..." at INFO through absl each time a Task's cache_dir
+    is looked up (dozens of times per job): the absl logger is lowered to WARNING, so seqio's
+    warnings still show."""
+    logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 class _TokenHistogram(beam.CombineFn):
@@ -181,69 +220,174 @@ def _bucket(seed: int, task: str, key: str) -> int:
     return hash64(seed, "partial", task, key) >> (64 - 16)
 
 
-def _copies(doc, plans: dict[str, SourcePlan], cuts: dict[str, tuple[int, float]], seed: int,
-            eos_id: int):
+def _copy_lengths(task: str, key: str, length: int, plans: dict[str, SourcePlan],
+                  cuts: dict[str, tuple[int, float]], seed: int):
     """Every copy of a document the stream takes: floor(epochs) whole copies, plus the partial
-    epoch's (whole, cut or none by hash bucket). Yields (sort key, source index, tokens)."""
-    task, key, tokens = doc
+    epoch's (whole, cut or none by hash bucket). Yields (sort key, source index, tokens kept,
+    cut): a cut copy keeps its first `tokens kept` tokens and ends in EOS."""
     plan = plans[task]
     for copy in range(plan.full_epochs):
-        yield hash64(seed, "copy", task, key, copy), plan.index, tokens
+        yield hash64(seed, "copy", task, key, copy), plan.index, length, False
     bucket, fraction = cuts.get(task, (0, 0.0))
     mine = _bucket(seed, task, key)
     if mine < bucket:
-        yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, tokens
+        yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, length, False
     elif mine == bucket and fraction > 0:
-        keep = int(round(fraction * len(tokens)))
+        keep = int(round(fraction * length))
         if keep > 0:
-            cut = tokens[:keep].copy()
-            cut[-1] = eos_id  # a cut document still ends its segment
-            yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, cut
+            yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, keep, True
+
+
+def _copies(doc, plans: dict[str, SourcePlan], cuts: dict[str, tuple[int, float]], seed: int,
+            eos_id: int):
+    """`_copy_lengths` applied to a document's tokens (task, key, tokens): yields (sort key,
+    source index, tokens) -- what the copies hold (tests and references)."""
+    task, key, tokens = doc
+    for copy_key, index, keep, cut in _copy_lengths(task, key, len(tokens), plans, cuts, seed):
+        out = tokens[:keep].copy() if cut else tokens
+        if cut:
+            out[-1] = eos_id  # a cut document still ends its segment
+        yield copy_key, index, out
+
+
+def _copy_refs(ref, plans, cuts, seed: int):
+    """A document reference's copies as (sort key, (source, unit, offset, tokens kept, cut))."""
+    task, key, unit, offset, length = ref
+    for copy_key, index, keep, cut in _copy_lengths(task, key, length, plans, cuts, seed):
+        yield copy_key, (index, unit, offset, keep, cut)
+
+
+def pack_segments(copies: list, sequence_length: int) -> tuple[list[np.ndarray], int]:
+    """Rows of a packing group from its copies, by reference: the copies (sort key, (source,
+    unit, offset, tokens, cut)) are joined in key order and split every `sequence_length`
+    tokens; returns each full row's SEGMENT array, and the tokens of the last partial row
+    (dropped)."""
+    copies = sorted(copies, key=lambda c: c[0])
+    total = sum(c[1][3] for c in copies)
+    num_rows = total // sequence_length
+    rows, current, filled = [], [], 0
+    for _, (source, unit, offset, length, cut) in copies:
+        start = 0
+        while start < length and len(rows) < num_rows:
+            take = min(length - start, sequence_length - filled)
+            ends = start + take == length
+            current.append((unit, offset + start, take, source, int(cut and ends)))
+            start, filled = start + take, filled + take
+            if filled == sequence_length:
+                rows.append(np.array(current, SEGMENT))
+                current, filled = [], 0
+    return rows, total - num_rows * sequence_length
 
 
 class _PackRows(beam.DoFn):
-    """A packing group's document copies, in key order, joined and split into rows; each row is
-    sent to a shard by a seeded uniform key (the global shuffle)."""
+    """A packing group's copy references -> its rows as segment lists, each sent to a shard by a
+    seeded uniform key (the global shuffle, of references: no token crosses it)."""
 
     def __init__(self, sequence_length: int, num_shards: int, seed: int):
         self.length, self.num_shards, self.seed = sequence_length, num_shards, seed
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, element):
         group, copies = element
-        copies = sorted(copies, key=lambda c: c[0])
-        tokens = np.concatenate([c[2] for c in copies])
-        sources = np.repeat(np.array([c[1] for c in copies], np.uint8),
-                            [len(c[2]) for c in copies])
-        rows = len(tokens) // self.length
-        dropped = len(tokens) - rows * self.length
+        rows, dropped = pack_segments(list(copies), self.length)
         beam.metrics.Metrics.counter("materialize", "tail_tokens_dropped").inc(dropped)
-        tokens = tokens[:rows * self.length].reshape(rows, self.length)
-        sources = sources[:rows * self.length].reshape(rows, self.length)
-        for j in range(rows):
+        for j, segments in enumerate(rows):
             key = hash64(self.seed, "row", group, j)
             shard = (key * self.num_shards) >> 64
-            yield shard, (key, stream_format.encode_row(tokens[j], sources[j]))
+            self.ticker.tick("rows packed")
+            yield shard, (key, segments.tobytes())
+
+
+class SpillReader:
+    """Token ranges of the spill files by random access (pread locally, seek+read remotely),
+    one open file per unit."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+        self._files: dict[int, object] = {}
+
+    def read(self, unit: int, offset: int, length: int) -> np.ndarray:
+        size = stream_format.TOKEN_DTYPE.itemsize
+        path = spill_path(self.staging, unit)
+        if "://" in path:
+            import tensorflow as tf
+
+            if unit not in self._files:
+                self._files[unit] = tf.io.gfile.GFile(path, "rb")
+            f = self._files[unit]
+            f.seek(offset * size)
+            data = f.read(length * size)
+        else:
+            if unit not in self._files:
+                self._files[unit] = os.open(path, os.O_RDONLY)
+            data = os.pread(self._files[unit], length * size, offset * size)
+        if len(data) != length * size:
+            raise MaterializeError(f"{path}: short read at token {offset} (the spill file was "
+                                   f"changed or truncated while the job ran)")
+        return np.frombuffer(data, stream_format.TOKEN_DTYPE)
+
+    def row(self, segments: np.ndarray, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens, sources) of one row from its SEGMENT array."""
+        tokens = np.concatenate([self.read(int(s["unit"]), int(s["offset"]), int(s["length"]))
+                                 for s in segments])
+        ends = np.cumsum(segments["length"])
+        tokens[ends[segments["eos"] == 1] - 1] = eos_id
+        return tokens, np.repeat(segments["source"], segments["length"])
+
+    def close(self) -> None:
+        for f in self._files.values():
+            if isinstance(f, int):
+                os.close(f)
+            else:
+                f.close()
+        self._files = {}
 
 
 class _WriteShard(beam.DoFn):
-    """One shard's rows sorted by key into an ArrayRecord file; yields the shard's stats."""
+    """One shard's row references sorted by key; each row gathered from the spill files by
+    random access and written to the shard's ArrayRecord file; yields the shard's stats."""
 
-    def __init__(self, staging: str, num_shards: int, sequence_length: int, num_sources: int):
+    def __init__(self, staging: str, num_shards: int, sequence_length: int, num_sources: int,
+                 eos_id: int):
         self.staging, self.num_shards = staging, num_shards
-        self.length, self.num_sources = sequence_length, num_sources
+        self.length, self.num_sources, self.eos_id = sequence_length, num_sources, eos_id
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, element):
         import tensorflow as tf
+        from array_record.python.array_record_module import ArrayRecordWriter
 
         shard, rows = element
         rows = sorted(rows, key=lambda r: r[0])
         name = stream_format.shard_name(shard, self.num_shards)
         tokens_per_source = np.zeros(self.num_sources, np.int64)
+        spill = SpillReader(self.staging)
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, name)
-            stream_format.write_shard(local, [record for _, record in rows])
-            _, sources = stream_format.decode_rows([r for _, r in rows], self.length)
-            tokens_per_source += np.bincount(sources.ravel(), minlength=self.num_sources)
+            writer = ArrayRecordWriter(local, stream_format.WRITER_OPTIONS)
+            try:
+                for _, raw in rows:
+                    segments = np.frombuffer(raw, SEGMENT)
+                    tokens, sources = spill.row(segments, self.eos_id)
+                    writer.write(stream_format.encode_row(tokens, sources))
+                    np.add.at(tokens_per_source, segments["source"],
+                              segments["length"].astype(np.int64))
+                    self.ticker.tick("rows written")
+            finally:
+                writer.close()
+                spill.close()
             tf.io.gfile.copy(local, os.path.join(self.staging, name), overwrite=True)
         stats = {"shard": shard, "file": name, "rows": len(rows),
                  "tokens_per_source": tokens_per_source.tolist()}
@@ -356,6 +500,52 @@ def _fingerprints(registration: dict, tasks_: Sequence[str]) -> dict:
     return out
 
 
+def _build(pipe, units, registration, staging, plan_by_task, seed, groups, num_shards, length,
+           eos_id) -> None:
+    """The Beam graph. Three shuffles, of references only: read units (a few), per-document
+    (bucket, length) pairs into the histogram, copy references into packing groups, row
+    segment lists into shards. Tokens go from the read units to spill files and from there,
+    by random access, to the shards."""
+    units_in = pipe | "Units" >> beam.Create(units)
+    refs = (shuffle_meter.metered(units_in, "units")
+            | "Spread" >> beam.Reshuffle()
+            | "Spill" >> beam.ParDo(_SpillDocuments(registration, staging)))
+    buckets = refs | "Bucket" >> beam.Map(lambda r: (r[0], (_bucket(seed, r[0], r[1]), r[4])))
+    cuts = (shuffle_meter.metered(buckets, "histogram")
+            | "Histogram" >> beam.CombinePerKey(_TokenHistogram())
+            | "Cut" >> beam.Map(lambda kv: (kv[0], partial_cut(
+                kv[1], plan_by_task[kv[0]].partial_tokens))))
+    copies = (refs
+              | "Copies" >> beam.FlatMap(_copy_refs, plan_by_task, beam.pvalue.AsDict(cuts),
+                                         seed)
+              | "ToGroup" >> beam.Map(lambda c: (c[0] % groups, c)))
+    rows = (shuffle_meter.metered(copies, "copies")
+            | "GroupCopies" >> beam.GroupByKey()
+            | "Pack" >> beam.ParDo(_PackRows(length, num_shards, seed)))
+    _ = (shuffle_meter.metered(rows, "rows")
+         | "GroupRows" >> beam.GroupByKey()
+         | "Write" >> beam.ParDo(_WriteShard(staging, num_shards, length, len(plan_by_task),
+                                             eos_id)))
+
+
+def collect_counters(result) -> dict[str, dict[str, int]]:
+    """namespace -> counter name -> value of a finished job (committed where the runner has
+    them, else attempted)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out: dict[str, dict[str, int]] = {}
+    for counter in result.metrics().query(MetricsFilter())["counters"]:
+        try:
+            value = counter.committed
+        except Exception:  # some portable runners only report attempted values
+            value = None
+        if value is None:
+            value = counter.attempted
+        names = out.setdefault(counter.key.metric.namespace, {})
+        names[counter.key.metric.name] = names.get(counter.key.metric.name, 0) + int(value)
+    return out
+
+
 def run(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m tasks.materialize", description=__doc__.split("\n\n")[0],
@@ -382,6 +572,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--tokens_per_pack_group", type=int, default=1 << 26,
                         help="tokens packed together on one worker (memory bound of a worker)")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log documents read, rows packed and rows written, and per "
+                             "second, this often while the Beam job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     options = _beam_options(beam_args)
 
@@ -408,6 +601,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
                     "cache_dirs": [os.path.abspath(c) for c in known.cache_dir],
                     "sequence_length": length}
     started = time.time()
+    log.info("phase 1/4: plan (token counts per source)")
     name, weights = resolve_mixture(known.mixture, registration)
     tokens = _token_counts(weights, registration)
     budget_rows = math.ceil(budget_tokens / length)
@@ -429,29 +623,31 @@ def run(argv: Sequence[str] | None = None) -> dict:
     eos_id = seqio.get_mixture_or_task(plans[0].task).output_features["targets"].vocabulary.eos_id
     staging = known.output_dir.rstrip("/") + f".staging-{os.getpid()}"
     tf.io.gfile.makedirs(os.path.join(staging, STATS_DIR))
+    tf.io.gfile.makedirs(os.path.join(staging, SPILL_DIR))
+    runner = options.get_all_options().get("runner") or "DirectRunner"
     try:
         plan_by_task = {p.task: p for p in plans}
-        with beam.Pipeline(options=options) as pipe:
-            docs = (pipe | "Units" >> beam.Create(_read_units(list(plan_by_task)))
-                    | "Spread" >> beam.Reshuffle()
-                    | "Read" >> beam.ParDo(_ReadDocuments(registration)))
-            seed = known.seed
-            cuts = (docs
-                    | "Bucket" >> beam.Map(lambda d: (d[0], (_bucket(seed, d[0], d[1]),
-                                                             len(d[2]))))
-                    | "Histogram" >> beam.CombinePerKey(_TokenHistogram())
-                    | "Cut" >> beam.Map(lambda kv: (kv[0], partial_cut(
-                        kv[1], plan_by_task[kv[0]].partial_tokens))))
-            _ = (docs
-                 | "Copies" >> beam.FlatMap(_copies, plan_by_task, beam.pvalue.AsDict(cuts),
-                                            seed, eos_id)
-                 | "ToGroup" >> beam.Map(lambda c: (c[0] % groups, c))
-                 | "GroupCopies" >> beam.GroupByKey()
-                 | "Pack" >> beam.ParDo(_PackRows(length, num_shards, seed))
-                 | "GroupRows" >> beam.GroupByKey()
-                 | "Write" >> beam.ParDo(_WriteShard(staging, num_shards, length, len(plans))))
+        units = list(enumerate(_read_units(list(plan_by_task))))
+        log.info("phase 2/4 (Beam): read %d unit(s) into spill files, references to the "
+                 "permutation, rows gathered by reference into %d shard(s)", len(units),
+                 num_shards)
+        with progress.ProgressMonitor("materialize", runner, PROGRESS_ORDER,
+                                      known.progress_seconds):
+            pipe = beam.Pipeline(options=options)
+            _build(pipe, units, registration, staging, plan_by_task, known.seed, groups,
+                   num_shards, length, eos_id)
+            result = pipe.run()
+            result.wait_until_finish()
+        counters = collect_counters(result)
+        input_bytes = counters.get("materialize", {}).get("tokens_read", 0) * \
+            stream_format.TOKEN_DTYPE.itemsize
+        shuffle = shuffle_meter.summary(counters, input_bytes)
+        shuffle["input_bytes"] = input_bytes
+        log.info("phase 3/4: manifest (%s)", shuffle_meter.describe(shuffle))
+        tf.io.gfile.rmtree(os.path.join(staging, SPILL_DIR))
         manifest = _manifest(staging, known, name, plans, registration, budget_tokens,
-                             budget_rows, groups, eos_id, started)
+                             budget_rows, groups, eos_id, started, shuffle)
+        log.info("phase 4/4: publishing %s", known.output_dir)
         if tf_exists(known.output_dir):
             tf.io.gfile.rmtree(known.output_dir)
         tf.io.gfile.rename(staging, known.output_dir)
@@ -474,7 +670,8 @@ def tf_exists(path: str) -> bool:
 
 def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registration: dict,
               budget_tokens: float, budget_rows: int, groups: int, eos_id: int,
-              started: float) -> dict:
+              started: float, shuffle: dict) -> dict:
+    """Writes manifest.json into `staging` (the one place a stream's manifest is written)."""
     import tensorflow as tf
 
     shards = []
@@ -509,6 +706,8 @@ def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registrat
         "packing": {"groups": groups, "tokens_per_pack_group": known.tokens_per_pack_group,
                     "row": "documents joined (each ends in EOS) and split to sequence_length"},
         "shuffle": "global: rows sorted by a seeded uniform 64-bit key (range-partitioned)",
+        "shuffle_volume": shuffle,
+        "gather": "row references shuffled; tokens read from per-read-unit spill files",
         "record": (f"{known.sequence_length} little-endian int32 tokens, then "
                    f"{known.sequence_length} uint8 source indices (order of 'sources')"),
         "registration": {k: v for k, v in registration.items() if k != "sequence_length"},
@@ -531,6 +730,9 @@ def format_summary(manifest: dict, output_dir: str) -> str:
                  f"({manifest['tokens']:,} tokens; budget {manifest['budget_rows']:,} rows) in "
                  f"{len(manifest['shards'])} ArrayRecord shard(s), seed {manifest['seed']}, "
                  f"{manifest['seconds']} s -> {output_dir}")
+    if manifest.get("shuffle_volume"):
+        lines.append("shuffle: " + shuffle_meter.describe(manifest["shuffle_volume"]) +
+                     " -- references only; input = the int32 tokens read")
     return "\n".join(lines)
 
 
@@ -538,6 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    quiet_seqio_info()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tasks.mixture_rates import MixtureRateError
     from pipeline.mixture_spec import MixtureSpecError
