@@ -44,6 +44,10 @@ SPEC = os.path.join(ROOT, "tasks", "specs", "palm_demo.yaml")
 SEQ_LEN, BATCH, DEMO_STEPS = 256, 8, 800
 
 
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def scaled_inputs(demo_dir: str, factor: int, work: str) -> tuple[str, str]:
     """(data_dir, cache_dir) holding `factor` times the demo's train documents."""
     prep, cache = os.path.join(demo_dir, "prep"), os.path.join(demo_dir, "cache")
@@ -74,7 +78,13 @@ def scaled_inputs(demo_dir: str, factor: int, work: str) -> tuple[str, str]:
         trains = sorted(glob.glob(os.path.join(task_dir, "train.tfrecord-*")))
         for path in glob.glob(os.path.join(task_dir, "*")):
             name = os.path.basename(path)
-            if name.startswith("stats.train"):
+            if name == "info.train.json":  # seqio reads train.tfrecord-*-of-<num_shards>
+                with open(path) as f:
+                    info = json.load(f)
+                info["num_shards"] *= factor
+                with open(os.path.join(out, name), "w") as f:
+                    json.dump(info, f, indent=2)
+            elif name.startswith("stats.train"):
                 with open(path) as f:
                     stats = json.load(f)
                 for key in stats:
@@ -204,28 +214,36 @@ def main() -> int:
     results = []
     for factor in [int(x) for x in args.scales.split(",")]:
         data_dir, cache = scaled_inputs(demo, factor, args.work_dir)
-        entry = {"scale": factor, "steps": DEMO_STEPS * factor}
+        entry = {"scale": factor, "steps": DEMO_STEPS * factor, "date": now()}
         for side, root in sorted(sides.items(), reverse=True):  # after, then before
             out = os.path.join(args.work_dir, f"stream_x{factor}_{side}")
             entry[side] = run_materialize(root, data_dir, cache, vocabulary, entry["steps"],
                                           out)
             print(json.dumps({"scale": factor, side: entry[side]}), flush=True)
+        entry["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         if "before" in entry:
             entry["byte_identical"] = same_stream(
                 os.path.join(args.work_dir, f"stream_x{factor}_after"),
                 os.path.join(args.work_dir, f"stream_x{factor}_before"))
         results.append(entry)
+    if os.path.exists(args.output):  # scales measured by an earlier run stay, with their dates
+        with open(args.output) as f:
+            done = {r["scale"] for r in results}
+            results += [r for r in json.load(f)["results"] if r["scale"] not in done]
+    results.sort(key=lambda r: r["scale"])
     ratios = {}
     if len(results) >= 2:
         lo, hi = results[0], results[-1]
-        for side in sides:
+        for side in [s for s in sides if s in lo and s in hi]:
             ratios[side] = {
                 "peak_rss": round(hi[side]["peak_rss_tree_mb"] / lo[side]["peak_rss_tree_mb"], 3),
                 "wall_s_per_input_mb": round(hi[side]["wall_s_per_input_mb"]
-                                             / lo[side]["wall_s_per_input_mb"], 3)}
+                                             / lo[side]["wall_s_per_input_mb"], 3),
+                "cpu_s_per_input_mb": round(hi[side]["cpu_s_per_input_mb"]
+                                            / lo[side]["cpu_s_per_input_mb"], 3)}
     report = {
         "benchmark": "bench_materialize_scale",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": now(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
                     "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},

@@ -8,7 +8,10 @@ pipeline, because `run_pipeline` constructs its transforms itself and offers no 
   fixed-shard sink, which deals examples round-robin from a random first shard, so two runs
   on the same data wrote different files. The files keep seqio's names
   (`<split>.tfrecord-0000i-of-0000N`, every shard present, empty or not) and format, so
-  seqio reads the cache as before.
+  seqio reads the cache as before. Every serialised example crosses the writer's
+  group-by-shard (the job's one large shuffle, metered as `shuffle/bytes.examples`): on the
+  DirectRunner the whole split is held in memory there (docs/training-stream.md states the
+  limit this puts on the cache job).
 
 `seqio_substitutions(progress_dir)` is the context manager that swaps both in and puts
 seqio's classes back afterwards.
@@ -26,7 +29,7 @@ import seqio
 import tensorflow as tf
 from seqio import beam_utils
 
-from pipeline import progress
+from pipeline import progress, shuffle_meter
 
 
 class PreprocessTaskWithProgress(beam_utils.PreprocessTask):
@@ -81,7 +84,7 @@ class DeterministicWriteExampleTfRecord(beam_utils.WriteExampleTfRecord):
             digest = _digest(record)
             return int.from_bytes(digest, "big") % n, (digest, record)
 
-        records = pcoll | "KeyByContent" >> beam.Map(keyed)
+        records = shuffle_meter.metered(pcoll | "KeyByContent" >> beam.Map(keyed), "examples")
         every_shard = (pcoll.pipeline | "Shards" >> beam.Create(range(n))
                        | "NoRecord" >> beam.Map(lambda i: (i, None)))
         return (
