@@ -106,6 +106,51 @@ def scaled_inputs(demo_dir: str, factor: int, work: str) -> tuple[str, str]:
     return data_out, cache_out
 
 
+def replicated_prep(demo_dir: str, factor: int, work: str) -> str:
+    """A prep output with every train shard of the demo's present `factor` times (links under
+    new shard numbers): the seqio cache job's input at `factor` times the demo's."""
+    prep = os.path.join(demo_dir, "prep")
+    if factor == 1:
+        return prep
+    out = os.path.join(work, f"prep_raw_x{factor}")
+    shutil.rmtree(out, ignore_errors=True)
+    for manifest in sorted(glob.glob(os.path.join(prep, "*", "manifest.json"))):
+        source = os.path.dirname(manifest)
+        os.makedirs(os.path.join(out, os.path.basename(source)))
+        trains = sorted(glob.glob(os.path.join(source, "train-*-of-*.tfrecord")))
+        for path in glob.glob(os.path.join(source, "*")):
+            if path not in trains and not os.path.basename(path).startswith("token_lengths"):
+                os.symlink(os.path.abspath(path),
+                           os.path.join(out, os.path.basename(source), os.path.basename(path)))
+        n = len(trains)
+        for copy in range(factor):
+            for i, path in enumerate(trains):
+                os.symlink(os.path.abspath(path), os.path.join(
+                    out, os.path.basename(source),
+                    f"train-{copy * n + i:05d}-of-{factor * n:05d}.tfrecord"))
+    return out
+
+
+def run_cache_job(demo_dir: str, factor: int, work: str) -> dict:
+    """seqio's cache job (tasks.cache, as the demo runs it) on `factor` x the demo's prep."""
+    data_dir = replicated_prep(demo_dir, factor, work)
+    out = os.path.join(work, f"seqio_cache_x{factor}")
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "tasks.cache", "--spec", SPEC, "--data_dir", data_dir,
+               "--vocabulary", os.path.join(demo_dir, "tokenizer", "spm.model"),
+               "--output_cache_dir", out]
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    figures = measured(command, ROOT, env)
+    source_bytes = sum(os.path.getsize(p) for p in glob.glob(
+        os.path.join(data_dir, "*", "*-of-*.tfrecord")))
+    shuffle_line = [x for x in figures["output_tail"] if "crossed a shuffle" in x]
+    figures.update(scale=factor, date=now(), input_mb=round(source_bytes / 1e6, 2),
+                   shuffle=shuffle_line[0] if shuffle_line else None,
+                   wall_s_per_input_mb=round(figures["wall_s"] / (source_bytes / 1e6), 2),
+                   load_average_after=[round(x, 2) for x in os.getloadavg()])
+    return figures
+
+
 def record_histograms(root: str, data_dir: str, cache: str) -> None:
     """Counts (once, untimed) the demo's document-length histograms, which scale k copies."""
     code = ("import seqio, tasks; seqio.add_global_cache_dirs([%r]); "
@@ -195,6 +240,9 @@ def main() -> int:
     parser.add_argument("--demo_dir", required=True)
     parser.add_argument("--before_root", default=None)
     parser.add_argument("--scales", default="1,10")
+    parser.add_argument("--cache_scales", default="",
+                        help="also run seqio's cache job (tasks.cache) at these multiples of "
+                             "the demo's prep output, e.g. 1,4 (default: none)")
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "benchmarks", "work",
                                                            "materialize_scale"))
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results",
@@ -212,7 +260,7 @@ def main() -> int:
     sides = {"after": ROOT} | ({"before": os.path.abspath(args.before_root)}
                                if args.before_root else {})
     results = []
-    for factor in [int(x) for x in args.scales.split(",")]:
+    for factor in [int(x) for x in args.scales.split(",") if x]:
         data_dir, cache = scaled_inputs(demo, factor, args.work_dir)
         entry = {"scale": factor, "steps": DEMO_STEPS * factor, "date": now()}
         for side, root in sorted(sides.items(), reverse=True):  # after, then before
@@ -226,10 +274,18 @@ def main() -> int:
                 os.path.join(args.work_dir, f"stream_x{factor}_after"),
                 os.path.join(args.work_dir, f"stream_x{factor}_before"))
         results.append(entry)
+    cache_results = []
+    for factor in [int(x) for x in args.cache_scales.split(",") if x]:
+        cache_results.append(run_cache_job(demo, factor, args.work_dir))
+        print(json.dumps({"cache_job": cache_results[-1]}), flush=True)
     if os.path.exists(args.output):  # scales measured by an earlier run stay, with their dates
         with open(args.output) as f:
-            done = {r["scale"] for r in results}
-            results += [r for r in json.load(f)["results"] if r["scale"] not in done]
+            earlier = json.load(f)
+        done = {r["scale"] for r in results}
+        results += [r for r in earlier["results"] if r["scale"] not in done]
+        done = {r["scale"] for r in cache_results}
+        cache_results += [r for r in earlier.get("seqio_cache_job", []) if r["scale"] not in done]
+    cache_results.sort(key=lambda r: r["scale"])
     results.sort(key=lambda r: r["scale"])
     ratios = {}
     if len(results) >= 2:
@@ -251,6 +307,7 @@ def main() -> int:
                      "runner": "DirectRunner multi_processing, one worker per core"},
         "results": results,
         "ratios_largest_over_smallest": ratios,
+        "seqio_cache_job": cache_results,
     }
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:

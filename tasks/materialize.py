@@ -10,19 +10,27 @@ training batch is a function of the step alone. The Beam job (any runner, by Bea
 
 1. quotas: source s of token weight w_s gets w_s x budget tokens; a source holding T_s tokens is
    read e_s = quota / T_s times -- floor(e_s) whole epochs plus a partial one (recorded);
-2. read: every document of every Task's train split, whole, EOS-terminated (seqio cache when the
-   Task is cached);
+2. read and spill: every document of every Task's train split, whole, EOS-terminated (seqio
+   cache when the Task is cached), is appended to its read unit's spill file (flat int32,
+   random access by token offset); only a reference (task, key, unit, offset, length) goes on;
 3. partial epoch, token-exact: documents are ranked by a seeded hash into 65,536 buckets; a
    per-source histogram of tokens per bucket finds the bucket where the partial epoch's tokens
    run out, and documents in that bucket are cut to the fraction still needed;
-4. pack: every document copy gets a seeded 64-bit key; copies go to packing groups by key, each
-   group concatenates its documents in key order and splits them into rows of sequence_length
-   (PaLM: documents joined by EOS and split; a group's last partial row is dropped, counted);
-5. global shuffle: each row gets a seeded uniform key; shard = floor(key x shards) and rows are
-   sorted by key inside their shard, so shard-order concatenation is all rows sorted by a
-   random key -- a uniform permutation of the whole stream, with no node holding it all;
-6. write: one ArrayRecord file per shard (group_size:1, random access) and manifest.json: rows,
-   tokens, share and epochs per source, seed, spec/vocabulary/cache fingerprints.
+4. pack, by reference: every document copy gets a seeded 64-bit key; copy references go to
+   packing groups by key, each group lays its copies end to end in key order and cuts them
+   into rows of sequence_length (PaLM: documents joined by EOS and split; a group's last
+   partial row is dropped, counted): a row is a few segments (unit, offset, length, source);
+5. global shuffle, of references: each row gets a seeded uniform key; shard = floor(key x
+   shards) and rows are sorted by key inside their shard, so shard-order concatenation is all
+   rows sorted by a random key -- a uniform permutation of the whole stream;
+6. gather and write: each shard reads its rows' tokens from the spill files by random access
+   (as Grain reads by index), one ArrayRecord file per shard (group_size:1), then
+   manifest.json: rows, tokens, share and epochs per source, seed, spec/vocabulary/cache
+   fingerprints, and the bytes that crossed a shuffle (`shuffle_volume`).
+
+Tokens never cross a shuffle: memory is bounded by the references (about 20 bytes per
+document copy and per row segment), not by the rows. The stream is byte-identical to the one
+the earlier row-shuffling job wrote (same keys, groups and order).
 
 The output directory appears only when the job has succeeded (written under a staging name and
 renamed); bad input (unknown mixture, budget under one batch, a source with no tokens, unknown
