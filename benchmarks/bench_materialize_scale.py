@@ -290,7 +290,7 @@ def main() -> int:
     ratios = {}
     if len(results) >= 2:
         lo, hi = results[0], results[-1]
-        for side in [s for s in sides if s in lo and s in hi]:
+        for side in [s for s in ("after", "before") if s in lo and s in hi]:
             ratios[side] = {
                 "peak_rss": round(hi[side]["peak_rss_tree_mb"] / lo[side]["peak_rss_tree_mb"], 3),
                 "wall_s_per_input_mb": round(hi[side]["wall_s_per_input_mb"]
