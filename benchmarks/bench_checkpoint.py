@@ -13,7 +13,7 @@ reads back. Results are merged into the output file by config name, so configs m
 different runs are kept side by side; each config records its own date and load.
 
 For each config: a real TrainState (PaLM Adafactor) is initialised, then saved `--saves` times by
-launch.checkpoints.Checkpoints with checksums and by the same class with the checksum job
+launch.run.checkpoints.Checkpoints with checksums and by the same class with the checksum job
 removed, alternating (so both see the same machine load). Per save it records
 
   * blocking_s: how long `save` held the training thread (device-to-host copy; the checksum job
@@ -52,8 +52,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launch import checksums  # noqa: E402
-from launch.checkpoints import Checkpoints, step_dir  # noqa: E402
+from launch.run import checksums  # noqa: E402
+from launch.run.checkpoints import Checkpoints, step_dir  # noqa: E402
 from launch.partitioning import PjitPartitioner  # noqa: E402
 from launch.trainer import Trainer  # noqa: E402
 from launch.utils import SaveCheckpointConfig  # noqa: E402

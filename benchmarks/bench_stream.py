@@ -70,7 +70,7 @@ def seqio_shares(demo: str, length: int, tokens: int) -> dict:
 
 
 def stream_shares(demo: str, out_dir: str, length: int, batch: int, steps: int) -> dict:
-    from launch.stream_loader import StreamLoader
+    from launch.inputs.stream_loader import StreamLoader
     from tasks import materialize
 
     started = time.time()
@@ -97,7 +97,7 @@ def stream_shares(demo: str, out_dir: str, length: int, batch: int, steps: int) 
 
 FIRST_BATCH = """
 import sys, time
-from launch.stream_loader import StreamLoader
+from launch.inputs.stream_loader import StreamLoader
 loader = StreamLoader(sys.argv[1])
 batch = loader.batch(int(sys.argv[2]), int(sys.argv[3]))
 print(time.time(), batch["decoder_target_tokens"].shape[0], flush=True)
@@ -142,7 +142,7 @@ def resume_times(work: str, repeats: int) -> dict:
 def throughput(work: str) -> dict:
     import gin
 
-    from launch.stream_loader import MaterializedTrainStream, StreamLoader
+    from launch.inputs.stream_loader import MaterializedTrainStream, StreamLoader
     from model import flops, hardware
     from model.config import PalmConfig
     from tasks import stream_format

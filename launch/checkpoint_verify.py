@@ -1,4 +1,4 @@
-"""Verify (or record) the checksums of checkpoints from the command line (launch/checksums.py).
+"""Verify (or record) the checksums of checkpoints from the command line (launch/run/checksums.py).
 
     python -m launch.checkpoint_verify runs/x             # verify every checkpoint of a MODEL_DIR
     python -m launch.checkpoint_verify runs/x/checkpoint_800 --write   # trust a checkpoint written
@@ -13,8 +13,8 @@ import sys
 
 from etils import epath
 
-from launch import paths
-from launch.checksums import verify, write_manifest
+from launch.run import paths
+from launch.run.checksums import verify, write_manifest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ tasks (t5x's eval.py interface).
 
 For every task of the Mixture with the split (default 'validation'):
   * teacher-forced loss, accuracy, z_loss over the whole split, read and stepped exactly as
-    training-time evaluation does (launch/data.py, launch/evaluation.py: LMFeatureConverter, or
+    training-time evaluation does (launch/inputs/data.py, launch/evaluation/teacher_forced.py: LMFeatureConverter, or
     PrefixLMFeatureConverter with loss on the targets only when the mixture has an 'inputs'
     feature; every process runs the same number of steps);
   * for tasks with 'inputs' (text-to-text), greedy decoding of the targets from the inputs with
@@ -29,9 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 import seqio
 
-from launch import checkpoints as ckpt_lib
-from launch import data as data_lib
-from launch import entry_point, eval_defaults, evaluation, gin_utils, infer_eval, paths
+from launch.run import checkpoints as ckpt_lib
+from launch.inputs import data as data_lib
+from launch import gin_utils
+from launch.cli import entry_point
+from launch.evaluation import defaults as eval_defaults, inference as infer_eval, teacher_forced as evaluation
+from launch.run import paths
 from launch import t5x_compat
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
@@ -106,7 +109,7 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
     scored by `inference_evaluator_cls` (a seqio.Evaluator; its loggers write
     OUTPUT_DIR/inference_eval/); every task also gets its teacher-forced loss.
     `task_feature_lengths=None` measures the longest example of the split; t5x's default split
-    'test' falls back to 'validation' when no task has it (launch/eval_defaults.py).
+    'test' falls back to 'validation' when no task has it (launch/evaluation/defaults.py).
     `training_evaluator_cls`, `train_state_initializer_cls`, `train_eval_get_dataset_fn` name
     t5x internals and must stay unset.
     """

@@ -17,7 +17,8 @@ import tokenize
 
 import gin
 
-from launch import flags, gin_checks, paths
+from launch.cli import flags, gin_checks
+from launch.run import paths
 
 log = logging.getLogger("launch")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +45,7 @@ class GinConfigError(ValueError):
 
 
 def add_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Adds t5x's gin, data and multi-host flags to `parser` (launch/flags.py: absl syntax)."""
+    """Adds t5x's gin, data and multi-host flags to `parser` (launch/cli/flags.py: absl syntax)."""
     return flags.add_flags(parser)
 
 
@@ -168,7 +169,7 @@ def summarize_gin_config(model_dir: str, summary_writer=None, step: int | None =
     The header records the files and bindings it was parsed from, so a run can be repeated from
     it. With a clu `summary_writer`, the config is also logged as TensorBoard text at `step`.
     """
-    path = paths.join(model_dir, "config.gin")  # local or remote: launch/paths.py
+    path = paths.join(model_dir, "config.gin")  # local or remote: launch/run/paths.py
     files, bindings = _PARSED
     header = ["# Written by launch: the full gin config of this run.",
               *[f"# --gin_file={f}" for f in files],

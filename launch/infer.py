@@ -8,7 +8,7 @@
 Gin run files bind `infer_script.infer` after `from launch import infer as infer_script` (t5x's
 infer.gin says `import __main__ as infer_script`). For every task of the Task/Mixture with the
 split, its examples (this shard's: `shard_id` of `num_shards`) are decoded greedily with the KV
-cache (launch/predict.py) and written to
+cache (launch/evaluation/predict.py) and written to
 `OUTPUT_DIR/<task>-predict.jsonl-<shard_id:05>-of-<num_shards:05>`, one line per example:
 `{"inputs": {"<feature>_pretokenized": ...}, "prediction": "<decoded text>"}` (plus
 `prediction_tokens` with `output_ids`), then a `.COMPLETED` marker. Work is done in chunks of
@@ -30,9 +30,12 @@ import jax
 import numpy as np
 import seqio
 
-from launch import checkpoints as ckpt_lib
-from launch import data as data_lib
-from launch import entry_point, eval_defaults, gin_utils, paths, predict
+from launch.run import checkpoints as ckpt_lib
+from launch.inputs import data as data_lib
+from launch import gin_utils
+from launch.cli import entry_point
+from launch.evaluation import defaults as eval_defaults, predict
+from launch.run import paths
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig

@@ -22,7 +22,7 @@ import logging
 import sys
 from typing import Any
 
-from launch import paths
+from launch.run import paths
 
 log = logging.getLogger("launch")
 
@@ -319,7 +319,7 @@ def stream_delivered(stream_dir: str, rows: int) -> dict[str, int]:
 
 def _run_data_seed(model_dir: str) -> int | None:
     """The data seed the newest checkpoint records (its data record), if any."""
-    from launch import checkpoints as ckpt_lib
+    from launch.run import checkpoints as ckpt_lib
 
     for step in reversed(ckpt_lib.steps_in(model_dir)):
         try:

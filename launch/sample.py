@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch import checkpoints as ckpt_lib
-from launch import gin_utils, paths
-from launch.checksums import CheckpointCorrupt
+from launch.run import checkpoints as ckpt_lib
+from launch import gin_utils
+from launch.run import paths
+from launch.run.checksums import CheckpointCorrupt
 from launch.partitioning import PjitPartitioner
 from launch.trainer import Trainer
 from launch.utils import RestoreCheckpointConfig

@@ -3,7 +3,7 @@
 t5x's `train()` takes hooks into its own machinery: `get_dataset_fn` and
 `train_eval_get_dataset_fn` (t5x.utils readers returning tf.data pipelines),
 `train_state_initializer_cls` (t5x.utils.TrainStateInitializer) and `use_orbax`. This trainer
-reads batches by step from launch/data.py and restores verified Orbax checkpoints itself, so these
+reads batches by step from launch/inputs/data.py and restores verified Orbax checkpoints itself, so these
 accept t5x's default (None: what this trainer does in their place) and reject anything else with a message
 that says what to do instead: a run file that only restates the defaults keeps working, and one
 that relies on a custom hook fails at start-up instead of being silently ignored.
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import jax
 
-from launch import data as data_lib
+from launch.inputs import data as data_lib
 
 log = logging.getLogger("launch")
 
@@ -31,7 +31,7 @@ def check_internals(*, get_dataset_fn=None, train_eval_get_dataset_fn=None,
     """Raises ValueError for a t5x hook this trainer cannot honour."""
     hooks = {
         "get_dataset_fn": (get_dataset_fn,
-                           "the training stream is read by step from launch/data.py "
+                           "the training stream is read by step from launch/inputs/data.py "
                            "(TrainStream); bind a seqio Task/Mixture in train/utils.DatasetConfig"),
         "train_eval_get_dataset_fn": (train_eval_get_dataset_fn,
                                       "evaluation reads every task of train_eval/"

@@ -4,11 +4,11 @@
         --gin.MODEL_DIR=\"runs/tiny\" --gin.MIXTURE_OR_TASK_NAME=\"palm_demo\" --gin.TRAIN_STEPS=100
 
 Flags are t5x's (launch/gin_utils.py). The run loop: check everything checkable before writing
-anything (launch/preflight.py), restore the newest checkpoint in MODEL_DIR that verifies (or the
-initial checkpoint of a fine-tuning run; launch/checksums.py), then per step draw this
+anything (launch/run/preflight.py), restore the newest checkpoint in MODEL_DIR that verifies (or the
+initial checkpoint of a fine-tuning run; launch/run/checksums.py), then per step draw this
 host's share of the batch, run the jitted step (launch/trainer.py), record metrics, and every
 `period` steps save an async Orbax checkpoint (checksummed in the background); evaluate per task (teacher-forced, and by decoding when infer_eval_dataset_cfg
-is set, launch/infer_eval.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save
+is set, launch/evaluation/inference.py) every `eval_period` steps; recover from loss spikes; on SIGTERM save
 and exit. Writes MODEL_DIR/config.gin, model-info.txt, metrics.jsonl, TensorBoard runs in t5x's
 layout (train/, training_eval/<task>/, inference_eval/<task>/) and checkpoint_<step>/.
 docs/t5x-porting.md lists how each of t5x's train() arguments is honoured.
@@ -35,16 +35,19 @@ import jax
 import seqio
 import tensorflow as tf
 
-from launch import checkpoints as ckpt_lib
-from launch import data as data_lib
-from launch import evaluation, gin_checks, gin_utils, infer_eval, multihost, paths, preflight
+from launch.run import checkpoints as ckpt_lib
+from launch.inputs import data as data_lib
+from launch import gin_utils
+from launch.cli import gin_checks, multihost
+from launch.evaluation import inference as infer_eval, teacher_forced as evaluation
+from launch.run import paths, preflight
 from launch import t5x_compat
-from launch import metrics as metrics_lib
-from launch import stream_loader
-from launch.metrics import MetricsWriter, Throughput, progress_line
+from launch.run import metrics as metrics_lib
+from launch.inputs import stream_loader
+from launch.run.metrics import MetricsWriter, Throughput, progress_line
 from launch.partitioning import PjitPartitioner
 from launch.spikes import LossSpikeRecovery, SpikeDetector
-from launch.tensorboard_layout import IntervalMeans, split_key
+from launch.run.tensorboard_layout import IntervalMeans, split_key
 from launch.trainer import Trainer
 from launch.utils import CheckpointConfig, DatasetConfig
 from model import flops

@@ -34,7 +34,7 @@ class DatasetConfig:
       use_custom_packing_ops, use_memory_cache, trim_output_features: as in t5x; evaluation sets
         are held in memory after their first read when use_memory_cache is True.
       materialized_stream: a stream directory written by `python -m tasks.materialize`; when
-        set, training batches are read from it by step (launch/stream_loader.py) instead of
+        set, training batches are read from it by step (launch/inputs/stream_loader.py) instead of
         from the online seqio stream of `mixture_or_task_name`.
     """
 

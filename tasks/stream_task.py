@@ -6,7 +6,7 @@
 
 The Task yields the stream's packed rows in stream order ({"targets": row}); each row already
 holds documents joined by EOS, so its feature adds no EOS. Read through seqio the rows are a
-plain sequence; the trainer reads them by step instead (launch/stream_loader.py).
+plain sequence; the trainer reads them by step instead (launch/inputs/stream_loader.py).
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--process_index", type=int)
     parser.add_argument("--multiprocess_gpu", action="store_true")
     args = parser.parse_args(argv)
-    from launch import evaluation, multihost
+    from launch.cli import multihost
+    from launch.evaluation import teacher_forced as evaluation
 
     multihost.initialize(args)
     index = args.process_index

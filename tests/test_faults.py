@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launch import checkpoint_verify, checksums, jsonl
+from launch import checkpoint_verify
+from launch.run import checksums, jsonl
 from launch import train as train_cli
 from launch.spikes import LossSpikeRecovery
 from launch.trainer import Trainer
@@ -213,7 +214,8 @@ def die_once_written(marker):
 KILLER = """
 import os, signal, sys, time
 import orbax.checkpoint as ocp
-from launch import checksums, train
+from launch import train
+from launch.run import checksums
 """ + DIE_ONCE_WRITTEN + """
 where = sys.argv.pop(1)
 if where == "orbax":
@@ -513,7 +515,7 @@ def test_killing_a_prep_job_ends_its_beam_workers(tmp_path):
     assert "SIGTERM received: stopped" in job.stderr.read().decode()
 
 
-# --- Everything a run writes goes through launch/paths.py: an object store (fsspec's in-memory
+# --- Everything a run writes goes through launch/run/paths.py: an object store (fsspec's in-memory
 # filesystem, no network) instead of a disk. A full training run cannot use it: Orbax writes
 # checkpoints through TensorStore, whose kvstores are file, gcs, s3 and its own memory store,
 # not fsspec's; so the writers are driven directly here, as the trainer drives them.
@@ -529,7 +531,7 @@ def _fresh_memory_dir(name: str) -> str:
 def _drive_metrics(model_dir: str) -> None:
     """Writes like a run killed after its checkpoint at 4 (steps 5, 6 done), resumed from 4, hit
     by a spike at 6 and rewound to 2, then finished at 6."""
-    from launch.metrics import MetricsWriter
+    from launch.run.metrics import MetricsWriter
 
     first = MetricsWriter(model_dir)
     for step in range(1, 7):
@@ -549,8 +551,8 @@ def _drive_metrics(model_dir: str) -> None:
 
 
 def test_metrics_log_on_an_object_store_keeps_one_line_per_step(tmp_path):
-    from launch import paths
-    from launch.metrics import tensorboard_can_write
+    from launch.run import paths
+    from launch.run.metrics import tensorboard_can_write
 
     remote = _fresh_memory_dir("metrics_store")
     assert not paths.can_append(remote) and not tensorboard_can_write(remote)
@@ -573,7 +575,8 @@ def test_metrics_log_on_an_object_store_keeps_one_line_per_step(tmp_path):
 def test_run_files_are_written_through_the_file_layer(tmp_path):
     import gin
 
-    from launch import gin_utils, paths
+    from launch import gin_utils
+    from launch.run import paths
     from launch.partitioning import PjitPartitioner
 
     remote = _fresh_memory_dir("run_files")
@@ -594,7 +597,7 @@ def test_run_files_are_written_through_the_file_layer(tmp_path):
 
 
 def test_write_probe_leaves_the_folder_as_it_was(tmp_path):
-    from launch import paths
+    from launch.run import paths
 
     (tmp_path / "kept").write_text("x")
     before = (sorted(os.listdir(tmp_path)), os.stat(tmp_path).st_mtime_ns)
@@ -618,7 +621,8 @@ def test_an_unwritable_model_dir_is_found_by_writing_even_as_root(env, tmp_path,
 
 
 def test_run_report_reads_a_run_on_an_object_store(straight, tmp_path):
-    from launch import paths, run_report
+    from launch import run_report
+    from launch.run import paths
 
     remote = _fresh_memory_dir("report")
     for name in ("metrics.jsonl", "config.gin"):
@@ -635,7 +639,8 @@ def test_run_report_reads_a_run_on_an_object_store(straight, tmp_path):
 # file layer is told so) and that is SIGKILLed at step 7, after checkpoint_4 is complete.
 OBJECT_STORE_RUN = """
 import os, signal, sys, time
-from launch import paths, train, trainer
+from launch import train, trainer
+from launch.run import paths
 """ + DIE_ONCE_WRITTEN + """
 paths.can_append = lambda path: False
 step_fn = trainer.Trainer.train_step

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launch import stream_loader
+from launch.inputs import stream_loader
 from launch import train as train_cli
 from tasks import materialize, mixture_rates, stream_format
 from tests import train_tasks
@@ -150,7 +150,7 @@ def test_packed_features_match_seqio_lm_feature_converter(synthetic):
 
 READER = """
 import sys, numpy as np
-from launch.stream_loader import StreamLoader
+from launch.inputs.stream_loader import StreamLoader
 path, host, hosts, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 loader = StreamLoader(path, host, hosts)
 np.savez(out, *[loader.batch(step, 8, [(4, 16)])["decoder_input_tokens"] for step in range(7)])
@@ -287,7 +287,8 @@ def test_a_source_with_no_tokens_exits_2_and_writes_nothing(tiny, tmp_path, caps
 
 KILLER = """
 import os, signal, sys, time
-from launch import metrics, train
+from launch import train
+from launch.run import metrics
 write = metrics.MetricsWriter.write
 def write_then_die(self, step, scalars, *args, **kwargs):
     write(self, step, scalars, *args, **kwargs)

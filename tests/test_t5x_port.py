@@ -15,11 +15,11 @@ import seqio
 import tensorflow as tf
 
 from launch import eval as eval_cli
-from launch import flags as flags_lib
+from launch.cli import flags as flags_lib
 from launch import infer as infer_cli
-from launch import multihost
+from launch.cli import multihost
 from launch import train as train_cli
-from launch.tensorboard_layout import IntervalMeans, split_key
+from launch.run.tensorboard_layout import IntervalMeans, split_key
 from launch.utils import DatasetConfig
 from tests import train_tasks
 from tests.train_tasks import read_metrics
@@ -614,7 +614,7 @@ def test_bad_multiprocess_flags_exit_2_with_a_clear_message(argv, expected, monk
 
 
 def test_eval_names_the_available_splits_when_a_non_default_split_is_missing():
-    from launch import eval_defaults
+    from launch.evaluation import defaults as eval_defaults
     assert eval_defaults.resolve_split("tiny_mix", "validation") == ("validation", None)
     split, note = eval_defaults.resolve_split("tiny_mix", "test")
     assert split == "validation" and "'test'" in note
@@ -628,7 +628,7 @@ def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path):
     """t5x's eval.gin defaults (split 'test', TASK_FEATURE_LENGTHS = None) on the demo mixture,
     which has train and validation splits of long documents."""
     import tasks
-    from launch import eval_defaults
+    from launch.evaluation import defaults as eval_defaults
     name = tasks.register_mixture(demo["spec"], data_dir=demo["prep"], vocabulary=demo["model"])
     model = [*TINY_MODEL, "--gin.PalmConfig.vocab_size=2048"]
     run = str(tmp_path / "run")

@@ -395,7 +395,7 @@ def test_finetune_on_a_text_to_text_task_then_eval_decodes_it(pretrained, tmp_pa
     assert train_cli.main(args) == 0
     train = read_metrics(model_dir)
     assert [r["step"] for r in train] == list(range(9, 17))
-    from launch import data as data_lib
+    from launch.inputs import data as data_lib
     cfg = DatasetConfig(mixture_or_task_name=train_tasks.TEXT_TO_TEXT,
                         task_feature_lengths={"inputs": 8, "targets": 8}, split="train",
                         batch_size=8, shuffle=False, seed=0, use_cached=False, pack=True)

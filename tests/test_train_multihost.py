@@ -49,7 +49,7 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
     assert "processes: 2" in info and "P('data', 'model')" in info  # embed -> data, mlp -> model
     assert os.path.isdir(os.path.join(multi, f"checkpoint_{STEPS}"))
     # Each host recorded the checksums of its own shards; together they verify.
-    from launch import checksums
+    from launch.run import checksums
     checkpoint = os.path.join(multi, f"checkpoint_{STEPS}")
     assert sorted(os.listdir(os.path.join(checkpoint, "checksums"))) == ["process_0.json",
                                                                         "process_1.json"]

@@ -21,7 +21,8 @@ N = 4
 # checkpoint_N is complete on disk with its checksums (so the resumed run really starts from N).
 KILLER = f"""
 import os, signal, sys, time
-from launch import metrics, train
+from launch import train
+from launch.run import metrics
 write = metrics.MetricsWriter.write
 def write_then_die(self, step, scalars, *args, **kwargs):
     write(self, step, scalars, *args, **kwargs)

@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 import gin
 
-from launch import eval_defaults, gin_checks, gin_utils, multihost
-from launch.checksums import CheckpointCorrupt
+from launch import gin_utils
+from launch.cli import gin_checks, multihost
+from launch.evaluation import defaults as eval_defaults
+from launch.run.checksums import CheckpointCorrupt
 
 # Errors of input the user can fix: a missing split, no checkpoint at the path, a damaged one.
 USER_ERRORS = (eval_defaults.SplitError, FileNotFoundError, CheckpointCorrupt)

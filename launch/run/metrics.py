@@ -4,9 +4,9 @@ Names are t5x's (`loss`, `accuracy`, `z_loss`, `cross_ent_loss`, `learning_rate`
 `timing/seqs`, `timing/seqs_per_second`, `timing/target_tokens_per_second`, their `_per_core`
 variants, `timing/steps_per_second`, `non_padding_fraction/loss_weights`,
 `timing/compilation_seconds`, ...) plus `grad_norm` and `timing/mfu`. metrics.jsonl goes through
-launch/paths.py (local or object store: launch/jsonl.py `MetricsLog`). Evaluation metrics are
+launch/run/paths.py (local or object store: launch/run/jsonl.py `MetricsLog`). Evaluation metrics are
 `training_eval/<task>/loss` etc. in metrics.jsonl; TensorBoard gets them in t5x's layout of runs
-(launch/tensorboard_layout.py). Only process 0 writes.
+(launch/run/tensorboard_layout.py). Only process 0 writes.
 
 MFU (PaLM App. B) = model FLOPs per token (6N + 12 L H Q T, model/flops.py) x tokens per second /
 (peak FLOP/s per device x devices). The peak comes from `peak_flops_per_device` if given, else from
@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch import jsonl, paths
-from launch.tensorboard_layout import RunWriters
+from launch.run import jsonl, paths
+from launch.run.tensorboard_layout import RunWriters
 from model import hardware
 
 log = logging.getLogger("launch")

@@ -4,9 +4,9 @@ A run that cannot start must leave MODEL_DIR exactly as it found it (no config.g
 or checkpoint_0 that a later run could mistake for progress) and say what is wrong and which flag
 fixes it. `plan_run` reads (never writes): the mesh and the shard layout, batch and ramp sizes,
 the vocabulary against the model, the Tasks' splits and seqio caches, the checkpoint to resume
-from (verified, launch/checksums.py) or the initial checkpoint, the values recorded in
+from (verified, launch/run/checksums.py) or the initial checkpoint, the values recorded in
 that checkpoint against the flags, and whether MODEL_DIR can be written (by creating and removing
-one empty file: launch/paths.py, `write_problem`). All problems are
+one empty file: launch/run/paths.py, `write_problem`). All problems are
 reported together.
 """
 
@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 
 import seqio
 
-from launch import checksums as verify_lib
-from launch import checkpoints as ckpt_lib
-from launch import data as data_lib
-from launch import paths
-from launch.gin_checks import plain_message
+from launch.run import checksums as verify_lib
+from launch.run import checkpoints as ckpt_lib
+from launch.inputs import data as data_lib
+from launch.run import paths
+from launch.cli.gin_checks import plain_message
 from launch.utils import CheckpointConfig, DatasetConfig
 
 log = logging.getLogger("launch")

@@ -22,7 +22,7 @@ import time
 import google_crc32c
 from etils import epath
 
-from launch import paths
+from launch.run import paths
 
 log = logging.getLogger("launch")
 FOLDER = "checksums"

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 
-from launch import paths
+from launch.run import paths
 
 log = logging.getLogger("launch")
 

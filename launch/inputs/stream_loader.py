@@ -13,7 +13,7 @@ at each EOS; inputs are targets shifted right within a segment; positions restar
 The trainer uses it when `DatasetConfig.materialized_stream` names a stream directory (gin:
 `TRAIN_STREAM = '/path/to/stream'` in gin/runs/pretrain.gin) or MIXTURE_OR_TASK_NAME names a
 stream registered as a seqio Task (`@tasks.register_stream()`); otherwise the online seqio path
-(launch/data.py TrainStream).
+(launch/inputs/data.py TrainStream).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class StreamLoader:
 
 
 class MaterializedTrainStream:
-    """The trainer's interface (launch/data.py TrainStream): host batches made of the shards
+    """The trainer's interface (launch/inputs/data.py TrainStream): host batches made of the shards
     `shards` of `num_shards`; shard i's part of a global batch is its i-th slice, so the global
     batch is the same contiguous rows for any shard count."""
 
@@ -159,7 +159,7 @@ def train_stream(config, seed: int, shards: Sequence[int], num_shards: int):
     """The training stream a DatasetConfig asks for: its materialised stream when
     `materialized_stream` is set or `mixture_or_task_name` names a stream registered as a seqio
     Task (tasks.stream_task), checked against the run's sequence length; else seqio's."""
-    from launch import data as data_lib
+    from launch.inputs import data as data_lib
     from tasks.stream_task import stream_dir_of
 
     if getattr(config, "module", None):  # it may register the stream Task

@@ -2,7 +2,7 @@
 
 As in t5x, a `seqio.Evaluator` (the class bound to `inference_evaluator_cls`, with its loggers)
 reads every task of the mixture that has the split and metric functions, converts it with the
-decoder feature converter (unpacked), and calls our `predict_fn` (launch/predict.py: greedy
+decoder feature converter (unpacked), and calls our `predict_fn` (launch/evaluation/predict.py: greedy
 decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary, applies
 its postprocessor and its metric functions, and its loggers write
 `<log_dir>/inference_eval/<task>/` (TensorBoard, tags `eval/<metric>`) and
@@ -22,8 +22,8 @@ import time
 import jax
 import seqio
 
-from launch import data as data_lib
-from launch import predict
+from launch.inputs import data as data_lib
+from launch.evaluation import predict
 from launch.utils import DatasetConfig
 from model.config import PalmConfig
 

@@ -1,0 +1,2 @@
+"""Evaluation: teacher-forced losses per task, decoding evaluation with seqio's Evaluator, the
+greedy decoder it calls, and t5x's eval/infer defaults adapted to mixtures."""
