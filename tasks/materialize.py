@@ -750,8 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     quiet_seqio_info()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tasks.mixture_rates import MixtureRateError
     from pipeline.mixture_spec import MixtureSpecError
+    from tasks.mixture_rates import MixtureRateError
 
     try:
         manifest = run(argv)
