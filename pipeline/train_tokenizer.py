@@ -208,7 +208,7 @@ def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: st
                beam_args: Sequence[str], progress_seconds: float = 10.0) -> dict[str, Any]:
     """The sampling job (map-only: only shard paths cross its one shuffle); returns its shuffle
     volume (pipeline/shuffle_meter.py) per byte of train shards read."""
-    from pipeline.prep import collect_counters
+    from pipeline.beam_counters import collect_counters
 
     shards = []
     for name in sorted(rates):

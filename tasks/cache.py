@@ -127,7 +127,7 @@ def _run_pipeline(known: argparse.Namespace,
                     p, task_regexes, known.output_cache_dir,
                     modules_to_import=["tasks.from_env"], overwrite=known.overwrite,
                     output_format="tfrecord")
-    from pipeline.prep import collect_counters
+    from pipeline.beam_counters import collect_counters
 
     return outputs, shuffle_meter.summary(collect_counters(p.result), _source_bytes(outputs))
 

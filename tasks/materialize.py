@@ -56,13 +56,14 @@ import apache_beam as beam
 import numpy as np
 
 from pipeline import progress, shuffle_meter
+from pipeline.beam_counters import collect_counters
 from tasks import stream_format
+from tasks.row_references import SEGMENT, SPILL_DIR, SpillReader, pack_segments, spill_path
 from tasks.stream_format import StreamError
 
 log = logging.getLogger("tasks.materialize")
 HASH_BUCKETS = 1 << 16
 STATS_DIR = "_shard_stats"
-SPILL_DIR = "_spill"
 PROGRESS_ORDER = ("documents read", "rows packed", "rows written")
 
 
@@ -144,17 +145,6 @@ def _registered(spec: str | None, module: str | None, data_dir: str | None,
     if spec:
         tasks.register_mixture(spec, data_dir=data_dir, vocabulary=vocabulary,
                                sequence_length=sequence_length)
-
-
-SEGMENT = np.dtype([("unit", "<u4"), ("offset", "<u8"), ("length", "<u4"), ("source", "u1"),
-                    ("eos", "u1")])
-"""A row's piece of one document copy: `length` tokens from token offset `offset` of read unit
-`unit`'s spill file, from source `source`; `eos` = 1: its last token becomes EOS (a cut copy's
-end). A row is a few of these (bytes of a numpy array): what the row shuffle moves."""
-
-
-def spill_path(staging: str, unit: int) -> str:
-    return os.path.join(staging, SPILL_DIR, f"unit-{unit:05d}.int32")
 
 
 class _SpillDocuments(beam.DoFn):
@@ -265,28 +255,6 @@ def _copy_refs(ref, plans, cuts, seed: int):
         yield copy_key, (index, unit, offset, keep, cut)
 
 
-def pack_segments(copies: list, sequence_length: int) -> tuple[list[np.ndarray], int]:
-    """Rows of a packing group from its copies, by reference: the copies (sort key, (source,
-    unit, offset, tokens, cut)) are joined in key order and split every `sequence_length`
-    tokens; returns each full row's SEGMENT array, and the tokens of the last partial row
-    (dropped)."""
-    copies = sorted(copies, key=lambda c: c[0])
-    total = sum(c[1][3] for c in copies)
-    num_rows = total // sequence_length
-    rows, current, filled = [], [], 0
-    for _, (source, unit, offset, length, cut) in copies:
-        start = 0
-        while start < length and len(rows) < num_rows:
-            take = min(length - start, sequence_length - filled)
-            ends = start + take == length
-            current.append((unit, offset + start, take, source, int(cut and ends)))
-            start, filled = start + take, filled + take
-            if filled == sequence_length:
-                rows.append(np.array(current, SEGMENT))
-                current, filled = [], 0
-    return rows, total - num_rows * sequence_length
-
-
 class _PackRows(beam.DoFn):
     """A packing group's copy references -> its rows as segment lists, each sent to a shard by a
     seeded uniform key (the global shuffle, of references: no token crosses it)."""
@@ -310,51 +278,6 @@ class _PackRows(beam.DoFn):
             shard = (key * self.num_shards) >> 64
             self.ticker.tick("rows packed")
             yield shard, (key, segments.tobytes())
-
-
-class SpillReader:
-    """Token ranges of the spill files by random access (pread locally, seek+read remotely),
-    one open file per unit."""
-
-    def __init__(self, staging: str):
-        self.staging = staging
-        self._files: dict[int, object] = {}
-
-    def read(self, unit: int, offset: int, length: int) -> np.ndarray:
-        size = stream_format.TOKEN_DTYPE.itemsize
-        path = spill_path(self.staging, unit)
-        if "://" in path:
-            import tensorflow as tf
-
-            if unit not in self._files:
-                self._files[unit] = tf.io.gfile.GFile(path, "rb")
-            f = self._files[unit]
-            f.seek(offset * size)
-            data = f.read(length * size)
-        else:
-            if unit not in self._files:
-                self._files[unit] = os.open(path, os.O_RDONLY)
-            data = os.pread(self._files[unit], length * size, offset * size)
-        if len(data) != length * size:
-            raise MaterializeError(f"{path}: short read at token {offset} (the spill file was "
-                                   f"changed or truncated while the job ran)")
-        return np.frombuffer(data, stream_format.TOKEN_DTYPE)
-
-    def row(self, segments: np.ndarray, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """(tokens, sources) of one row from its SEGMENT array."""
-        tokens = np.concatenate([self.read(int(s["unit"]), int(s["offset"]), int(s["length"]))
-                                 for s in segments])
-        ends = np.cumsum(segments["length"])
-        tokens[ends[segments["eos"] == 1] - 1] = eos_id
-        return tokens, np.repeat(segments["source"], segments["length"])
-
-    def close(self) -> None:
-        for f in self._files.values():
-            if isinstance(f, int):
-                os.close(f)
-            else:
-                f.close()
-        self._files = {}
 
 
 class _WriteShard(beam.DoFn):
@@ -534,24 +457,6 @@ def _build(pipe, units, registration, staging, plan_by_task, seed, groups, num_s
          | "GroupRows" >> beam.GroupByKey()
          | "Write" >> beam.ParDo(_WriteShard(staging, num_shards, length, len(plan_by_task),
                                              eos_id)))
-
-
-def collect_counters(result) -> dict[str, dict[str, int]]:
-    """namespace -> counter name -> value of a finished job (committed where the runner has
-    them, else attempted)."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    out: dict[str, dict[str, int]] = {}
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
-        try:
-            value = counter.committed
-        except Exception:  # some portable runners only report attempted values
-            value = None
-        if value is None:
-            value = counter.attempted
-        names = out.setdefault(counter.key.metric.namespace, {})
-        names[counter.key.metric.name] = names.get(counter.key.metric.name, 0) + int(value)
-    return out
 
 
 def run(argv: Sequence[str] | None = None) -> dict:

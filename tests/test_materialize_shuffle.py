@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks import materialize, stream_format
+from tasks import materialize, row_references, stream_format
 from tests import train_tasks
 
 LOCAL_BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -31,7 +31,7 @@ TINY = ["--mixture", "tiny_mix", "--module", "tests.train_tasks", "--sequence_le
 def test_rows_gathered_by_reference_equal_rows_packed_from_tokens(tmp_path_factory, docs,
                                                                   length):
     staging = str(tmp_path_factory.mktemp("spill"))
-    os.makedirs(os.path.join(staging, materialize.SPILL_DIR))
+    os.makedirs(os.path.join(staging, row_references.SPILL_DIR))
     rng = np.random.default_rng(len(docs) * 1000 + length)
     eos = 1
     units: dict[int, list[np.ndarray]] = {}
@@ -48,18 +48,18 @@ def test_rows_gathered_by_reference_equal_rows_packed_from_tokens(tmp_path_facto
             held[-1] = eos
         reference.append((key, held, source))
     for unit, arrays in units.items():
-        with open(materialize.spill_path(staging, unit), "wb") as f:
+        with open(row_references.spill_path(staging, unit), "wb") as f:
             f.write(np.concatenate(arrays).astype("<i4").tobytes())
-    rows, dropped = materialize.pack_segments(copies, length)
+    rows, dropped = row_references.pack_segments(copies, length)
     reference.sort(key=lambda r: r[0])
     tokens = np.concatenate([r[1] for r in reference])
     sources = np.concatenate([np.full(len(r[1]), r[2], np.uint8) for r in reference])
     count = len(tokens) // length
     assert len(rows) == count and dropped == len(tokens) - count * length
-    reader = materialize.SpillReader(staging)
+    reader = row_references.SpillReader(staging)
     for j, segments in enumerate(rows):
         got_tokens, got_sources = reader.row(np.frombuffer(segments.tobytes(),
-                                                           materialize.SEGMENT), eos)
+                                                           row_references.SEGMENT), eos)
         np.testing.assert_array_equal(got_tokens, tokens[j * length:(j + 1) * length])
         np.testing.assert_array_equal(got_sources, sources[j * length:(j + 1) * length])
     reader.close()
