@@ -150,7 +150,9 @@ def test_references_not_rows_cross_the_shuffles(tiny_stream):
     assert volume["per_input_byte"] < 1.0
 
 
-def test_long_documents_shuffle_a_few_percent_of_their_bytes(tmp_path, capsys):
+def test_long_documents_shuffle_a_few_percent_of_their_bytes(tmp_path, caplog):
+    import logging
+
     import seqio
     import tensorflow as tf
 
@@ -178,13 +180,21 @@ def test_long_documents_shuffle_a_few_percent_of_their_bytes(tmp_path, capsys):
         output_features={"targets": seqio.Feature(seqio.ByteVocabulary(), add_eos=True)},
         metric_fns=[])
     out = tmp_path / "stream"
-    assert materialize.main(["--mixture", name, "--sequence_length", "512", "--batch_size", "4",
-                             "--steps", "60", "--output_dir", str(out), "--progress_seconds",
-                             "0", *LOCAL_BEAM]) == 0
-    manifest = stream_format.read_manifest(str(out))
+    caplog.set_level(logging.INFO)
+    manifest = materialize.run(["--mixture", name, "--sequence_length", "512", "--batch_size",
+                                "4", "--steps", "60", "--output_dir", str(out),
+                                "--progress_seconds", "0.2", *LOCAL_BEAM])
+    assert manifest == stream_format.read_manifest(str(out))
     assert manifest["shuffle_volume"]["per_input_byte"] < 0.1
-    assert "crossed a shuffle" in capsys.readouterr().out
+    assert "crossed a shuffle" in materialize.format_summary(manifest, str(out))
     assert math.isclose(manifest["sources"][0]["token_share"], 1.0)
+    # Progress covers every Beam stage; the driver logs its phases.
+    final = [r.getMessage() for r in caplog.records if r.name == "pipeline.progress"][-1]
+    for stage in ("documents read 24 ", "rows packed ", f"rows written {manifest['rows']:,} "):
+        assert stage in final, final
+    phases = [r.getMessage() for r in caplog.records if r.name == "tasks.materialize"]
+    assert [p[:len("phase 1/4")] for p in phases if p.startswith("phase")] == [
+        f"phase {i}/4" for i in range(1, 5)]
 
 
 @pytest.mark.slow
