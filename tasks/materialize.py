@@ -433,7 +433,7 @@ def _fingerprints(registration: dict, tasks_: Sequence[str]) -> dict:
 
 def _build(pipe, units, registration, staging, plan_by_task, seed, groups, num_shards, length,
            eos_id) -> None:
-    """The Beam graph. Three shuffles, of references only: read units (a few), per-document
+    """The Beam graph. Four shuffles, of references only: read units (a few), per-document
     (bucket, length) pairs into the histogram, copy references into packing groups, row
     segment lists into shards. Tokens go from the read units to spill files and from there,
     by random access, to the shards."""
