@@ -53,6 +53,7 @@ from launch.utils import CheckpointConfig, DatasetConfig
 from model import flops
 from model.config import PalmConfig
 from model.train_step import normalise
+from pipeline import file_checksums
 
 log = logging.getLogger("launch")
 
@@ -558,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     except preflight.PreflightError as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
+    except file_checksums.DataCorrupt as e:  # not bad usage: the data broke (exit 1)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0
 

@@ -55,7 +55,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from pipeline import progress, shuffle_meter
+from pipeline import file_checksums, progress, shuffle_meter
 from pipeline.beam_counters import collect_counters
 from tasks import stream_format
 from tasks.row_references import SEGMENT, SPILL_DIR, SpillReader, pack_segments, spill_path
@@ -319,8 +319,9 @@ class _WriteShard(beam.DoFn):
             finally:
                 writer.close()
                 spill.close()
+            size, crc = file_checksums.crc32c_of(local)
             tf.io.gfile.copy(local, os.path.join(self.staging, name), overwrite=True)
-        stats = {"shard": shard, "file": name, "rows": len(rows),
+        stats = {"shard": shard, "file": name, "rows": len(rows), "bytes": size, "crc32c": crc,
                  "tokens_per_source": tokens_per_source.tolist()}
         with tf.io.gfile.GFile(os.path.join(self.staging, STATS_DIR, f"{shard:05d}.json"),
                                "w") as f:
@@ -611,7 +612,8 @@ def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registrat
         "budget_rows": budget_rows,
         "rows": rows,
         "tokens": total,
-        "shards": [{"file": s["file"], "rows": s["rows"]} for s in shards],
+        "shards": [{"file": s["file"], "rows": s["rows"], "bytes": s["bytes"],
+                    "crc32c": s["crc32c"]} for s in shards],
         "sources": [{"task": p.task, "weight": p.weight, "tokens_available": p.tokens_available,
                      "quota_tokens": round(p.quota), "epochs": p.epochs,
                      "tokens": int(per_source[p.index]),
