@@ -25,8 +25,11 @@ space as U+2581 internally, which would decode a literal U+2581 in the input bac
 a reversible escape (normalisation rules U+2581 -> E000 E001 and E000 -> E000 E000, with the
 inverse denormalisation rules, both stored in the model) keeps it lossless.
 
-Outputs in --output_dir: spm.model, spm.vocab (piece and score per line), manifest.json
-(sample, settings, seeds, SHA-256 of the model) and sample/ (the sampled documents).
+Outputs in --output_dir: spm.model, spm.vocab (piece, a tab and its score per line; a piece's
+backslash, tab, newline and carriage return written as in a Python string literal, so that the
+newline symbol keeps the one-piece-per-line format that SentencePiece's own file breaks and
+warns about), manifest.json (sample, settings, seeds, SHA-256 of the model) and sample/ (the
+sampled documents).
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
+import tempfile
 import time
 from typing import Any, Sequence
 
@@ -289,13 +294,63 @@ def train_sentencepiece(sentences: str, output_dir: str, *, vocab_size: int, num
                     input_sentence_size=input_sentence_size,
                     max_sentence_length=max_sentence_length)
     spm.set_random_generator_seed(seed)
-    spm.SentencePieceTrainer.train(
-        input=sentences, model_prefix=os.path.join(output_dir, MODEL_PREFIX),
-        normalization_rule_tsv=norm, denormalization_rule_tsv=denorm, minloglevel=1,
-        **settings)
+    with _TrainerStderr():
+        spm.SentencePieceTrainer.train(
+            input=sentences, model_prefix=os.path.join(output_dir, MODEL_PREFIX),
+            normalization_rule_tsv=norm, denormalization_rule_tsv=denorm, minloglevel=1,
+            **settings)
+    write_vocab(os.path.join(output_dir, f"{MODEL_PREFIX}.model"),
+                os.path.join(output_dir, f"{MODEL_PREFIX}.vocab"))
     recorded = dict(settings, normalization="identity, plus a reversible escape of U+2581",
                     user_defined_symbols=[repr(s) for s in settings["user_defined_symbols"]])
     return recorded
+
+
+# SentencePiece's warning that the newline piece breaks its spm.vocab, which write_vocab rewrites
+# escaped: the cause is handled, so the line is dropped; anything else it prints passes through.
+_NEWLINE_PIECE_WARNING = re.compile(
+    r"[^\n]*LOG\(WARNING\) The piece \[\n\] contains escaped characters that break the "
+    r"format of [^\n]*\.vocab\n")
+
+
+class _TrainerStderr:
+    """SentencePiece's C++ trainer writes to file descriptor 2; this captures it while the
+    trainer runs and passes on everything but _NEWLINE_PIECE_WARNING."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._capture = tempfile.TemporaryFile()
+        os.dup2(self._capture.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._capture.seek(0)
+        text = self._capture.read().decode("utf-8", "replace")
+        self._capture.close()
+        rest = _NEWLINE_PIECE_WARNING.sub("", text)
+        if rest:
+            sys.stderr.write(rest)
+            sys.stderr.flush()
+        return False
+
+
+def _escape_piece(piece: str) -> str:
+    return (piece.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def write_vocab(model_path: str, vocab_path: str) -> None:
+    """spm.vocab as SentencePiece writes it (piece TAB score), with control characters escaped
+    (_escape_piece) so that every piece is on one line."""
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor(model_file=model_path)
+    with open(vocab_path, "w", encoding="utf-8") as f:
+        for i in range(processor.get_piece_size()):
+            f.write(f"{_escape_piece(processor.id_to_piece(i))}\t{processor.get_score(i):g}\n")
 
 
 def sha256(path: str) -> str:

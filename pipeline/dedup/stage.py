@@ -61,6 +61,23 @@ class DedupStage(CorpusStage):
             rejected.append(dropped)
         return StageOutput(docs, rejected | "rejected" >> beam.Flatten(), summaries)
 
+    def expand_refs(self, refs, config: DedupConfig, stash_dir: str):
+        """The same decisions on references (pipeline/dedup/by_ref.py), when dedup is the
+        first corpus stage: ([drop records], summaries)."""
+        from pipeline.dedup.by_ref import ExactDedupRefs, NearDedupRefs
+
+        summaries: dict[str, Any] = {}
+        drops = []
+        if config.exact is not None:
+            refs, dropped, summaries["exact.json"] = refs | ExactDedupRefs(stash_dir,
+                                                                           label="exact")
+            drops.append(dropped)
+        if config.near is not None:
+            dropped, summaries["near.json"] = refs | NearDedupRefs(config, stash_dir,
+                                                                   label="near")
+            drops.append(dropped)
+        return drops, summaries
+
     def finish(self, config: DedupConfig, staged_dir: str, job: JobFacts) -> None:
         """Adds what only the driver knows: the job's counters (pairs, buckets, component
         rounds) and the documents removed per source."""
@@ -113,10 +130,7 @@ def dedup_section(dedup: Mapping[str, Any]) -> str:
             line += (f" Candidate pairs {c.get('candidate_pairs', 0):,}, verified duplicates "
                      f"{c.get('verified_pairs', 0):,}, LSH false positives removed by "
                      f"verification {c.get('false_positive_pairs', 0):,}; capped buckets "
-                     f"{c.get('capped_buckets', 0):,}; connected components "
-                     f"{'converged' if comp.get('converged') else 'NOT converged'} after "
-                     f"{comp.get('rounds_with_changes', 0)} of {comp.get('rounds_run', 0)} "
-                     f"rounds.")
+                     f"{c.get('capped_buckets', 0):,}; {stats.rounds_in_words(comp)}.")
         parts.append(line + "</p>")
         groups = d.get("largest", []) + [x for x in d.get("examples", [])
                                         if x not in d.get("largest", [])]
