@@ -163,3 +163,20 @@ def test_section_references_name_headings_that_exist():
     found = [f"{p.relative_to(ROOT)}: {m}" for p in files
              for m in missing_sections(p.read_text(encoding="utf-8"))]
     assert not found, "\n".join(found)
+
+
+def test_the_demo_vocabulary_size_is_one_number_everywhere():
+    """Every command on the demo's 4,000-piece tokenizer gives the model the same vocab_size, the
+    one `make demo` uses (the pieces rounded up to a multiple of 128), and docs/training.md says
+    why it is larger than the tokenizer."""
+    from launch import demo
+
+    expected = -(-4000 // 128) * 128
+    assert "--vocab_size\", type=int, default=4000" in pathlib.Path(demo.__file__).read_text()
+    sizes = {}
+    for page in pages():
+        for size in re.findall(r"PalmConfig\.vocab_size=(\d+)", page.read_text(encoding="utf-8")):
+            if int(size) < 10_000:  # the demo's; production pages name 32k and 256k
+                sizes.setdefault(int(size), []).append(page.name)
+    assert set(sizes) == {expected}, sizes
+    assert "multiple of 128" in (ROOT / "docs" / "training.md").read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import sys
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -64,10 +65,12 @@ def lookup(name: str):
         return seqio.get_mixture_or_task(name)
     except ValueError:
         known = sorted(set(seqio.MixtureRegistry.names()) | set(seqio.TaskRegistry.names()))
+        from_env = sys.modules.get("tasks.from_env")  # registered from environment variables
+        hint = f" {from_env.what_was_registered()}." if from_env is not None else ""
         raise ValueError(
             f"No Task or Mixture found with name {name!r}. Registered: {known[:50]}"
-            f"{' ...' if len(known) > 50 else ''}. Register it in the run's gin file (`import "
-            f"tasks` and MIXTURE_OR_TASK_NAME = @tasks.register_mixture(), with "
+            f"{' ...' if len(known) > 50 else ''}.{hint} Register it in the run's gin file "
+            f"(`import tasks` and MIXTURE_OR_TASK_NAME = @tasks.register_mixture(), with "
             f"tasks.register_mixture.spec = 'path/spec.yaml') or name the registering module "
             f"in DatasetConfig.module.") from None
 
