@@ -49,7 +49,7 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 
-from pipeline import progress, writers
+from pipeline import progress, shuffle_meter, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.progress import ProgressMonitor
@@ -210,7 +210,11 @@ def read_tfrecord(path: str):
 
 
 def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: str,
-               beam_args: Sequence[str], progress_seconds: float = 10.0) -> None:
+               beam_args: Sequence[str], progress_seconds: float = 10.0) -> dict[str, Any]:
+    """The sampling job (map-only: only shard paths cross its one shuffle); returns its shuffle
+    volume (pipeline/shuffle_meter.py) per byte of train shards read."""
+    from pipeline.beam_counters import collect_counters
+
     shards = []
     for name in sorted(rates):
         pattern = os.path.join(data_dir, name, "train-*.tfrecord")
@@ -223,33 +227,57 @@ def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: st
     with ProgressMonitor("tokenizer sample", runner, ["read", "sampled"], progress_seconds), \
             beam.Pipeline(options=options) as p:
         _ = (
-            p
-            | "Shards" >> beam.Create(shards)
+            shuffle_meter.metered(p | "Shards" >> beam.Create(shards), "shards")
             | "Spread" >> beam.Reshuffle()
             | "Read" >> beam.FlatMap(read_tfrecord)
             | "Sample" >> beam.ParDo(_SampleFn(rates, seed))
             | "Write" >> beam.io.WriteToText(os.path.join(sample_dir, "docs"),
                                              file_name_suffix=".jsonl")
         )
+    return shuffle_meter.summary(collect_counters(p.result),
+                                 sum(os.path.getsize(path) for path in shards))
+
+
+def _sample_references(sample_dir: str, seed: int) -> tuple[list[str], list[tuple]]:
+    """(files, references): one small reference per sampled document -- (order key, source,
+    id, file, byte offset, bytes) -- read line by line, no text kept."""
+    files = sorted(glob.glob(os.path.join(sample_dir, "docs*.jsonl")))
+    refs = []
+    for index, path in enumerate(files):
+        with open(path, "rb") as f:
+            offset = 0
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)
+                    refs.append((writers.unit_hash(doc["id"], f"order:{seed}"),
+                                 sys.intern(doc["source"]), doc["id"], index, offset, len(line)))
+                offset += len(line)
+    return files, refs
 
 
 def write_sentences(sample_dir: str, seed: int, out_path: str) -> dict[str, dict[str, int]]:
-    """The sampled documents, in a runner-independent order, one line of text per line."""
-    docs = []
-    for path in sorted(glob.glob(os.path.join(sample_dir, "docs*.jsonl"))):
-        with open(path, encoding="utf-8") as f:
-            docs.extend(json.loads(line) for line in f if line.strip())
-    docs.sort(key=lambda d: (writers.unit_hash(d["id"], f"order:{seed}"), d["source"], d["id"]))
+    """The sampled documents, in a runner-independent order (a seeded hash of the id, then
+    source and id), one line of text per line. Streams: the order is computed on references
+    and each document is then read back by offset, so memory holds references, never text."""
+    files, refs = _sample_references(sample_dir, seed)
+    refs.sort(key=lambda r: (r[0], r[1], r[2]))
     stats: dict[str, dict[str, int]] = {}
-    with open(out_path, "w", encoding="utf-8", newline="\n") as f:
-        for doc in docs:
-            s = stats.setdefault(doc["source"], {"documents": 0, "bytes": 0, "lines": 0})
-            s["documents"] += 1
-            s["bytes"] += len(doc["text"].encode("utf-8"))
-            for line in doc["text"].split("\n"):
-                if line:
-                    f.write(line + "\n")
-                    s["lines"] += 1
+    handles = [open(path, "rb") for path in files]
+    try:
+        with open(out_path, "w", encoding="utf-8", newline="\n") as f:
+            for _, source, _, index, offset, size in refs:
+                handles[index].seek(offset)
+                doc = json.loads(handles[index].read(size))
+                s = stats.setdefault(source, {"documents": 0, "bytes": 0, "lines": 0})
+                s["documents"] += 1
+                s["bytes"] += len(doc["text"].encode("utf-8"))
+                for line in doc["text"].split("\n"):
+                    if line:
+                        f.write(line + "\n")
+                        s["lines"] += 1
+    finally:
+        for handle in handles:
+            handle.close()
     return dict(sorted(stats.items()))
 
 
@@ -377,8 +405,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     os.makedirs(known.output_dir, exist_ok=True)
     sample_dir = os.path.join(known.output_dir, SAMPLE_DIR)
     shutil.rmtree(sample_dir, ignore_errors=True)  # a previous (possibly failed) run's sample
-    run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args,
-               known.progress_seconds)
+    shuffle = run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args,
+                         known.progress_seconds)
     sentences = os.path.join(sample_dir, "sentences.txt")
     stats = write_sentences(sample_dir, known.seed, sentences)
     if not stats:
@@ -413,6 +441,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                               for n in weights},
         },
         "settings": settings,
+        "shuffle_volume": shuffle,
         "beam_options": list(beam_args),
         "sample_seconds": round(sampled_at - started, 2),
         "train_seconds": round(time.time() - sampled_at, 2),
@@ -443,6 +472,7 @@ def summary_text(manifest: dict[str, Any], source_manifests: dict[str, dict[str,
         f"{per_source}",
         f"out: vocabulary of {manifest['vocab_size']:,} pieces trained in "
         f"{manifest['train_seconds']:.1f} s",
+        "shuffle: " + shuffle_meter.describe(manifest["shuffle_volume"]),
         f"wrote: {os.path.join(output_dir, manifest['model'])}, "
         f"{os.path.join(output_dir, manifest['vocab'])}, "
         f"{os.path.join(output_dir, 'manifest.json')}"])

@@ -184,6 +184,9 @@ def test_cache_job_shows_progress_and_a_summary(mixture, tmp_path, caplog, capsy
     printed = capsys.readouterr().out
     assert f"books train: {stats['train']['examples']:,} examples, targets " in printed
     assert f"-> {task_dir}" in printed
+    # The writer's group-by-shard moves every example (text and tokens): more than the input.
+    volume = float(printed.split("crossed a shuffle (")[1].split(" per input byte")[0])
+    assert volume > 1.0
     # seqio's classes are back once the pipeline is built
     from seqio import beam_utils
     assert beam_utils.PreprocessTask.__module__ == "seqio.beam_utils"
