@@ -1,8 +1,8 @@
 """A finished Beam job's counters as plain dicts, for end-of-job summaries and manifests.
 
-Library twin of `pipeline.prep.collect_counters` (a CLI module, which other jobs may not
-import): the same shape, namespace -> counter name -> value, the committed value where the
-runner has one, else the attempted value.
+Shared by every Beam job (prep, the tokenizer sample, the seqio cache, materialise): namespace
+-> counter name -> value, the committed value where the runner has one, else the attempted
+value.
 """
 
 from __future__ import annotations
