@@ -46,7 +46,7 @@ def test_warnings_examples_and_exit_status(tmp_path, capsys):
     listed = [part.rsplit(" ", 1)[0] for part in rates.split("): ", 1)[1].split(", ")]
     assert listed == ["normalize", "langid", "boilerplate", "gopher_repetition",
                       "gopher_quality", "pii"]
-    assert "WARNING: source web: rule gopher_repetition removed 6 of 10 documents (60.0 %; " \
+    assert "WARNING: source web: rule gopher_repetition removed 6 of 10 documents (60.0 %, " \
         in captured.out
 
     report = json.loads((tmp_path / "out" / "report.json").read_text())

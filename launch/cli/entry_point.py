@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 
 import gin
-
 from launch import gin_utils
 from launch.cli import gin_checks, multihost
 from launch.evaluation import defaults as eval_defaults
@@ -21,8 +20,12 @@ from pipeline.file_checksums import DataCorrupt
 USER_ERRORS = (eval_defaults.SplitError, FileNotFoundError, CheckpointCorrupt)
 
 
-def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> int:
-    """Parses the flags and gin files, then calls the gin-configured `fn`; 0, or 2 on bad input."""
+def run(fn: Callable, prog: str, description: str, argv: list[str] | None, *,
+        user_errors: tuple = (), gin_required: str | None = None) -> int:
+    """Parses the flags and gin files, then calls the gin-configured `fn`; 0, or 2 on bad input.
+
+    `user_errors` are exception types the command adds to USER_ERRORS (printed as one message);
+    `gin_required`, when set, is the usage error for a command line without any gin file."""
     parser = gin_utils.add_flags(argparse.ArgumentParser(prog=prog, description=description))
     args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
@@ -30,6 +33,8 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> in
     try:
         multihost.initialize(args)
         multihost.configure_data(args)
+        if gin_required and not args.gin_file and not args.gin_bindings:
+            parser.error(gin_required)
         gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
         configured = gin.get_configurable(fn)
     except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
@@ -37,7 +42,7 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> in
         return 2
     try:
         configured()
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, *user_errors) as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
     except DataCorrupt as e:  # not bad usage: a data file is damaged (exit 1)
