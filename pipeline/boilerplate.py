@@ -20,8 +20,8 @@ import apache_beam as beam
 from pipeline import progress
 from pipeline.counting import DropCounter
 from pipeline.document import Document
-from pipeline.rules.paragraphs import paragraphs
 from pipeline.document_step import DocumentStep
+from pipeline.rules.paragraphs import paragraphs
 from pipeline.step_runner import REJECTED, REMOVED_LINES, RemovedLineSampler, rejected_record
 
 NAME = "boilerplate"

@@ -51,9 +51,9 @@ from pydantic import BeforeValidator, Field, Strict, model_validator
 
 from pipeline import corpus_stage_charts, json_files, progress
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
+from pipeline.counting import DropCounter
 from pipeline.dedup import minhash
 from pipeline.document import Document
-from pipeline.counting import DropCounter
 from pipeline.step_runner import REJECTED, RouteBySource, rejected_record
 from pipeline.validation import (
     Int,

@@ -49,8 +49,8 @@ from pydantic import Field, Strict, model_validator
 
 from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
-from pipeline.document import Document
 from pipeline.counting import DropCounter
+from pipeline.document import Document
 from pipeline.step_runner import REJECTED, RouteBySource, rejected_record
 from pipeline.validation import (
     Int,

@@ -55,9 +55,23 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_valid
 
 from pipeline import langid, registry
 from pipeline.corpus_stage import SectionContext
-from pipeline.validation import (Bool, Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
-                                 Str, StrList, one_or_list, kind, model_from_signature,
-                                 parse_model, resolve_path, switch)
+from pipeline.validation import (
+    Bool,
+    Fraction,
+    Int,
+    KeyProblem,
+    PositiveInt,
+    SpecError,
+    SpecModel,
+    Str,
+    StrList,
+    kind,
+    model_from_signature,
+    one_or_list,
+    parse_model,
+    resolve_path,
+    switch,
+)
 
 log = logging.getLogger("pipeline.spec")
 

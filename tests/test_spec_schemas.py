@@ -9,9 +9,8 @@ import os
 
 import pytest
 
-from pipeline import registry
+from pipeline import mixture_spec, registry
 from pipeline import spec as sources_spec
-from pipeline import mixture_spec
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "schemas")
 

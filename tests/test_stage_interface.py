@@ -12,10 +12,10 @@ import yaml
 
 from pipeline import prep, registry, writers
 from pipeline.corpus_stage import CorpusStage, StageOutput
+from pipeline.counting import DropCounter
 from pipeline.document_step import TextRule
 from pipeline.rules.base import RuleResult
 from pipeline.spec import SpecError, load_spec
-from pipeline.counting import DropCounter
 from pipeline.step_runner import REJECTED, rejected_record
 from pipeline.validation import in_file
 

@@ -17,11 +17,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline import shuffle_meter
+from pipeline.counting import DropCounter
 from pipeline.dedup import stats
 from pipeline.dedup.canonical import exact_key
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import priority_key
-from pipeline.counting import DropCounter
 from pipeline.step_runner import REJECTED, rejected_record
 
 NAMESPACE = "dedup"

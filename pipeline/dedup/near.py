@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.counting import DropCounter
 from pipeline.dedup import minhash, stats
 from pipeline.dedup.candidates import bucket_pairs
 from pipeline.dedup.code_body import code_body
@@ -31,7 +32,6 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import duplicate_record
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.verify import edit_similarity, prose_similarity
-from pipeline.counting import DropCounter
 from pipeline.step_runner import REJECTED
 
 NAMESPACE = "dedup"
