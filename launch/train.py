@@ -53,6 +53,7 @@ from launch.utils import CheckpointConfig, DatasetConfig
 from model import flops
 from model.config import PalmConfig
 from model.train_step import normalise
+from pipeline import disk_space, output_lease
 
 log = logging.getLogger("launch")
 
@@ -108,13 +109,20 @@ class _SigtermFlag:
 
 
 @contextlib.contextmanager
-def _closing(checkpoints: ckpt_lib.Checkpoints, writer: MetricsWriter):
-    """Finish pending checkpoint writes and flush metrics however the loop ends."""
+def _closing(checkpoints: ckpt_lib.Checkpoints, writer: MetricsWriter, lease=None):
+    """Finish pending checkpoint writes, flush metrics, then give MODEL_DIR's lease back,
+    however the loop ends."""
     try:
         yield
     finally:
-        checkpoints.close()
-        writer.close()
+        try:
+            checkpoints.close()
+        finally:
+            try:
+                writer.close()
+            finally:
+                if lease is not None:
+                    lease.release()
 
 
 def batch_size_at(step: int, initial: int, ramp: Sequence[tuple[int, int]] | None) -> int:
@@ -266,21 +274,29 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
         for cfg in (train_dataset_cfg, train_eval_dataset_cfg, infer_eval_dataset_cfg):
             if cfg is not None:
                 verify_matching_vocabs_fn(cfg, config)
-    if plan.skipped:  # newer checkpoints that fail verification: reported, then set aside
-        ckpt_lib.report_skipped(plan.skipped)
-        for bad in plan.skipped:
-            ckpt_lib.set_aside(model_dir, bad, "corrupt")
-        log.warning("resuming from checkpoint_%d, the newest checkpoint that verifies", latest)
-    if primary:
-        paths.makedirs(model_dir)
-        write_model_info(paths.join(model_dir, "model-info.txt"), trainer)
-    host_slot, num_host_slots = partitioner.data_layout
-    num_shards = plan.num_shards
-    seq_len = data_lib.decoder_length(train_dataset_cfg)
+    # One writer per MODEL_DIR (host 0 holds it): before the first write, released by _closing.
+    lease = output_lease.acquire(model_dir, what="training run") if primary else None
+    try:
+        if plan.skipped:  # newer checkpoints that fail verification: reported, then set aside
+            ckpt_lib.report_skipped(plan.skipped)
+            for bad in plan.skipped:
+                ckpt_lib.set_aside(model_dir, bad, "corrupt")
+            log.warning("resuming from checkpoint_%d, the newest checkpoint that verifies",
+                        latest)
+        if primary:
+            paths.makedirs(model_dir)
+            write_model_info(paths.join(model_dir, "model-info.txt"), trainer)
+        host_slot, num_host_slots = partitioner.data_layout
+        num_shards = plan.num_shards
+        seq_len = data_lib.decoder_length(train_dataset_cfg)
 
-    checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
-    writer = MetricsWriter(model_dir, enabled=primary)
-    with _closing(checkpoints, writer), contextlib.ExitStack() as cleanup:
+        checkpoints = ckpt_lib.Checkpoints(model_dir, checkpoint_cfg.save)
+        writer = MetricsWriter(model_dir, enabled=primary)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+    with _closing(checkpoints, writer, lease), contextlib.ExitStack() as cleanup:
         init_or_restore_start = time.perf_counter()
         abstract = trainer.abstract_state()
         record: dict = {}
@@ -554,10 +570,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     start = time.time()
     try:
-        result = train_fn()
-    except preflight.PreflightError as e:
+        with disk_space.quiet_tracebacks():
+            result = train_fn()
+    except (preflight.PreflightError, output_lease.LeaseHeld) as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if not disk_space.no_space(e):
+            raise
+        try:
+            model_dir = paths.resolve(str(gin.query_parameter("%MODEL_DIR")))
+        except (ValueError, TypeError):
+            model_dir = None
+        full = disk_space.as_disk_full(e, "the run's files", model_dir)
+        print(f"error: {gin_checks.plain_message(full)}", file=sys.stderr)
+        return 1
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0
 
