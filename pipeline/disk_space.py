@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _TEXT = re.compile(r"No space left on device|Disk quota exceeded|RESOURCE_EXHAUSTED|"
@@ -132,6 +133,15 @@ def as_disk_full(exc: BaseException, what: str, path: str | None = None,
     named = failed_path(exc)
     where = (named or path) if prefer_named else (path or named)
     return DiskFull(where, what, needed, short_detail(exc))
+
+
+def exit_status(exc: BaseException, what: str, path: str | None) -> int:
+    """For a command's main(): an out-of-space `exc` is printed as one message (no traceback)
+    and gives exit status 1; anything else is raised again."""
+    if not no_space(exc):
+        raise exc
+    print(f"error: {as_disk_full(exc, what, path)}", file=sys.stderr)
+    return 1
 
 
 @contextlib.contextmanager

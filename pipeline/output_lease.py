@@ -481,18 +481,26 @@ def hold(directory: str, what: str, *, beside: bool = False, **kwargs):
         lease.release()
 
 
+def flag_value(argv, flag: str) -> str | None:
+    """The value of `flag` (`--flag X` or `--flag=X`) in a command's `argv` (default
+    sys.argv[1:]), or None."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    value = None
+    for i, arg in enumerate(args):
+        name, eq, text = arg.partition("=")
+        if not (name == flag or (len(name) >= 5 and flag.startswith(name))):  # argparse prefix
+            continue
+        if eq:
+            value = text
+        elif i + 1 < len(args):
+            value = args[i + 1]
+    return value
+
+
 def hold_flag(argv, flag: str, what: str, *, beside: bool = False):
     """`hold` on the directory a command's `flag` names in `argv` (default sys.argv[1:]), or
     nothing when the flag is absent (the command's own parser then says it is missing)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(flag)
-    try:
-        known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
-    except SystemExit:
-        return contextlib.nullcontext()
-    directory = getattr(known, flag.lstrip("-"))
+    directory = flag_value(argv, flag)
     if not directory:
         return contextlib.nullcontext()
     return hold(directory, what, beside=beside)

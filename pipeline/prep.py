@@ -30,7 +30,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline import corpus_stages, process_group
+from pipeline import corpus_stages, disk_space, output_lease, process_group
 from pipeline import manifest as manifests
 from pipeline import drop_warnings, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
@@ -306,13 +306,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers
     try:
-        run(argv)
-    except (SpecError, readers.ReaderError, FlagError) as e:
+        with output_lease.hold_flag(argv, "--output_dir", "prep job"), \
+                disk_space.quiet_tracebacks():
+            run(argv)
+    except (SpecError, readers.ReaderError, FlagError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except EmptySourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:
+        return disk_space.exit_status(e, "the prep outputs",
+                                      output_lease.flag_value(argv, "--output_dir"))
     return 0
 
 

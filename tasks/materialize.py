@@ -47,6 +47,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
+from pipeline import disk_space, output_lease
 from tasks import stream_format
 from tasks.stream_format import StreamError
 
@@ -542,11 +543,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tasks.mixture_rates import MixtureRateError
     from pipeline.mixture_spec import MixtureSpecError
 
-    try:
-        manifest = run(argv)
-    except (StreamError, MixtureSpecError, MixtureRateError) as e:
+    try:  # the stream folder is replaced whole by a rename: its lease lives beside it
+        with output_lease.hold_flag(argv, "--output_dir", "materialise job", beside=True), \
+                disk_space.quiet_tracebacks():
+            manifest = run(argv)
+    except (StreamError, MixtureSpecError, MixtureRateError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        return disk_space.exit_status(e, "the training stream",
+                                      output_lease.flag_value(argv, "--output_dir"))
     print(format_summary(manifest, manifest["output_dir"]))
     return 0
 
