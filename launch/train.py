@@ -547,6 +547,15 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
                        checkpoint_blocking_seconds=checkpoints.blocking_seconds)
 
 
+def _gin_model_dir() -> str | None:
+    """MODEL_DIR as the gin macro binds it (None when unbound), for messages before train()."""
+    try:
+        value = gin.query_parameter("%MODEL_DIR")
+    except (ValueError, TypeError):
+        return None
+    return paths.resolve(value) if isinstance(value, str) and value else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = gin_utils.add_flags(argparse.ArgumentParser(
         prog="python -m launch.train", description=__doc__.split("\n")[0]))
@@ -565,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
         train_fn = gin.get_configurable(train)
-    except gin_utils.GinConfigError as e:
+        if jax.process_index() == 0 and _gin_model_dir():  # refused in seconds, not after
+            output_lease.refuse_if_held(_gin_model_dir(), "training run")  # the preflight
+    except (gin_utils.GinConfigError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.time()
@@ -578,11 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not disk_space.no_space(e):
             raise
-        try:
-            model_dir = paths.resolve(str(gin.query_parameter("%MODEL_DIR")))
-        except (ValueError, TypeError):
-            model_dir = None
-        full = disk_space.as_disk_full(e, "the run's files", model_dir)
+        full = disk_space.as_disk_full(e, "the run's files", _gin_model_dir())
         print(f"error: {gin_checks.plain_message(full)}", file=sys.stderr)
         return 1
     log.info("%s in %.1f s", result.status, time.time() - start)

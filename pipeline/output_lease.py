@@ -506,6 +506,18 @@ def hold_flag(argv, flag: str, what: str, *, beside: bool = False):
     return hold(directory, what, beside=beside)
 
 
+def refuse_if_held(directory: str, what: str, *, beside: bool = False,
+                   stale_after: float = STALE_SECONDS) -> None:
+    """Raises LeaseHeld if a live holder has `directory`, reading only: a command calls it
+    first thing, to refuse in seconds, before checks that take long (verifying a checkpoint);
+    `acquire` is still what makes it the only writer."""
+    path = lease_path(directory, beside)
+    storage = _storage(path)
+    raw = storage.read(_strip(path))
+    if raw is not None and _gone(holder := _parse(raw), stale_after) is None:
+        raise LeaseHeld(_strip(directory.rstrip("/")), _strip(path), holder, what)
+
+
 def holder_of(directory: str, beside: bool = False) -> dict | None:
     """The record of the lease on `directory`, if any (for status tools and tests)."""
     path = lease_path(directory, beside)

@@ -262,3 +262,95 @@ def test_every_writing_command_is_refused_on_a_held_directory(tmp_path, capsys, 
         assert sorted(os.listdir(tmp_path)) == before  # nothing written
     finally:
         kill_9(holder)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: two trainers on one MODEL_DIR, readers on a live run, takeover after kill -9
+
+@pytest.fixture(scope="module")
+def train_env(tmp_path_factory):
+    from tests import train_tasks
+
+    data = str(tmp_path_factory.mktemp("train_tasks"))
+    train_tasks.write_data(data)
+    train_tasks.register(data)
+    os.environ["PALM_TEST_TASKS_DIR"] = data
+    cache = str(tmp_path_factory.mktemp("jax_cache"))
+    return {**ENV, "PALM_TEST_TASKS_DIR": data, "JAX_PLATFORMS": "cpu",
+            "JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
+def _wait_for(path: str, proc: subprocess.Popen, seconds: float = 300) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if os.path.exists(path):
+            return
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never appeared")
+
+
+def _readers_work_on(run: str, tmp_path) -> None:
+    """launch.sample, launch.eval and launch.infer on a run whose trainer is live."""
+    from launch import eval as eval_cli
+    from launch import infer as infer_cli
+    from launch import sample as sample_cli
+    from tests.train_tasks import TEXT_TO_TEXT
+
+    common = ["--gin_file=gin/models/palm_tiny.gin", f"--gin.CHECKPOINT_PATH='{run}/checkpoint_0'",
+              "--gin.MIXTURE_OR_TASK_MODULE='tests.train_tasks'", "--gin.PalmConfig.num_layers=1",
+              "--gin.PalmConfig.dtype='float32'"]
+    assert sample_cli.main([f"--gin_file={run}/config.gin", f"--checkpoint={run}",
+                            "--vocabulary=byte", "--prompt=1 2 3", "--max_new_tokens=4",
+                            f"--output={tmp_path / 'samples.json'}"]) == 0
+    assert eval_cli.main(["--gin_file=gin/runs/eval.gin", *common,
+                          "--gin.MIXTURE_OR_TASK_NAME='tiny_mix'",
+                          f"--gin.EVAL_OUTPUT_DIR='{tmp_path / 'eval'}'",
+                          "--gin.TASK_FEATURE_LENGTHS={'targets': 64}"]) == 0
+    assert infer_cli.main(["--gin_file=gin/runs/infer.gin", *common,
+                           f"--gin.MIXTURE_OR_TASK_NAME='{TEXT_TO_TEXT}'",
+                           "--gin.utils.DatasetConfig.split='validation'",
+                           f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'infer'}'",
+                           "--gin.TASK_FEATURE_LENGTHS={'inputs': 8, 'targets': 8}"]) == 0
+
+
+@pytest.mark.slow  # three trainers and three readers: about two minutes
+def test_two_trainers_readers_on_a_live_run_and_takeover_after_kill_9(train_env, tmp_path,
+                                                                      monkeypatch):
+    from tests.train_tasks import train_args
+
+    monkeypatch.chdir(ROOT)
+    run = str(tmp_path / "run")
+    command = [sys.executable, "-m", "launch.train"]
+    first = subprocess.Popen(command + train_args(run, 100000, "--gin.utils.SaveCheckpointConfig"
+                                                  ".period=100000"),
+                             cwd=ROOT, env=train_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(f"{run}/checkpoint_0/checksums/process_0.json", first)
+        assert output_lease.holder_of(run)["pid"] == first.pid
+        start = time.monotonic()
+        second = subprocess.run(command + train_args(run, 6), cwd=ROOT, env=train_env,
+                                capture_output=True, text=True, timeout=300)
+        seconds = time.monotonic() - start  # mostly importing JAX and TensorFlow
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert f"{run} is already being written by a training run (host " \
+               f"{socket.gethostname()}, pid {first.pid}, since " in second.stderr
+        print(f"the second trainer exited after {seconds:.1f} s")
+        assert "Traceback" not in second.stderr and seconds < 120, seconds
+        assert output_lease.holder_of(run)["pid"] == first.pid  # untouched
+        _readers_work_on(run, tmp_path)  # no lease taken: the live run keeps it
+        assert output_lease.holder_of(run)["pid"] == first.pid
+        lines = open(f"{run}/metrics.jsonl").read().splitlines()
+    finally:
+        kill_9(first)
+    assert lines and output_lease.holder_of(run)["pid"] == first.pid  # kill -9 leaves it
+    third = subprocess.run(command + train_args(run, 4), cwd=ROOT, env=train_env,
+                           capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert f"took over the lease on {run} from a training run (host {socket.gethostname()}, " \
+           f"pid {first.pid}" in third.stderr
+    assert f"its process {first.pid} no longer exists" in third.stderr
+    steps = [json.loads(line)["step"] for line in open(f"{run}/metrics.jsonl")
+             if json.loads(line)["kind"] == "train"]
+    assert steps == [1, 2, 3, 4]
+    assert output_lease.holder_of(run) is None  # released at the end
