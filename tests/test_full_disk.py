@@ -72,7 +72,7 @@ def assert_clean_failure(err: str, what: str, path: str) -> None:
 
 def test_a_metrics_line_is_never_torn_on_a_full_disk(tmp_path):
     with tmpfs(tmp_path / "disk", "64k") as disk:
-        fill(disk, 3000)
+        fill(disk, 10_000)  # two or three 4 KB pages
         log = jsonl.MetricsLog(os.path.join(disk, "metrics.jsonl"))
         with pytest.raises(OSError) as full:
             for step in range(1, 1000):
