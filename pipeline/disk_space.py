@@ -22,7 +22,7 @@ import sys
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _TEXT = re.compile(r"No space left on device|Disk quota exceeded|RESOURCE_EXHAUSTED|"
                    r"ResourceExhausted|\bENOSPC\b|\[Errno 28\]|errno 28\b")
-_PATH = re.compile(r"(?:'|\"|\s|^)((?:/|[a-zA-Z][a-zA-Z0-9+.-]*://)[^'\"\s:,]+)")
+_PATH = re.compile(r"""(?:['"\s]|^)((?:/|[a-zA-Z][a-zA-Z0-9+.-]*://)[^'"\s:,;\]]+)""")
 
 
 class DiskFull(RuntimeError):
@@ -119,6 +119,9 @@ def short_detail(exc: BaseException) -> str:
             return f"{e.strerror or 'no space left on device'}"
         if _TEXT.search(str(e)):
             text = str(e)
+    for words in ("No space left on device", "Disk quota exceeded"):
+        if words in text:
+            return words
     match = _TEXT.search(text)
     return match.group(0) if match else ""
 
