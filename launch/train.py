@@ -591,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         full = disk_space.as_disk_full(e, "the run's files", _gin_model_dir())
         print(f"error: {gin_checks.plain_message(full)}", file=sys.stderr)
+        disk_space.quiet_from_now_on()
         return 1
     log.info("%s in %.1f s", result.status, time.time() - start)
     return 0

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _TEXT = re.compile(r"No space left on device|Disk quota exceeded|RESOURCE_EXHAUSTED|"
@@ -144,7 +145,35 @@ def exit_status(exc: BaseException, what: str, path: str | None) -> int:
     if not no_space(exc):
         raise exc
     print(f"error: {as_disk_full(exc, what, path)}", file=sys.stderr)
+    quiet_from_now_on()
     return 1
+
+
+class _NoTracebacks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.msg} [{type(record.exc_info[1]).__name__}: " \
+                         f"{record.exc_info[1]}]"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_from_now_on() -> None:
+    """Once a command has said that the disk is full, errors that background threads still
+    raise while the process winds down (Orbax's event loops closing under a failed save) are
+    logged as one line each, not as tracebacks: the message above is the one that matters."""
+    quiet = _NoTracebacks()
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:  # the console (not a test's log capture)
+            handler.addFilter(quiet)
+
+    def one_line(args) -> None:
+        if args.exc_type is not SystemExit:
+            logging.getLogger(__name__).error("thread %s: %s: %s", getattr(args.thread, "name",
+                                              "?"), args.exc_type.__name__, args.exc_value)
+
+    threading.excepthook = one_line
+    sys.unraisablehook = lambda args: None
 
 
 @contextlib.contextmanager
