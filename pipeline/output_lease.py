@@ -170,7 +170,7 @@ class _Fsspec:
         except (FileNotFoundError, NotImplementedError, AttributeError):
             return 0.0
         if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=datetime.timezone.utc)
+            modified = modified.replace(tzinfo=datetime.UTC)
         return time.time() - modified.timestamp()
 
     def makedirs(self, path: str) -> None:
@@ -230,13 +230,13 @@ def _storage(path: str):
 
 
 def _strip(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
+    return path.removeprefix("file://")
 
 
 # --- the holder's record --------------------------------------------------------------------
 
 def _iso(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime(
         "%Y-%m-%d %H:%M:%S UTC")
 
 

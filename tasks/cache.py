@@ -141,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:
+        if not disk_space.no_space(e):
+            raise
         return disk_space.exit_status(e, "the seqio cache",
                                       output_lease.flag_value(argv, "--output_cache_dir"))
     return 0

@@ -35,14 +35,15 @@ def tmpfs(path, size: str):
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
         yield str(path)
     finally:
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        if subprocess.run(["umount", str(path)], check=False,
+                          capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
 
 
 def grow(path, size: str) -> None:
@@ -55,6 +56,11 @@ def fill(path, leave: int) -> None:
     free = shutil.disk_usage(path).free
     with open(os.path.join(path, "other-files"), "wb") as f:
         f.write(b"\0" * max(0, free - leave))
+
+
+def read(path) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def files_named(root, name: str) -> list[str]:
@@ -78,7 +84,7 @@ def test_a_metrics_line_is_never_torn_on_a_full_disk(tmp_path):
             for step in range(1, 1000):
                 log.write({"step": step, "kind": "train", "loss": 1.0 / step, "pad": "x" * 150})
         assert full.value.errno == 28
-        text = open(os.path.join(disk, "metrics.jsonl")).read()
+        text = read(os.path.join(disk, "metrics.jsonl"))
         assert text.endswith("\n")
         steps = [json.loads(line)["step"] for line in text.splitlines()]
         assert steps == list(range(1, len(steps) + 1)) and steps
@@ -91,9 +97,9 @@ def test_a_metrics_line_is_never_torn_on_a_full_disk(tmp_path):
 def _corpus(folder) -> str:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "books.jsonl"), "w") as f:
-        for i in range(1200):
-            f.write(json.dumps({"text": f"{PROSE} Entry {i} of the logbook was written on day "
-                                        f"{i * 7919 % 10007} with care and with ink."}) + "\n")
+        f.writelines(json.dumps({"text": f"{PROSE} Entry {i} of the logbook was written on day "
+                                         f"{i * 7919 % 10007} with care and with ink."}) + "\n"
+                     for i in range(1200))
     spec = os.path.join(folder, "sources.yaml")
     with open(spec, "w") as f:
         json.dump({"dedup": False, "sources": [{"name": "books", "role": "books",
@@ -134,8 +140,8 @@ def test_prep_on_a_full_disk_stops_cleanly_and_reruns_once_space_is_freed(output
         assert output_lease.holder_of(out) is None
         grow(disk, "64m")
         assert prep.main(args) == 0
-        manifest = json.load(open(os.path.join(out, "books", "manifest.json")))
-        expected = json.load(open(os.path.join(outputs["prep"], "books", "manifest.json")))
+        manifest = json.loads(read(os.path.join(out, "books", "manifest.json")))
+        expected = json.loads(read(os.path.join(outputs["prep"], "books", "manifest.json")))
         assert manifest["complete"] and manifest["documents_out"] == expected["documents_out"]
 
 
@@ -152,7 +158,7 @@ def test_the_tokenizer_sample_on_a_full_disk(outputs, tmp_path, capsys):
         assert not os.path.exists(os.path.join(out, "manifest.json"))
         grow(disk, "64m")
         assert train_tokenizer.main(args) == 0
-        assert json.load(open(os.path.join(out, "manifest.json")))["vocab_size"] == 300
+        assert json.loads(read(os.path.join(out, "manifest.json")))["vocab_size"] == 300
 
 
 def test_the_seqio_cache_on_a_full_disk(outputs, tmp_path, capsys):
@@ -192,7 +198,7 @@ def test_materialise_on_a_full_disk(tmp_path, capsys):
         assert os.listdir(disk) == []  # no stream, no staging folder, no lease
         grow(disk, "64m")
         assert materialize.main(args) == 0
-        assert json.load(open(os.path.join(out, "manifest.json")))["rows"] >= 960
+        assert json.loads(read(os.path.join(out, "manifest.json")))["rows"] >= 960
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +226,7 @@ def test_training_on_a_full_disk_resumes_bitwise_on_a_larger_one(tmp_path, monke
     command = [sys.executable, "-m", "launch.train", *train_args(run, 6, period)]
     with tmpfs(disk, "14m"):
         fill(disk, 2_300_000)  # room for checkpoints 0 and 2 (0.5 + 1.1 MB), not for 4
-        full = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+        full = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True, text=True,
                               timeout=600)
         assert full.returncode == 1, full.stderr[-3000:]
         assert_clean_failure(full.stderr, "checkpoint_4", f"{run}/checkpoint_4")
@@ -231,12 +237,12 @@ def test_training_on_a_full_disk_resumes_bitwise_on_a_larger_one(tmp_path, monke
         assert not [n for n in os.listdir(run) if n.startswith("checkpoint_")
                     and n not in ("checkpoint_0", "checkpoint_2") and ".orbax-checkpoint-tmp"
                     not in n]
-        lines = open(f"{run}/metrics.jsonl").read()
+        lines = read(f"{run}/metrics.jsonl")
         assert lines.endswith("\n") and all(json.loads(line) for line in lines.splitlines())
         moved = str(tmp_path / "moved")
         shutil.copytree(run, moved, symlinks=True)
     os.rename(moved, run)  # the same MODEL_DIR, now on the large disk: the same command
-    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+    resumed = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {run}/checkpoint_2" in resumed.stderr
