@@ -92,17 +92,18 @@ class _Local:
     def create(self, path: str, data: bytes) -> bool:
         """Writes `path` only if it does not exist; the file appears complete or not at all."""
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
             os.link(tmp, path)
             return True
         except FileExistsError:
             return False
         finally:
-            os.remove(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
 
     def replace(self, path: str, data: bytes) -> None:
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
@@ -386,8 +387,8 @@ def _install_signal_release() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
-    if getattr(previous, "_releases_leases", False):
-        return
+    if previous is None or getattr(previous, "_releases_leases", False):
+        return  # None: a handler installed from C (JAX's preemption notice): leave it be
 
     def handler(signum, frame):
         _release_all_on_signal(signum, frame, previous)
