@@ -86,7 +86,7 @@ class _Local:
         try:
             with open(path, "rb") as f:
                 return f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def create(self, path: str, data: bytes) -> bool:
@@ -514,7 +514,10 @@ def refuse_if_held(directory: str, what: str, *, beside: bool = False,
     `acquire` is still what makes it the only writer."""
     path = lease_path(directory, beside)
     storage = _storage(path)
-    raw = storage.read(_strip(path))
+    try:
+        raw = storage.read(_strip(path))
+    except OSError:
+        return  # unreadable (not a folder, no permission): the command's own checks say why
     if raw is not None and _gone(holder := _parse(raw), stale_after) is None:
         raise LeaseHeld(_strip(directory.rstrip("/")), _strip(path), holder, what)
 
