@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-slow bench clean
+.PHONY: venv demo test test-fast test-slow lint bench clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,10 @@ test-fast: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml (the rules and why).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_prep.py
