@@ -226,8 +226,8 @@ def test_training_on_a_full_disk_resumes_bitwise_on_a_larger_one(tmp_path, monke
     command = [sys.executable, "-m", "launch.train", *train_args(run, 6, period)]
     with tmpfs(disk, "14m"):
         fill(disk, 2_300_000)  # room for checkpoints 0 and 2 (0.5 + 1.1 MB), not for 4
-        full = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True, text=True,
-                              timeout=600)
+        full = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True,
+                              text=True, timeout=600)
         assert full.returncode == 1, full.stderr[-3000:]
         assert_clean_failure(full.stderr, "checkpoint_4", f"{run}/checkpoint_4")
         assert "MB needed" in full.stderr and "free there" in full.stderr
@@ -242,8 +242,8 @@ def test_training_on_a_full_disk_resumes_bitwise_on_a_larger_one(tmp_path, monke
         moved = str(tmp_path / "moved")
         shutil.copytree(run, moved, symlinks=True)
     os.rename(moved, run)  # the same MODEL_DIR, now on the large disk: the same command
-    resumed = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True,
+                             text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {run}/checkpoint_2" in resumed.stderr
     got = [(r["step"], r["loss"]) for r in train_lines(run)]
