@@ -14,8 +14,8 @@ never take it.
 Why this is safe. Creating the lease is atomic and the lease is read back after it is written
 (compare-after-write): locally a complete temporary file is hard-linked onto the lease name
 (`link` fails if the name exists, even on NFS), so a reader never sees half a lease; in a store
-that fsspec reaches with an exclusive-create mode ("xb": gcsfs sends `ifGenerationMatch=0`,
-s3fs `If-None-Match: *`, the memory store checks), that create. A takeover first wins a marker
+that fsspec reaches with an exclusive-create mode ("xb": gcsfs uploads with the generation
+precondition `ifGenerationMatch=0`, the memory store checks), that create. A takeover first wins a marker
 named after the stale lease's token (the same exclusive create), reads the lease again, and
 only then replaces it, so two processes never both take over one stale lease. Where the store
 offers no exclusive create (gs:// through TensorFlow's filesystem when gcsfs is absent, or a
