@@ -15,14 +15,14 @@ Why this is safe. Creating the lease is atomic and the lease is read back after 
 (compare-after-write): locally a complete temporary file is hard-linked onto the lease name
 (`link` fails if the name exists, even on NFS), so a reader never sees half a lease; in a store
 that fsspec reaches with an exclusive-create mode ("xb": gcsfs uploads with the generation
-precondition `ifGenerationMatch=0`, the memory store checks), that create. A takeover first wins a marker
-named after the stale lease's token (the same exclusive create), reads the lease again, and
-only then replaces it, so two processes never both take over one stale lease. Where the store
-offers no exclusive create (gs:// through TensorFlow's filesystem when gcsfs is absent, or a
-plugin without "xb"), creation is check-then-put followed by a settling pause and a read-back:
-docs/checkpoints-and-faults.md says what is then not guaranteed. The lease's I/O follows
-launch/run/paths.py's split: local paths through the OS, schemes fsspec knows through fsspec,
-the rest through etils epath (pipeline/ cannot import launch/).
+precondition `ifGenerationMatch=0`, the memory store checks), that create. A takeover first
+wins a marker named after the stale lease's token (the same exclusive create), reads the
+lease again, and only then replaces it, so two processes never both take over one stale
+lease. Where the store offers no exclusive create (gs:// through TensorFlow's filesystem when
+gcsfs is absent, or a plugin without "xb"), creation is check-then-put followed by a settling
+pause and a read-back: docs/checkpoints-and-faults.md says what is then not guaranteed.
+The lease's I/O follows launch/run/paths.py's split: local paths through the OS, schemes
+fsspec knows through fsspec, the rest through etils epath (pipeline/ cannot import launch/).
 
 A holder that finds its lease taken over (it stalled for longer than STALE_SECONDS and another
 process took the directory) stops at once with exit 1, writing nothing more.
@@ -212,7 +212,12 @@ class _Epath:
             epath.Path(path).unlink()
 
     def age(self, path: str) -> float:
-        return 0.0
+        from etils import epath
+
+        try:
+            return time.time() - float(epath.Path(path).stat().mtime)
+        except (OSError, AttributeError, TypeError, ValueError):
+            return 0.0
 
     def makedirs(self, path: str) -> None:
         pass  # object stores have no folders
@@ -437,6 +442,18 @@ def acquire(directory: str, what: str, *, beside: bool = False,
         _HELD.add(lease)
         return lease
 
+    try:
+        return _take(storage, path, directory, data, what, stale_after, confirmed, hold_it)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):  # made for the lease, left empty: removed
+                os.rmdir(folder)
+        raise
+
+
+def _take(storage, path, directory, data, what, stale_after, confirmed, hold_it) -> Lease:
+    """The acquisition loop: create, or find the holder and refuse, or take a gone holder's
+    lease over (behind a marker only one process can create)."""
     holder = None
     for _ in range(20):
         if storage.create(path, data):
