@@ -174,6 +174,7 @@ def quiet_from_now_on() -> None:
 
     threading.excepthook = one_line
     sys.unraisablehook = lambda args: None
+    sys.excepthook = _one_line_hook(sys.excepthook)
 
 
 @contextlib.contextmanager
@@ -201,15 +202,34 @@ class _NoSpaceTracebacks(logging.Filter):
         return True
 
 
+def _callback_noise(exc: BaseException) -> bool:
+    """An error that native code reports through sys.excepthook when a failed save's event
+    loop has been closed under it (TensorStore's callbacks into Orbax's asyncio loop)."""
+    return no_space(exc) or (isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc))
+
+
+def _one_line_hook(previous):
+    def hook(exc_type, exc, tb):
+        if exc is not None and _callback_noise(exc):
+            logging.getLogger(__name__).error("%s: %s", exc_type.__name__, exc)
+        else:
+            previous(exc_type, exc, tb)
+    return hook
+
+
 @contextlib.contextmanager
 def quiet_tracebacks():
-    """While the block runs, log records of out-of-space errors carry no traceback."""
+    """While the block runs, log records of out-of-space errors carry no traceback, and the
+    errors native callbacks print through sys.excepthook after a failed save are one line."""
     quiet = _NoSpaceTracebacks()
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
         handler.addFilter(quiet)
+    previous_hook = sys.excepthook
+    sys.excepthook = _one_line_hook(previous_hook)
     try:
         yield
     finally:
+        sys.excepthook = previous_hook
         for handler in handlers:
             handler.removeFilter(quiet)
