@@ -220,16 +220,25 @@ def _one_line_hook(previous):
 @contextlib.contextmanager
 def quiet_tracebacks():
     """While the block runs, log records of out-of-space errors carry no traceback, and the
-    errors native callbacks print through sys.excepthook after a failed save are one line."""
+    errors native callbacks report (TensorStore: PyErr_Print, PyErr_WriteUnraisable) after a
+    failed save are one line."""
     quiet = _NoSpaceTracebacks()
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
         handler.addFilter(quiet)
-    previous_hook = sys.excepthook
+    previous_hook, previous_unraisable = sys.excepthook, sys.unraisablehook
     sys.excepthook = _one_line_hook(previous_hook)
+
+    def unraisable(args) -> None:  # TensorStore reports some callback errors this way
+        if args.exc_value is not None and _callback_noise(args.exc_value):
+            logging.getLogger(__name__).error("%s: %s", args.exc_type.__name__, args.exc_value)
+        else:
+            previous_unraisable(args)
+
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
-        sys.excepthook = previous_hook
+        sys.excepthook, sys.unraisablehook = previous_hook, previous_unraisable
         for handler in handlers:
             handler.removeFilter(quiet)
