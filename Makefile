@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 DEMO_DIR ?= demo_out
 PYTEST_ARGS ?=
 
@@ -22,17 +23,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import apache_beam, seqio, jax, flax, optax, orbax.checkpoint, gin"
 	@touch $(STAMP)
 
+# Test-only packages (torch CPU, transformers: the export exactness tests), on top of the runtime
+# lock; `make demo` never installs them.
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r requirements-test.txt
+	$(PY) -c "import torch, transformers"
+	@touch $(TEST_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m launch.demo --output_dir $(DEMO_DIR)
 
 # The whole suite, slow tests included (CI runs this).
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(TEST_STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 # ruff, configured in pyproject.toml (the rules and why).

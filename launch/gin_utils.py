@@ -83,6 +83,15 @@ def parse_gin(gin_files: list[str], gin_bindings: list[str], gin_search_paths: s
             raise GinConfigError(f"gin file {path!r} not found in {search_paths} "
                                  "(add its folder with --gin_search_paths)")
         resolved.append(found)
+    for path in resolved:  # gin would raise a bare UnicodeDecodeError, naming no file
+        try:
+            with open(path, encoding="utf-8") as f:
+                f.read()
+        except UnicodeDecodeError as e:
+            raise GinConfigError(f"gin file {path!r} is not UTF-8 text ({e.reason} at byte "
+                                 f"{e.start})") from None
+        except OSError as e:
+            raise GinConfigError(f"gin file {path!r} cannot be read: {e.strerror or e}") from None
     for directory in search_paths:
         gin.add_config_file_search_path(directory)
     try:

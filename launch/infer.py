@@ -15,14 +15,17 @@ cache (launch/evaluation/predict.py) and written to
 `checkpoint_period` batches kept under `OUTPUT_DIR/tmp-<task>-<shard>/`: a restarted job reuses the
 finished chunks and skips finished tasks, as t5x's does.
 
-Mode 'predict' is supported; 'score' and 'predict_with_aux' are refused with a clear message.
+Mode 'score' (t5x's): every example's log-likelihood of its targets given its inputs (the sum of
+log p over the target tokens, float32, no z-loss; launch/evaluation/score.py) is written instead,
+`{"inputs": {...}, "score": <float>}` per line, in `<task>-score.jsonl-...`. Mode
+'predict_with_aux' is refused with a clear message.
 """
 
 from __future__ import annotations
 
-import re
 import json
 import logging
+import re
 import shutil
 import sys
 
@@ -30,13 +33,15 @@ import jax
 import numpy as np
 import seqio
 
-from launch.run import checkpoints as ckpt_lib
-from launch.inputs import data as data_lib
 from launch import gin_utils
 from launch.cli import entry_point
-from launch.evaluation import defaults as eval_defaults, predict
-from launch.run import paths
+from launch.evaluation import defaults as eval_defaults
+from launch.evaluation import predict
+from launch.evaluation import score as score_lib
+from launch.inputs import data as data_lib
 from launch.partitioning import PjitPartitioner
+from launch.run import checkpoints as ckpt_lib
+from launch.run import paths
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
 
@@ -66,15 +71,19 @@ def _task_examples(task: seqio.Task, cfg: DatasetConfig, split: str, lengths: di
     return raw, features
 
 
-def _write_chunk(path: str, raw: list[dict], predictions: list[list[int]], vocabulary,
-                 output_ids: bool) -> None:
+def _write_chunk(path: str, raw: list[dict], outputs: list, vocabulary, output_ids: bool,
+                 mode: str) -> None:
+    """One line per example: t5x's `{"inputs", "prediction"}` or `{"inputs", "score"}`."""
     with paths.atomic_writer(path) as f:
-        for example, ids in zip(raw, predictions):
+        for example, output in zip(raw, outputs):
             record = {"inputs": {k: _json_compat(v) for k, v in example.items()
-                                 if k.endswith("_pretokenized")},
-                      "prediction": vocabulary.decode(ids)}
-            if output_ids:
-                record["prediction_tokens"] = list(ids)
+                                 if k.endswith("_pretokenized")}}
+            if mode == "score":
+                record["score"] = float(output)
+            else:
+                record["prediction"] = vocabulary.decode(output)
+                if output_ids:
+                    record["prediction_tokens"] = list(output)
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -94,10 +103,12 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
     Arguments are t5x's infer(). `write_fn`, `merge_fn` and `train_state_initializer_cls` name
     t5x internals and must stay unset; `keep_aux_as_numpy` has no effect in 'predict' mode;
     `checkpoint_ds_iter` is honoured through the chunk files (a chunk is the unit of resumption).
+    `mode='score'` writes log-likelihoods instead of decoded text (the module docstring).
     """
-    if mode != "predict":
-        raise ValueError(f"infer_script.infer.mode={mode!r}: only 'predict' is supported here "
-                         "('score' and 'predict_with_aux' are not); decoding is greedy")
+    if mode not in ("predict", "score"):
+        raise ValueError(f"infer_script.infer.mode={mode!r}: 'predict' (greedy decoding) and "
+                         "'score' (log-likelihood of the targets) are supported here; "
+                         "'predict_with_aux' is not")
     for name, value in (("write_fn", write_fn), ("merge_fn", merge_fn),
                         ("train_state_initializer_cls", train_state_initializer_cls)):
         if value is not None:
@@ -153,11 +164,11 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
             if checkpoint_ds_iter and paths.exists(chunk_path):
                 continue  # done by an earlier run
             rows = range(start, min(start + chunk_rows, len(raw)))
-            decoded = predict.decode_examples(params, trainer.config,
-                                              [(i, features[i]) for i in rows],
-                                              batch_size=batch_size)
-            _write_chunk(chunk_path, [raw[i] for i in rows], [ids for _, ids in decoded],
-                         vocabulary, output_ids)
+            run = score_lib.score_examples if mode == "score" else predict.decode_examples
+            outputs = run(params, trainer.config, [(i, features[i]) for i in rows],
+                          batch_size=batch_size)
+            _write_chunk(chunk_path, [raw[i] for i in rows], [out for _, out in outputs],
+                         vocabulary, output_ids, mode)
             log.info("%s: %d/%d examples", task.name, rows.stop, len(raw))
         if merge_chunked_results:
             chunks = [paths.join(tmp, n) for n in paths.listdir(tmp)
@@ -170,7 +181,7 @@ def infer(*, mode: str = "predict", model=None, dataset_cfg: DatasetConfig,
             paths.write_text_atomic(final + ".COMPLETED", json.dumps({
                 "checkpoint": path, "step": step, "split": split, "split_note": note,
                 "examples": len(raw), "task_feature_lengths": lengths}))
-        log.info("task %s: %d predictions in %s", task.name, len(raw), final)
+        log.info("task %s: %d %s outputs in %s", task.name, len(raw), mode, final)
     if not outputs:
         raise eval_defaults.SplitError(f"no task of {dataset_cfg.mixture_or_task_name!r} has a "
                                        f"{split!r} split")

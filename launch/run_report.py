@@ -19,6 +19,7 @@ import html
 import io
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -177,8 +178,50 @@ def data_sections(prep_dir: str) -> str:
                      for s in prep_report.report_sections(summary))
 
 
+def newest_lm_eval_results(lm_eval_dir: str) -> str | None:
+    """The newest lm-eval results_<time>.json under `lm_eval_dir` (lm-eval writes them in a
+    sub-folder named after the model)."""
+    found = []
+    for folder, _, files in os.walk(lm_eval_dir):
+        found += [os.path.join(folder, f) for f in files
+                  if f.startswith("results_") and f.endswith(".json")]
+    return max(found, key=os.path.getmtime) if found else None
+
+
+def lm_eval_section(lm_eval_dir: str | None, export_dir: str | None) -> str:
+    """Benchmark scores (lm-eval's results file) and where the transformers export is."""
+    e = html.escape
+    parts = []
+    results = newest_lm_eval_results(lm_eval_dir) if lm_eval_dir else None
+    if results:
+        record = json.loads(paths.read_text(results))
+        rows = []
+        for task, metrics in sorted(record.get("results", {}).items()):
+            for key, value in sorted(metrics.items()):
+                if "," not in key or "_stderr," in key or not isinstance(value, (int, float)):
+                    continue
+                metric, _, filt = key.partition(",")
+                stderr = metrics.get(f"{metric}_stderr,{filt}")
+                err = f"± {stderr:.4f}" if isinstance(stderr, (int, float)) else ""
+                shots = record.get("n-shot", {}).get(task, 0)
+                rows.append(f"<tr><td>{e(task)}</td><td>{shots}</td><td>{e(metric)}</td>"
+                            f"<td>{value:.4g}</td><td>{e(err)}</td></tr>")
+        model_args = record.get("config", {}).get("model_args", "")
+        parts.append(
+            "<h2>Benchmark evaluation (lm-evaluation-harness, JAX backend)</h2>"
+            f"<p>From {e(results)} (model_args: {e(str(model_args))}).</p>"
+            "<table><tr><th>task</th><th>shots</th><th>metric</th><th>value</th>"
+            f"<th>stderr</th></tr>{''.join(rows)}</table>")
+    if export_dir and paths.exists(os.path.join(export_dir, "config.json")):
+        parts.append(f"<h2>Export</h2><p>transformers folder: {e(export_dir)} (load it with "
+                     "<code>AutoModelForCausalLM.from_pretrained</code>, the tokenizer with "
+                     "<code>trust_remote_code=True</code>; its README.md is the model card).</p>")
+    return "".join(parts)
+
+
 def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | None,
-           mixture: dict[str, Any] | None) -> str:
+           mixture: dict[str, Any] | None, lm_eval_dir: str | None = None,
+           export_dir: str | None = None) -> str:
     e = html.escape
     sections = ["<h1>Run report</h1>"]
     if prep_dir:
@@ -189,9 +232,10 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
                      f"source is recorded in its row).</p>" if mixture.get("stream") else "")
         sections.append("<h2>Token mixture</h2>" + read_from
                         + mixture_chart(mixture["delivered"], mixture["weights"]))
+        delivered_total = max(1, sum(mixture["delivered"].values()))
         rows = "".join(
             f"<tr><td>{e(n)}</td><td>{100 * w:.1f} %</td>"
-            f"<td>{100 * mixture['delivered'].get(n, 0) / max(1, sum(mixture['delivered'].values())):.1f} %</td></tr>"
+            f"<td>{100 * mixture['delivered'].get(n, 0) / delivered_total:.1f} %</td></tr>"
             for n, w in sorted(mixture["weights"].items()))
         sections.append(f"<table><tr><th>task</th><th>weight</th><th>delivered</th></tr>{rows}"
                         "</table>")
@@ -214,6 +258,7 @@ def render(*, prep_dir: str | None, model_dir: str | None, samples_path: str | N
         sections.append(f"<h2>Samples (checkpoint step {record['step']}, temperature "
                         f"{record['temperature']}, top-k {record['top_k']})</h2>"
                         f"<ul class=samples>{items}</ul>")
+    sections.append(lm_eval_section(lm_eval_dir, export_dir))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Run report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
@@ -240,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="the run's data seed (default: from its latest checkpoint)")
     parser.add_argument("--use_cached", action="store_true")
+    parser.add_argument("--lm_eval_dir", default=None,
+                        help="the --output_path of launch.lm_eval (its newest results file)")
+    parser.add_argument("--export_dir", default=None, help="the launch.export_hf folder")
     parser.add_argument("--output", required=True, help="the HTML file to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -248,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mixture_spec and args.model_dir:
         mixture = _mixture_section(args)
     page = render(prep_dir=args.prep_dir, model_dir=args.model_dir, samples_path=args.samples,
-                  mixture=mixture)
+                  mixture=mixture, lm_eval_dir=args.lm_eval_dir, export_dir=args.export_dir)
     paths.write_text_atomic(paths.resolve(args.output), page)
     print(f"run report: {args.output}")
     return 0

@@ -4,11 +4,12 @@
         --checkpoint=runs/tiny --vocabulary=demo_out/tokenizer/spm.model \
         --prompt="The history of" --prompt="def fibonacci(" --max_new_tokens=64
 
-`--gin_file` takes the run's own `MODEL_DIR/config.gin` (the model and optimizer exactly as trained),
-or a model file (gin/models/palm_*.gin) with bindings, like every other entry point. `--checkpoint`
-is a `checkpoint_<step>` folder or a MODEL_DIR, whose latest checkpoint is used. Prompts are encoded
-with the SentencePiece vocabulary, decoded with a KV cache (model/decoding.py), and the results are
-printed and, with `--output`, written as JSON. The same seed, prompts and settings give the same text.
+`--gin_file` takes the run's own `MODEL_DIR/config.gin` (the model and optimizer exactly as
+trained), or a model file (gin/models/palm_*.gin) with bindings, like every other entry point.
+`--checkpoint` is a `checkpoint_<step>` folder or a MODEL_DIR, whose latest checkpoint is used.
+Prompts are encoded with the SentencePiece vocabulary, decoded with a KV cache
+(model/decoding.py), and the results are printed and, with `--output`, written as JSON. The same
+seed, prompts and settings give the same text.
 """
 
 from __future__ import annotations
@@ -20,17 +21,14 @@ import os
 import sys
 import time
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch.run import checkpoints as ckpt_lib
 from launch import gin_utils
+from launch.evaluation import restore
+from launch.run import checkpoints as ckpt_lib
 from launch.run import paths
-from launch.run.checksums import CheckpointCorrupt
-from launch.partitioning import PjitPartitioner
-from launch.trainer import Trainer
 from launch.utils import RestoreCheckpointConfig
 from model import decoding
 from model.config import PalmConfig
@@ -46,27 +44,10 @@ def checkpoint_path(path: str) -> str:
     return found
 
 
-def _configured(cls):
-    """The gin-configured version of `cls` when a parsed gin file registered it (a run's
-    config.gin binds the trainer's optimizer), else the class itself."""
-    try:
-        return gin.get_configurable(f"{cls.__module__}.{cls.__name__}")
-    except ValueError:
-        return cls
-
-
 def load_params(path: str, config: PalmConfig):
-    """The parameters of the checkpoint at `path`, restored onto this machine's devices."""
-    trainer = _configured(Trainer)(model=config, partitioner=_configured(PjitPartitioner)())
-    try:
-        state, _ = ckpt_lib.restore_from(path, trainer.abstract_state())
-    except CheckpointCorrupt:
-        raise  # the files are damaged: not a configuration mismatch
-    except (ValueError, KeyError) as e:
-        raise ValueError(
-            f"checkpoint {path} does not match the configured model/optimizer ({e}); pass the "
-            "run's own config with --gin_file=MODEL_DIR/config.gin") from e
-    return state.params, int(jax.device_get(state.step))
+    """The parameters and step of the checkpoint at `path` (launch/evaluation/restore.py)."""
+    params, step, _ = restore.load_params(path, config)
+    return params, step
 
 
 def sample(params, config: PalmConfig, vocabulary, prompts: list[str], *, max_new_tokens: int,

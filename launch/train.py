@@ -53,7 +53,7 @@ from launch.utils import CheckpointConfig, DatasetConfig
 from model import flops
 from model.config import PalmConfig
 from model.train_step import normalise
-from pipeline import disk_space, output_lease
+from pipeline import disk_space, file_checksums, output_lease
 
 log = logging.getLogger("launch")
 
@@ -586,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     except (preflight.PreflightError, output_lease.LeaseHeld) as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
+    except file_checksums.DataCorrupt as e:  # not bad usage: the data broke (exit 1)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except Exception as e:
         if not disk_space.no_space(e):
             raise

@@ -5,7 +5,8 @@ and the config hash of the current spec. Outputs are written to `_staging/<sourc
 published after the whole pipeline succeeded: delete the old manifest first, then the old
 files, move the staged files in, and write the new manifest last (through a temporary name
 and a rename). A crash at any point leaves no manifest, so the source is redone next time;
-a complete-looking folder is always really complete.
+a complete-looking folder is always really complete. The manifest lists every file's size and
+CRC32C (`checksums`), which `python -m launch.data_verify` checks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import json_files, publish as publishing, writers
+from pipeline import file_checksums, json_files, publish as publishing, writers
 
 MANIFEST = "manifest.json"
 STAGING = publishing.STAGING
@@ -62,7 +63,9 @@ def publish(output_dir: str, source: str, manifest: dict[str, Any]) -> str:
     old_manifest = FileSystems.join(final, MANIFEST)
     publishing.delete_tree(old_manifest)  # first: a crash from here on leaves no manifest
     names = publishing.publish_folder(output_dir, source)
-    manifest = dict(manifest, complete=True, files=names)
+    # Size and CRC32C of every file, checked by python -m launch.data_verify.
+    manifest = dict(manifest, complete=True, files=names,
+                    checksums=file_checksums.checksum_files(final, names))
     tmp = FileSystems.join(final, MANIFEST + ".tmp")
     json_files.write_json(tmp, manifest)
     FileSystems.rename([tmp], [old_manifest])

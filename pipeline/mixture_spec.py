@@ -89,11 +89,17 @@ def load_mixture_spec(path: str, *, data_dir: str | None = None,
                       vocabulary: str | None = None) -> MixtureSpec:
     if not os.path.exists(path):
         raise MixtureSpecError(f"mixture spec not found: {path!r}")
-    with open(path, encoding="utf-8") as f:
-        try:
+    try:
+        with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise MixtureSpecError(f"{path}: not valid YAML: {e}") from None
+    except yaml.YAMLError as e:
+        raise MixtureSpecError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise MixtureSpecError(f"{path}: not a YAML text file (not UTF-8: {e.reason} at byte "
+                               f"{e.start})") from None
+    except OSError as e:  # a folder, no permission
+        raise MixtureSpecError(f"{path}: cannot read the mixture spec: {e.strerror or e}") \
+            from None
     try:
         model = parse_model(MixtureSpecModel, raw, file=path)
     except SpecError as e:

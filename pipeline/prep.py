@@ -44,6 +44,11 @@ from pipeline.stages import CountDocuments, SelectLineExamples, metrics_namespac
 log = logging.getLogger("pipeline.prep")
 
 
+class JobFailed(RuntimeError):
+    """The Beam job itself failed (a worker died, a runner error): nothing was published, and
+    rerunning the same command redoes the unfinished sources (exit 1)."""
+
+
 class EmptySourceError(RuntimeError):
     """A source ended with no document and the spec does not allow it (outputs are written;
     the job exits 1 so that a pipeline of jobs stops here)."""
@@ -240,8 +245,16 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with ProgressMonitor("prep", runner, order, known.progress_seconds):
             build_pipeline(p, spec, todo, units, output_dir)
             log.info("running %d source(s) on %s", len(todo), runner)
-            result = p.run()
-            result.wait_until_finish()
+            try:
+                result = p.run()
+                result.wait_until_finish()
+            except Exception as e:  # the runner's own error: worker death, lost channel, ...
+                log.debug("the Beam job failed", exc_info=True)
+                lines = [line for line in str(e).strip().splitlines() if line.strip()]
+                raise JobFailed(
+                    f"the Beam job failed ({type(e).__name__}: {lines[-1] if lines else e}); "
+                    f"nothing was published in {output_dir} (no source got a manifest): rerun "
+                    f"the same command to redo it") from e
         counters = collect_counters(result)
     wall = round(time.time() - started, 2)
 
@@ -312,17 +325,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, readers.ReaderError, FlagError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except EmptySourceError as e:
+    except Exception as e:  # a full disk (also when the Beam job failed of it), then the rest
+        if disk_space.no_space(e):
+            return disk_space.exit_status(e, "the prep outputs",
+                                          output_lease.flag_value(argv, "--output_dir"))
+        if not isinstance(e, (EmptySourceError, JobFailed)):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except Exception as e:
-        if not disk_space.no_space(e):
-            raise
-        return disk_space.exit_status(e, "the prep outputs",
-                                      output_lease.flag_value(argv, "--output_dir"))
     return 0
 
 
 if __name__ == "__main__":
     process_group.end_workers_on_signal()  # a stopped job stops its Beam workers
+    process_group.fail_job_when_a_worker_dies("nothing was published (no source got a manifest)")
     sys.exit(main())

@@ -6,6 +6,12 @@ would otherwise run on until they notice their control channel is gone. `end_wor
 makes the job the leader of its own process group when no terminal is attached (a terminal's
 shell already gives each job its own group, and Ctrl-C must keep reaching it), and on SIGTERM or
 SIGINT stops every process of that group, or, failing that, every descendant, before exiting.
+
+A worker that dies mid-job (SIGKILL, the OOM killer) can leave the DirectRunner waiting forever
+for the bundle it held: Beam only raises "Worker subprocess exited with return code N" in the
+thread that watched it. `fail_job_when_a_worker_dies` turns that into the end of the job: one
+message, the other workers stopped, exit 1 (nothing is published before the job succeeded, so a
+rerun of the same command redoes it).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+import threading
 
 import psutil
 
@@ -70,3 +78,37 @@ def end_workers_on_signal() -> None:
             pass
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _handle)
+
+
+
+_WORKER_DIED = "Worker subprocess exited with return code"
+
+
+def fail_job_when_a_worker_dies(what: str = "nothing was published") -> None:
+    """Ends the job (exit 1) when a DirectRunner worker process dies (call once, in the job's
+    main process); `what` says what the failed job left."""
+    previous = threading.excepthook
+
+    def hook(args):
+        if args.thread is not None and args.thread.name == "run_worker" and \
+                _WORKER_DIED in str(args.exc_value):
+            code = str(args.exc_value).rsplit(" ", 1)[-1]
+            sys.stderr.write(f"error: the Beam job failed (a worker process died, exit code "
+                             f"{code}); {what}: rerun the same command to redo it\n")
+            sys.stderr.flush()
+            workers = _descendants()  # not stop_workers: signal() is main-thread only
+            for proc in workers:
+                try:
+                    proc.terminate()
+                except psutil.Error:
+                    pass
+            for proc in psutil.wait_procs(workers, timeout=GRACE_SECONDS)[1]:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            logging.shutdown()
+            os._exit(1)  # the runner would wait for the dead worker's bundle forever
+        previous(args)
+
+    threading.excepthook = hook

@@ -48,7 +48,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 
-from pipeline import stage_registry
+from pipeline import langid, stage_registry
 from pipeline.corpus_stage import SectionContext
 from pipeline.validation import (Bool, Fraction, Int, KeyProblem, PositiveInt, SpecError, SpecModel,
                                  Str, StrList, one_or_list, kind, model_from_signature,
@@ -164,11 +164,25 @@ def reserved_names() -> set[str]:
 # The spec's models (pipeline/validation.py). The per-document steps' parameters and the corpus
 # stages' sections come from the registry, so the models are built from it.
 
+MAX_NAME = 100  # file systems allow 255 bytes per folder name; outputs add suffixes
+
+
 def _folder_name(name: str) -> str:
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise ValueError(f"'{name}' must be non-empty and use only letters, digits, '-', '_' "
-                         "and '.' (it names a folder)")
+    if not name or not all(c.isalnum() or c in "-_." for c in name) or name in (".", ".."):
+        raise ValueError(f"'{name[:MAX_NAME]}' must be non-empty and use only letters, digits, "
+                         "'-', '_' and '.' (it names a folder)")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"'{name[:20]}...' has {len(name)} characters, at most {MAX_NAME} "
+                         "(it names a folder)")
     return name
+
+
+def _language_codes(codes: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [c for c in codes if c not in langid.LANGUAGES]
+    if unknown:
+        raise ValueError(f"'{unknown[0]}' is not an ISO 639 code the language identifier knows "
+                         f"(e.g. en, de, fr, zh; a list of codes, e.g. [en, de])")
+    return codes
 
 
 NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
@@ -193,7 +207,8 @@ class SourceModel(SpecModel):
     text_field: Str = "text"
     id_field: Str | None = None
     url_field: Str | None = None
-    languages: StrList = Field((), description="ISO 639 codes kept by langid (empty: any)")
+    languages: Annotated[StrList, AfterValidator(_language_codes)] = Field(
+        (), description="ISO 639 codes kept by langid (empty: any)")
     extensions: StrList = Field((), description="file extensions read (text_dir, code_dir)")
     stages: dict[str, Any] = {}
     dataset: Str | None = Field(None, description="tfds: the dataset, e.g. 'my_corpus:1.0.0'")
@@ -279,6 +294,11 @@ def load_spec(path: str) -> PrepSpec:
         raw = yaml.safe_load(_read_text(path))
     except FileNotFoundError:
         raise SpecError(f"{path}: spec file not found") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not a YAML text file (not UTF-8: {e.reason} at byte "
+                        f"{e.start})") from None
+    except OSError as e:  # a folder, no permission
+        raise SpecError(f"{path}: cannot read the spec file: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{path}: not valid YAML: {e}") from None
     if "://" in path:

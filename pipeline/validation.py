@@ -82,10 +82,11 @@ class KeyProblem(ValueError):
 # Booleans are not numbers, numbers are not strings: YAML's `yes` or `"3"` are mistakes.
 Bool = Annotated[bool, Strict()]
 Int = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]  # an int is a number too (YAML writes 1 for 1.0)
+# An int is a number too (YAML writes 1 for 1.0); .nan and .inf are not numbers a spec means.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Str = Annotated[str, Strict()]
 PositiveInt = Annotated[int, Strict(), Field(ge=1)]
-Fraction = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
+Fraction = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 def one_or_list(value: Any) -> Any:
@@ -187,6 +188,7 @@ def key_path(loc: list[Any]) -> str:
 _EXPECTED = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
              "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
              "tuple_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+             "finite_number": "a finite number",
              "model_attributes_type": "a mapping"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
            "less_than_equal": "<="}

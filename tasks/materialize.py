@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from pipeline import disk_space, output_lease
+from pipeline import disk_space, file_checksums, output_lease
 from tasks import stream_format
 from tasks.stream_format import StreamError
 
@@ -245,8 +245,9 @@ class _WriteShard(beam.DoFn):
             stream_format.write_shard(local, [record for _, record in rows])
             _, sources = stream_format.decode_rows([r for _, r in rows], self.length)
             tokens_per_source += np.bincount(sources.ravel(), minlength=self.num_sources)
+            size, crc = file_checksums.crc32c_of(local)
             tf.io.gfile.copy(local, os.path.join(self.staging, name), overwrite=True)
-        stats = {"shard": shard, "file": name, "rows": len(rows),
+        stats = {"shard": shard, "file": name, "rows": len(rows), "bytes": size, "crc32c": crc,
                  "tokens_per_source": tokens_per_source.tolist()}
         with tf.io.gfile.GFile(os.path.join(self.staging, STATS_DIR, f"{shard:05d}.json"),
                                "w") as f:
@@ -502,7 +503,8 @@ def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registrat
         "budget_rows": budget_rows,
         "rows": rows,
         "tokens": total,
-        "shards": [{"file": s["file"], "rows": s["rows"]} for s in shards],
+        "shards": [{"file": s["file"], "rows": s["rows"], "bytes": s["bytes"],
+                    "crc32c": s["crc32c"]} for s in shards],
         "sources": [{"task": p.task, "weight": p.weight, "tokens_available": p.tokens_available,
                      "quota_tokens": round(p.quota), "epochs": p.epochs,
                      "tokens": int(per_source[p.index]),

@@ -8,7 +8,10 @@ pipeline, because `run_pipeline` constructs its transforms itself and offers no 
   fixed-shard sink, which deals examples round-robin from a random first shard, so two runs
   on the same data wrote different files. The files keep seqio's names
   (`<split>.tfrecord-0000i-of-0000N`, every shard present, empty or not) and format, so
-  seqio reads the cache as before.
+  seqio reads the cache as before. Each shard's size and CRC32C go into
+  `checksums.<split>.json` (beside `info.<split>.json`); the writer's output is that file's
+  path, so seqio's COMPLETED marker, which waits on it, comes after it
+  (`python -m launch.data_verify` checks them).
 
 `seqio_substitutions(progress_dir)` is the context manager that swaps both in and puts
 seqio's classes back afterwards.
@@ -19,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
+import os
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -26,7 +31,9 @@ import seqio
 import tensorflow as tf
 from seqio import beam_utils
 
-from pipeline import progress
+from pipeline import file_checksums, progress
+
+CHECKSUMS_FORMAT = 1
 
 
 class PreprocessTaskWithProgress(beam_utils.PreprocessTask):
@@ -59,12 +66,29 @@ def shard_name(prefix: str, shard: int, num_shards: int) -> str:
     return f"{prefix}-{shard:05d}-of-{num_shards:05d}"
 
 
-def _write_shard(element, prefix: str, num_shards: int) -> str:
+def _write_shard(element, prefix: str, num_shards: int) -> tuple[str, dict]:
+    """Writes one shard; (its file name, its size and CRC32C)."""
     shard, records = element
     path = shard_name(prefix, shard, num_shards)
     with tf.io.TFRecordWriter(path) as writer:
         for _, record in sorted(records):
             writer.write(record)
+    size, crc = file_checksums.crc32c_of(path)
+    return os.path.basename(path), {"bytes": size, file_checksums.ALGORITHM: crc}
+
+
+def checksums_path(prefix: str) -> str:
+    """`checksums.<split>.json` beside seqio's `info.<split>.json`, for the shards `prefix`*."""
+    directory, name = os.path.split(prefix)
+    return os.path.join(directory, f"checksums.{name.split('.tfrecord')[0]}.json")
+
+
+def _write_checksums(files: list[tuple[str, dict]], prefix: str) -> str:
+    path = checksums_path(prefix)
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+        json.dump({"format": CHECKSUMS_FORMAT, "algorithm": file_checksums.ALGORITHM,
+                   "files": dict(sorted(files))}, f, indent=1)
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
     return path
 
 
@@ -90,6 +114,8 @@ class DeterministicWriteExampleTfRecord(beam_utils.WriteExampleTfRecord):
             | "GroupByShard" >> beam.GroupByKey()
             | "DropMarkers" >> beam.MapTuple(lambda i, rs: (i, [r for r in rs if r is not None]))
             | "WriteShard" >> beam.Map(_write_shard, prefix, n)
+            | "AllShards" >> beam.combiners.ToList()
+            | "WriteChecksums" >> beam.Map(_write_checksums, prefix)
         )
 
 

@@ -12,6 +12,9 @@ indices (position in manifest["sources"]) -- no pickle, readable by any language
 
 The reader is Grain's ArrayRecordDataSource (random access by record index; opening a stream
 reads each file's index, never its rows), so reading rows [a, a + n) costs the same for any a.
+Riegeli checks each chunk's hash whenever it is read; a failure is raised as
+`file_checksums.DataCorrupt` naming the file and the record. The manifest lists each file's size
+and CRC32C for `python -m launch.data_verify`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+
+from pipeline import file_checksums
 
 MANIFEST = "manifest.json"
 FORMAT = "palm-packed-rows/1"
@@ -73,7 +78,8 @@ def write_synthetic(stream_dir: str, tokens: np.ndarray, sources: np.ndarray,
         name = shard_name(shard, num_shards)
         write_shard(os.path.join(stream_dir, name),
                     [encode_row(tokens[i], sources[i]) for i in range(lo, hi)])
-        shards.append({"file": name, "rows": hi - lo})
+        size, crc = file_checksums.crc32c_of(os.path.join(stream_dir, name))
+        shards.append({"file": name, "rows": hi - lo, "bytes": size, "crc32c": crc})
     counts = np.bincount(sources.ravel(), minlength=len(source_names))
     manifest = {"format": FORMAT, "mixture": "synthetic", "task_name": "synthetic.stream",
                 "sequence_length": length, "rows": rows, "tokens": int(tokens.size),
@@ -113,8 +119,18 @@ class StreamReader:
         self.manifest = read_manifest(stream_dir)
         self.sequence_length = int(self.manifest["sequence_length"])
         self.sources = list(self.manifest["sources"])
-        paths = [os.path.join(stream_dir, s["file"]) for s in self.manifest["shards"]]
-        self._source = grain.ArrayRecordDataSource(paths)
+        self._paths = [os.path.join(stream_dir, s["file"]) for s in self.manifest["shards"]]
+        self._starts = np.cumsum([0] + [int(s["rows"]) for s in self.manifest["shards"]])
+        try:
+            self._source = grain.ArrayRecordDataSource(self._paths)
+        except RuntimeError as e:  # a damaged index (the file's end): name the file
+            for path in self._paths:
+                try:
+                    grain.ArrayRecordDataSource([path])
+                except RuntimeError as damage:
+                    raise file_checksums.DataCorrupt(path, "the record index",
+                                                     str(damage)) from None
+            raise file_checksums.DataCorrupt(stream_dir, "the record index", str(e)) from None
         self.num_rows = len(self._source)
         if self.num_rows != int(self.manifest["rows"]):
             raise StreamError(f"{stream_dir}: the shard files hold {self.num_rows} rows, the "
@@ -133,5 +149,23 @@ class StreamReader:
         if count == 0:
             return (np.zeros([0, self.sequence_length], np.int32),
                     np.zeros([0, self.sequence_length], np.uint8))
-        records = self._source.__getitems__(range(start, start + count))
+        try:
+            records = self._source.__getitems__(range(start, start + count))
+        except RuntimeError as e:  # Riegeli's chunk hash (checked on every read) failed
+            raise self._damage(start, count, e) from None
         return decode_rows(records, self.sequence_length)
+
+    def _damage(self, start: int, count: int, error: Exception) -> file_checksums.DataCorrupt:
+        """The first row of [start, start + count) that fails to read, as file and record
+        (rows are re-read one by one: only after a failure)."""
+        bad, detail = start, str(error)
+        for row in range(start, start + count):
+            try:
+                self._source[row]
+            except RuntimeError as e:
+                bad, detail = row, str(e)
+                break
+        shard = int(np.searchsorted(self._starts, bad, side="right")) - 1
+        return file_checksums.DataCorrupt(
+            self._paths[shard], f"record {bad - int(self._starts[shard])} (stream row {bad})",
+            detail)

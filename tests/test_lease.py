@@ -290,10 +290,13 @@ def _wait_for(path: str, proc: subprocess.Popen, seconds: float = 300) -> None:
 
 
 def _readers_work_on(run: str, tmp_path) -> None:
-    """launch.sample, launch.eval and launch.infer on a run whose trainer is live."""
+    """launch.sample, launch.eval, launch.infer and launch.export_hf on a run whose trainer is
+    live."""
     from launch import eval as eval_cli
+    from launch import export_hf
     from launch import infer as infer_cli
     from launch import sample as sample_cli
+    from tests import hf_fixtures
     from tests.train_tasks import TEXT_TO_TEXT
 
     common = ["--gin_file=gin/models/palm_tiny.gin", f"--gin.CHECKPOINT_PATH='{run}/checkpoint_0'",
@@ -311,9 +314,12 @@ def _readers_work_on(run: str, tmp_path) -> None:
                            "--gin.utils.DatasetConfig.split='validation'",
                            f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'infer'}'",
                            "--gin.TASK_FEATURE_LENGTHS={'inputs': 8, 'targets': 8}"]) == 0
+    vocabulary = hf_fixtures.train_vocabulary(str(tmp_path / "vocab"), vocab_size=400)
+    assert export_hf.main([f"--checkpoint={run}/checkpoint_0", f"--vocabulary={vocabulary}",
+                           f"--output_dir={tmp_path / 'hf'}"]) == 0
 
 
-@pytest.mark.slow  # three trainers and three readers: about two minutes
+@pytest.mark.slow  # three trainers and four readers: two to four minutes
 def test_two_trainers_readers_on_a_live_run_and_takeover_after_kill_9(train_env, tmp_path,
                                                                       monkeypatch):
     from tests.train_tasks import train_args

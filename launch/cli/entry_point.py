@@ -15,6 +15,7 @@ from launch import gin_utils
 from launch.cli import gin_checks, multihost
 from launch.evaluation import defaults as eval_defaults
 from launch.run.checksums import CheckpointCorrupt
+from pipeline.file_checksums import DataCorrupt
 
 # Errors of input the user can fix: a missing split, no checkpoint at the path, a damaged one.
 USER_ERRORS = (eval_defaults.SplitError, FileNotFoundError, CheckpointCorrupt)
@@ -39,4 +40,7 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> in
     except USER_ERRORS as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
+    except DataCorrupt as e:  # not bad usage: a data file is damaged (exit 1)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0

@@ -3,7 +3,8 @@
 gin reports a syntax error in a `--gin_bindings` value as "(line 13)" of the bindings joined
 together, and a value of the wrong type (BATCH_SIZE = 'eight') only when some constructor chokes
 on it, as a raw TypeError. Here a syntax error is traced to its flag or file line, and t5x's
-run-config macros are type-checked right after parsing, before anything runs.
+run-config macros are type-checked (and counts checked to be positive) right after parsing,
+before anything runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ MACRO_TYPES = {
     "TASK_FEATURE_LENGTHS": (dict, type(None)), "INITIAL_CHECKPOINT_PATH": (str, type(None)),
     "CHECKPOINT_PATH": (str,), "EVAL_OUTPUT_DIR": (str,), "MIXTURE_OR_TASK_SPLIT": (str,),
 }
+# Macros whose value must also be positive (a count), checked with the types.
+POSITIVE = ("TRAIN_STEPS", "BATCH_SIZE")
 _INCLUDE = re.compile(r"\s*include\s+['\"](.+)['\"]")
 
 
@@ -108,6 +111,9 @@ def macro_type_errors(files: list[str], bindings: list[str], resolve) -> list[st
         if not ok:
             wanted = " or ".join("None" if t is type(None) else t.__name__ for t in types)
             errors.append(f"{name} = {value!r} is a {type(value).__name__}, {wanted} expected "
+                          f"(bound at {where_bound(name, files, bindings, resolve)})")
+        elif name in POSITIVE and value <= 0:
+            errors.append(f"{name} = {value!r} must be positive "
                           f"(bound at {where_bound(name, files, bindings, resolve)})")
     return errors
 

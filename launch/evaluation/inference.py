@@ -1,12 +1,16 @@
-"""Decoding evaluation during training and in launch.eval (t5x's `infer_eval_dataset_cfg`).
+"""Decoding and scoring evaluation during training and in launch.eval (t5x's
+`infer_eval_dataset_cfg`).
 
 As in t5x, a `seqio.Evaluator` (the class bound to `inference_evaluator_cls`, with its loggers)
 reads every task of the mixture that has the split and metric functions, converts it with the
-decoder feature converter (unpacked), and calls our `predict_fn` (launch/evaluation/predict.py: greedy
-decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary, applies
-its postprocessor and its metric functions, and its loggers write
-`<log_dir>/inference_eval/<task>/` (TensorBoard, tags `eval/<metric>`) and
-`<log_dir>/inference_eval/<task>-<step>.jsonl` (inferences) and `<task>-metrics.jsonl`.
+decoder feature converter (unpacked), and calls our `predict_fn` (launch/evaluation/predict.py:
+greedy decoding with the KV cache); seqio then decodes the tokens with the task's vocabulary,
+applies its postprocessor and its metric functions. Tasks whose metrics take scores (seqio's
+`score_metric_fns`: rank classification, tasks/rank_classification.py, the way t5x evaluates
+multiple choice) get our `score_fn` too (launch/evaluation/score.py: the log-likelihood of each
+example's targets). seqio's loggers write `<log_dir>/inference_eval/<task>/` (TensorBoard, tags
+`eval/<metric>`) and `<log_dir>/inference_eval/<task>-<step>.jsonl` (inferences) and
+`<task>-metrics.jsonl`.
 
 `task_feature_lengths = None` lets seqio measure the longest example of each feature, t5x's
 "compute max". Metrics are also returned flat, `inference_eval/<task>/<metric>`, for
@@ -22,8 +26,9 @@ import time
 import jax
 import seqio
 
-from launch.inputs import data as data_lib
 from launch.evaluation import predict
+from launch.evaluation import score as score_lib
+from launch.inputs import data as data_lib
 from launch.utils import DatasetConfig
 from model.config import PalmConfig
 
@@ -70,14 +75,18 @@ class InferenceEvaluator:
             eval_split=cfg.split, use_cached=cfg.use_cached, seed=cfg.seed,
             sequence_length=dict(cfg.task_feature_lengths) if cfg.task_feature_lengths else None,
             use_memory_cache=cfg.use_memory_cache, **kwargs)
+        supported = {seqio.metrics.ModelOutputType.PREDICTION,
+                     seqio.metrics.ModelOutputType.SCORE}
+        self.needs_scores = False
         for task in self.eval_tasks:
             kinds = {m.model_output_type for m in task.metric_objs}
-            unsupported = kinds - {seqio.metrics.ModelOutputType.PREDICTION}
+            unsupported = kinds - supported
             if unsupported:
                 raise ValueError(
                     f"task {task.name!r} has metrics needing {sorted(k.name for k in unsupported)}"
-                    "; decoding evaluation supports prediction metrics (metric_fns taking "
-                    "targets and predictions) only")
+                    "; evaluation supports prediction metrics (metric_fns taking targets and "
+                    "predictions) and score metrics (taking targets and scores) only")
+            self.needs_scores |= seqio.metrics.ModelOutputType.SCORE in kinds
         if not self.eval_tasks:
             log.warning("decoding evaluation: no task of %r has a %r split and metric "
                         "functions; it is skipped", cfg.mixture_or_task_name, cfg.split)
@@ -93,9 +102,12 @@ class InferenceEvaluator:
         Returns the metrics {task: {name: value}} when `wait`; otherwise None, and the future is
         kept for `collect` (t5x's `concurrent_metrics`: scoring overlaps further training)."""
         start = time.perf_counter()
+        score_fn = (score_lib.score_fn(params, self.config, self.cfg.batch_size)
+                    if self.needs_scores else None)
         future, _ = self._evaluator.evaluate(
             compute_metrics=jax.process_index() == 0, step=int(step),  # as t5x: host 0 scores
-            predict_fn=predict.predict_fn(params, self.config, self.cfg.batch_size))
+            predict_fn=predict.predict_fn(params, self.config, self.cfg.batch_size),
+            score_fn=score_fn)
         log.info("decoding evaluation at step %d: %d task(s) decoded in %.1f s", step,
                  len(self.eval_tasks), time.perf_counter() - start)
         if wait:

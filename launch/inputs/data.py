@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ import seqio
 import tensorflow as tf
 
 from launch.utils import DatasetConfig
+from pipeline import file_checksums
 
 log = logging.getLogger("launch")
 
@@ -139,7 +141,45 @@ class TrainStream:
         else:
             ds = tf.data.Dataset.zip(tuple(per_shard)).map(
                 lambda *parts: {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]})
-        return ds.prefetch(2).as_numpy_iterator()
+        return named_damage(ds.prefetch(2).as_numpy_iterator(), self.config)
+
+
+def named_damage(batches: Iterator, config: DatasetConfig) -> Iterator:
+    """`batches`, with tf.data's DataLossError (a TFRecord CRC that failed: it names an offset,
+    not the file) raised as DataCorrupt naming the file and the record."""
+    try:
+        yield from batches
+    except tf.errors.DataLossError as e:
+        raise locate_damage(config, e) from None
+
+
+def data_files(config: DatasetConfig) -> list[str]:
+    """The TFRecord files the config's split is read from: seqio cache shards or the sources'."""
+    _import_module(config)
+    item = lookup(config.mixture_or_task_name)
+    files = []
+    for task in item.tasks if isinstance(item, seqio.Mixture) else [item]:
+        if config.use_cached:
+            prefix = seqio.get_cached_tfrecord_prefix(task.cache_dir, config.split)
+            files += sorted(tf.io.gfile.glob(prefix + "*"))
+        elif config.split in task.source.splits:
+            files += list(task.source.list_shards(config.split))
+    return files
+
+
+def locate_damage(config: DatasetConfig, error: Exception) -> file_checksums.DataCorrupt:
+    """Which file and record tf.data's "corrupted record at <offset>" is in (reads candidate
+    files up to that offset: only after a failure)."""
+    match = re.search(r"corrupted record at (\d+)", str(error))
+    offset = int(match.group(1)) if match else None
+    try:
+        files = data_files(config)
+    except (ValueError, OSError, tf.errors.OpError):  # no cache dir, a source without files
+        files = []
+    found = file_checksums.tfrecord_damage(files, offset)
+    return found or file_checksums.DataCorrupt(
+        f"one of the files of {config.mixture_or_task_name!r} ({config.split})",
+        f"byte {offset}", getattr(error, "message", str(error)).strip())
 
 
 def eval_task_names(config: DatasetConfig) -> list[str]:
@@ -159,7 +199,7 @@ def iter_eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int],
     ds = ds.with_options(_options()).batch(host_batch_size)
     if max_batches is not None and max_batches > 0:
         ds = ds.take(max_batches)
-    for batch in ds.as_numpy_iterator():
+    for batch in named_damage(ds.as_numpy_iterator(), config):
         rows = next(iter(batch.values())).shape[0]
         if rows < host_batch_size:
             batch = {k: np.concatenate([v, np.zeros((host_batch_size - rows,) + v.shape[1:],

@@ -19,15 +19,16 @@ import logging
 import re
 import time
 
-import google_crc32c
 from etils import epath
 
 from launch.run import paths
+from pipeline import file_checksums
 
 log = logging.getLogger("launch")
 FOLDER = "checksums"
 FORMAT = 1
-_CHUNK = 16 << 20
+# (size, CRC32C hex) of a file; a module global so that tests can wrap it
+crc32c_of = file_checksums.crc32c_of
 _OWNER = re.compile(r"(?:^|/)(?:ocdbt\.process_|array_metadatas/process_)(\d+)(?:/|$)")
 
 
@@ -54,17 +55,6 @@ def owner(relpath: str) -> int:
     """The process index that writes the file at `relpath` (inside a checkpoint folder)."""
     match = _OWNER.search(relpath)
     return int(match.group(1)) if match else 0
-
-
-def crc32c_of(path: epath.Path) -> tuple[int, str]:
-    """(size in bytes, CRC32C as 8 hex digits) of a file, read in 16 MiB chunks."""
-    checksum = google_crc32c.Checksum()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            checksum.update(chunk)
-            size += len(chunk)
-    return size, checksum.hexdigest().decode()
 
 
 def _files(directory: epath.Path, prefix: str = "") -> list[str]:
