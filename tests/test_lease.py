@@ -314,7 +314,7 @@ def _readers_work_on(run: str, tmp_path) -> None:
                            "--gin.utils.DatasetConfig.split='validation'",
                            f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'infer'}'",
                            "--gin.TASK_FEATURE_LENGTHS={'inputs': 8, 'targets': 8}"]) == 0
-    vocabulary = hf_fixtures.train_vocabulary(str(tmp_path / "vocab"), vocab_size=400)
+    vocabulary = hf_fixtures.train_vocabulary(str(tmp_path / "vocab"), vocab_size=500)
     assert export_hf.main([f"--checkpoint={run}/checkpoint_0", f"--vocabulary={vocabulary}",
                            f"--output_dir={tmp_path / 'hf'}"]) == 0
 
