@@ -50,27 +50,43 @@ def stage_names(spec: PrepSpec) -> list[str]:
 class _RunStage(beam.PTransform):
     """One corpus stage: docs -> (kept, rejected); its summaries are written to staging."""
 
-    def __init__(self, stage: CorpusStage, config: Any, spec: PrepSpec, dirs: StageDirs):
+    def __init__(self, stage: CorpusStage, config: Any, spec: PrepSpec, dirs: StageDirs,
+                 sample_refs=None):
         super().__init__(label=stage.name)
         self.stage = stage
         self.config = config
         self.spec = spec
         self.dirs = dirs
+        self.sample_refs = sample_refs
 
     def expand(self, docs):
-        kept, rejected, summaries = self.stage.expand(docs, self.config, self.spec, self.dirs)
+        extra = ({"sample_refs": self.sample_refs}
+                 if self.sample_refs is not None and getattr(self.stage, "samples_by_reference",
+                                                             False) else {})
+        kept, rejected, summaries = self.stage.expand(docs, self.config, self.spec, self.dirs,
+                                                      **extra)
         write_summaries(summaries, self.dirs.staging, **self.stage.json_format)
         return kept, rejected
 
 
-def apply_corpus_stages(docs, spec: PrepSpec, output_dir: str) -> tuple[Any, list]:
-    """docs -> (kept docs, [rejected records of each stage]), the stages applied in order."""
+def stage_dirs(output_dir: str, name: str) -> StageDirs:
+    return StageDirs(staging=publish.staging_dir(output_dir, name),
+                     published=FileSystems.join(output_dir, name))
+
+
+def apply_corpus_stages(docs, spec: PrepSpec, output_dir: str, *, skip: tuple[str, ...] = (),
+                        sample_refs=None) -> tuple[Any, list]:
+    """docs -> (kept docs, [rejected records of each stage]), the stages applied in order
+    (`skip`: stages the prep job already applied on references; `sample_refs`: references of
+    the documents entering the first stage, for a stage that samples by reference)."""
     rejected = []
     for name in stage_names(spec):
-        dirs = StageDirs(staging=publish.staging_dir(output_dir, name),
-                         published=FileSystems.join(output_dir, name))
+        if name in skip:
+            continue
+        dirs = stage_dirs(output_dir, name)
         docs, dropped = docs | _RunStage(stage_registry.CORPUS_STAGES[name],
-                                         spec.corpus_configs[name], spec, dirs)
+                                         spec.corpus_configs[name], spec, dirs, sample_refs)
+        sample_refs = None  # only the first stage sees the documents the refs describe
         rejected.append(dropped)
     return docs, rejected
 

@@ -20,16 +20,18 @@ handful of words in a row ("the united states of") is not evidence of leakage.
 
 N-grams are compared by 64-bit hashes, computed by the k-gram hashing of near dedup
 (pipeline/dedup/minhash.py: a polynomial over each word's UTF-8 bytes, mixed with SplitMix64,
-and a k-gram's hash combining its k word hashes and k), vectorised over a batch of documents. The evaluation sets' hashes form one
-sorted uint64 array (a Beam side input); each document batch is looked up with one
-`np.searchsorted`. With a million eval n-grams, a chance collision needs about 2^44 document
+and a k-gram's hash combining its k word hashes and k), vectorised over a batch of documents.
+The evaluation sets' hashes form one sorted uint64 array (a Beam side input); each document
+batch is looked up with one `np.searchsorted`. With a million eval n-grams, a chance
+collision needs about 2^44 document
 n-grams per false positive.
 
 `remove` rejects a contaminated document with the reason `decontamination.<set>` (the first
 matching set by name; `meta["contaminated_by"]` lists all); `flag` keeps it with that meta.
 Counters per source (`prep.<source>`): `decontamination.checked`, `contamination.<set>` (in
-both modes) and `drop.decontamination.<set>`; the summary `decontamination.json` (published to `<output_dir>/decontamination/`) holds the
-counts per evaluation set and source and what each evaluation set contributed.
+both modes) and `drop.decontamination.<set>`; the summary `decontamination.json` (published
+to `<output_dir>/decontamination/`) holds the counts per evaluation set and source and what
+each evaluation set contributed.
 """
 
 from __future__ import annotations
@@ -46,13 +48,22 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from pydantic import BeforeValidator, Field, Strict, model_validator
 
-from pipeline import corpus_stage_charts, json_files
+from pipeline import corpus_stage_charts, json_files, progress
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.dedup import minhash
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
-from pipeline.validation import (Int, KeyProblem, SourceNames, SpecError, SpecModel,
-                                 check_known_sources, kind, parse_model, resolve_path)
+from pipeline.validation import (
+    Int,
+    KeyProblem,
+    SourceNames,
+    SpecError,
+    SpecModel,
+    check_known_sources,
+    kind,
+    parse_model,
+    resolve_path,
+)
 
 STAGE = "decontamination"
 ACTIONS = ("remove", "flag")
@@ -393,8 +404,16 @@ class _DecontaminateBatchFn(beam.DoFn):
     def __init__(self, config: DecontaminationConfig):
         self.config = config
         self._counter = SourceCounters()
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, batch: list[Document], index: EvalIndex):
+        self.ticker.tick("documents checked", len(batch))
         remove = self.config.action == "remove"
         stats: dict[str, dict[str, int]] = {}
         for doc, matched in zip(batch, index.match_batch([d["text"] for d in batch])):

@@ -15,7 +15,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import file_checksums, json_files, publish as publishing, writers
+from pipeline import file_checksums, json_files, writers
+from pipeline import publish as publishing
 
 MANIFEST = "manifest.json"
 STAGING = publishing.STAGING

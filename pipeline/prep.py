@@ -30,16 +30,31 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline import corpus_stages, disk_space, output_lease, process_group
+from pipeline import (
+    corpus_stages,
+    disk_space,
+    drop_warnings,
+    json_files,
+    output_lease,
+    process_group,
+    publish,
+    readers,
+    report,
+    shuffle_meter,
+    stage_registry,
+    stash,
+    writers,
+)
 from pipeline import manifest as manifests
-from pipeline import drop_warnings, readers, report, stage_registry, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
-from pipeline.corpus_stage import JobFacts
+from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
+from pipeline.corpus_stage import JobFacts, write_summaries
+from pipeline.dedup import stage as dedup_stage
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
 from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
-from pipeline.stages import CountDocuments, SelectLineExamples, metrics_namespace
+from pipeline.stages import REJECTED, CountDocuments, SelectLineExamples, metrics_namespace
 
 log = logging.getLogger("pipeline.prep")
 
@@ -63,9 +78,11 @@ class _ReadFn(beam.DoFn):
         ns = metrics_namespace(self.source.name)
         self.dead = beam.metrics.Metrics.counter(ns, "dead_letters")
 
-    def process(self, unit):
-        for record in readers.read_unit(unit, self.source):
+    def process(self, element):
+        index, unit = element
+        for pos, record in enumerate(readers.read_unit(unit, self.source)):
             if "text" in record:
+                record[stash.AT] = (index, pos)
                 yield record
             else:
                 self.dead.inc()
@@ -79,7 +96,7 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
     name = source.name
     read = (
         p
-        | f"{name}/units" >> beam.Create(units)
+        | f"{name}/units" >> beam.Create(list(enumerate(units)))
         | f"{name}/spread" >> beam.Reshuffle()
         | f"{name}/read" >> beam.ParDo(_ReadFn(source)).with_outputs(DEAD, main="docs")
     )
@@ -100,36 +117,52 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
 
 def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
                    units: dict[str, list], output_dir: str) -> None:
-    """Per-source branches -> corpus stages on all of them together -> per-source writes."""
+    """Per-source branches -> stash (references) -> corpus decisions on references -> per
+    input unit: documents read back, map-only corpus stages, files (pipeline/by_reference.py).
+    No document text crosses a shuffle from the stash on."""
     branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
-    kept = {name: docs for name, (docs, _, _, _) in branches.items()}
-    extra_rejected: dict[str, list] = {name: [] for name in branches}
-    if spec.corpus_stages_on:
-        names = [s.name for s in sources]
-        index = {name: i for i, name in enumerate(names)}
-        everything = [docs for docs, _, _, _ in branches.values()] | "corpus/flatten" >> beam.Flatten()
-        docs, rejected = corpus_stages.apply_corpus_stages(everything, spec, output_dir)
-        by_source = docs | "corpus/split_kept" >> beam.Partition(
-            lambda d, n: index[d["source"]], len(names))
-        dropped = (rejected | "corpus/rejected" >> beam.Flatten()
-                   | "corpus/split_rejected" >> beam.Partition(
-                       lambda r, n: index[r["source"]], len(names)))
-        for i, name in enumerate(names):
-            kept[name] = by_source[i]
-            extra_rejected[name].append(dropped[i])
-    for source in sources:
-        name = source.name
-        _, rejected, dead, line_examples = branches[name]
-        if extra_rejected[name]:
-            rejected = ([rejected] + extra_rejected[name]
-                        | f"{name}/all_rejected" >> beam.Flatten())
-        staging = manifests.staging_dir(output_dir, name)
+    staging = {s.name: manifests.staging_dir(output_dir, s.name) for s in sources}
+    for name, (_, _, _, line_examples) in branches.items():
         _ = line_examples | f"{name}/write_line_examples" >> beam.Map(
-            write_line_examples, staging)
-        (kept[name], rejected, dead) | writers.WriteSourceOutputs(
-            name, staging, seed=spec.seed, validation_fraction=spec.validation_fraction,
-            train_shards=spec.train_shards, validation_shards=spec.validation_shards,
-            rejected_sample_rate=spec.rejected_sample_rate)
+            write_line_examples, staging[name])
+    order = corpus_stages.stage_names(spec)
+    lead_dedup = bool(order) and order[0] == dedup_stage.NAME
+    dedup_config = spec.corpus_configs[dedup_stage.NAME] if lead_dedup else None
+    code_sources = frozenset(s.name for s in spec.sources if s.is_code)
+    seed, rate = spec.seed, spec.rejected_sample_rate
+    tagged = (
+        [docs | f"{name}/tag_docs" >> beam.Map(lambda d: ("doc", d))
+         for name, (docs, _, _, _) in branches.items()]
+        + [rej | f"{name}/tag_rejected" >> beam.Map(lambda r: ("rej", r))
+           for name, (_, rej, _, _) in branches.items()])
+    stash_dir = stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING))
+    stashed = (tagged | "stash/merge" >> beam.Flatten()
+               | "stash/write" >> beam.ParDo(StashFn(
+                   stash_dir, dedup_config, code_sources,
+                   lambda i: writers.keep_rejected_sample(i, rate, seed))
+               ).with_outputs(DEDUP_REFS, main="entries"))
+    drops = []
+    if lead_dedup:
+        stage = stage_registry.CORPUS_STAGES[dedup_stage.NAME]
+        dirs = corpus_stages.stage_dirs(output_dir, dedup_stage.NAME)
+        drops, summaries = stage.expand_refs(stashed[DEDUP_REFS], dedup_config, stash_dir)
+        write_summaries(summaries, dirs.staging, **stage.json_format)
+    entries = [stashed.entries] + drops | "unit/entries" >> beam.Flatten()
+    units_grouped = (shuffle_meter.metered(entries, "by_unit")
+                     | "unit/group" >> beam.GroupByKey())
+    rejoined = units_grouped | "unit/rejoin" >> beam.ParDo(RejoinFn(stash_dir)).with_outputs(
+        REJECTED, main="docs")
+    refs = units_grouped | "unit/kept_refs" >> beam.FlatMap(kept_refs, stash_dir)
+    docs, rejected = corpus_stages.apply_corpus_stages(
+        rejoined.docs, spec, output_dir, skip=(dedup_stage.NAME,) if lead_dedup else (),
+        sample_refs=refs)
+    all_rejected = [rejoined[REJECTED]] + rejected | "write/rejected" >> beam.Flatten()
+    (docs, all_rejected) | writers.WriteUnitOutputs(
+        staging, {s.name: len(units[s.name]) for s in sources},
+        FileSystems.join(stash_dir, "_parts"), seed=seed,
+        validation_fraction=spec.validation_fraction, rejected_sample_rate=rate)
+    dead = ([dead for _, _, dead, _ in branches.values()] | "write/dead" >> beam.Flatten())
+    writers.write_dead_letters(dead, staging)
 
 
 def collect_counters(result) -> dict[str, dict[str, int]]:
@@ -241,7 +274,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for source in todo:
             manifests.prepare_staging(output_dir, source.name)
         corpus_stages.prepare_staging(spec, output_dir)
-        order = ["read", *stage_registry.STAGES, "written"]
+        publish.prepare_staging(output_dir, stash.STASH)
+        order = ["read", *stage_registry.STAGES, "stashed", "documents hashed",
+                 "candidate pairs", "verified pairs",
+                 *(f"components round {i + 1}" for i in range(64)), "clusters", "rejoined",
+                 "documents scored", "documents checked", "written"]
         with ProgressMonitor("prep", runner, order, known.progress_seconds):
             build_pipeline(p, spec, todo, units, output_dir)
             log.info("running %d source(s) on %s", len(todo), runner)
@@ -256,19 +293,26 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     f"nothing was published in {output_dir} (no source got a manifest): rerun "
                     f"the same command to redo it") from e
         counters = collect_counters(result)
+        publish.delete_tree(publish.staging_dir(output_dir, stash.STASH))
     wall = round(time.time() - started, 2)
+    input_bytes = sum(counters.get(metrics_namespace(s.name), {}).get("in_bytes", 0)
+                      for s in todo)
+    shuffle = shuffle_meter.summary(counters, input_bytes)
+    if todo:
+        log.info("shuffle: %s", shuffle_meter.describe(shuffle))
 
     for source in todo:
         runtime = {"runner": runner, "wall_time_s": wall, "input_units": len(units[source.name]),
-                   "beam_options": list(beam_args)}
+                   "beam_options": list(beam_args), "shuffle": shuffle}
         record = source_manifest(spec, source, counters.get(metrics_namespace(source.name), {}),
                                  runtime, fingerprint)
         if problem := writers.validation_split_problem(source.name, record["documents_out"]):
             log.warning("VALIDATION SPLIT: %s", problem)
+        n_units = len(units[source.name])
         manifests.fill_missing_shards(
             manifests.staging_dir(output_dir, source.name),
-            {writers.TRAIN: spec.train_shards, writers.VALIDATION: spec.validation_shards,
-             writers.REJECTED_KIND: spec.train_shards})
+            {writers.TRAIN: n_units, writers.VALIDATION: n_units,
+             writers.REJECTED_KIND: n_units})
         manifests.publish(output_dir, source.name, record)
     if todo:
         corpus_stages.publish_stages(spec, output_dir,
@@ -303,7 +347,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                   stage_data=corpus_stages.report_data(spec, output_dir),
                                   warnings=warnings, examples=examples,
                                   line_examples=line_examples)
+    summary["shuffle"] = shuffle  # bytes that crossed a shuffle, per input (text) byte
+    json_files.write_json(FileSystems.join(output_dir, "report.json"), summary)
     print(report.console_summary(summary, output_dir))
+    print(f"shuffle: {shuffle_meter.describe(shuffle)}")
     fatal = [w["message"] for w in warnings if w["fatal"]]
     if fatal:
         raise EmptySourceError("; ".join(fatal))

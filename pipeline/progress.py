@@ -175,7 +175,7 @@ class ProgressMonitor:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
-            self.poll(final=True)  # the final totals (every worker flushes at the end of its bundles)
+            self.poll(final=True)  # final totals (workers flush at the end of their bundles)
         if self.directory is not None:
             _current_dir = None
             shutil.rmtree(self.directory, ignore_errors=True)

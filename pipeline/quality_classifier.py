@@ -46,12 +46,21 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from pydantic import Field, Strict, model_validator
 
-from pipeline import corpus_stage_charts, quality_model
+from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.document import Document
 from pipeline.stages import REJECTED, RouteBySource, SourceCounters, rejected_record
-from pipeline.validation import (Int, KeyProblem, Number, SourceNames, SpecError, SpecModel,
-                                 check_known_sources, parse_model, resolve_path)
+from pipeline.validation import (
+    Int,
+    KeyProblem,
+    Number,
+    SourceNames,
+    SpecError,
+    SpecModel,
+    check_known_sources,
+    parse_model,
+    resolve_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +164,15 @@ def _sample_entry(doc: Document, seed: int, max_chars: int) -> tuple[int, str, s
     return quality_model.sample_key(seed, doc["id"]), doc["id"], doc["text"][:max_chars]
 
 
+def _read_sample(chosen: list, max_chars: int) -> list[tuple[int, str, str]]:
+    """The chosen documents' text prefixes, read by reference (full chunk path, offset,
+    length)."""
+    from pipeline import stash
+
+    return [(key, doc_id, stash.read_at(*loc)["text"][:max_chars])
+            for key, doc_id, loc in chosen]
+
+
 def _train(positives: list, negatives: list, config: QualityClassifierConfig
            ) -> quality_model.QualityModel:
     if not positives or not negatives:
@@ -209,8 +227,16 @@ class _ScoreBatchFn(beam.DoFn):
     def __init__(self, config: QualityClassifierConfig):
         self.config = config
         self._counter = SourceCounters()
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, batch: list[Document], model: quality_model.QualityModel):
+        self.ticker.tick("documents scored", len(batch))
         config = self.config
         scores = model.score([d["text"] for d in batch])
         if config.keep == "threshold":
@@ -280,8 +306,9 @@ class QualityClassifier(beam.PTransform):
 
     def __init__(self, config: QualityClassifierConfig, stats_dir: str, *,
                  published_dir: str | None = None, label: str = STAGE,
-                 min_batch_size: int = 16, max_batch_size: int = 512):
+                 min_batch_size: int = 16, max_batch_size: int = 512, sample_refs=None):
         super().__init__(label=label)
+        self.sample_refs = sample_refs  # refs of the documents to sample (pipeline/stash.py)
         self.config = config
         self.stats_dir = stats_dir
         self.published_dir = published_dir or stats_dir
@@ -304,6 +331,19 @@ class QualityClassifier(beam.PTransform):
         for name, sources in (("positive", config.positive_sources),
                               ("negative", config.negative_sources)):
             wanted = frozenset(sources)
+            if self.sample_refs is not None:
+                # Issue 21: the sample is chosen on references (key, id, where) and only the
+                # chosen documents are read back, so scoring does not wait on the documents it
+                # scores (which would hold all of them in the runner).
+                samples[name] = (
+                    self.sample_refs
+                    | f"{name}_refs" >> beam.Filter(lambda r, w=wanted: r["source"] in w)
+                    | f"{name}_ref_keys" >> beam.Map(
+                        lambda r: (quality_model.sample_key(config.seed, r["id"]), r["id"],
+                                   r["loc"]))
+                    | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class)
+                    | f"{name}_read" >> beam.Map(_read_sample, config.max_chars))
+                continue
             samples[name] = (
                 docs
                 | f"{name}_docs" >> beam.Filter(lambda d, w=wanted: d["source"] in w)
@@ -344,10 +384,12 @@ class QualityClassifierStage(SwitchedSectionStage):
     title = "Quality classifier"
     config_model = QualityClassifierConfig
 
+    samples_by_reference = True  # expand accepts sample_refs (pipeline/corpus_stages.py)
+
     def expand(self, docs, config: QualityClassifierConfig, spec: Any,
-               dirs: StageDirs) -> StageOutput:
+               dirs: StageDirs, sample_refs=None) -> StageOutput:
         return docs | QualityClassifier(config, dirs.staging, published_dir=dirs.published,
-                                        label="classify")
+                                        label="classify", sample_refs=sample_refs)
 
     def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
         return {"scored": counters.get(f"{STAGE}.scored", 0)}

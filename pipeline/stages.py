@@ -33,8 +33,11 @@ def metrics_namespace(source: str) -> str:
 
 def rejected_record(doc: Document, reason: str) -> dict[str, Any]:
     """What an audit needs to see of a rejected document: which rule, and the text it saw."""
-    return {"id": doc["id"], "source": doc["source"], "role": doc["role"], "reason": reason,
-            "lang": doc["lang"], "meta": doc["meta"], "text": doc["text"]}
+    record = {"id": doc["id"], "source": doc["source"], "role": doc["role"], "reason": reason,
+              "lang": doc["lang"], "meta": doc["meta"], "text": doc["text"]}
+    if "_at" in doc:  # the input unit and position (pipeline/stash.py), for the writer
+        record["_at"] = doc["_at"]
+    return record
 
 
 class _Counters:

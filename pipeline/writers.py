@@ -3,14 +3,18 @@
 Each kept document goes to a split (validation when a seeded hash of its id falls under the
 validation fraction, or is among the source's VALIDATION_MIN_DOCUMENTS smallest hashes, so that
 a small source still has a validation split; never more than a quarter of a source's documents
-by that minimum) and a shard (another seeded hash of its id). A shard's records are sorted
-by id before writing, so the bytes on disk depend only on the input and the config, never on
-the runner, the number of workers or bundle boundaries.
+by that minimum). Files are written per input unit (one input file, or one TFDS sub-split) with
+no shuffle of text (issue 21): unit i of a source's n units writes `<split>-i-of-n`, its
+documents in input order, its rejected records sorted by (id, reason). Names and bytes depend
+only on the input and the config, never on the runner, the number of workers or bundles:
+each bundle writes what it sees of a unit to a scratch part file, and once the validation
+threshold is known (a combine over (hash, id) records) one worker per unit merges the unit's
+parts by input position into its final files.
 
 Layout of one source's folder (written to a staging folder first, see pipeline.manifest):
-    train-00000-of-00004.tfrecord        tf.train.Example: text, id, source, role, lang, meta
-    validation-00000-of-00001.tfrecord
-    rejected-00000-of-00001.jsonl.gz     rejected documents with their reason (sampled)
+    train-00000-of-00003.tfrecord        tf.train.Example: text, id, source, role, lang, meta
+    validation-00000-of-00003.tfrecord   (3: the source has 3 input units)
+    rejected-00000-of-00003.jsonl.gz     rejected documents with their reason (sampled)
     dead_letters.jsonl.gz                malformed input: file, position, reason, excerpt
 """
 
@@ -20,6 +24,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import pickle
+import struct
+import tempfile
+import uuid
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -138,91 +147,227 @@ def write_jsonl_gz(path: str, records: Iterable[dict[str, Any]]) -> None:
         f.write(buffer.getvalue())
 
 
-class _WriteShardFn(beam.DoFn):
-    def __init__(self, source: str, staging_dir: str, shard_counts: dict[str, int]):
-        self.source = source
-        self.staging_dir = staging_dir
-        self.shard_counts = shard_counts
+
+def _masked_crc(data: bytes) -> int:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frame(record: bytes) -> bytes:
+    """One TFRecord as TFRecordWriter writes it (length, masked CRC32C of both)."""
+    length = struct.pack("<Q", len(record))
+    return (length + struct.pack("<I", _masked_crc(length)) + record
+            + struct.pack("<I", _masked_crc(record)))
+
+
+def read_tfrecords(path: str) -> list[bytes]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    out, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<Q", data, at)
+        out.append(data[at + 12:at + 12 + n])
+        at += 12 + n + 4
+    return out
+
+
+def _copy_to(local: str, path: str) -> None:
+    with open(local, "rb") as src, FileSystems.create(
+            path, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+
+
+def public_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A rejected record as written: without the internal `_at`."""
+    return {k: v for k, v in record.items() if k != "_at"}
+
+
+class _PartWriter:
+    """One input unit's records as one bundle saw them, in a local temporary file of pickled
+    (position, kind, payload) records, copied next to the stash when the bundle ends."""
+
+    def __init__(self, path: str):
+        self.path = path
+        fd, self.local = tempfile.mkstemp(suffix=".part")
+        self.file = os.fdopen(fd, "wb")
+
+    def append(self, record: tuple) -> None:
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        self.file.write(struct.pack("<Q", len(data)))
+        self.file.write(data)
+
+    def finish(self) -> None:
+        self.file.close()
+        _copy_to(self.local, self.path)
+        os.remove(self.local)
+
+
+def read_part(path: str) -> list[tuple]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    out, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<Q", data, at)
+        out.append(pickle.loads(data[at + 8:at + 8 + n]))
+        at += 8 + n
+    return out
+
+
+class _WritePartsFn(beam.DoFn):
+    """("kept", doc) | ("rejected", record) -> part files (whatever the bundling), and small
+    records: ((source, unit), part path) once per part, (source, (split hash, unit, id)) per
+    kept document (for the validation threshold)."""
+
+    def __init__(self, parts_dir: str, seed: int, rejected_rate: float):
+        self.parts_dir = parts_dir
+        self.seed = seed
+        self.rejected_rate = rejected_rate
         self.progress_dir = progress.current_dir()
 
     def setup(self):
-        self.namespace = metrics_namespace(self.source)
         self.ticker = progress.Ticker(self.progress_dir)
 
+    def start_bundle(self):
+        self.open: dict[tuple[str, int], _PartWriter] = {}
+
     def finish_bundle(self):
+        for part in self.open.values():
+            part.finish()
+        self.open = {}
         self.ticker.flush()
 
     def process(self, element):
-        (kind, shard), records = element
-        if kind == DEAD_LETTERS_KIND:
-            path = FileSystems.join(self.staging_dir, DEAD_LETTERS_FILE)
-            records = sorted(records, key=lambda r: (r["file"], r["position"], r["reason"]))
-            write_jsonl_gz(path, records)
+        from pipeline import stash
+
+        tag, record = element
+        source = record["source"]
+        unit, pos = stash.place(record)
+        if tag == "rejected" and not keep_rejected_sample(record["id"], self.rejected_rate,
+                                                          self.seed):
             return
-        records = sorted(records, key=lambda r: r["id"])
-        path = FileSystems.join(self.staging_dir,
-                                shard_name(kind, shard, self.shard_counts[kind]))
-        if kind == REJECTED_KIND:
-            write_jsonl_gz(path, records)
+        key = (source, unit)
+        part = self.open.get(key)
+        if part is None:
+            path = FileSystems.join(self.parts_dir, source,
+                                    f"u{unit:06d}-{uuid.uuid4().hex}.part")
+            part = self.open[key] = _PartWriter(path)
+            yield beam.pvalue.TaggedOutput("parts", (key, path))
+        if tag == "rejected":
+            part.append((pos, REJECTED_KIND, public_record(record)))
             return
-        write_tfrecord(path, (serialize_example(doc) for doc in records))
-        self.ticker.tick("written", len(records))
-        num_bytes = sum(len(doc["text"].encode("utf-8")) for doc in records)
-        Metrics.counter(self.namespace, f"out_{kind}_docs").inc(len(records))
-        Metrics.counter(self.namespace, f"out_{kind}_bytes").inc(num_bytes)
-        langs: dict[str, int] = {}
-        for doc in records:
-            langs[doc["lang"] or "unset"] = langs.get(doc["lang"] or "unset", 0) + 1
-        for lang, n in langs.items():
-            Metrics.counter(self.namespace, f"lang_out.{lang}").inc(n)
+        split_hash = unit_hash(record["id"], f"split:{self.seed}")
+        part.append((pos, TRAIN, (split_hash, serialize_example(record),
+                                  len(record["text"].encode("utf-8")), record["lang"])))
+        self.ticker.tick("written")
+        yield source, (split_hash, unit, record["id"])
 
 
-class WriteSourceOutputs(beam.PTransform):
-    """Writes kept documents, rejected records and dead letters of one source to staging."""
+class _AssembleFn(beam.DoFn):
+    """((source, unit), part paths) -> the unit's final files: kept documents in input order,
+    split by the source's validation threshold; rejected records sorted by (id, reason)."""
 
-    def __init__(self, source: str, staging_dir: str, *, seed: int, validation_fraction: float,
-                 train_shards: int, validation_shards: int, rejected_sample_rate: float):
-        super().__init__(label=f"{source}/write")
-        self.source = source
-        self.staging_dir = staging_dir
+    def __init__(self, staging: dict[str, str], units: dict[str, int]):
+        self.staging = staging
+        self.units = units
+
+    def process(self, element, thresholds):
+        (source, unit), paths = element
+        threshold = dict(thresholds)[source]
+        records = sorted((r for path in sorted(set(paths)) for r in read_part(path)),
+                         key=lambda r: (r[0], r[1]))
+        ns = metrics_namespace(source)
+        kept: dict[str, list[bytes]] = {TRAIN: [], VALIDATION: []}
+        rejected = []
+        for _pos, kind, payload in records:
+            if kind == REJECTED_KIND:
+                rejected.append(payload)
+                continue
+            split_hash, example, size, lang = payload
+            split = VALIDATION if split_hash < threshold else TRAIN
+            kept[split].append(example)
+            Metrics.counter(ns, f"out_{split}_docs").inc()
+            Metrics.counter(ns, f"out_{split}_bytes").inc(size)
+            Metrics.counter(ns, f"lang_out.{lang or 'unset'}").inc()
+        staging, units = self.staging[source], self.units[source]
+        for split, examples in kept.items():
+            if examples:
+                with FileSystems.create(FileSystems.join(staging, shard_name(split, unit, units)),
+                                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    for example in examples:
+                        f.write(tfrecord_frame(example))
+        if rejected:
+            write_jsonl_gz(FileSystems.join(staging, shard_name(REJECTED_KIND, unit, units)),
+                           sorted(rejected, key=lambda r: (r["id"], r["reason"])))
+        # The parts stay until the job's stash is deleted: a retried bundle reads them again.
+
+
+def _thresholds(element, counts, fraction: float):
+    source, smallest = element
+    return source, validation_threshold([h for h, _, _ in smallest],
+                                        dict(counts).get(source, 0), fraction)
+
+
+class WriteUnitOutputs(beam.PTransform):
+    """(kept documents, rejected records) of every source -> per-unit files in each source's
+    staging folder; `staging`: source -> folder, `units`: source -> number of input units,
+    `parts_dir`: a scratch folder. Only part paths and (hash, unit, id) records are grouped."""
+
+    def __init__(self, staging: dict[str, str], units: dict[str, int], parts_dir: str, *,
+                 seed: int, validation_fraction: float, rejected_sample_rate: float):
+        super().__init__(label="write")
+        self.staging = staging
+        self.units = units
+        self.parts_dir = parts_dir
         self.seed = seed
-        self.validation_fraction = validation_fraction
-        self.rejected_sample_rate = rejected_sample_rate
-        self.shard_counts = {TRAIN: train_shards, VALIDATION: validation_shards,
-                             REJECTED_KIND: train_shards}
+        self.fraction = validation_fraction
+        self.rate = rejected_sample_rate
 
     def expand(self, pcolls):
-        kept, rejected, dead_letters = pcolls
-        seed, fraction, counts = self.seed, self.validation_fraction, self.shard_counts
-        rate = self.rejected_sample_rate
+        from pipeline import shuffle_meter
 
-        def key_kept(doc, threshold):
-            split = split_of(doc["id"], threshold, seed)
-            return (split, shard_of(doc["id"], counts[split], seed)), doc
-
-        keyed = (
-            kept | "KeyKept" >> beam.Map(key_kept, beam.pvalue.AsSingleton(
-                _validation_threshold(kept, seed, fraction))),
-            rejected
-            | "SampleRejected" >> beam.Filter(lambda r: keep_rejected_sample(r["id"], rate, seed))
-            | "KeyRejected" >> beam.Map(
-                lambda r: ((REJECTED_KIND, shard_of(r["id"], counts[REJECTED_KIND], seed)), r)),
-            dead_letters | "KeyDead" >> beam.Map(lambda r: ((DEAD_LETTERS_KIND, 0), r)),
-        )
-        return (
-            keyed
+        kept, rejected = pcolls
+        written = (
+            (kept | "TagKept" >> beam.Map(lambda d: ("kept", d)),
+             rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)))
             | "Merge" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardFn(self.source, self.staging_dir, counts))
-        )
+            | "WriteParts" >> beam.ParDo(_WritePartsFn(self.parts_dir, self.seed, self.rate)
+                                         ).with_outputs("parts", main="hashes"))
+        counts = written.hashes | "CountKept" >> beam.combiners.Count.PerKey()
+        smallest = written.hashes | "SmallestHashes" >> beam.combiners.Top.SmallestPerKey(
+            VALIDATION_MIN_DOCUMENTS)
+        fraction = self.fraction
+        thresholds = smallest | "Thresholds" >> beam.Map(
+            _thresholds, beam.pvalue.AsList(counts), fraction)
+        # Sources that kept nothing still have a threshold (the fraction).
+        defaults = (kept.pipeline | "AllSources" >> beam.Create(sorted(self.units))
+                    | "DefaultThresholds" >> beam.Map(lambda s: (s, None)))
+        merged = ((thresholds, defaults) | "BothThresholds" >> beam.Flatten()
+                  | "OneThreshold" >> beam.CombinePerKey(
+                      lambda values: max([v for v in values if v is not None],
+                                         default=fraction)))
+        return (shuffle_meter.metered(written.parts, "write.parts")
+                | "PartsByUnit" >> beam.GroupByKey()
+                | "Assemble" >> beam.ParDo(_AssembleFn(self.staging, self.units),
+                                           beam.pvalue.AsList(merged)))
 
 
-def _validation_threshold(kept, seed: int, fraction: float):
-    """A one-element PCollection: validation_threshold of a source's kept documents."""
-    smallest = (kept
-                | "SplitHash" >> beam.Map(lambda doc: unit_hash(doc["id"], f"split:{seed}"))
-                | "SmallestHashes" >> beam.combiners.Top.Smallest(VALIDATION_MIN_DOCUMENTS))
-    documents = kept | "CountKept" >> beam.combiners.Count.Globally()
-    return smallest | "Threshold" >> beam.Map(
-        lambda hashes, n: validation_threshold(hashes, n, fraction),
-        beam.pvalue.AsSingleton(documents))
+class _WriteDeadFn(beam.DoFn):
+    def __init__(self, staging: dict[str, str]):
+        self.staging = staging
+
+    def process(self, element):
+        source, records = element
+        records = sorted(records, key=lambda r: (r["file"], r["position"], r["reason"]))
+        write_jsonl_gz(FileSystems.join(self.staging[source], DEAD_LETTERS_FILE), records)
+
+
+def write_dead_letters(dead, staging: dict[str, str]):
+    """Dead letters (small: an excerpt of 200 characters at most) -> one file per source."""
+    from pipeline import shuffle_meter
+
+    keyed = dead | "KeyDead" >> beam.Map(lambda r: (r["source"], r))
+    return (shuffle_meter.metered(keyed, "dead_letters") | "GroupDead" >> beam.GroupByKey()
+            | "WriteDead" >> beam.ParDo(_WriteDeadFn(staging)))

@@ -103,17 +103,37 @@ def test_eval_scores_rank_classification_and_text_metrics(run, tmp_path):
                           f"--gin.EVAL_OUTPUT_DIR='{out}'",
                           f"--gin.MIXTURE_OR_TASK_NAME='{score_tasks.MIXTURE}'"]) == 0
     results = _read_json(out / "eval_results.json")["tasks"]
-    # The expected accuracy, from independent scores of every candidate.
-    examples = _raw_examples(score_tasks.CHOICE)
-    scores = [_reference_score(params, e["inputs"].tolist(), e["targets"].tolist())
-              for e in examples]
-    best = np.argmax(np.array(scores).reshape(score_tasks.EXAMPLES, 3), axis=1)
     choice = results[score_tasks.CHOICE]
-    assert choice["accuracy"] == pytest.approx(100 * np.mean(best == 0))
+    assert choice["accuracy"] == pytest.approx(_expected_choice_accuracy(params))
     assert "f1_macro" in choice and np.isfinite(choice["loss"])
     t2t = results[score_tasks.T2T]
     for key in ("exact_match", "bleu", "chrf", "rouge1", "rouge2", "rougeL"):
         assert 0.0 <= t2t[key] <= 100.0, key
+
+
+def _expected_choice_accuracy(params) -> float:
+    """Accuracy of score_test.choice from independent scores of every candidate."""
+    examples = _raw_examples(score_tasks.CHOICE)
+    scores = [_reference_score(params, e["inputs"].tolist(), e["targets"].tolist())
+              for e in examples]
+    best = np.argmax(np.array(scores).reshape(score_tasks.EXAMPLES, 3), axis=1)
+    return 100 * float(np.mean(best == 0))
+
+
+def test_training_time_evaluator_scores_rank_classification(run):
+    """launch.train's decoding evaluation (InferenceEvaluator) passes our score_fn to seqio."""
+    from launch.evaluation import inference
+    from launch.utils import DatasetConfig
+
+    _, params = run
+    cfg = DatasetConfig(mixture_or_task_name=score_tasks.CHOICE, task_feature_lengths=None,
+                        split="validation", batch_size=8, shuffle=False, seed=0, pack=False)
+    evaluator = inference.InferenceEvaluator(cfg, seqio.Evaluator, TINY, None)
+    assert evaluator.needs_scores
+    flat = inference.flatten(evaluator.evaluate(params, step=1))
+    evaluator.close()
+    assert flat[f"inference_eval/{score_tasks.CHOICE}/accuracy"] == pytest.approx(
+        _expected_choice_accuracy(params))
 
 
 def test_rank_classification_metric_groups_candidates_by_example():

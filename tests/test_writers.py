@@ -106,16 +106,35 @@ def test_a_small_source_gets_a_validation_split_in_the_beam_job(tmp_path):
     import apache_beam as beam
     import tensorflow as tf
 
+    # Two input units (`_at`: unit, position); files are written per unit (issue 21).
     docs = [{"id": f"book{i}", "text": f"text {i}", "source": "books", "role": "books",
-             "lang": "en", "meta": {}} for i in range(13)]
+             "lang": "en", "meta": {}, "_at": (i % 2, i)} for i in range(13)]
     with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(
             ["--direct_running_mode=in_memory", "--direct_num_workers=1"])) as p:
         kept = p | "Docs" >> beam.Create(docs)
         empty = p | "None" >> beam.Create([])
-        _ = (kept, empty, p | "NoDead" >> beam.Create([])) | writers.WriteSourceOutputs(
-            "books", str(tmp_path), seed=0, validation_fraction=0.01, train_shards=1,
-            validation_shards=1, rejected_sample_rate=1.0)
-    counts = {split: sum(1 for _ in tf.data.TFRecordDataset(
-        str(tmp_path / writers.shard_name(split, 0, 1)))) for split in (writers.TRAIN,
-                                                                        writers.VALIDATION)}
+        _ = (kept, empty) | writers.WriteUnitOutputs(
+            {"books": str(tmp_path)}, {"books": 2}, str(tmp_path / "parts"), seed=0,
+            validation_fraction=0.01, rejected_sample_rate=1.0)
+    counts, order = {}, {}
+    for split in (writers.TRAIN, writers.VALIDATION):
+        for unit in range(2):
+            path = tmp_path / writers.shard_name(split, unit, 2)
+            ids = [writers.parse_example(r.numpy())["id"] for r in tf.data.TFRecordDataset(
+                str(path))] if path.exists() else []
+            counts[split] = counts.get(split, 0) + len(ids)
+            order[(split, unit)] = ids
     assert counts == {writers.TRAIN: 10, writers.VALIDATION: 3}  # a quarter of 13, floored
+    for (split, unit), ids in order.items():  # input order inside each unit's file
+        assert ids == sorted(ids, key=lambda i: int(i[4:]))
+        assert all(int(i[4:]) % 2 == unit for i in ids)
+
+
+def test_tfrecord_frames_match_tensorflow(tmp_path):
+
+    records = [b"", b"x", "h\u00e9llo".encode() * 100]
+    tf_path = str(tmp_path / "tf.tfrecord")
+    writers.write_tfrecord(tf_path, records)
+    with open(tf_path, "rb") as f:
+        assert f.read() == b"".join(writers.tfrecord_frame(r) for r in records)
+    assert writers.read_tfrecords(tf_path) == records

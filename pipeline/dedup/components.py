@@ -28,6 +28,8 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import progress, shuffle_meter
+
 NAMESPACE = "dedup"
 Edge = tuple[str, str]
 
@@ -81,13 +83,20 @@ class _StarFn(beam.DoFn):
     def __init__(self, kind: str, round_index: int):
         self.kind = kind
         self.counter_name = f"components.round_{round_index:02d}.{kind}"
+        self.progress_name = f"components round {round_index + 1}"
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         self.changed = Metrics.counter(NAMESPACE, self.counter_name)
         self.step = large_star if self.kind == "large" else small_star
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, element):
         u, neighbours = element
+        self.ticker.tick(self.progress_name)
         edges, changed = self.step(u, neighbours)
         if changed:
             self.changed.inc()
@@ -107,9 +116,10 @@ class ConnectedComponents(beam.PTransform):
     def expand(self, edges):
         for i in range(self.rounds):
             for kind in ("large", "small"):
+                adjacent = edges | f"R{i:02d}{kind.title()}Adjacent" >> beam.FlatMap(
+                    _both_directions)
                 edges = (
-                    edges
-                    | f"R{i:02d}{kind.title()}Adjacent" >> beam.FlatMap(_both_directions)
+                    shuffle_meter.metered(adjacent, f"dedup.components.r{i:02d}.{kind}")
                     | f"R{i:02d}{kind.title()}Group" >> beam.GroupByKey()
                     | f"R{i:02d}{kind.title()}Star" >> beam.ParDo(_StarFn(kind, i))
                 )

@@ -1,4 +1,5 @@
-"""The `dedup:` section of the sources spec, as validated values (parsed by pipeline/dedup/stage.py).
+"""The `dedup:` section of the sources spec, as validated values (parsed by
+pipeline/dedup/stage.py).
 
     dedup:
       keep: smallest_id            # which copy of a group survives: smallest_id,
@@ -22,8 +23,16 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from pipeline.dedup.lsh_params import optimal_bands_rows
-from pipeline.validation import (Bool, Int, KeyProblem, Number, PositiveInt, SpecModel, StrList,
-                                 switch)
+from pipeline.validation import (
+    Bool,
+    Int,
+    KeyProblem,
+    Number,
+    PositiveInt,
+    SpecModel,
+    StrList,
+    switch,
+)
 
 KEEP_RULES = ("smallest_id", "preferred_role", "quality_score")
 SHINGLES = ("word", "char")

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import shuffle_meter
 from pipeline.dedup import stats
 from pipeline.dedup.canonical import exact_key
 from pipeline.dedup.config import DedupConfig
@@ -116,9 +117,9 @@ class ExactDedup(beam.PTransform):
         self.config = config
 
     def expand(self, docs):
+        keyed = docs | "Key" >> beam.ParDo(_KeyFn(self.config))
         out = (
-            docs
-            | "Key" >> beam.ParDo(_KeyFn(self.config))
+            shuffle_meter.metered(keyed, "dedup.exact.documents")
             | "Group" >> beam.GroupByKey()
             | "KeepOne" >> beam.ParDo(_KeepOneFn(self.config)).with_outputs(
                 REJECTED, STATS, SIZES, main="kept")

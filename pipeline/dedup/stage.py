@@ -61,6 +61,23 @@ class DedupStage(CorpusStage):
             rejected.append(dropped)
         return StageOutput(docs, rejected | "rejected" >> beam.Flatten(), summaries)
 
+    def expand_refs(self, refs, config: DedupConfig, stash_dir: str):
+        """The same decisions on references (pipeline/dedup/by_ref.py), when dedup is the
+        first corpus stage: ([drop records], summaries)."""
+        from pipeline.dedup.by_ref import ExactDedupRefs, NearDedupRefs
+
+        summaries: dict[str, Any] = {}
+        drops = []
+        if config.exact is not None:
+            refs, dropped, summaries["exact.json"] = refs | ExactDedupRefs(stash_dir,
+                                                                           label="exact")
+            drops.append(dropped)
+        if config.near is not None:
+            dropped, summaries["near.json"] = refs | NearDedupRefs(config, stash_dir,
+                                                                   label="near")
+            drops.append(dropped)
+        return drops, summaries
+
     def finish(self, config: DedupConfig, staged_dir: str, job: JobFacts) -> None:
         """Adds what only the driver knows: the job's counters (pairs, buckets, component
         rounds) and the documents removed per source."""

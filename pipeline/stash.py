@@ -1,0 +1,137 @@
+"""The prep job's document stash: documents parked on disk so that only references to them
+cross a shuffle (issue 21).
+
+Documents reach the corpus stages in bundles. `StashFn` appends each one to a chunk file of its
+own bundle and input unit (`<stash>/<source>/u<unit>-<random>.chunk`) and emits a small
+reference in its place: the chunk's path and the record's byte offset and length. Decisions
+(dedup, the quality sample) are taken on those references; the documents are read back by
+reference where a decision needs a text (a candidate pair, a sampled document) and, per input
+unit, when the unit's outputs are written. A chunk file holds length-prefixed pickles and is
+written once, closed before its references leave the bundle, and deleted with the job's
+staging folder. Chunk names are random because they only need to be unique; no output name or
+byte depends on them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import uuid
+from typing import Any, Iterator
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+AT = "_at"  # a document's place in its source: (input unit index, record index in the unit)
+STASH = "_stash"
+_LENGTH = struct.Struct("<Q")
+
+
+def stash_dir(staging_root: str) -> str:
+    return FileSystems.join(staging_root, STASH)
+
+
+def place(doc: dict[str, Any]) -> tuple[int, int]:
+    """(unit, position) of a document or rejected record; a clear error when it has none."""
+    try:
+        unit, pos = doc[AT]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            f"document {doc.get('id')!r} of source {doc.get('source')!r} has no '{AT}' "
+            "(its input unit and position): a corpus stage built a new document or rejected "
+            "record without copying it (use dict(doc, ...) and "
+            "pipeline.stages.rejected_record)") from None
+    return int(unit), int(pos)
+
+
+class ChunkWriter:
+    """Appends pickled records to one chunk file; `offsets` are known before `close`."""
+
+    def __init__(self, directory: str, source: str, unit: int):
+        self.name = f"{source}/u{unit:06d}-{uuid.uuid4().hex[:12]}.chunk"  # relative: short refs
+        self.path = FileSystems.join(directory, self.name)
+        self._file = None
+        self._offset = 0
+
+    def append(self, record: Any) -> tuple[str, int, int]:
+        """Writes `record`; returns its location (chunk name relative to the stash, offset,
+        length)."""
+        if self._file is None:
+            self._file = FileSystems.create(self.path,
+                                            compression_type=CompressionTypes.UNCOMPRESSED)
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(_LENGTH.pack(len(data)))
+        self._file.write(data)
+        offset = self._offset + _LENGTH.size
+        self._offset = offset + len(data)
+        return self.name, offset, len(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_at(path: str, offset: int, length: int, handle=None) -> Any:
+    """One record by reference (`handle`: an open file of `path` to reuse)."""
+    f = handle or FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    try:
+        f.seek(offset)
+        data = f.read(length)
+    finally:
+        if handle is None:
+            f.close()
+    if len(data) != length:
+        raise IOError(f"{path}: stash record at {offset} is cut short")
+    return pickle.loads(data)
+
+
+class ChunkReader:
+    """Reads records by location (chunk name relative to `directory`, offset, length), keeping
+    each chunk open once."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._open: dict[str, Any] = {}
+
+    def read(self, name: str, offset: int, length: int) -> Any:
+        handle = self._open.get(name)
+        path = FileSystems.join(self.directory, name)
+        if handle is None:
+            handle = self._open[name] = FileSystems.open(
+                path, compression_type=CompressionTypes.UNCOMPRESSED)
+        return read_at(path, offset, length, handle)
+
+    def close(self) -> None:
+        for handle in self._open.values():
+            handle.close()
+        self._open.clear()
+
+
+def iter_chunk(path: str) -> Iterator[Any]:
+    """Every record of a chunk in order (tests, inspection)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        while True:
+            head = f.read(_LENGTH.size)
+            if not head:
+                return
+            (n,) = _LENGTH.unpack(head)
+            yield pickle.loads(f.read(n))
+
+
+SEP = "\x00"
+
+
+def node_name(priority: str, source: str, unit: int, pos: int, loc: tuple[str, int, int]) -> str:
+    """A dedup node: the keeper priority key first (so nodes sort as keepers do; ties, which
+    need equal ids and text digests, go to the earlier (source, unit, position)), then where
+    the document is, so a decision on the node needs no join back to the document."""
+    name, offset, length = loc
+    return SEP.join((priority, source, f"{unit:06d}", f"{pos:09d}", name, str(offset),
+                     str(length)))
+
+
+def parse_node(node: str) -> tuple[str, str, int, int, tuple[str, int, int]]:
+    """(priority key, source, unit, position, location) of a node_name."""
+    priority, source, unit, pos, name, offset, length = node.rsplit(SEP, 6)
+    return priority, source, int(unit), int(pos), (name, int(offset), int(length))
