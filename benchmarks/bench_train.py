@@ -42,6 +42,7 @@ WORK = ROOT / "benchmarks" / "work" / "train"
 os.environ.setdefault("PALM_TEST_TASKS_DIR", str(WORK / "tasks"))
 
 from launch import train as train_lib  # noqa: E402
+from launch.inputs import data as data_lib  # noqa: E402
 from launch.partitioning import PjitPartitioner  # noqa: E402
 from launch.trainer import Trainer  # noqa: E402
 from launch.utils import CheckpointConfig, DatasetConfig, SaveCheckpointConfig  # noqa: E402
@@ -103,7 +104,7 @@ def bench(name: str, dtype: str, preset: dict, peak: float | None, run_dir: path
                             task_feature_lengths={"targets": seq_len}, split="train",
                             batch_size=batch_size, pack=True)
     model_dir = run_dir / name
-    stream = train_lib.data_lib.TrainStream(dataset, 0, [0], 1)
+    stream = data_lib.TrainStream(dataset, 0, [0], 1)
     batch = next(stream.batches(0, batch_size))
     # The bare step is timed before and after the loop, so a change of load on a shared machine
     # during the run shows up as a spread instead of as overhead.

@@ -7,3 +7,6 @@ At this level live the commands a user types (`python -m launch.train`, `eval`, 
 import lines. The rest is grouped by role: `run/` (run state in MODEL_DIR), `inputs/` (batches),
 `evaluation/` (scoring and decoding), `cli/` (flags and start-up).
 """
+
+# First, before a command imports TensorFlow, JAX or Beam: their start-up noise off at its source.
+import pipeline.console  # noqa: E402, F401

@@ -8,7 +8,8 @@ tasks (t5x's eval.py interface).
 
 For every task of the Mixture with the split (default 'validation'):
   * teacher-forced loss, accuracy, z_loss over the whole split, read and stepped exactly as
-    training-time evaluation does (launch/inputs/data.py, launch/evaluation/teacher_forced.py: LMFeatureConverter, or
+    training-time evaluation does (launch/inputs/data.py, launch/evaluation/teacher_forced.py:
+    LMFeatureConverter, or
     PrefixLMFeatureConverter with loss on the targets only when the mixture has an 'inputs'
     feature; every process runs the same number of steps);
   * for tasks with 'inputs' (text-to-text), greedy decoding of the targets from the inputs with
@@ -29,14 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 import seqio
 
-from launch.run import checkpoints as ckpt_lib
-from launch.inputs import data as data_lib
-from launch import gin_utils
+from launch import gin_utils, t5x_compat
 from launch.cli import entry_point
-from launch.evaluation import defaults as eval_defaults, inference as infer_eval, teacher_forced as evaluation
-from launch.run import paths
-from launch import t5x_compat
+from launch.evaluation import defaults as eval_defaults
+from launch.evaluation import inference as infer_eval
+from launch.evaluation import teacher_forced as evaluation
+from launch.inputs import data as data_lib
 from launch.partitioning import PjitPartitioner
+from launch.run import checkpoints as ckpt_lib
+from launch.run import paths
 from launch.trainer import Trainer
 from launch.utils import DatasetConfig, RestoreCheckpointConfig
 from model import decoding
@@ -75,7 +77,8 @@ def _decode_task(params, config, cfg: DatasetConfig, task: seqio.Task, batch_siz
         full_lengths[:len(chunk)] = np.maximum(lengths, 1)
         out = decoding.generate(params, config, jnp.asarray(prompts), jnp.asarray(full_lengths),
                                 max_new_tokens=max_new, rng=jax.random.PRNGKey(0),
-                                temperature=0.0)
+                                temperature=0.0,
+                                vocab_size=min(vocab.vocab_size, config.vocab_size))
         tokens, counts = jax.device_get((out.tokens, out.num_tokens))
         for row, example in enumerate(chunk):
             ids = [int(t) for t in tokens[row, :counts[row]] if t != config.eos_id]
@@ -162,6 +165,9 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
             inference_evaluator_cls, trainer.config, output_dir)
     scored = {t.name for t in inference.eval_tasks} if inference else set()
     if inference is not None and not scored:
+        log.info("no task of %r has metric functions: no decoding evaluation; every task gets "
+                 "its teacher-forced loss on the %r split", dataset_cfg.mixture_or_task_name,
+                 dataset_cfg.split)
         inference.close()
     padding = data_lib.zero_batch(dataset_cfg, host_batch)
     overall = {}
@@ -189,8 +195,19 @@ def evaluate(*, model=None, dataset_cfg: DatasetConfig,
     if jax.process_index() == 0:
         results_path = paths.join(output_dir, "eval_results.json")
         paths.write_text_atomic(results_path, json.dumps(results, indent=2))
-        log.info("results in %s", results_path)
+        log.info(_summary(results, results_path))
     return results
+
+
+def _summary(results: dict, results_path: str) -> str:
+    """The console's last line: what was evaluated, on which split (and why), the overall loss."""
+    note = f" ({results['split_note']})" if "split_note" in results else ""
+    overall = results.get("overall")
+    loss = (f"overall loss {overall['loss']:.4f} over {overall['weight_sum']:,.0f} target "
+            f"tokens" if overall else "no task had examples to score")
+    return (f"evaluated {results['checkpoint']} (step {results['step']}) on the "
+            f"{results['split']!r} split{note}: {loss}, {len(results['tasks'])} tasks; "
+            f"results in {results_path}")
 
 
 def main(argv: list[str] | None = None) -> int:

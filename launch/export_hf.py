@@ -107,7 +107,7 @@ def export(args: argparse.Namespace) -> str:
                          "replace it)")
     source = checkpoint_source.locate(args.checkpoint, args.checkpoint_step)
     config, run_facts = checkpoint_source.read_config(source, args.gin_file)
-    tokenizer_files.load_proto(args.vocabulary)
+    pieces = len(tokenizer_files.load_proto(args.vocabulary).pieces)
     tokenizer_files.check_ids(args.vocabulary, config.eos_id, config.pad_id, config.vocab_size)
     reader = checkpoint_source.ArrayReader(source.checkpoint_dir)
     check_tree(reader, config)
@@ -125,6 +125,10 @@ def export(args: argparse.Namespace) -> str:
         hf = cohere.hf_config(config, max_position_embeddings=int(context), dtype=args.dtype)
         generation = {"eos_token_id": config.eos_id, "pad_token_id": config.pad_id,
                       "bos_token_id": None, "do_sample": False}
+        if pieces < config.vocab_size:
+            # The embedding is padded past the tokenizer (to a multiple of 128): transformers'
+            # generate() must never emit those ids, as model/decoding.py never does.
+            generation["suppress_tokens"] = list(range(pieces, config.vocab_size))
         for name, content in (("config.json", hf), ("generation_config.json", generation)):
             with open(os.path.join(partial, name), "w") as f:
                 json.dump(content, f, indent=2)

@@ -7,9 +7,9 @@
 `--gin_file` takes the run's own `MODEL_DIR/config.gin` (the model and optimizer exactly as
 trained), or a model file (gin/models/palm_*.gin) with bindings, like every other entry point.
 `--checkpoint` is a `checkpoint_<step>` folder or a MODEL_DIR, whose latest checkpoint is used.
-Prompts are encoded with the SentencePiece vocabulary, decoded with a KV cache
-(model/decoding.py), and the results are printed and, with `--output`, written as JSON. The same
-seed, prompts and settings give the same text.
+Prompts are encoded with the SentencePiece vocabulary, decoded with a KV cache (model/decoding.py)
+that never emits the padding ids past the vocabulary's last piece, and the results are printed
+and, with `--output`, written as JSON. The same seed, prompts and settings give the same text.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def sample(params, config: PalmConfig, vocabulary, prompts: list[str], *, max_ne
     start = time.perf_counter()
     run = decoding.compile_generate(params, config, jnp.asarray(tokens), jnp.asarray(lengths),
                                     max_new_tokens=max_new_tokens, temperature=temperature,
-                                    top_k=top_k)
+                                    top_k=top_k, vocab_size=vocabulary.vocab_size)
     compiled = time.perf_counter()
     out = run(jax.random.PRNGKey(seed))
     generated, counts = jax.device_get(out.tokens), jax.device_get(out.num_tokens)

@@ -2,15 +2,19 @@
 the last good checkpoint and skip the batches around the spike.
 
 A step is a spike when its loss is not finite, or when it exceeds `factor` times the mean of the
-last `window` losses (once `min_history` of them are known). The run loop (launch/train.py) does
-the restoring and skipping; this module only decides.
+last `window` losses (once `min_history` of them are known). `SpikeDetector` decides;
+`recover` restores the newest good checkpoint before the spike, skips the batches and forgets
+the abandoned steps' metrics (the step reporter, launch/run/reporter.py, finds the spike).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import math
+
+log = logging.getLogger("launch")
 
 
 @dataclasses.dataclass
@@ -62,3 +66,30 @@ class SpikeDetector:
         kept = [(s, v) for s, v in self.history if s <= step]
         self.history.clear()
         self.history.extend(kept)
+
+
+def recover(spike, position, run_dir, reporter, abstract_state, config: LossSpikeRecovery,
+            batch_size_at, recoveries: int) -> None:
+    """PaLM's recipe for `spike` (launch/run/reporter.py's Spike): `position` (the run's
+    launch/run/position.py Position) goes back to the newest verified checkpoint before the
+    spike, then `config.skip_batches` batches on (at least past the spiking batch). The event is
+    recorded in metrics.jsonl and in every later checkpoint. `recoveries` is how many this
+    process made before; at `max_recoveries` it raises. `batch_size_at(step)` is the run's
+    global batch size at a step."""
+    if recoveries >= config.max_recoveries:
+        raise RuntimeError(f"loss spike at step {spike.step} ({spike.reason}) after "
+                           f"{config.max_recoveries} recoveries; giving up")
+    good, position.state, record = run_dir.restore_before(spike.step, abstract_state)
+    restored = record["examples_consumed"]
+    batch_then = batch_size_at(good)
+    position.step = good
+    position.examples = max(restored + config.skip_batches * batch_then, spike.examples_after)
+    reporter.rewind(good)
+    event = {"event": "loss_spike", "spike_step": spike.step, "loss": spike.loss,
+             "reason": spike.reason, "restored_step": good,
+             "batches_skipped": (position.examples - restored) // batch_then,
+             "examples_consumed_after": position.examples}
+    position.spike_events.append(event)
+    run_dir.metrics.event(spike.step, event)
+    log.warning("loss spike at step %d (%s): restored checkpoint_%d, skipping %d batches",
+                spike.step, spike.reason, good, event["batches_skipped"])

@@ -8,6 +8,11 @@ row's document so far.
 `generate` runs the prompt through the model once (prefill: fused causal attention, logits at the
 last prompt position only), then one token per step inside a `lax.while_loop` that stops when every
 row has produced EOS or `max_new_tokens` tokens.
+
+The embedding is usually wider than the tokenizer (PalmConfig.vocab_size rounded up to a multiple
+of 128): ids past the tokenizer's last piece are padding, trained only to be unlikely. Given the
+real `vocab_size` (the caller reads it from the tokenizer; this module does no I/O), decoding
+never emits them, and scorers use `mask_padding_ids` so a distribution covers real ids only.
 """
 
 from __future__ import annotations
@@ -92,6 +97,17 @@ def kth_largest(x: jax.Array, k: int) -> jax.Array:
     return lax.bitcast_convert_type(value_bits, jnp.float32)
 
 
+def mask_padding_ids(logits: jax.Array, vocab_size: int | None) -> jax.Array:
+    """`logits` [..., V] with the ids >= `vocab_size` (the embedding's padding past the
+    tokenizer's pieces) set to -inf; unchanged when `vocab_size` is None or covers V."""
+    if vocab_size is None or vocab_size >= logits.shape[-1]:
+        return logits
+    if vocab_size < 1:
+        raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+    real = jnp.arange(logits.shape[-1]) < vocab_size
+    return jnp.where(real, logits, -jnp.inf)
+
+
 def sample_logits(rng: jax.Array, logits: jax.Array, *, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0) -> jax.Array:
     """Draws one token per row from logits [B, V].
@@ -128,7 +144,7 @@ class GenerateOutput(NamedTuple):
 def generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
              prompt_lengths: jax.Array | None = None, *, max_new_tokens: int, rng: jax.Array,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-             eos_id: int | None = None) -> GenerateOutput:
+             eos_id: int | None = None, vocab_size: int | None = None) -> GenerateOutput:
     """Batched generation from prompts, with a KV cache.
 
     Args:
@@ -139,17 +155,22 @@ def generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
       rng: PRNG key; the same key, prompts and settings give the same tokens.
       temperature, top_k, top_p: see `sample_logits` (temperature 0 is greedy).
       eos_id: a row stops after emitting it; None means config.eos_id, a negative id never stops.
-    Each distinct (config, shapes, max_new_tokens, temperature, top_k, top_p) compiles once.
+      vocab_size: the tokenizer's number of ids; ids from it up to config.vocab_size (padding)
+        are never emitted. None: every id of the embedding may be.
+    Each distinct (config, shapes, max_new_tokens, temperature, top_k, top_p, vocab_size)
+    compiles once.
     """
     return compile_generate(params, config, prompt_tokens, prompt_lengths,
                             max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                            top_p=top_p, eos_id=eos_id, compile=False)(rng)
+                            top_p=top_p, eos_id=eos_id, vocab_size=vocab_size,
+                            compile=False)(rng)
 
 
 def compile_generate(params: Params, config: PalmConfig, prompt_tokens: jax.Array,
                      prompt_lengths: jax.Array | None = None, *, max_new_tokens: int,
                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                     eos_id: int | None = None, compile: bool = True):
+                     eos_id: int | None = None, vocab_size: int | None = None,
+                     compile: bool = True):
     """`generate` split in two: compiles now (ahead of time, when `compile`) and returns
     `run(rng) -> GenerateOutput`, so a caller can time the compilation and the decoding apart."""
     batch, prompt_len = prompt_tokens.shape
@@ -164,8 +185,12 @@ def compile_generate(params: Params, config: PalmConfig, prompt_tokens: jax.Arra
                              f"got {lengths}")
     args = (params, prompt_tokens.astype(jnp.int32), prompt_lengths.astype(jnp.int32))
     eos = jnp.int32(config.eos_id if eos_id is None else eos_id)
+    if vocab_size is not None and not 1 <= vocab_size <= config.vocab_size:
+        raise ValueError(f"vocab_size must be in 1..{config.vocab_size} (the model's), got "
+                         f"{vocab_size}")
     static = dict(config=config, max_new_tokens=int(max_new_tokens),
-                  temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
+                  temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+                  vocab_size=None if vocab_size is None else int(vocab_size))
     if not compile:
         return lambda rng: _generate(*args, rng, eos, **static)
     compiled = _generate.lower(*args, jax.random.PRNGKey(0), eos, **static).compile()
@@ -173,10 +198,13 @@ def compile_generate(params: Params, config: PalmConfig, prompt_tokens: jax.Arra
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "temperature", "top_k",
-                                             "top_p"))
+                                             "top_p", "vocab_size"))
 def _generate(params, prompt_tokens, prompt_lengths, rng, eos_id, *, config, max_new_tokens,
-              temperature, top_k, top_p):
-    sample = functools.partial(sample_logits, temperature=temperature, top_k=top_k, top_p=top_p)
+              temperature, top_k, top_p, vocab_size):
+    def sample(key, logits):
+        return sample_logits(key, mask_padding_ids(logits, vocab_size), temperature=temperature,
+                             top_k=top_k, top_p=top_p)
+
     batch, prompt_len = prompt_tokens.shape
     cache = init_cache(config, batch, prompt_len + max_new_tokens)
 

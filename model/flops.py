@@ -74,13 +74,13 @@ def flops_per_token(config: PalmConfig, seq_len: int = PALM_SEQ_LEN,
     return 6 * num_params + attention_flops_per_token(config, seq_len)
 
 
-def model_flops_utilization(tokens_per_second: float, flops_per_token: float, num_devices: int,
+def model_flops_utilization(tokens_per_second: float, per_token_flops: float, num_devices: int,
                             peak_flops_per_device: float) -> float:
     """MFU (PaLM App. B): model FLOPs achieved over the peak of all devices together."""
-    return tokens_per_second * flops_per_token / (num_devices * peak_flops_per_device)
+    return tokens_per_second * per_token_flops / (num_devices * peak_flops_per_device)
 
 
-def tokens_per_second_at_mfu(mfu: float, flops_per_token: float, num_devices: int,
+def tokens_per_second_at_mfu(mfu: float, per_token_flops: float, num_devices: int,
                              peak_flops_per_device: float) -> float:
     """The training throughput an assumed MFU gives (the inverse of model_flops_utilization)."""
-    return mfu * num_devices * peak_flops_per_device / flops_per_token
+    return mfu * num_devices * peak_flops_per_device / per_token_flops

@@ -54,14 +54,15 @@ class Embedder(nn.Module):
         return project(x, self.embedding, self.config)
 
 
-def project(features: jax.Array, output_matrix: jax.Array, config: PalmConfig) -> jax.Array:
-    """features [..., D] @ output_matrix[V, D].T -> float32 logits [..., V], in the compute dtype.
+def project(features: jax.Array, weights: jax.Array, config: PalmConfig) -> jax.Array:
+    """features [..., D] @ weights[V, D].T -> logits [..., V]: the operands are cast to the
+    compute dtype, the products accumulated and returned in float32.
 
     `features` are what `PalmModel(..., return_features=True)` returns (already scaled), and
-    `output_matrix` is `output_matrix(params, config)`.
+    `weights` is `output_matrix(params, config)`.
     """
     dtype = config.compute_dtype
-    return jnp.einsum("...d,vd->...v", features.astype(dtype), output_matrix.astype(dtype),
+    return jnp.einsum("...d,vd->...v", features.astype(dtype), weights.astype(dtype),
                       preferred_element_type=jnp.float32)
 
 

@@ -12,6 +12,8 @@ from typing import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import console
+
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     """Beam options from the command line; local multi-processing unless a runner is named."""
@@ -26,4 +28,5 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
         # WARNING for every process; errors still come through.
         if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
             args.append("--default_sdk_harness_log_level=ERROR")
+        console.quiet_beam_workers()
     return PipelineOptions(args)

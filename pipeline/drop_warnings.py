@@ -45,6 +45,19 @@ def rule_removals(manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
     return out
 
 
+def _shares(removed: dict[str, int], docs_in: int, doc_share: float, byte_share: float,
+            max_share: float) -> str:
+    """The removal in words, led by the share that crossed the threshold (bytes when both did),
+    with "more than N %" right after it, so the figure read first is the one that warned."""
+    limit = f"more than {100 * max_share:.0f} %"
+    docs = f"{removed['documents']:,} of {docs_in:,} documents"
+    if removed["bytes_counted"] and byte_share > max_share:
+        return f"{100 * byte_share:.1f} % of the bytes, {limit} ({docs}, {100 * doc_share:.1f} %)"
+    byte_part = (f"{100 * byte_share:.1f} % of the bytes" if removed["bytes_counted"]
+                 else "bytes not counted for this stage")
+    return f"{docs} ({100 * doc_share:.1f} %, {limit}; {byte_part})"
+
+
 def source_warnings(manifest: dict[str, Any], max_share: float = DEFAULT_MAX_SHARE,
                     allow_empty: bool = False) -> list[dict[str, Any]]:
     """Warnings for one source: {"kind", "source", "message", "fatal"} dicts."""
@@ -57,15 +70,12 @@ def source_warnings(manifest: dict[str, Any], max_share: float = DEFAULT_MAX_SHA
         doc_share = removed["documents"] / docs_in if docs_in else 0.0
         byte_share = removed["bytes"] / bytes_in if bytes_in else 0.0
         if max(doc_share, byte_share) > max_share:
-            bytes_part = (f"{100 * byte_share:.1f} % of the bytes" if removed["bytes_counted"]
-                          else "bytes not counted for this stage")
             out.append({
                 "kind": "rule_removed_most", "source": name, "rule": rule, "fatal": False,
-                "message": f"source {name}: rule {rule} removed {removed['documents']:,} of "
-                           f"{docs_in:,} documents ({100 * doc_share:.1f} %; {bytes_part}), "
-                           f"more than "
-                           f"{100 * max_share:.0f} %; check that its settings suit this "
-                           f"source (examples of what it dropped are in the report)"})
+                "message": f"source {name}: rule {rule} removed "
+                           + _shares(removed, docs_in, doc_share, byte_share, max_share)
+                           + "; check that its settings suit this source (examples of what it "
+                             "dropped are in the report)"})
     if docs_in and not docs_out:
         out.append({
             "kind": "source_empty", "source": name, "fatal": not allow_empty,

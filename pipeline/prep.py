@@ -28,7 +28,6 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline import (
     corpus_stages,
@@ -46,6 +45,7 @@ from pipeline import (
     writers,
 )
 from pipeline import manifest as manifests
+from pipeline.beam_counters import collect_counters
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
@@ -163,22 +163,6 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
         validation_fraction=spec.validation_fraction, rejected_sample_rate=rate)
     dead = ([dead for _, _, dead, _ in branches.values()] | "write/dead" >> beam.Flatten())
     writers.write_dead_letters(dead, staging)
-
-
-def collect_counters(result) -> dict[str, dict[str, int]]:
-    """namespace -> counter name -> value (committed where the runner supports it)."""
-    out: dict[str, dict[str, int]] = {}
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
-        try:
-            value = counter.committed
-        except Exception:  # some portable runners only report attempted values
-            value = None
-        if value is None:
-            value = counter.attempted
-        ns = counter.key.metric.namespace
-        out.setdefault(ns, {})
-        out[ns][counter.key.metric.name] = out[ns].get(counter.key.metric.name, 0) + int(value)
-    return out
 
 
 def source_manifest(spec: PrepSpec, source: SourceSpec, counters: dict[str, int],

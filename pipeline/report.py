@@ -11,7 +11,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import drop_warnings, json_files, stage_registry
+from pipeline import corpus_stage_charts, drop_warnings, json_files, stage_registry
 
 
 def _stage_of(reason: str) -> str:
@@ -105,7 +105,7 @@ def _funnel_chart(summary: dict[str, Any]) -> str:
     colours = plt.get_cmap("tab10")
 
     def bar(values, label, colour):
-        ax.barh(names, values, left=left, label=label, color=colour)
+        ax.barh(range(len(names)), values, left=left, label=label, color=colour)
         for i, v in enumerate(values):
             left[i] += v
 
@@ -114,6 +114,7 @@ def _funnel_chart(summary: dict[str, Any]) -> str:
     for i, stage in enumerate(stages):
         bar([sum(v for r, v in sources[n]["dropped"].items() if _stage_of(r) == stage)
              for n in names], f"dropped: {stage}", colours(i + 2))
+    ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("documents")
     ax.set_title("Where each source's documents went")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
@@ -138,10 +139,12 @@ def _language_chart(summary: dict[str, Any], top: int = 20) -> str:
             kept[lang] = kept.get(lang, 0) + n
     langs = sorted(seen, key=lambda k: (-seen[k], k))[:top]
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    ax.bar(langs, [seen[k] for k in langs], color="#bbbbbb", label="identified")
-    ax.bar(langs, [kept.get(k, 0) for k in langs], color="#2a9d8f", label="kept")
-    ax.set_yscale("log")
-    ax.set_ylabel("documents (log)")
+    x = range(len(langs))
+    ax.bar(x, [seen[k] for k in langs], color="#bbbbbb", label="identified")
+    ax.bar(x, [kept.get(k, 0) for k in langs], color="#2a9d8f", label="kept")
+    ax.set_xticks(x, langs)
+    corpus_stage_charts.count_axis(ax, [seen[k] for k in langs] + [kept.get(k, 0) for k in langs],
+                                   "documents")
     ax.set_title("Languages identified (lid.176) and kept")
     ax.legend(fontsize=8)
     out = _png(fig)

@@ -46,7 +46,7 @@ def metered(pcoll: beam.PCollection, label: str) -> beam.PCollection:
 
 def summary(counters: Mapping[str, Mapping[str, int]], input_bytes: int) -> dict:
     """{'bytes': total, 'per_input_byte': ratio, 'by_shuffle': {label: bytes}} from the job's
-    counters (namespace -> name -> value, as `pipeline.prep.collect_counters` returns)."""
+    counters (namespace -> name -> value, as `pipeline.beam_counters.collect_counters` returns)."""
     mine = counters.get(NAMESPACE, {})
     by_label = {k[len(PREFIX):]: int(v) for k, v in sorted(mine.items()) if k.startswith(PREFIX)}
     total = sum(by_label.values())

@@ -25,8 +25,11 @@ space as U+2581 internally, which would decode a literal U+2581 in the input bac
 a reversible escape (normalisation rules U+2581 -> E000 E001 and E000 -> E000 E000, with the
 inverse denormalisation rules, both stored in the model) keeps it lossless.
 
-Outputs in --output_dir: spm.model, spm.vocab (piece and score per line), manifest.json
-(sample, settings, seeds, SHA-256 of the model) and sample/ (the sampled documents).
+Outputs in --output_dir: spm.model, spm.vocab (piece, a tab and its score per line; a piece's
+backslash, tab, newline and carriage return written as in a Python string literal, so that the
+newline symbol keeps the one-piece-per-line format that SentencePiece's own file breaks and
+warns about), manifest.json (sample, settings, seeds, SHA-256 of the model) and sample/ (the
+sampled documents).
 """
 
 from __future__ import annotations
@@ -37,14 +40,16 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
+import tempfile
 import time
 from typing import Any, Sequence
 
 import apache_beam as beam
 
-from pipeline import disk_space, output_lease, progress, writers
+from pipeline import disk_space, output_lease, progress, shuffle_meter, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.progress import ProgressMonitor
@@ -205,7 +210,11 @@ def read_tfrecord(path: str):
 
 
 def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: str,
-               beam_args: Sequence[str], progress_seconds: float = 10.0) -> None:
+               beam_args: Sequence[str], progress_seconds: float = 10.0) -> dict[str, Any]:
+    """The sampling job (map-only: only shard paths cross its one shuffle); returns its shuffle
+    volume (pipeline/shuffle_meter.py) per byte of train shards read."""
+    from pipeline.beam_counters import collect_counters
+
     shards = []
     for name in sorted(rates):
         pattern = os.path.join(data_dir, name, "train-*.tfrecord")
@@ -218,33 +227,57 @@ def run_sample(data_dir: str, rates: dict[str, float], seed: int, sample_dir: st
     with ProgressMonitor("tokenizer sample", runner, ["read", "sampled"], progress_seconds), \
             beam.Pipeline(options=options) as p:
         _ = (
-            p
-            | "Shards" >> beam.Create(shards)
+            shuffle_meter.metered(p | "Shards" >> beam.Create(shards), "shards")
             | "Spread" >> beam.Reshuffle()
             | "Read" >> beam.FlatMap(read_tfrecord)
             | "Sample" >> beam.ParDo(_SampleFn(rates, seed))
             | "Write" >> beam.io.WriteToText(os.path.join(sample_dir, "docs"),
                                              file_name_suffix=".jsonl")
         )
+    return shuffle_meter.summary(collect_counters(p.result),
+                                 sum(os.path.getsize(path) for path in shards))
+
+
+def _sample_references(sample_dir: str, seed: int) -> tuple[list[str], list[tuple]]:
+    """(files, references): one small reference per sampled document -- (order key, source,
+    id, file, byte offset, bytes) -- read line by line, no text kept."""
+    files = sorted(glob.glob(os.path.join(sample_dir, "docs*.jsonl")))
+    refs = []
+    for index, path in enumerate(files):
+        with open(path, "rb") as f:
+            offset = 0
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)
+                    refs.append((writers.unit_hash(doc["id"], f"order:{seed}"),
+                                 sys.intern(doc["source"]), doc["id"], index, offset, len(line)))
+                offset += len(line)
+    return files, refs
 
 
 def write_sentences(sample_dir: str, seed: int, out_path: str) -> dict[str, dict[str, int]]:
-    """The sampled documents, in a runner-independent order, one line of text per line."""
-    docs = []
-    for path in sorted(glob.glob(os.path.join(sample_dir, "docs*.jsonl"))):
-        with open(path, encoding="utf-8") as f:
-            docs.extend(json.loads(line) for line in f if line.strip())
-    docs.sort(key=lambda d: (writers.unit_hash(d["id"], f"order:{seed}"), d["source"], d["id"]))
+    """The sampled documents, in a runner-independent order (a seeded hash of the id, then
+    source and id), one line of text per line. Streams: the order is computed on references
+    and each document is then read back by offset, so memory holds references, never text."""
+    files, refs = _sample_references(sample_dir, seed)
+    refs.sort(key=lambda r: (r[0], r[1], r[2]))
     stats: dict[str, dict[str, int]] = {}
-    with open(out_path, "w", encoding="utf-8", newline="\n") as f:
-        for doc in docs:
-            s = stats.setdefault(doc["source"], {"documents": 0, "bytes": 0, "lines": 0})
-            s["documents"] += 1
-            s["bytes"] += len(doc["text"].encode("utf-8"))
-            for line in doc["text"].split("\n"):
-                if line:
-                    f.write(line + "\n")
-                    s["lines"] += 1
+    handles = [open(path, "rb") for path in files]
+    try:
+        with open(out_path, "w", encoding="utf-8", newline="\n") as f:
+            for _, source, _, index, offset, size in refs:
+                handles[index].seek(offset)
+                doc = json.loads(handles[index].read(size))
+                s = stats.setdefault(source, {"documents": 0, "bytes": 0, "lines": 0})
+                s["documents"] += 1
+                s["bytes"] += len(doc["text"].encode("utf-8"))
+                for line in doc["text"].split("\n"):
+                    if line:
+                        f.write(line + "\n")
+                        s["lines"] += 1
+    finally:
+        for handle in handles:
+            handle.close()
     return dict(sorted(stats.items()))
 
 
@@ -261,13 +294,63 @@ def train_sentencepiece(sentences: str, output_dir: str, *, vocab_size: int, num
                     input_sentence_size=input_sentence_size,
                     max_sentence_length=max_sentence_length)
     spm.set_random_generator_seed(seed)
-    spm.SentencePieceTrainer.train(
-        input=sentences, model_prefix=os.path.join(output_dir, MODEL_PREFIX),
-        normalization_rule_tsv=norm, denormalization_rule_tsv=denorm, minloglevel=1,
-        **settings)
+    with _TrainerStderr():
+        spm.SentencePieceTrainer.train(
+            input=sentences, model_prefix=os.path.join(output_dir, MODEL_PREFIX),
+            normalization_rule_tsv=norm, denormalization_rule_tsv=denorm, minloglevel=1,
+            **settings)
+    write_vocab(os.path.join(output_dir, f"{MODEL_PREFIX}.model"),
+                os.path.join(output_dir, f"{MODEL_PREFIX}.vocab"))
     recorded = dict(settings, normalization="identity, plus a reversible escape of U+2581",
                     user_defined_symbols=[repr(s) for s in settings["user_defined_symbols"]])
     return recorded
+
+
+# SentencePiece's warning that the newline piece breaks its spm.vocab, which write_vocab rewrites
+# escaped: the cause is handled, so the line is dropped; anything else it prints passes through.
+_NEWLINE_PIECE_WARNING = re.compile(
+    r"[^\n]*LOG\(WARNING\) The piece \[\n\] contains escaped characters that break the "
+    r"format of [^\n]*\.vocab\n")
+
+
+class _TrainerStderr:
+    """SentencePiece's C++ trainer writes to file descriptor 2; this captures it while the
+    trainer runs and passes on everything but _NEWLINE_PIECE_WARNING."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._capture = tempfile.TemporaryFile()
+        os.dup2(self._capture.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._capture.seek(0)
+        text = self._capture.read().decode("utf-8", "replace")
+        self._capture.close()
+        rest = _NEWLINE_PIECE_WARNING.sub("", text)
+        if rest:
+            sys.stderr.write(rest)
+            sys.stderr.flush()
+        return False
+
+
+def _escape_piece(piece: str) -> str:
+    return (piece.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def write_vocab(model_path: str, vocab_path: str) -> None:
+    """spm.vocab as SentencePiece writes it (piece TAB score), with control characters escaped
+    (_escape_piece) so that every piece is on one line."""
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor(model_file=model_path)
+    with open(vocab_path, "w", encoding="utf-8") as f:
+        for i in range(processor.get_piece_size()):
+            f.write(f"{_escape_piece(processor.id_to_piece(i))}\t{processor.get_score(i):g}\n")
 
 
 def sha256(path: str) -> str:
@@ -325,8 +408,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         os.remove(final_manifest)
     sample_dir = os.path.join(known.output_dir, SAMPLE_DIR)
     shutil.rmtree(sample_dir, ignore_errors=True)  # a previous (possibly failed) run's sample
-    run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args,
-               known.progress_seconds)
+    shuffle = run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args,
+                         known.progress_seconds)
     sentences = os.path.join(sample_dir, "sentences.txt")
     stats = write_sentences(sample_dir, known.seed, sentences)
     if not stats:
@@ -361,6 +444,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                               for n in weights},
         },
         "settings": settings,
+        "shuffle_volume": shuffle,
         "beam_options": list(beam_args),
         "sample_seconds": round(sampled_at - started, 2),
         "train_seconds": round(time.time() - sampled_at, 2),
@@ -392,6 +476,7 @@ def summary_text(manifest: dict[str, Any], source_manifests: dict[str, dict[str,
         f"{per_source}",
         f"out: vocabulary of {manifest['vocab_size']:,} pieces trained in "
         f"{manifest['train_seconds']:.1f} s",
+        "shuffle: " + shuffle_meter.describe(manifest["shuffle_volume"]),
         f"wrote: {os.path.join(output_dir, manifest['model'])}, "
         f"{os.path.join(output_dir, manifest['vocab'])}, "
         f"{os.path.join(output_dir, 'manifest.json')}"])

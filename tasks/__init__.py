@@ -20,7 +20,7 @@ import os
 from typing import Any
 
 import gin
-
+import pipeline.console  # noqa: F401  (before TF/JAX/Beam: their start-up noise off)
 from pipeline.mixture_spec import MixtureSpec, MixtureSpecError, load_mixture_spec
 from tasks.preprocessors import split_to_sequence_length, tokenize_batched
 

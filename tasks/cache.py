@@ -30,7 +30,7 @@ from typing import Sequence
 
 import apache_beam as beam
 
-from pipeline import disk_space, output_lease, progress
+from pipeline import disk_space, output_lease, progress, shuffle_meter
 from pipeline.beam_flags import FlagError, check_beam_flags
 
 SPEC_ENV = "PALM_TASKS_SPEC"
@@ -64,15 +64,16 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     saved = {key: os.environ.get(key) for key in env}
     try:
         _set_env(env)
-        outputs = _run_pipeline(known, beam_args)
+        outputs, shuffle = _run_pipeline(known, beam_args)
     finally:
         _set_env(saved)
-    print(summary_text(outputs))
+    print(summary_text(outputs, shuffle))
     return outputs
 
 
-def summary_text(output_dirs: list[str]) -> str:
-    """Per cached task and split: examples and tokens (from seqio's stats files), and where."""
+def summary_text(output_dirs: list[str], shuffle: dict | None = None) -> str:
+    """Per cached task and split: examples and tokens (from seqio's stats files), and where;
+    the shuffle volume (pipeline/shuffle_meter.py) when given."""
     lines = [f"cached {len(output_dirs)} task(s)"]
     for out in output_dirs:
         for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
@@ -87,6 +88,10 @@ def summary_text(output_dirs: list[str]) -> str:
             lines.append(f"  {os.path.basename(out)} {split}: {int(stats.get('examples', 0)):,} "
                          f"examples" + (f", {tokens}" if tokens else ""))
         lines.append(f"  -> {out}")
+    if shuffle is not None:
+        lines.append("shuffle: " + shuffle_meter.describe(shuffle) + " -- every serialised "
+                     "example crosses the cache writer's group-by-shard; input = the Tasks' "
+                     "source files")
     return "\n".join(lines)
 
 
@@ -98,7 +103,8 @@ def _set_env(values: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[str]:
+def _run_pipeline(known: argparse.Namespace,
+                  beam_args: Sequence[str]) -> tuple[list[str], dict]:
     import seqio
     from seqio.scripts import cache_tasks_main  # defines the absl flags run_pipeline reads
 
@@ -121,7 +127,25 @@ def _run_pipeline(known: argparse.Namespace, beam_args: Sequence[str]) -> list[s
                     p, task_regexes, known.output_cache_dir,
                     modules_to_import=["tasks.from_env"], overwrite=known.overwrite,
                     output_format="tfrecord")
-    return outputs
+    from pipeline.beam_counters import collect_counters
+
+    return outputs, shuffle_meter.summary(collect_counters(p.result), _source_bytes(outputs))
+
+
+def _source_bytes(output_dirs: list[str]) -> int:
+    """Bytes of the source files of the cached Tasks (every split they list)."""
+    import seqio
+
+    total = 0
+    for out in output_dirs:
+        task = seqio.get_mixture_or_task(os.path.basename(out))
+        for split in task.splits:
+            try:
+                shards = task.source.list_shards(split)
+            except Exception:  # a source without files (a function source): nothing to count
+                continue
+            total += sum(os.path.getsize(path) for path in shards if os.path.exists(path))
+    return total
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,19 +10,27 @@ training batch is a function of the step alone. The Beam job (any runner, by Bea
 
 1. quotas: source s of token weight w_s gets w_s x budget tokens; a source holding T_s tokens is
    read e_s = quota / T_s times -- floor(e_s) whole epochs plus a partial one (recorded);
-2. read: every document of every Task's train split, whole, EOS-terminated (seqio cache when the
-   Task is cached);
+2. read and spill: every document of every Task's train split, whole, EOS-terminated (seqio
+   cache when the Task is cached), is appended to its read unit's spill file (flat int32,
+   random access by token offset); only a reference (task, key, unit, offset, length) goes on;
 3. partial epoch, token-exact: documents are ranked by a seeded hash into 65,536 buckets; a
    per-source histogram of tokens per bucket finds the bucket where the partial epoch's tokens
    run out, and documents in that bucket are cut to the fraction still needed;
-4. pack: every document copy gets a seeded 64-bit key; copies go to packing groups by key, each
-   group concatenates its documents in key order and splits them into rows of sequence_length
-   (PaLM: documents joined by EOS and split; a group's last partial row is dropped, counted);
-5. global shuffle: each row gets a seeded uniform key; shard = floor(key x shards) and rows are
-   sorted by key inside their shard, so shard-order concatenation is all rows sorted by a
-   random key -- a uniform permutation of the whole stream, with no node holding it all;
-6. write: one ArrayRecord file per shard (group_size:1, random access) and manifest.json: rows,
-   tokens, share and epochs per source, seed, spec/vocabulary/cache fingerprints.
+4. pack, by reference: every document copy gets a seeded 64-bit key; copy references go to
+   packing groups by key, each group lays its copies end to end in key order and cuts them
+   into rows of sequence_length (PaLM: documents joined by EOS and split; a group's last
+   partial row is dropped, counted): a row is a few segments (unit, offset, length, source);
+5. global shuffle, of references: each row gets a seeded uniform key; shard = floor(key x
+   shards) and rows are sorted by key inside their shard, so shard-order concatenation is all
+   rows sorted by a random key -- a uniform permutation of the whole stream;
+6. gather and write: each shard reads its rows' tokens from the spill files by random access
+   (as Grain reads by index), one ArrayRecord file per shard (group_size:1), then
+   manifest.json: rows, tokens, share and epochs per source, seed, spec/vocabulary/cache
+   fingerprints, and the bytes that crossed a shuffle (`shuffle_volume`).
+
+Tokens never cross a shuffle: memory is bounded by the references (about 20 bytes per
+document copy and per row segment), not by the rows. The stream is byte-identical to the one
+the earlier row-shuffling job wrote (same keys, groups and order).
 
 The output directory appears only when the job has succeeded (written under a staging name and
 renamed); bad input (unknown mixture, budget under one batch, a source with no tokens, unknown
@@ -47,13 +55,16 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from pipeline import disk_space, file_checksums, output_lease
+from pipeline import disk_space, file_checksums, output_lease, progress, shuffle_meter
+from pipeline.beam_counters import collect_counters
 from tasks import stream_format
+from tasks.row_references import SEGMENT, SPILL_DIR, SpillReader, pack_segments, spill_path
 from tasks.stream_format import StreamError
 
 log = logging.getLogger("tasks.materialize")
 HASH_BUCKETS = 1 << 16
 STATS_DIR = "_shard_stats"
+PROGRESS_ORDER = ("documents read", "rows packed", "rows written")
 
 
 class MaterializeError(StreamError):
@@ -126,6 +137,7 @@ def _registered(spec: str | None, module: str | None, data_dir: str | None,
 
     import tasks
 
+    quiet_seqio_info()
     if cache_dirs:
         seqio.add_global_cache_dirs(list(cache_dirs))
     if module:
@@ -135,29 +147,53 @@ def _registered(spec: str | None, module: str | None, data_dir: str | None,
                                sequence_length=sequence_length)
 
 
-class _ReadDocuments(beam.DoFn):
-    """(task, shard, num_shards) -> (task, document key, EOS-terminated tokens) per document."""
+class _SpillDocuments(beam.DoFn):
+    """A read unit (task, shard, num_shards, cached): its documents' EOS-terminated tokens are
+    appended to the unit's spill file (flat little-endian int32, random access by offset);
+    yields one small reference per document: (task, document key, unit, offset, tokens)."""
 
-    def __init__(self, registration: dict):
-        self.registration = registration
+    def __init__(self, registration: dict, staging: str):
+        self.registration, self.staging = registration, staging
+        self.progress_dir = progress.current_dir()
 
     def setup(self):
         _registered(**self.registration)
+        self.ticker = progress.Ticker(self.progress_dir)
 
-    def process(self, unit):
+    def finish_bundle(self):
+        self.ticker.flush()
+
+    def process(self, element):
         import seqio
         import tensorflow as tf
 
-        task_name, shard, num_shards, use_cached = unit
+        unit, (task_name, shard, num_shards, use_cached) = element
         task = seqio.get_mixture_or_task(task_name)
         ds = task.get_dataset(None, split="train", shuffle=False, num_epochs=1,
                               use_cached=use_cached, try_in_mem_cache=False,
                               shard_info=seqio.ShardInfo(shard, num_shards))
         ds = ds.map(lambda ex: ex["targets"], num_parallel_calls=tf.data.AUTOTUNE,
                     deterministic=True)
-        for position, tokens in enumerate(ds.as_numpy_iterator()):
-            if len(tokens):
-                yield task_name, f"{shard}/{num_shards}:{position}", tokens.astype(np.int32)
+        offset, refs = 0, []
+        # Written whole, again, by a retried bundle: the file's content depends on the unit only.
+        with tf.io.gfile.GFile(spill_path(self.staging, unit), "wb") as f:
+            for position, tokens in enumerate(ds.as_numpy_iterator()):
+                if not len(tokens):
+                    continue
+                f.write(np.asarray(tokens, stream_format.TOKEN_DTYPE).tobytes())
+                refs.append((task_name, f"{shard}/{num_shards}:{position}", unit, offset,
+                             len(tokens)))
+                offset += len(tokens)
+                self.ticker.tick("documents read")
+        beam.metrics.Metrics.counter("materialize", "tokens_read").inc(offset)
+        yield from refs
+
+
+def quiet_seqio_info() -> None:
+    """seqio logs "Using cache directory ..." at INFO through absl each time a Task's cache_dir
+    is looked up (dozens of times per job): the absl logger is lowered to WARNING, so seqio's
+    warnings still show."""
+    logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 class _TokenHistogram(beam.CombineFn):
@@ -182,69 +218,107 @@ def _bucket(seed: int, task: str, key: str) -> int:
     return hash64(seed, "partial", task, key) >> (64 - 16)
 
 
-def _copies(doc, plans: dict[str, SourcePlan], cuts: dict[str, tuple[int, float]], seed: int,
-            eos_id: int):
+def _copy_lengths(task: str, key: str, length: int, plans: dict[str, SourcePlan],
+                  cuts: dict[str, tuple[int, float]], seed: int):
     """Every copy of a document the stream takes: floor(epochs) whole copies, plus the partial
-    epoch's (whole, cut or none by hash bucket). Yields (sort key, source index, tokens)."""
-    task, key, tokens = doc
+    epoch's (whole, cut or none by hash bucket). Yields (sort key, source index, tokens kept,
+    cut): a cut copy keeps its first `tokens kept` tokens and ends in EOS."""
     plan = plans[task]
     for copy in range(plan.full_epochs):
-        yield hash64(seed, "copy", task, key, copy), plan.index, tokens
+        yield hash64(seed, "copy", task, key, copy), plan.index, length, False
     bucket, fraction = cuts.get(task, (0, 0.0))
     mine = _bucket(seed, task, key)
     if mine < bucket:
-        yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, tokens
+        yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, length, False
     elif mine == bucket and fraction > 0:
-        keep = int(round(fraction * len(tokens)))
+        keep = int(round(fraction * length))
         if keep > 0:
-            cut = tokens[:keep].copy()
-            cut[-1] = eos_id  # a cut document still ends its segment
-            yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, cut
+            yield hash64(seed, "copy", task, key, plan.full_epochs), plan.index, keep, True
+
+
+def _copies(doc, plans: dict[str, SourcePlan], cuts: dict[str, tuple[int, float]], seed: int,
+            eos_id: int):
+    """`_copy_lengths` applied to a document's tokens (task, key, tokens): yields (sort key,
+    source index, tokens) -- what the copies hold (tests and references)."""
+    task, key, tokens = doc
+    for copy_key, index, keep, cut in _copy_lengths(task, key, len(tokens), plans, cuts, seed):
+        out = tokens[:keep].copy() if cut else tokens
+        if cut:
+            out[-1] = eos_id  # a cut document still ends its segment
+        yield copy_key, index, out
+
+
+def _copy_refs(ref, plans, cuts, seed: int):
+    """A document reference's copies as (sort key, (source, unit, offset, tokens kept, cut))."""
+    task, key, unit, offset, length = ref
+    for copy_key, index, keep, cut in _copy_lengths(task, key, length, plans, cuts, seed):
+        yield copy_key, (index, unit, offset, keep, cut)
 
 
 class _PackRows(beam.DoFn):
-    """A packing group's document copies, in key order, joined and split into rows; each row is
-    sent to a shard by a seeded uniform key (the global shuffle)."""
+    """A packing group's copy references -> its rows as segment lists, each sent to a shard by a
+    seeded uniform key (the global shuffle, of references: no token crosses it)."""
 
     def __init__(self, sequence_length: int, num_shards: int, seed: int):
         self.length, self.num_shards, self.seed = sequence_length, num_shards, seed
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, element):
         group, copies = element
-        copies = sorted(copies, key=lambda c: c[0])
-        tokens = np.concatenate([c[2] for c in copies])
-        sources = np.repeat(np.array([c[1] for c in copies], np.uint8),
-                            [len(c[2]) for c in copies])
-        rows = len(tokens) // self.length
-        dropped = len(tokens) - rows * self.length
+        rows, dropped = pack_segments(list(copies), self.length)
         beam.metrics.Metrics.counter("materialize", "tail_tokens_dropped").inc(dropped)
-        tokens = tokens[:rows * self.length].reshape(rows, self.length)
-        sources = sources[:rows * self.length].reshape(rows, self.length)
-        for j in range(rows):
+        for j, segments in enumerate(rows):
             key = hash64(self.seed, "row", group, j)
             shard = (key * self.num_shards) >> 64
-            yield shard, (key, stream_format.encode_row(tokens[j], sources[j]))
+            self.ticker.tick("rows packed")
+            yield shard, (key, segments.tobytes())
 
 
 class _WriteShard(beam.DoFn):
-    """One shard's rows sorted by key into an ArrayRecord file; yields the shard's stats."""
+    """One shard's row references sorted by key; each row gathered from the spill files by
+    random access and written to the shard's ArrayRecord file; yields the shard's stats."""
 
-    def __init__(self, staging: str, num_shards: int, sequence_length: int, num_sources: int):
+    def __init__(self, staging: str, num_shards: int, sequence_length: int, num_sources: int,
+                 eos_id: int):
         self.staging, self.num_shards = staging, num_shards
-        self.length, self.num_sources = sequence_length, num_sources
+        self.length, self.num_sources, self.eos_id = sequence_length, num_sources, eos_id
+        self.progress_dir = progress.current_dir()
+
+    def setup(self):
+        self.ticker = progress.Ticker(self.progress_dir)
+
+    def finish_bundle(self):
+        self.ticker.flush()
 
     def process(self, element):
         import tensorflow as tf
+        from array_record.python.array_record_module import ArrayRecordWriter
 
         shard, rows = element
         rows = sorted(rows, key=lambda r: r[0])
         name = stream_format.shard_name(shard, self.num_shards)
         tokens_per_source = np.zeros(self.num_sources, np.int64)
+        spill = SpillReader(self.staging)
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, name)
-            stream_format.write_shard(local, [record for _, record in rows])
-            _, sources = stream_format.decode_rows([r for _, r in rows], self.length)
-            tokens_per_source += np.bincount(sources.ravel(), minlength=self.num_sources)
+            writer = ArrayRecordWriter(local, stream_format.WRITER_OPTIONS)
+            try:
+                for _, raw in rows:
+                    segments = np.frombuffer(raw, SEGMENT)
+                    tokens, sources = spill.row(segments, self.eos_id)
+                    writer.write(stream_format.encode_row(tokens, sources))
+                    np.add.at(tokens_per_source, segments["source"],
+                              segments["length"].astype(np.int64))
+                    self.ticker.tick("rows written")
+            finally:
+                writer.close()
+                spill.close()
             size, crc = file_checksums.crc32c_of(local)
             tf.io.gfile.copy(local, os.path.join(self.staging, name), overwrite=True)
         stats = {"shard": shard, "file": name, "rows": len(rows), "bytes": size, "crc32c": crc,
@@ -358,6 +432,34 @@ def _fingerprints(registration: dict, tasks_: Sequence[str]) -> dict:
     return out
 
 
+def _build(pipe, units, registration, staging, plan_by_task, seed, groups, num_shards, length,
+           eos_id) -> None:
+    """The Beam graph. Four shuffles, of references only: read units (a few), per-document
+    (bucket, length) pairs into the histogram, copy references into packing groups, row
+    segment lists into shards. Tokens go from the read units to spill files and from there,
+    by random access, to the shards."""
+    units_in = pipe | "Units" >> beam.Create(units)
+    refs = (shuffle_meter.metered(units_in, "units")
+            | "Spread" >> beam.Reshuffle()
+            | "Spill" >> beam.ParDo(_SpillDocuments(registration, staging)))
+    buckets = refs | "Bucket" >> beam.Map(lambda r: (r[0], (_bucket(seed, r[0], r[1]), r[4])))
+    cuts = (shuffle_meter.metered(buckets, "histogram")
+            | "Histogram" >> beam.CombinePerKey(_TokenHistogram())
+            | "Cut" >> beam.Map(lambda kv: (kv[0], partial_cut(
+                kv[1], plan_by_task[kv[0]].partial_tokens))))
+    copies = (refs
+              | "Copies" >> beam.FlatMap(_copy_refs, plan_by_task, beam.pvalue.AsDict(cuts),
+                                         seed)
+              | "ToGroup" >> beam.Map(lambda c: (c[0] % groups, c)))
+    rows = (shuffle_meter.metered(copies, "copies")
+            | "GroupCopies" >> beam.GroupByKey()
+            | "Pack" >> beam.ParDo(_PackRows(length, num_shards, seed)))
+    _ = (shuffle_meter.metered(rows, "rows")
+         | "GroupRows" >> beam.GroupByKey()
+         | "Write" >> beam.ParDo(_WriteShard(staging, num_shards, length, len(plan_by_task),
+                                             eos_id)))
+
+
 def run(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m tasks.materialize", description=__doc__.split("\n\n")[0],
@@ -384,6 +486,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--tokens_per_pack_group", type=int, default=1 << 26,
                         help="tokens packed together on one worker (memory bound of a worker)")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--progress_seconds", type=float, default=10.0,
+                        help="log documents read, rows packed and rows written, and per "
+                             "second, this often while the Beam job runs (0: off)")
     known, beam_args = parser.parse_known_args(argv)
     options = _beam_options(beam_args)
 
@@ -410,6 +515,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
                     "cache_dirs": [os.path.abspath(c) for c in known.cache_dir],
                     "sequence_length": length}
     started = time.time()
+    log.info("phase 1/4: plan (token counts per source)")
     name, weights = resolve_mixture(known.mixture, registration)
     tokens = _token_counts(weights, registration)
     budget_rows = math.ceil(budget_tokens / length)
@@ -431,29 +537,31 @@ def run(argv: Sequence[str] | None = None) -> dict:
     eos_id = seqio.get_mixture_or_task(plans[0].task).output_features["targets"].vocabulary.eos_id
     staging = known.output_dir.rstrip("/") + f".staging-{os.getpid()}"
     tf.io.gfile.makedirs(os.path.join(staging, STATS_DIR))
+    tf.io.gfile.makedirs(os.path.join(staging, SPILL_DIR))
+    runner = options.get_all_options().get("runner") or "DirectRunner"
     try:
         plan_by_task = {p.task: p for p in plans}
-        with beam.Pipeline(options=options) as pipe:
-            docs = (pipe | "Units" >> beam.Create(_read_units(list(plan_by_task)))
-                    | "Spread" >> beam.Reshuffle()
-                    | "Read" >> beam.ParDo(_ReadDocuments(registration)))
-            seed = known.seed
-            cuts = (docs
-                    | "Bucket" >> beam.Map(lambda d: (d[0], (_bucket(seed, d[0], d[1]),
-                                                             len(d[2]))))
-                    | "Histogram" >> beam.CombinePerKey(_TokenHistogram())
-                    | "Cut" >> beam.Map(lambda kv: (kv[0], partial_cut(
-                        kv[1], plan_by_task[kv[0]].partial_tokens))))
-            _ = (docs
-                 | "Copies" >> beam.FlatMap(_copies, plan_by_task, beam.pvalue.AsDict(cuts),
-                                            seed, eos_id)
-                 | "ToGroup" >> beam.Map(lambda c: (c[0] % groups, c))
-                 | "GroupCopies" >> beam.GroupByKey()
-                 | "Pack" >> beam.ParDo(_PackRows(length, num_shards, seed))
-                 | "GroupRows" >> beam.GroupByKey()
-                 | "Write" >> beam.ParDo(_WriteShard(staging, num_shards, length, len(plans))))
+        units = list(enumerate(_read_units(list(plan_by_task))))
+        log.info("phase 2/4 (Beam): read %d unit(s) into spill files, references to the "
+                 "permutation, rows gathered by reference into %d shard(s)", len(units),
+                 num_shards)
+        with progress.ProgressMonitor("materialize", runner, PROGRESS_ORDER,
+                                      known.progress_seconds):
+            pipe = beam.Pipeline(options=options)
+            _build(pipe, units, registration, staging, plan_by_task, known.seed, groups,
+                   num_shards, length, eos_id)
+            result = pipe.run()
+            result.wait_until_finish()
+        counters = collect_counters(result)
+        input_bytes = counters.get("materialize", {}).get("tokens_read", 0) * \
+            stream_format.TOKEN_DTYPE.itemsize
+        shuffle = shuffle_meter.summary(counters, input_bytes)
+        shuffle["input_bytes"] = input_bytes
+        log.info("phase 3/4: manifest (%s)", shuffle_meter.describe(shuffle))
+        tf.io.gfile.rmtree(os.path.join(staging, SPILL_DIR))
         manifest = _manifest(staging, known, name, plans, registration, budget_tokens,
-                             budget_rows, groups, eos_id, started)
+                             budget_rows, groups, eos_id, started, shuffle)
+        log.info("phase 4/4: publishing %s", known.output_dir)
         if tf_exists(known.output_dir):
             tf.io.gfile.rmtree(known.output_dir)
         tf.io.gfile.rename(staging, known.output_dir)
@@ -476,7 +584,8 @@ def tf_exists(path: str) -> bool:
 
 def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registration: dict,
               budget_tokens: float, budget_rows: int, groups: int, eos_id: int,
-              started: float) -> dict:
+              started: float, shuffle: dict) -> dict:
+    """Writes manifest.json into `staging` (the one place a stream's manifest is written)."""
     import tensorflow as tf
 
     shards = []
@@ -512,6 +621,8 @@ def _manifest(staging: str, known, name: str, plans: list[SourcePlan], registrat
         "packing": {"groups": groups, "tokens_per_pack_group": known.tokens_per_pack_group,
                     "row": "documents joined (each ends in EOS) and split to sequence_length"},
         "shuffle": "global: rows sorted by a seeded uniform 64-bit key (range-partitioned)",
+        "shuffle_volume": shuffle,
+        "gather": "row references shuffled; tokens read from per-read-unit spill files",
         "record": (f"{known.sequence_length} little-endian int32 tokens, then "
                    f"{known.sequence_length} uint8 source indices (order of 'sources')"),
         "registration": {k: v for k, v in registration.items() if k != "sequence_length"},
@@ -534,6 +645,9 @@ def format_summary(manifest: dict, output_dir: str) -> str:
                  f"({manifest['tokens']:,} tokens; budget {manifest['budget_rows']:,} rows) in "
                  f"{len(manifest['shards'])} ArrayRecord shard(s), seed {manifest['seed']}, "
                  f"{manifest['seconds']} s -> {output_dir}")
+    if manifest.get("shuffle_volume"):
+        lines.append("shuffle: " + shuffle_meter.describe(manifest["shuffle_volume"]) +
+                     " -- references only; input = the int32 tokens read")
     return "\n".join(lines)
 
 
@@ -541,9 +655,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    quiet_seqio_info()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tasks.mixture_rates import MixtureRateError
     from pipeline.mixture_spec import MixtureSpecError
+    from tasks.mixture_rates import MixtureRateError
 
     try:  # the stream folder is replaced whole by a rename: its lease lives beside it
         with output_lease.hold_flag(argv, "--output_dir", "materialise job", beside=True), \

@@ -11,7 +11,10 @@ pipeline, because `run_pipeline` constructs its transforms itself and offers no 
   seqio reads the cache as before. Each shard's size and CRC32C go into
   `checksums.<split>.json` (beside `info.<split>.json`); the writer's output is that file's
   path, so seqio's COMPLETED marker, which waits on it, comes after it
-  (`python -m launch.data_verify` checks them).
+  (`python -m launch.data_verify` checks them). Every serialised example crosses the
+  writer's group-by-shard (the job's one large shuffle, metered as `shuffle/bytes.examples`):
+  on the DirectRunner the whole split is held in memory there (docs/training-stream.md
+  states the limit this puts on the cache job).
 
 `seqio_substitutions(progress_dir)` is the context manager that swaps both in and puts
 seqio's classes back afterwards.
@@ -31,7 +34,7 @@ import seqio
 import tensorflow as tf
 from seqio import beam_utils
 
-from pipeline import file_checksums, progress
+from pipeline import file_checksums, progress, shuffle_meter
 
 CHECKSUMS_FORMAT = 1
 
@@ -105,7 +108,7 @@ class DeterministicWriteExampleTfRecord(beam_utils.WriteExampleTfRecord):
             digest = _digest(record)
             return int.from_bytes(digest, "big") % n, (digest, record)
 
-        records = pcoll | "KeyByContent" >> beam.Map(keyed)
+        records = shuffle_meter.metered(pcoll | "KeyByContent" >> beam.Map(keyed), "examples")
         every_shard = (pcoll.pipeline | "Shards" >> beam.Create(range(n))
                        | "NoRecord" >> beam.Map(lambda i: (i, None)))
         return (

@@ -31,6 +31,7 @@ MANIFEST = "manifest.json"
 FORMAT = "palm-packed-rows/1"
 TOKEN_DTYPE, SOURCE_DTYPE = np.dtype("<i4"), np.dtype("u1")
 MAX_SOURCES = 255
+WRITER_OPTIONS = "group_size:1"  # every record its own chunk: any one is read alone
 
 
 class StreamError(ValueError):
@@ -59,7 +60,7 @@ def write_shard(path: str, records: Sequence[bytes]) -> None:
     """One ArrayRecord shard at a local `path`, group_size:1 so that any record is read alone."""
     from array_record.python.array_record_module import ArrayRecordWriter
 
-    writer = ArrayRecordWriter(path, "group_size:1")
+    writer = ArrayRecordWriter(path, WRITER_OPTIONS)
     for record in records:
         writer.write(record)
     writer.close()

@@ -210,3 +210,29 @@ def test_prompt_lengths_are_checked():
     with pytest.raises(ValueError, match="prompt_lengths"):
         generate(params, cfg, PROMPTS, np.array([6, 0, 4]), max_new_tokens=2,
                  rng=jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0], ids=["greedy", "sampled"])
+def test_padding_ids_past_the_tokenizer_are_never_generated(temperature):
+    """An embedding of 512 ids over a 400-id tokenizer: with the padding rows made the likeliest
+    (as in a young model, where they are not yet pushed down), the tokens stay below 400."""
+    cfg = tiny(eos_id=-1)
+    params = random_params(cfg)
+    embedding = params["embedder"]["embedding"]
+    params["embedder"]["embedding"] = embedding.at[400:].multiply(20.0)
+    kwargs = dict(max_new_tokens=8, rng=jax.random.PRNGKey(0), temperature=temperature)
+    unmasked = generate(params, cfg, PROMPTS, PROMPT_LENGTHS, **kwargs).tokens
+    assert (np.asarray(unmasked) >= 400).any()  # the case the mask is for
+    masked = generate(params, cfg, PROMPTS, PROMPT_LENGTHS, vocab_size=400, **kwargs).tokens
+    assert (np.asarray(masked) < 400).all()
+
+
+@settings(deadline=None, max_examples=30)
+@given(hnp.arrays(np.float32, (2, 16), elements=st.floats(-50, 50, width=32)),
+       st.integers(1, 16))
+def test_mask_padding_ids_keeps_the_real_ids_only(logits, vocab_size):
+    from model.decoding import mask_padding_ids
+
+    masked = np.asarray(mask_padding_ids(jnp.asarray(logits), vocab_size))
+    np.testing.assert_array_equal(masked[:, :vocab_size], logits[:, :vocab_size])
+    assert np.isneginf(masked[:, vocab_size:]).all()

@@ -5,7 +5,8 @@
 * every relative link resolves to a file or folder inside the repository;
 * every repository path a page names in backticks (`pipeline/spec.py`, `gin/models/palm_*.gin`,
   `launch/recipes/tpu_v4_pod.sh NAME ...`) exists (globs must match something);
-* every `*.md` file a page names exists in the repository (no notes kept elsewhere).
+* every `*.md` file a page names exists in the repository (no notes kept elsewhere);
+* every `see X.md, "Heading"` in a spec, gin file or module names a heading that exists.
 """
 
 from __future__ import annotations
@@ -130,3 +131,52 @@ def test_readme_shows_exactly_the_two_commands():
     assert [b.strip() for b in blocks] == ["make demo", "make test"]
     assert not broken_links(ROOT / "README.md", readme)
     assert not missing_md_files(ROOT / "README.md", readme)
+
+
+SECTION_REF = re.compile(r"([\w./-]+\.md),?\s+(?:section\s+)?\"([^\"]+)\"")
+HEADING = re.compile(r"^#+\s+(?:\d+\.\s+)?(.+?)\s*$", re.M)
+
+
+def missing_sections(text: str) -> list[str]:
+    """`see X.md, "Heading"` references (in comments too) whose page or heading is missing."""
+    flat = re.sub(r"\s*\n\s*#\s*", " ", text)  # a comment continued on the next line
+    out = []
+    for name, title in SECTION_REF.findall(flat):
+        page = ROOT / name
+        if not page.is_file():
+            out.append(f"{name} (no such page)")
+            continue
+        headings = [h.strip("`") for h in HEADING.findall(page.read_text(encoding="utf-8"))]
+        if not any(title.lower() in h.lower() for h in headings):
+            out.append(f'{name}, "{title}" (no such heading)')
+    return out
+
+
+def test_section_references_name_headings_that_exist():
+    assert missing_sections('# see BUILD.md, "seqio Tasks"') == [
+        'BUILD.md, "seqio Tasks" (no such heading)']
+    assert missing_sections('# see docs/training.md,\n# "nowhere"') == [
+        'docs/training.md, "nowhere" (no such heading)']
+    files = [*ROOT.glob("tasks/specs/*.yaml"), *ROOT.glob("gin/**/*.gin"),
+             *ROOT.glob("launch/**/*.py"), *ROOT.glob("tasks/**/*.py"),
+             *ROOT.glob("pipeline/**/*.py")]
+    found = [f"{p.relative_to(ROOT)}: {m}" for p in files
+             for m in missing_sections(p.read_text(encoding="utf-8"))]
+    assert not found, "\n".join(found)
+
+
+def test_the_demo_vocabulary_size_is_one_number_everywhere():
+    """Every command on the demo's 4,000-piece tokenizer gives the model the same vocab_size, the
+    one `make demo` uses (the pieces rounded up to a multiple of 128), and docs/training.md says
+    why it is larger than the tokenizer."""
+    from launch import demo
+
+    expected = -(-4000 // 128) * 128
+    assert "--vocab_size\", type=int, default=4000" in pathlib.Path(demo.__file__).read_text()
+    sizes = {}
+    for page in pages():
+        for size in re.findall(r"PalmConfig\.vocab_size=(\d+)", page.read_text(encoding="utf-8")):
+            if int(size) < 10_000:  # the demo's; production pages name 32k and 256k
+                sizes.setdefault(int(size), []).append(page.name)
+    assert set(sizes) == {expected}, sizes
+    assert "multiple of 128" in (ROOT / "docs" / "training.md").read_text(encoding="utf-8")

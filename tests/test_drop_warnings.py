@@ -39,14 +39,27 @@ def test_a_rule_over_the_share_is_named_by_documents_or_bytes():
                  documents_out={"train": 1})
     (w,) = source_warnings(m)
     assert w["kind"] == "rule_removed_most" and w["rule"] == "gopher_quality"
-    assert "99 of 100 documents (99.0 %; 30.0 % of the bytes)" in w["message"]
+    assert "99 of 100 documents (99.0 %, more than 50 %; 30.0 % of the bytes)" in w["message"]
     assert not w["fatal"]
     # a corpus stage's drops carry no byte counts: the warning says so instead of "0 %"
     (w,) = source_warnings(manifest(dropped={"quality_classifier.pareto": 60}))
-    assert "60 of 100 documents (60.0 %; bytes not counted for this stage)" in w["message"]
+    assert ("60 of 100 documents (60.0 %, more than 50 %; bytes not counted for this stage)"
+            in w["message"])
     # a line rule that deleted most of the bytes without dropping a document
     m = manifest(bytes_removed={"c4.no_terminal_punct": 6_000})
     assert [w["rule"] for w in source_warnings(m)] == ["c4"]
+    assert source_warnings(m, max_share=0.7) == []
+
+
+def test_a_rule_over_the_byte_share_leads_with_the_bytes():
+    """The threshold that crossed is quoted first: a few long documents that hold most of the
+    bytes read as bytes, not as "24 of 213 documents" with the crossing figure last."""
+    m = manifest(dropped={"gopher_repetition.top_2gram": 24},
+                 dropped_bytes={"gopher_repetition.top_2gram": 6_550},
+                 documents_in=213)
+    (w,) = source_warnings(m)
+    assert ("rule gopher_repetition removed 65.5 % of the bytes, more than 50 % "
+            "(24 of 213 documents, 11.3 %)") in w["message"]
     assert source_warnings(m, max_share=0.7) == []
 
 

@@ -126,6 +126,8 @@ def test_folder_layout_config_and_shards(exported, runs):
     assert "| step | 5 |" in card and "test_mixture" in card and "train loss at step 5" in card
     generation = _read_json(os.path.join(folder, "generation_config.json"))
     assert generation["eos_token_id"] == 1 and generation["do_sample"] is False
+    # 1,000 pieces in a 1,024-row embedding: generate() never emits the padding ids
+    assert generation["suppress_tokens"] == list(range(1000, TINY.vocab_size))
 
 
 def test_bfloat16_export_loads_and_stays_close(runs, vocabulary, tmp_path):

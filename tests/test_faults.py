@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from launch import checkpoint_verify
 from launch.run import checksums, jsonl
+from launch.run import run_dir as run_dir_lib
 from launch import train as train_cli
 from launch.spikes import LossSpikeRecovery
 from launch.trainer import Trainer
@@ -586,7 +587,7 @@ def test_run_files_are_written_through_the_file_layer(tmp_path):
         path = gin_utils.summarize_gin_config(remote)
         assert path == f"{remote}/config.gin"
         assert "PalmConfig.num_layers" in paths.read_text(path)
-        train_cli.write_model_info(f"{remote}/model-info.txt",
+        run_dir_lib.write_model_info(f"{remote}/model-info.txt",
                                    Trainer(model=TINY, partitioner=PjitPartitioner()))
     finally:
         gin.clear_config()

@@ -30,7 +30,6 @@ MAY_IMPORT = {
 }
 # (importer, CLI module) pairs that are allowed, each with its reason.
 ALLOWED_CLI_IMPORTS: dict[tuple[str, str], str] = {}
-# Cycles known today and fixed on another branch; the entry is removed when that branch merges.
 
 
 @dataclasses.dataclass
@@ -179,6 +178,18 @@ def test_imports_inside_functions_and_relative_imports_are_seen(tmp_path):
     known = {"pipeline", "pipeline.spec", "pipeline.x", "launch", "launch.plan"}
     assert _imported("pipeline.x", ROOT / "pipeline/x.py", tree, known) == {
         "pipeline.spec": 2, "launch.plan": 3}
+
+
+def test_each_rule_comment_sits_on_its_rule():
+    """A comment above the rules (MAY_IMPORT, ALLOWED_CLI_IMPORTS) is followed by the statement
+    it describes, never by a blank line: a heading with nothing under it says the file checks
+    something it does not."""
+    lines = pathlib.Path(__file__).read_text().split("\n")
+    end = next(i for i, line in enumerate(lines) if line.startswith("@dataclasses.dataclass"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("MAY_IMPORT"))
+    orphans = [i + 1 for i in range(start, end - 1)
+               if lines[i].startswith("#") and not lines[i + 1].strip()]
+    assert not orphans, f"comments with nothing under them at lines {orphans}"
 
 
 @pytest.fixture(scope="module")

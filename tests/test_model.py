@@ -362,3 +362,22 @@ def test_loss_matches_numpy_and_honours_weights():
     empty = compute_loss(jnp.asarray(logits, jnp.float32), jnp.asarray(targets),
                          jnp.zeros((2, 5)))
     assert float(empty.loss) == 0.0
+
+
+def test_no_parameter_shadows_a_function_of_its_module():
+    """A parameter named like a module-level function of model/ hides it inside the body (e.g.
+    network.project's output matrix was once called `output_matrix`)."""
+    import ast
+    import pathlib
+
+    shadows = []
+    for path in sorted((pathlib.Path(__file__).parents[1] / "model").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                args = node.args
+                shadows += [f"{path.name}: {getattr(node, 'name', 'lambda')}({a.arg})"
+                            for a in args.posonlyargs + args.args + args.kwonlyargs
+                            if a.arg in names]
+    assert not shadows, shadows

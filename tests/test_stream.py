@@ -327,6 +327,37 @@ def test_trainer_on_the_stream_resumes_exactly_after_kill_9(tiny_stream, tmp_pat
         assert record["loss"] == expected[record["step"]], record["step"]
 
 
+def test_a_stream_shorter_than_the_run_is_refused_before_anything_is_written(
+        synthetic, tiny, tmp_path, capsys):
+    """400 rows at batch 8 with skip_batches=2: 49 steps need 392 rows + 16 of spike headroom,
+    one too many; the run exits 2 naming the rows, and MODEL_DIR is never made."""
+    from launch.run import preflight
+    from launch.utils import DatasetConfig
+
+    path, _, _ = synthetic
+    run = str(tmp_path / "run")
+    args = train_tasks.train_args(run, 49, f"--gin.TRAIN_STREAM='{path}'",
+                                  "--gin.spikes.LossSpikeRecovery.skip_batches=2")
+    old = os.getcwd()
+    os.chdir(ROOT)  # train_args' gin paths are relative to the repository
+    try:
+        assert train_cli.main(args) == 2
+    finally:
+        os.chdir(old)
+    err = capsys.readouterr().err
+    assert f"the training stream {path} holds 400 rows; steps 0 to 49 read rows up to 392, " \
+        "plus 16 for one loss-spike recovery (2 skipped batches)" in err
+    assert "materialise at least 408 rows" in err and not os.path.exists(run)
+    cfg = DatasetConfig(mixture_or_task_name="tiny_mix", task_feature_lengths={"targets": LENGTH},
+                        split="train", materialized_stream=path, batch_size=BATCH)
+    for steps, fits in ((48, True), (49, False)):
+        problems: list[str] = []
+        preflight._check_stream_rows(cfg, start=0, examples=0, total_steps=steps,
+                                     relative_steps=None, ramp=None, skip_batches=2,
+                                     batches_ok=True, problems=problems)
+        assert (not problems) == fits, problems
+
+
 def test_run_report_reads_delivered_shares_from_the_stream(synthetic, tmp_path):
     from launch import run_report
 

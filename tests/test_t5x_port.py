@@ -624,9 +624,10 @@ def test_eval_names_the_available_splits_when_a_non_default_split_is_missing():
 
 
 @pytest.mark.slow
-def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path):
+def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path, capsys):
     """t5x's eval.gin defaults (split 'test', TASK_FEATURE_LENGTHS = None) on the demo mixture,
-    which has train and validation splits of long documents."""
+    which has train and validation splits of long documents. The console says what happens to
+    a loss-only mixture (the split fallback, losses, no decoding), without seqio's skip notices."""
     import tasks
     from launch.evaluation import defaults as eval_defaults
     name = tasks.register_mixture(demo["spec"], data_dir=demo["prep"], vocabulary=demo["model"])
@@ -643,6 +644,11 @@ def test_t5x_eval_file_with_its_defaults_on_the_demo_mixture(demo, tmp_path):
         f"--gin.EVAL_OUTPUT_DIR='{out}'", f"--gin.MIXTURE_OR_TASK_NAME='{name}'"]) == 0
     results = json.load(open(f"{out}/eval_results.json"))
     assert results["split"] == "validation" and "'test'" in results["split_note"]
+    console = capsys.readouterr().err
+    assert "no decoding evaluation; every task gets its teacher-forced loss" in console
+    assert f"on the 'validation' split ({results['split_note']}): overall loss " in console
+    assert "No eval task with valid split" not in console
+    assert "has no metrics defined" not in console
     # The derived length is the longest validation document, in tokens, up to the cap (the demo's
     # validation split holds whole books: one attention matrix over a book would not fit).
     longest = eval_defaults.derive_feature_lengths(name, "validation")

@@ -103,6 +103,38 @@ def test_unregistered_name_says_how_to_register():
         tasks.get_mixture_or_task("not_registered_anywhere")
 
 
+def _import_from_env(monkeypatch, **env):
+    """A fresh import of tasks.from_env under `env` (sys.modules is restored afterwards)."""
+    import importlib
+    import sys
+
+    for name in ("PALM_TASKS_SPEC", "PALM_TASKS_STREAM", "PALM_TASKS_DATA_DIR",
+                 "PALM_TASKS_VOCABULARY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, "tasks.from_env", raising=False)
+    return importlib.import_module("tasks.from_env")
+
+
+def test_a_name_missing_after_from_env_names_the_variable_it_read(mixture, monkeypatch):
+    from launch.inputs import data as data_lib
+
+    _, demo = mixture
+    _import_from_env(monkeypatch, PALM_TASKS_SPEC=demo["spec"], PALM_TASKS_DATA_DIR=demo["prep"],
+                     PALM_TASKS_VOCABULARY=demo["model"])
+    with pytest.raises(ValueError) as error:
+        data_lib.lookup("my_own_mix")
+    assert f"registered the mixture 'palm_demo' from $PALM_TASKS_SPEC={demo['spec']}" in \
+        str(error.value)
+    assert "$PALM_TASKS_STREAM is not set" in str(error.value)
+
+
+def test_from_env_without_its_variable_says_to_set_it(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match=r"PALM_TASKS_SPEC is not set: set PALM_TASKS_SPEC="):
+        _import_from_env(monkeypatch, PALM_TASKS_VOCABULARY=str(tmp_path / "no_such.model"))
+
+
 @pytest.fixture(scope="module")
 def news_cache(mixture, tmp_path_factory):
     """palm_demo.news cached by seqio's Beam job (tasks.cache); the cache dir is then global."""
@@ -152,6 +184,9 @@ def test_cache_job_shows_progress_and_a_summary(mixture, tmp_path, caplog, capsy
     printed = capsys.readouterr().out
     assert f"books train: {stats['train']['examples']:,} examples, targets " in printed
     assert f"-> {task_dir}" in printed
+    # The writer's group-by-shard moves every example (text and tokens): more than the input.
+    volume = float(printed.split("crossed a shuffle (")[1].split(" per input byte")[0])
+    assert volume > 1.0
     # seqio's classes are back once the pipeline is built
     from seqio import beam_utils
     assert beam_utils.PreprocessTask.__module__ == "seqio.beam_utils"

@@ -164,3 +164,56 @@ def test_progress_while_sampling_and_a_summary_at_the_end(demo, tmp_path, caplog
     out = capsys.readouterr().out
     assert f"{train_docs:,} train documents" in out
     assert f"wrote: {tmp_path / 'spm.model'}" in out and "vocabulary of 400 pieces" in out
+    shuffle = json.load(open(tmp_path / "manifest.json"))["shuffle_volume"]
+    assert set(shuffle["by_shuffle"]) == {"shards"} and shuffle["per_input_byte"] < 0.01
+    assert "crossed a shuffle" in out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["web", "books", "code"]), st.text(min_size=0,
+                                                                              max_size=40)),
+                min_size=1, max_size=30), st.integers(1, 4), st.integers(0, 3))
+def test_sentences_stream_in_the_order_of_an_in_memory_sort(tmp_path_factory, docs, files,
+                                                            seed):
+    """write_sentences reads documents back by offset; the result is the order and text an
+    in-memory sort of every document (the code before issue 21) gives."""
+    folder = tmp_path_factory.mktemp("sample")
+    records = [{"id": f"{source}-{i}", "source": source, "text": text + "\n\u2028x\r"}
+               for i, (source, text) in enumerate(docs)]
+    for f in range(files):
+        with open(folder / f"docs-{f:05d}-of-{files:05d}.jsonl", "w", encoding="utf-8") as out:
+            for record in records[f::files]:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    got = folder / "sentences.txt"
+    stats = train_tokenizer.write_sentences(str(folder), seed, str(got))
+    records.sort(key=lambda d: (train_tokenizer.writers.unit_hash(d["id"], f"order:{seed}"),
+                                d["source"], d["id"]))
+    want = "".join(line + "\n" for d in records for line in d["text"].split("\n") if line)
+    assert got.read_bytes().decode("utf-8") == want
+    assert sum(s["documents"] for s in stats.values()) == len(records)
+
+
+def test_vocab_file_keeps_one_piece_per_line_and_the_trainer_stays_quiet(tmp_path, capfd):
+    """The newline symbol would break SentencePiece's own spm.vocab (and it warns so); ours is
+    escaped, the trainer's warning about it is gone, and nothing else it says is swallowed."""
+    import random
+
+    import sentencepiece as spm
+
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7)))
+             for _ in range(300)]
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("\n".join(" ".join(rng.choice(words) for _ in range(10))
+                                   for _ in range(2000)) + "\n", encoding="utf-8")
+    train_tokenizer.train_sentencepiece(str(sentences), str(tmp_path), vocab_size=300,
+                                        num_threads=1, input_sentence_size=0,
+                                        max_sentence_length=4192, seed=0)
+    assert "break the format" not in capfd.readouterr().err
+    processor = spm.SentencePieceProcessor(model_file=str(tmp_path / "spm.model"))
+    lines = (tmp_path / "spm.vocab").read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(lines) == processor.get_piece_size()
+    assert "\\n\t0" in lines and all(line.count("\t") == 1 for line in lines)
+    with train_tokenizer._TrainerStderr():
+        os.write(2, b"something else went wrong\n")
+    assert capfd.readouterr().err == "something else went wrong\n"

@@ -237,6 +237,39 @@ def test_loss_spikes_restore_the_last_checkpoint_and_skip_batches(tmp_path):
     assert all(np.isfinite(r["loss"]) for r in train) and train[-1]["step"] == 10
 
 
+class NanAtFiveTrainer(Trainer):
+    """Reports a NaN loss at step 5, once."""
+    injected: set = set()
+
+    def train_step(self, state, batch):
+        new_state, metrics = super().train_step(state, batch)
+        if int(new_state.step) == 5 and 5 not in self.injected:
+            self.injected.add(5)
+            metrics = dict(metrics, loss=metrics["loss"] * np.nan)
+        return new_state, metrics
+
+
+def test_spike_recovery_drops_abandoned_steps_from_the_tensorboard_means(tmp_path):
+    """Logging every 5 steps, checkpoints every 3: the NaN at step 5 rewinds to step 3, so the
+    step-5 mean is over steps 1-3 and the redone 4-5, never over the abandoned step 4."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    model_dir = str(tmp_path / "run")
+    NanAtFiveTrainer.injected = set()
+    result = _train(model_dir, 5, NanAtFiveTrainer, stats_period=5,
+                    spike_recovery=LossSpikeRecovery(factor=None, skip_batches=1))
+    assert [e["restored_step"] for e in result.spike_events] == [3]
+    losses = {r["step"]: r["loss"] for r in read_metrics(model_dir)}  # the kept steps' lines
+    assert sorted(losses) == [1, 2, 3, 4, 5]
+    accumulator = ea.EventAccumulator(f"{model_dir}/train", size_guidance={ea.TENSORS: 0})
+    accumulator.Reload()
+    points = {e.step: float(tensor_util.make_ndarray(e.tensor_proto))
+              for e in accumulator.Tensors("loss")}
+    assert list(points) == [5]
+    assert points[5] == pytest.approx(np.mean([losses[s] for s in range(1, 6)]), rel=1e-6)
+
+
 class SigtermTrainer(Trainer):
     def train_step(self, state, batch):
         new_state, metrics = super().train_step(state, batch)

@@ -10,19 +10,23 @@ import sys
 from collections.abc import Callable
 
 import gin
-
 from launch import gin_utils
 from launch.cli import gin_checks, multihost
 from launch.evaluation import defaults as eval_defaults
 from launch.run.checksums import CheckpointCorrupt
+from pipeline import disk_space
 from pipeline.file_checksums import DataCorrupt
 
 # Errors of input the user can fix: a missing split, no checkpoint at the path, a damaged one.
 USER_ERRORS = (eval_defaults.SplitError, FileNotFoundError, CheckpointCorrupt)
 
 
-def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> int:
-    """Parses the flags and gin files, then calls the gin-configured `fn`; 0, or 2 on bad input."""
+def run(fn: Callable, prog: str, description: str, argv: list[str] | None, *,
+        user_errors: tuple = (), gin_required: str | None = None) -> int:
+    """Parses the flags and gin files, then calls the gin-configured `fn`; 0, or 2 on bad input.
+
+    `user_errors` are exception types the command adds to USER_ERRORS (printed as one message);
+    `gin_required`, when set, is the usage error for a command line without any gin file."""
     parser = gin_utils.add_flags(argparse.ArgumentParser(prog=prog, description=description))
     args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
@@ -30,17 +34,27 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None) -> in
     try:
         multihost.initialize(args)
         multihost.configure_data(args)
+        if gin_required and not args.gin_file and not args.gin_bindings:
+            parser.error(gin_required)
         gin_utils.parse_gin(args.gin_file, args.gin_bindings, args.gin_search_paths)
         configured = gin.get_configurable(fn)
     except (multihost.MultihostFlagError, gin_utils.GinConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        configured()
-    except USER_ERRORS as e:
+        with disk_space.quiet_tracebacks():
+            configured()
+    except (*USER_ERRORS, *user_errors) as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
     except DataCorrupt as e:  # not bad usage: a data file is damaged (exit 1)
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a full disk: one message naming the path, exit 1
+        if not disk_space.no_space(e):
+            raise
+        full = disk_space.as_disk_full(e, "the run's files")
+        print(f"error: {gin_checks.plain_message(full)}", file=sys.stderr)
+        disk_space.quiet_from_now_on()
         return 1
     return 0

@@ -64,8 +64,9 @@ def derive_feature_lengths(name: str, split: str, use_cached: bool = False,
     for task in tasks_of(name):
         if split not in task.splits:
             continue
+        # No in-memory cache: take(max_examples) would leave it half-read (a tf.data warning).
         ds = task.get_dataset(None, split=split, shuffle=False, num_epochs=1,
-                              use_cached=use_cached)
+                              use_cached=use_cached, try_in_mem_cache=False)
         if max_examples:
             ds = ds.take(max_examples)
         features = [k for k in task.output_features if k in ds.element_spec]

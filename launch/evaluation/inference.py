@@ -35,6 +35,27 @@ from model.config import PalmConfig
 log = logging.getLogger("launch")
 
 
+class _SeqioSkipNotices(logging.Filter):
+    """seqio's Evaluator logs "Task T has no metrics defined; skipping eval" and "No eval task
+    with valid split and metric fn found" for every loss-only task, which reads as if nothing
+    were evaluated; the callers of InferenceEvaluator say what happens instead (decoding is
+    skipped, the teacher-forced losses are computed). Only those two lines of seqio's
+    evaluation module are dropped, at seqio's logger (absl's)."""
+
+    NOTICES = ("has no metrics defined; skipping eval",
+               "No eval task with valid split and metric fn found")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from_seqio = record.pathname.endswith(os.path.join("seqio", "evaluation.py"))
+        return not (from_seqio and any(n in record.getMessage() for n in self.NOTICES))
+
+
+def _quiet_seqio_skip_notices() -> None:
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, _SeqioSkipNotices) for f in absl_logger.filters):
+        absl_logger.addFilter(_SeqioSkipNotices())
+
+
 def _value(metric) -> float | None:
     """A seqio metric value (Scalar, or a plain number from an old-style metric fn) as a float."""
     value = getattr(metric, "value", metric)
@@ -65,6 +86,7 @@ class InferenceEvaluator:
                              "reads one example per row (t5x's finetune.gin sets pack = False)")
         data_lib._import_module(cfg)
         data_lib.lookup(cfg.mixture_or_task_name)
+        _quiet_seqio_skip_notices()
         self.cfg = cfg
         self.config = config
         kwargs = {"log_dir": os.path.join(log_dir, "inference_eval")} if log_dir else \
@@ -87,10 +109,15 @@ class InferenceEvaluator:
                     "; evaluation supports prediction metrics (metric_fns taking targets and "
                     "predictions) and score metrics (taking targets and scores) only")
             self.needs_scores |= seqio.metrics.ModelOutputType.SCORE in kinds
-        if not self.eval_tasks:
-            log.warning("decoding evaluation: no task of %r has a %r split and metric "
-                        "functions; it is skipped", cfg.mixture_or_task_name, cfg.split)
         self._pending = None
+
+    @property
+    def vocab_size(self) -> int | None:
+        """The ids the tasks' target vocabularies can decode (the largest): decoding never
+        emits the embedding's padding past them."""
+        sizes = [t.output_features["targets"].vocabulary.vocab_size for t in self.eval_tasks
+                 if "targets" in t.output_features]
+        return min(max(sizes), self.config.vocab_size) if sizes else None
 
     @property
     def eval_tasks(self) -> list:
@@ -106,7 +133,8 @@ class InferenceEvaluator:
                     if self.needs_scores else None)
         future, _ = self._evaluator.evaluate(
             compute_metrics=jax.process_index() == 0, step=int(step),  # as t5x: host 0 scores
-            predict_fn=predict.predict_fn(params, self.config, self.cfg.batch_size),
+            predict_fn=predict.predict_fn(params, self.config, self.cfg.batch_size,
+                                          self.vocab_size),
             score_fn=score_fn)
         log.info("decoding evaluation at step %d: %d task(s) decoded in %.1f s", step,
                  len(self.eval_tasks), time.perf_counter() - start)

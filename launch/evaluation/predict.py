@@ -5,7 +5,8 @@ seqio's decoder feature converters (unpacked) give every example `decoder_input_
 `decoder_causal_attention`, which is 1 on the BOS and the inputs. The prompt is therefore the
 first sum(decoder_causal_attention) input tokens ([0] alone for a language-model task); the model
 continues it with model/decoding.py until EOS or the targets' length. The output is seqio's
-`predict_fn` contract: [(example index, generated token ids up to, not including, EOS)].
+`predict_fn` contract: [(example index, generated token ids up to, not including, EOS)]. Ids past
+the task vocabulary's last piece (the embedding's padding) are never generated.
 
 Examples are decoded in batches of a fixed size (the last one padded with copies) and one prompt
 width for the whole dataset, so decoding compiles once per dataset.
@@ -36,9 +37,11 @@ def prompt_of(features: dict) -> np.ndarray:
 
 def decode_examples(params, config: PalmConfig, examples: Iterable[tuple[int, dict]], *,
                     batch_size: int, max_new_tokens: int | None = None,
-                    temperature: float = 0.0, seed: int = 0) -> list[tuple[int, list[int]]]:
+                    temperature: float = 0.0, seed: int = 0,
+                    vocab_size: int | None = None) -> list[tuple[int, list[int]]]:
     """[(index, generated ids)] for `examples` = (index, features) pairs (seqio's enumerated
-    model dataset). `max_new_tokens` defaults to what the features leave after the prompt."""
+    model dataset). `max_new_tokens` defaults to what the features leave after the prompt;
+    `vocab_size` is the tokenizer's id count (None: the embedding's)."""
     examples = list(examples)
     if not examples:
         return []
@@ -59,7 +62,7 @@ def decode_examples(params, config: PalmConfig, examples: Iterable[tuple[int, di
             lengths[row] = len(prompts[i])
         out = decoding.generate(params, config, jnp.asarray(tokens), jnp.asarray(lengths),
                                 max_new_tokens=max_new_tokens, rng=jax.random.fold_in(rng, start),
-                                temperature=temperature)
+                                temperature=temperature, vocab_size=vocab_size)
         generated, counts = jax.device_get((out.tokens, out.num_tokens))
         for row, i in enumerate(chunk):
             ids = [int(t) for t in generated[row, :int(counts[row])]]
@@ -69,9 +72,9 @@ def decode_examples(params, config: PalmConfig, examples: Iterable[tuple[int, di
     return results
 
 
-def predict_fn(params, config: PalmConfig, batch_size: int):
+def predict_fn(params, config: PalmConfig, batch_size: int, vocab_size: int | None = None):
     """seqio.Evaluator's `predict_fn`: enumerated model dataset -> [(index, token ids)]."""
     def predict(dataset) -> list[tuple[int, list[int]]]:
         return decode_examples(params, config, dataset.as_numpy_iterator(),
-                               batch_size=batch_size)
+                               batch_size=batch_size, vocab_size=vocab_size)
     return predict

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import sys
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -64,10 +65,12 @@ def lookup(name: str):
         return seqio.get_mixture_or_task(name)
     except ValueError:
         known = sorted(set(seqio.MixtureRegistry.names()) | set(seqio.TaskRegistry.names()))
+        from_env = sys.modules.get("tasks.from_env")  # registered from environment variables
+        hint = f" {from_env.what_was_registered()}." if from_env is not None else ""
         raise ValueError(
             f"No Task or Mixture found with name {name!r}. Registered: {known[:50]}"
-            f"{' ...' if len(known) > 50 else ''}. Register it in the run's gin file (`import "
-            f"tasks` and MIXTURE_OR_TASK_NAME = @tasks.register_mixture(), with "
+            f"{' ...' if len(known) > 50 else ''}.{hint} Register it in the run's gin file "
+            f"(`import tasks` and MIXTURE_OR_TASK_NAME = @tasks.register_mixture(), with "
             f"tasks.register_mixture.spec = 'path/spec.yaml') or name the registering module "
             f"in DatasetConfig.module.") from None
 
@@ -84,15 +87,27 @@ def check_vocabulary(config: DatasetConfig, model_vocab_size: int) -> None:
 
 
 def _dataset(config: DatasetConfig, name: str, seed: int | None, shard: tuple[int, int],
-             num_epochs: int | None, shuffle: bool) -> tf.data.Dataset:
+             num_epochs: int | None, shuffle: bool, memory_cache: bool = True
+             ) -> tf.data.Dataset:
+    """seqio.get_dataset; with memory_cache=False (a Task only) without seqio's in-memory cache
+    of small datasets, which a partial read (an evaluation's first N batches) leaves half-filled,
+    and which tf.data then warns about on every evaluation."""
     _import_module(config)
-    lookup(name)
+    item = lookup(name)
+    lengths = dict(config.task_feature_lengths)
+    shard_info = seqio.ShardInfo(index=shard[0], num_shards=shard[1])
     try:
+        if not memory_cache and isinstance(item, seqio.Task):
+            ds = item.get_dataset(
+                lengths, split=config.split, use_cached=config.use_cached, shuffle=shuffle,
+                seed=seed, shard_info=shard_info, num_epochs=num_epochs,
+                trim_output_features=config.trim_output_features, try_in_mem_cache=False)
+            return feature_converter(config)(ds, task_feature_lengths=lengths)
         return seqio.get_dataset(
-            name, task_feature_lengths=dict(config.task_feature_lengths),
+            name, task_feature_lengths=lengths,
             feature_converter=feature_converter(config), dataset_split=config.split,
             use_cached=config.use_cached, shuffle=shuffle, num_epochs=num_epochs,
-            shard_info=seqio.ShardInfo(index=shard[0], num_shards=shard[1]), seed=seed,
+            shard_info=shard_info, seed=seed,
             trim_output_features=config.trim_output_features, verbose=False)
     except (ValueError, FileNotFoundError) as e:
         if config.use_cached and "cache" in str(e).lower():
@@ -195,7 +210,8 @@ def iter_eval_batches(config: DatasetConfig, task: str, shard: tuple[int, int],
                       ) -> Iterator[dict[str, np.ndarray]]:
     """One pass over a task's evaluation split (at most `max_batches` batches), read lazily, the
     last batch padded to full size with rows of loss weight 0 so every batch has the same shape."""
-    ds = _dataset(config, task, config.seed, shard, num_epochs=1, shuffle=config.shuffle)
+    ds = _dataset(config, task, config.seed, shard, num_epochs=1, shuffle=config.shuffle,
+                  memory_cache=False)
     ds = ds.with_options(_options()).batch(host_batch_size)
     if max_batches is not None and max_batches > 0:
         ds = ds.take(max_batches)

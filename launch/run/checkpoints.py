@@ -2,8 +2,8 @@
 
 `state` is the TrainState (sharded arrays, written by every host for its shards); `data` is a small
 JSON record of the data position: the examples consumed by the run so far, the data seed, the
-shard count and any loss-spike events (launch/inputs/data.py explains why this makes resumption exact);
-`checksums` holds each host's CRC32C of the files it wrote (launch/run/checksums.py).
+shard count and any loss-spike events (launch/inputs/data.py explains why this makes resumption
+exact); `checksums` holds each host's CRC32C of the files it wrote (launch/run/checksums.py).
 Saves are asynchronous: `save` returns once the arrays are copied off the devices; Orbax writes
 the files and commits the folder under its final name, then a background thread records the
 checksums. A checkpoint is trusted only once it verifies: resumption and loss-spike recovery take

@@ -4,8 +4,8 @@ Names are t5x's (`loss`, `accuracy`, `z_loss`, `cross_ent_loss`, `learning_rate`
 `timing/seqs`, `timing/seqs_per_second`, `timing/target_tokens_per_second`, their `_per_core`
 variants, `timing/steps_per_second`, `non_padding_fraction/loss_weights`,
 `timing/compilation_seconds`, ...) plus `grad_norm` and `timing/mfu`. metrics.jsonl goes through
-launch/run/paths.py (local or object store: launch/run/jsonl.py `MetricsLog`). Evaluation metrics are
-`training_eval/<task>/loss` etc. in metrics.jsonl; TensorBoard gets them in t5x's layout of runs
+launch/run/paths.py (local or object store: launch/run/jsonl.py `MetricsLog`). Evaluation metrics
+are `training_eval/<task>/loss` etc. in metrics.jsonl; TensorBoard gets them in t5x's layout of runs
 (launch/run/tensorboard_layout.py). Only process 0 writes.
 
 MFU (PaLM App. B) = model FLOPs per token (6N + 12 L H Q T, model/flops.py) x tokens per second /

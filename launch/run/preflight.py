@@ -3,11 +3,12 @@
 A run that cannot start must leave MODEL_DIR exactly as it found it (no config.gin, metrics.jsonl
 or checkpoint_0 that a later run could mistake for progress) and say what is wrong and which flag
 fixes it. `plan_run` reads (never writes): the mesh and the shard layout, batch and ramp sizes,
-the vocabulary against the model, the Tasks' splits and seqio caches, the checkpoint to resume
-from (verified, launch/run/checksums.py) or the initial checkpoint, the values recorded in
-that checkpoint against the flags, and whether MODEL_DIR can be written (by creating and removing
-one empty file: launch/run/paths.py, `write_problem`). All problems are
-reported together.
+the vocabulary against the model, the Tasks' splits and seqio caches, the rows of a materialised
+training stream against the rows the run will read (with room for a loss-spike recovery's skipped
+batches), the checkpoint to resume from (verified, launch/run/checksums.py) or the initial
+checkpoint, the values recorded in that checkpoint against the flags, and whether MODEL_DIR can
+be written (by creating and removing one empty file: launch/run/paths.py, `write_problem`). All
+problems are reported together.
 """
 
 from __future__ import annotations
@@ -15,19 +16,21 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 import seqio
 
-from launch.run import checksums as verify_lib
-from launch.run import checkpoints as ckpt_lib
-from launch.inputs import data as data_lib
-from launch.run import paths
 from launch.cli.gin_checks import plain_message
+from launch.inputs import data as data_lib
+from launch.run import checkpoints as ckpt_lib
+from launch.run import checksums as verify_lib
+from launch.run import paths
 from launch.utils import CheckpointConfig, DatasetConfig
 
 log = logging.getLogger("launch")
 SHARDS_FLAG = "--gin.train_script.train.num_data_shards"
+SKIP_FLAG = "--gin.spikes.LossSpikeRecovery.skip_batches"
 RAMP_FLAG = "--gin.train_script.train.batch_size_ramp"
 
 
@@ -105,6 +108,56 @@ def _check_batches(initial: int, ramp, problems: list[str]) -> list[int]:
     return sizes
 
 
+def _stream_rows(cfg: DatasetConfig) -> tuple[str, int] | None:
+    """(directory, rows) of the materialised stream the run reads, None for seqio's stream."""
+    from tasks.stream_format import read_manifest
+    from tasks.stream_task import stream_dir_of
+
+    stream_dir = cfg.materialized_stream or stream_dir_of(cfg.mixture_or_task_name)
+    return (stream_dir, int(read_manifest(stream_dir)["rows"])) if stream_dir else None
+
+
+def _start_step(resume: int | None, initial: str | None) -> int:
+    """The step the run starts from: the resumed checkpoint's, the initial checkpoint's (t5x
+    counts on from it; read from its folder name), else 0."""
+    if resume is not None:
+        return resume
+    match = re.search(r"checkpoint_(\d+)/*$", initial or "")
+    return int(match.group(1)) if match else 0
+
+
+def _check_stream_rows(cfg: DatasetConfig, *, start: int, examples: int, total_steps,
+                       relative_steps, ramp, skip_batches: int, batches_ok: bool,
+                       problems: list[str]) -> None:
+    """A materialised stream must hold every row the run reads, plus one loss-spike recovery's
+    skip: else the run fails part-way, leaving a partial MODEL_DIR (issue 23)."""
+    from launch.inputs.stream_loader import rows_before
+    from tasks.stream_format import StreamError
+
+    last = start + relative_steps if relative_steps is not None else total_steps
+    if not batches_ok or not _is_int(last) or last <= start:
+        return
+    try:
+        stream = _stream_rows(cfg)
+    except (StreamError, OSError, KeyError, ValueError) as e:
+        problems.append(f"the training stream cannot be read: {plain_message(e)} (fix "
+                        "--gin.TRAIN_STREAM or rerun python -m tasks.materialize)")
+        return
+    if stream is None:
+        return
+    stream_dir, rows = stream
+    run_rows = examples + rows_before(last, cfg.batch_size, ramp) - rows_before(
+        start, cfg.batch_size, ramp)
+    headroom = skip_batches * max([cfg.batch_size] + [size for _, size in ramp or ()])
+    if rows < run_rows + headroom:
+        problems.append(
+            f"the training stream {stream_dir} holds {rows:,} rows; steps {start} to {last} "
+            f"read rows up to {run_rows:,}, plus {headroom:,} for one loss-spike recovery "
+            f"({skip_batches} skipped batches): materialise at least {run_rows + headroom:,} "
+            f"rows (python -m tasks.materialize --steps with the spike headroom added, as "
+            f"docs/training.md shows), or lower --gin.TRAIN_STEPS or {SKIP_FLAG}")
+
+
 def _checkpoint_source(model_dir: str, cfg: CheckpointConfig, problems: list[str]):
     """(resume step, skipped, initial path, record) — reading and verifying only."""
     if ckpt_lib.steps_in(model_dir):
@@ -150,7 +203,8 @@ def _check_recorded(where: str, record: dict, flags: dict, problems: list[str]) 
 
 def plan_run(*, model_dir, make_trainer: Callable[[], object], train_dataset_cfg: DatasetConfig,
              checkpoint_cfg: CheckpointConfig, total_steps, batch_size_ramp: Sequence | None,
-             num_data_shards, random_seed, relative_steps=None) -> RunPlan:
+             num_data_shards, random_seed, relative_steps=None,
+             spike_skip_batches: int = 0) -> RunPlan:
     """Checks the run; raises PreflightError listing every problem, else returns the plan."""
     problems: list[str] = []
     if relative_steps is not None:  # t5x: train this many steps past the restored one
@@ -192,6 +246,11 @@ def plan_run(*, model_dir, make_trainer: Callable[[], object], train_dataset_cfg
         "run_seed": (random_seed, "--gin.RANDOM_SEED"),
         "data_seed": (train_dataset_cfg.seed, "train/utils.DatasetConfig.seed")}, problems)
 
+    _check_stream_rows(train_dataset_cfg, start=_start_step(resume, initial),
+                       examples=int(record.get("examples_consumed", 0)),
+                       total_steps=total_steps, relative_steps=relative_steps,
+                       ramp=batch_size_ramp, skip_batches=spike_skip_batches,
+                       batches_ok=len(sizes) == 1 + len(batch_size_ramp or ()), problems=problems)
     num_shards = 1
     if trainer is not None and mesh is not None:
         host_slot, host_slots = trainer.partitioner.data_layout

@@ -134,23 +134,32 @@ class RunWriters:
 class IntervalMeans:
     """Per-step train metrics accumulated over a logging period; `pop` returns their means and
     starts a new period. `accuracy` is weighted by the step's trained tokens (`weight_sum`) when
-    the step reports it; timing figures are left to the throughput meter."""
+    the step reports it; timing figures are left to the throughput meter. `rewind` forgets the
+    steps a loss-spike recovery abandons, so their replacements are not averaged with them."""
 
     def __init__(self):
-        self._sums: dict[str, float] = {}
-        self._weights: dict[str, float] = {}
+        self._steps: list[tuple[int | None, dict[str, tuple[float, float]]]] = []
 
-    def add(self, metrics: dict) -> None:
+    def add(self, metrics: dict, step: int | None = None) -> None:
         tokens = float(metrics.get("weight_sum", 1.0)) or 1.0
+        terms = {}
         for key, value in metrics.items():
             if key.startswith(_NOT_AVERAGED) or not np.isfinite(value):
                 continue
             weight = tokens if key in _TOKEN_WEIGHTED else 1.0
-            self._sums[key] = self._sums.get(key, 0.0) + weight * float(value)
-            self._weights[key] = self._weights.get(key, 0.0) + weight
+            terms[key] = (weight * float(value), weight)
+        self._steps.append((step, terms))
+
+    def rewind(self, step: int) -> None:
+        """Drops the steps after `step` (they will be redone)."""
+        self._steps = [(s, t) for s, t in self._steps if s is None or s <= step]
 
     def pop(self) -> dict:
-        means = {k: self._sums[k] / self._weights[k] for k in self._sums if self._weights[k]}
-        self._sums.clear()
-        self._weights.clear()
-        return means
+        sums: dict[str, float] = {}
+        weights: dict[str, float] = {}
+        for _, terms in self._steps:
+            for key, (term, weight) in terms.items():
+                sums[key] = sums.get(key, 0.0) + term
+                weights[key] = weights.get(key, 0.0) + weight
+        self._steps.clear()
+        return {k: sums[k] / weights[k] for k in sums if weights[k]}

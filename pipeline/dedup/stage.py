@@ -130,10 +130,7 @@ def dedup_section(dedup: Mapping[str, Any]) -> str:
             line += (f" Candidate pairs {c.get('candidate_pairs', 0):,}, verified duplicates "
                      f"{c.get('verified_pairs', 0):,}, LSH false positives removed by "
                      f"verification {c.get('false_positive_pairs', 0):,}; capped buckets "
-                     f"{c.get('capped_buckets', 0):,}; connected components "
-                     f"{'converged' if comp.get('converged') else 'NOT converged'} after "
-                     f"{comp.get('rounds_with_changes', 0)} of {comp.get('rounds_run', 0)} "
-                     f"rounds.")
+                     f"{c.get('capped_buckets', 0):,}; {stats.rounds_in_words(comp)}.")
         parts.append(line + "</p>")
         groups = d.get("largest", []) + [x for x in d.get("examples", [])
                                         if x not in d.get("largest", [])]

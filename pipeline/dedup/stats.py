@@ -97,3 +97,17 @@ def component_rounds(job_counters: dict[str, int], rounds_run: int) -> dict[str,
     changes = [rounds.get(i, {"large": 0, "small": 0}) for i in range(last_active + 1)]
     return {"rounds_run": rounds_run, "rounds_with_changes": last_active + 1,
             "changed_nodes_per_round": changes, "converged": last_active + 1 < rounds_run}
+
+
+def rounds_in_words(components: dict[str, Any]) -> str:
+    """The component rounds for the report: how many of the rounds run changed a label, so the
+    figure agrees with `rounds_run` in the JSON (every configured round runs)."""
+    run = components.get("rounds_run", 0)
+    changed = components.get("rounds_with_changes", 0)
+    if not components.get("converged"):
+        return f"connected components NOT converged: all {run} rounds run changed labels"
+    if changed == 0:
+        return (f"connected components converged at once: none of the {run} rounds run "
+                f"changed a label")
+    return (f"connected components converged: {changed} of the {run} rounds run changed labels, "
+            f"the last {run - changed} changed none")
