@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+import jax
 import seqio
 
 from launch import gin_utils, t5x_compat
@@ -41,7 +42,7 @@ from launch.inputs import data as data_lib
 from launch.inputs import stream_loader
 from launch.partitioning import PjitPartitioner
 from launch.run import checkpoints as ckpt_lib
-from launch.run import preflight
+from launch.run import paths, preflight
 from launch.run.position import Position, initialise_or_restore
 from launch.run.preemption import PreemptionNotice
 from launch.run.reporter import Spike, StepReporter, logging_period, make_reporter
@@ -51,6 +52,7 @@ from launch.trainer import Trainer
 from launch.utils import CheckpointConfig, DatasetConfig
 from model import flops
 from model.config import PalmConfig
+from pipeline import output_lease
 
 log = logging.getLogger("launch")
 
@@ -134,6 +136,8 @@ def train(*, model: PalmConfig | None = None, model_dir: str,
     partitioner = partitioner or PjitPartitioner()
     started = time.perf_counter()
     # 1. Check everything checkable. Nothing is written before this returns.
+    if jax.process_index() == 0:  # refused in seconds, before the preflight verifies anything
+        output_lease.refuse_if_held(paths.resolve(model_dir), "training run")
     run_dir = RunDirectory.prepare(
         model_dir=model_dir, make_trainer=lambda: trainer_cls(model=model, partitioner=partitioner),
         train_dataset_cfg=train_dataset_cfg, checkpoint_cfg=checkpoint_cfg,
@@ -329,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)  # seqio's per-task INFO lines
     return entry_point.run(
         train, "python -m launch.train", __doc__.split("\n")[0], argv,
-        user_errors=(preflight.PreflightError,),
+        user_errors=(preflight.PreflightError, output_lease.LeaseHeld),
         gin_required="give at least one --gin_file (e.g. gin/runs/pretrain.gin plus a model file)")
 
 

@@ -30,8 +30,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import (
+    disk_space,
     drop_warnings,
     json_files,
+    output_lease,
     process_group,
     publish,
     readers,
@@ -348,11 +350,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the workers
     try:
-        run(argv)
-    except (SpecError, readers.ReaderError, FlagError) as e:
+        with output_lease.hold_flag(argv, "--output_dir", "prep job"), \
+                disk_space.quiet_tracebacks():
+            run(argv)
+    except (SpecError, readers.ReaderError, FlagError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (EmptySourceError, JobFailed) as e:
+    except Exception as e:  # a full disk (also when the Beam job failed of it), then the rest
+        if disk_space.no_space(e):
+            return disk_space.exit_status(e, "the prep outputs",
+                                          output_lease.flag_value(argv, "--output_dir"))
+        if not isinstance(e, (EmptySourceError, JobFailed)):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -49,7 +49,7 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 
-from pipeline import progress, shuffle_meter, writers
+from pipeline import disk_space, output_lease, progress, shuffle_meter, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.progress import ProgressMonitor
@@ -403,6 +403,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     known.sample_bytes, target_bytes)
 
     os.makedirs(known.output_dir, exist_ok=True)
+    final_manifest = os.path.join(known.output_dir, "manifest.json")
+    if os.path.exists(final_manifest):  # first: a failure from here on leaves no manifest
+        os.remove(final_manifest)
     sample_dir = os.path.join(known.output_dir, SAMPLE_DIR)
     shutil.rmtree(sample_dir, ignore_errors=True)  # a previous (possibly failed) run's sample
     shuffle = run_sample(known.data_dir, rates, known.seed, sample_dir, beam_args,
@@ -446,8 +449,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "sample_seconds": round(sampled_at - started, 2),
         "train_seconds": round(time.time() - sampled_at, 2),
     }
-    with open(os.path.join(known.output_dir, "manifest.json"), "w", encoding="utf-8") as f:
+    with open(final_manifest + ".tmp", "w", encoding="utf-8") as f:  # last, whole or not at all
         json.dump(manifest, f, indent=2, sort_keys=True, ensure_ascii=False)
+    os.replace(final_manifest + ".tmp", final_manifest)
     log.info("wrote %s (sha256 %s) from a %d-byte sample", model_path, manifest["model_sha256"],
              sample_total)
     print(summary_text(manifest, manifests, known.output_dir))
@@ -486,10 +490,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        run(argv)
-    except (TokenizerError, FlagError) as e:
+        with output_lease.hold_flag(argv, "--output_dir", "tokenizer job"), \
+                disk_space.quiet_tracebacks():
+            run(argv)
+    except (TokenizerError, FlagError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if not disk_space.no_space(e):
+            raise
+        return disk_space.exit_status(e, "the tokenizer's sample and vocabulary",
+                                      output_lease.flag_value(argv, "--output_dir"))
     return 0
 
 

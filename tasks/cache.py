@@ -30,7 +30,7 @@ from typing import Sequence
 
 import apache_beam as beam
 
-from pipeline import progress, shuffle_meter
+from pipeline import disk_space, output_lease, progress, shuffle_meter
 from pipeline.beam_flags import FlagError, check_beam_flags
 
 SPEC_ENV = "PALM_TASKS_SPEC"
@@ -158,10 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.mixture_spec import MixtureSpecError
 
     try:
-        run(argv)
-    except (MixtureSpecError, FlagError) as e:
+        with output_lease.hold_flag(argv, "--output_cache_dir", "seqio cache job"), \
+                disk_space.quiet_tracebacks():
+            run(argv)
+    except (MixtureSpecError, FlagError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if not disk_space.no_space(e):
+            raise
+        return disk_space.exit_status(e, "the seqio cache",
+                                      output_lease.flag_value(argv, "--output_cache_dir"))
     return 0
 
 

@@ -55,7 +55,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from pipeline import file_checksums, progress, shuffle_meter
+from pipeline import disk_space, file_checksums, output_lease, progress, shuffle_meter
 from pipeline.beam_counters import collect_counters
 from tasks import stream_format
 from tasks.row_references import SEGMENT, SPILL_DIR, SpillReader, pack_segments, spill_path
@@ -660,11 +660,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.mixture_spec import MixtureSpecError
     from tasks.mixture_rates import MixtureRateError
 
-    try:
-        manifest = run(argv)
-    except (StreamError, MixtureSpecError, MixtureRateError) as e:
+    try:  # the stream folder is replaced whole by a rename: its lease lives beside it
+        with output_lease.hold_flag(argv, "--output_dir", "materialise job", beside=True), \
+                disk_space.quiet_tracebacks():
+            manifest = run(argv)
+    except (StreamError, MixtureSpecError, MixtureRateError, output_lease.LeaseHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if not disk_space.no_space(e):
+            raise
+        return disk_space.exit_status(e, "the training stream",
+                                      output_lease.flag_value(argv, "--output_dir"))
     print(format_summary(manifest, manifest["output_dir"]))
     return 0
 

@@ -14,6 +14,7 @@ from launch import gin_utils
 from launch.cli import gin_checks, multihost
 from launch.evaluation import defaults as eval_defaults
 from launch.run.checksums import CheckpointCorrupt
+from pipeline import disk_space
 from pipeline.file_checksums import DataCorrupt
 
 # Errors of input the user can fix: a missing split, no checkpoint at the path, a damaged one.
@@ -41,11 +42,19 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None, *,
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        configured()
+        with disk_space.quiet_tracebacks():
+            configured()
     except (*USER_ERRORS, *user_errors) as e:
         print(f"error: {gin_checks.plain_message(e)}", file=sys.stderr)
         return 2
     except DataCorrupt as e:  # not bad usage: a data file is damaged (exit 1)
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a full disk: one message naming the path, exit 1
+        if not disk_space.no_space(e):
+            raise
+        full = disk_space.as_disk_full(e, "the run's files")
+        print(f"error: {gin_checks.plain_message(full)}", file=sys.stderr)
+        disk_space.quiet_from_now_on()
         return 1
     return 0

@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 from launch.run import checksums as verify_lib
 from launch.run import paths
 from launch.utils import RestoreCheckpointConfig, SaveCheckpointConfig
+from pipeline import disk_space
 
 log = logging.getLogger("launch")
 PREFIX = "checkpoint"
@@ -114,6 +115,7 @@ class Checkpoints:
                                              item_names=("state", "data"))
         self.checksums = verify_lib.BackgroundChecksums()
         self.blocking_seconds: list[float] = []  # how long each save held up training
+        self._in_flight: int | None = None  # the step of a save not known to be complete
         self._rewound_without_progress: set[int] = set()
 
     def latest_step(self) -> int | None:
@@ -123,27 +125,45 @@ class Checkpoints:
         period = self.save_cfg.period
         return bool(period) and step % period == 0
 
+    def _writing(self, step: int | None):
+        """A full disk while checkpoint_<step> is written: DiskFull naming it, with the size
+        of the newest complete checkpoint as the space it needs (Orbax's own error says
+        neither). Errors of an asynchronous save surface at a later call: callers then name the
+        save still in flight (`_in_flight`)."""
+        if step is None:
+            return disk_space.writing(self.model_dir, "a checkpoint")
+        done = [s for s in steps_in(self.model_dir) if s != step]
+        needed = (disk_space.tree_bytes(step_dir(self.model_dir, done[-1]))
+                  if done and not paths.is_remote(self.model_dir) else None)
+        return disk_space.writing(step_dir(self.model_dir, step), f"checkpoint_{step}", needed)
+
     def save(self, step: int, state, data: dict) -> None:
         """Asynchronous save of `state` and the data record at `step`, then its checksums."""
         if step in self.manager.all_steps():
             return
         start = time.perf_counter()
-        self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)), force=True)
+        with self._writing(step if self._in_flight is None else self._in_flight):
+            self.manager.save(step, args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)), force=True)
+        self._in_flight = step
         self.blocking_seconds.append(time.perf_counter() - start)
         self.checksums.submit(self._record_checksums, step)
         self._rewound_without_progress.clear()
 
     def _record_checksums(self, step: int) -> None:
-        self.manager.wait_until_finished()  # off the training thread: Orbax's commit is done
+        with self._writing(step):
+            self.manager.wait_until_finished()  # off the training thread: Orbax's commit is done
         directory = step_dir(self.model_dir, step)
         try:
-            verify_lib.write_manifest(directory, jax.process_index(), jax.process_count())
+            with disk_space.writing(directory, f"the checksums of checkpoint_{step}"):
+                verify_lib.write_manifest(directory, jax.process_index(), jax.process_count())
         except FileNotFoundError:
             if paths.exists(directory):
                 raise
             log.info("checkpoint_%d was removed (keep=%s) before its checksums were written",
                      step, self.save_cfg.keep)
+        if self._in_flight == step:
+            self._in_flight = None
 
     def restore(self, step: int, abstract_state) -> tuple:
         """State and data record of checkpoint_<step> (verify it first: `newest_verified`)."""
@@ -184,12 +204,14 @@ class Checkpoints:
         return good, state, record
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        with self._writing(self._in_flight):
+            self.manager.wait_until_finished()
         self.checksums.wait()
 
     def close(self) -> None:
         try:
-            self.manager.wait_until_finished()
+            with self._writing(self._in_flight):
+                self.manager.wait_until_finished()
             self.checksums.close()
         finally:
             self.manager.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 
 from launch.run import paths
@@ -69,6 +70,32 @@ def truncate_after(path: str, step: int) -> int:
     return len(lines) - len(kept)
 
 
+class _AppendFile:
+    """A local file that whole lines are appended to, unbuffered. A line the disk has no room
+    for is cut back off (the file is truncated to where it ended), so the file never holds a
+    torn line; the OSError (ENOSPC) goes on to the caller."""
+
+    def __init__(self, path: str):
+        paths.makedirs(paths.parent(path))
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, line: str) -> None:
+        data = line.encode("utf-8")
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError:
+            os.ftruncate(self._fd, end)  # frees space: never fails for lack of it
+            raise
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class MetricsLog:
     """metrics.jsonl of one run, on a local disk or in an object store.
 
@@ -94,7 +121,7 @@ class MetricsLog:
         self._file = None
         self._lines: list[str] = []
         if self.appends:
-            self._file = paths.open_file(path, "a")
+            self._file = _AppendFile(path)
         elif paths.exists(path):
             self._lines = paths.read_text(path).splitlines(keepends=True)
         self._dirty = False
@@ -104,7 +131,6 @@ class MetricsLog:
         line = strict_line(record)
         if self.appends:
             self._file.write(line)
-            self._file.flush()
         else:
             self._lines.append(line)
             self._dirty = True
@@ -116,7 +142,7 @@ class MetricsLog:
         if self.appends:
             self._file.close()
             truncate_after(self.path, step)
-            self._file = paths.open_file(self.path, "a")
+            self._file = _AppendFile(self.path)
             return
         kept = _kept(self._lines, step)
         _log_dropped(len(self._lines) - len(kept), step)
@@ -126,8 +152,8 @@ class MetricsLog:
 
     def flush(self) -> None:
         if self.appends:
-            self._file.flush()
-        elif self._dirty:
+            return  # every line went to the file whole when it was written
+        if self._dirty:
             paths.write_text_atomic(self.path, "".join(self._lines))
             self._dirty = False
             self._flushed_at = time.monotonic()

@@ -27,6 +27,7 @@ import numpy as np
 from launch.run import jsonl, paths
 from launch.run.tensorboard_layout import RunWriters
 from model import hardware
+from pipeline import disk_space
 
 log = logging.getLogger("launch")
 
@@ -70,6 +71,7 @@ class MetricsWriter:
     def __init__(self, model_dir: str, enabled: bool = True):
         self.enabled = enabled
         self.path = paths.join(model_dir, "metrics.jsonl")
+        self._tb_dir = model_dir
         self._log: jsonl.MetricsLog | None = None
         self._tb: RunWriters | None = None
         if enabled:
@@ -89,14 +91,17 @@ class MetricsWriter:
         if not self.enabled:
             return
         clean = {k: float(v) for k, v in scalars.items()}
-        self._log.write({"step": int(step), "kind": kind, **clean})
+        with disk_space.writing(self.path, "metrics (metrics.jsonl)"):
+            self._log.write({"step": int(step), "kind": kind, **clean})
         if tensorboard and self._tb is not None:
-            self._tb.write_scalars(int(step), clean)
+            with disk_space.writing(self._tb_dir, "TensorBoard events"):
+                self._tb.write_scalars(int(step), clean)
 
     def tensorboard(self, step: int, scalars: dict) -> None:
         """TensorBoard only (e.g. the train metrics' means over a logging period)."""
         if self.enabled and self._tb is not None:
-            self._tb.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
+            with disk_space.writing(self._tb_dir, "TensorBoard events"):
+                self._tb.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
 
     def write_texts(self, step: int, texts: dict) -> None:
         """Text summaries in train/ (clu's MetricWriter method, which t5x's
@@ -108,7 +113,8 @@ class MetricsWriter:
     def event(self, step: int, record: dict) -> None:
         """A non-scalar event (e.g. a loss-spike recovery) as one JSON line."""
         if self.enabled:
-            self._log.write({"step": int(step), "kind": "event", **record})
+            with disk_space.writing(self.path, "metrics (metrics.jsonl)"):
+                self._log.write({"step": int(step), "kind": "event", **record})
 
     def rewind(self, step: int) -> None:
         """The run goes back to `step`: drop the JSON lines of later steps and tell TensorBoard
@@ -122,16 +128,22 @@ class MetricsWriter:
         """Makes everything written so far durable (in an object store: one rewrite of
         metrics.jsonl); the trainer calls it with every checkpoint save."""
         if self.enabled:
-            self._log.flush()
+            with disk_space.writing(self.path, "metrics (metrics.jsonl)"):
+                self._log.flush()
             if self._tb is not None:
-                self._tb.flush()
+                with disk_space.writing(self._tb_dir, "TensorBoard events"):
+                    self._tb.flush()
 
     def close(self) -> None:
         if self.enabled:
-            if self._tb is not None:
-                self._tb.flush()
-                self._tb.close()
-            self._log.close()
+            try:
+                if self._tb is not None:
+                    with disk_space.writing(self._tb_dir, "TensorBoard events"):
+                        self._tb.flush()
+                        self._tb.close()
+            finally:
+                with disk_space.writing(self.path, "metrics (metrics.jsonl)"):
+                    self._log.close()
 
 
 class Throughput:

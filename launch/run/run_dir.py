@@ -21,6 +21,7 @@ from launch.run import checkpoints as ckpt_lib
 from launch.run import paths, preflight
 from launch.run.metrics import MetricsWriter
 from model import flops
+from pipeline import output_lease
 
 log = logging.getLogger("launch")
 
@@ -54,11 +55,11 @@ def write_model_info(path: str, trainer) -> None:
 
 
 def take_lease(model_dir: str) -> contextlib.AbstractContextManager:
-    """The run's lease on MODEL_DIR: one writer per directory (DESIGN.md). Slot for
-    pipeline/output_lease.py's context manager (being added by the faults work): until it lands
-    this holds nothing, and a second writer is not refused."""
-    del model_dir
-    return contextlib.nullcontext()
+    """The run's lease on MODEL_DIR: one writer per directory (pipeline/output_lease.py). Host 0
+    holds it for the run; a second writer is refused (LeaseHeld, exit 2) naming the holder."""
+    if jax.process_index() != 0:
+        return contextlib.nullcontext()
+    return output_lease.hold(model_dir, what="training run")
 
 
 class RunDirectory:
