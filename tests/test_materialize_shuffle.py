@@ -137,6 +137,16 @@ def test_stream_equals_a_numpy_reference_of_the_permutation(tiny_stream):
         stream_format.shard_name(i, 2) for i in range(2)]  # no spill file left behind
 
 
+def test_manifest_lists_each_shard_with_its_checksum(tiny_stream):
+    """The shard writer records what it wrote: launch.data_verify checks it."""
+    from pipeline import file_checksums
+
+    out, manifest = tiny_stream
+    for shard in manifest["shards"]:
+        path = os.path.join(out, shard["file"])
+        assert (shard["bytes"], shard["crc32c"]) == file_checksums.crc32c_of(path)
+
+
 def test_references_not_rows_cross_the_shuffles(tiny_stream):
     _, manifest = tiny_stream
     volume = manifest["shuffle_volume"]

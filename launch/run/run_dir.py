@@ -77,13 +77,12 @@ class RunDirectory:
 
     @classmethod
     def prepare(cls, *, checkpoint_cfg, **plan_args) -> RunDirectory:
-        """Preflight (raises PreflightError, nothing written), then the checkpoints that fail
-        verification moved aside. `plan_args` are preflight.plan_run's."""
+        """Preflight (raises PreflightError, nothing written); checkpoints that fail
+        verification are reported here and set aside once the lease is held (`__enter__`).
+        `plan_args` are preflight.plan_run's."""
         plan = preflight.plan_run(checkpoint_cfg=checkpoint_cfg, **plan_args)
-        if plan.skipped:  # newer checkpoints that fail verification: reported, then set aside
+        if plan.skipped:
             ckpt_lib.report_skipped(plan.skipped)
-            for bad in plan.skipped:
-                ckpt_lib.set_aside(plan.model_dir, bad, "corrupt")
             log.warning("resuming from checkpoint_%d, the newest checkpoint that verifies",
                         plan.resume_step)
         return cls(plan, checkpoint_cfg.save)
@@ -91,6 +90,10 @@ class RunDirectory:
     def __enter__(self) -> RunDirectory:
         with contextlib.ExitStack() as stack:
             stack.enter_context(take_lease(self.path))
+            # Only the lease holder moves anything: a second start racing this one must never
+            # set aside a live run's checkpoint.
+            for bad in self.plan.skipped:
+                ckpt_lib.set_aside(self.path, bad, "corrupt")
             if self.primary:
                 paths.makedirs(self.path)
                 write_model_info(paths.join(self.path, "model-info.txt"), self.trainer)
