@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DEMO_DIR ?= demo_out
-PYTEST_ARGS ?=
+# Two workers, a test file per worker (module fixtures are built once): CI's machine has 2 cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: venv demo test test-fast test-slow lint bench clean
 
@@ -33,8 +34,9 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 demo: $(STAMP)
 	$(PY) -m launch.demo --output_dir $(DEMO_DIR)
 
-# The whole suite, slow tests included (CI runs this).
+# The linter, then the whole suite, slow tests included (CI runs this).
 test: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(TEST_STAMP)

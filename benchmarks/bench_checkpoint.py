@@ -45,16 +45,17 @@ import statistics
 import sys
 import time
 
-import gin
 import jax
 import numpy as np
+
+import gin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from launch.partitioning import PjitPartitioner  # noqa: E402
 from launch.run import checksums  # noqa: E402
 from launch.run.checkpoints import Checkpoints, step_dir  # noqa: E402
-from launch.partitioning import PjitPartitioner  # noqa: E402
 from launch.trainer import Trainer  # noqa: E402
 from launch.utils import SaveCheckpointConfig  # noqa: E402
 from model import flops  # noqa: E402

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_model  # noqa: E402
+
 from model import decoding  # noqa: E402
 from model.network import PalmModel  # noqa: E402
 

@@ -34,17 +34,18 @@ import sys
 import time
 
 import flax.linen as nn
-import gin
 import jax
 import jax.numpy as jnp
+
+import gin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
 
 from model import flops, hardware  # noqa: E402
-from model.config import PalmConfig  # noqa: E402
 from model import optimizer as optimizers  # noqa: E402
 from model import train_step as train_steps  # noqa: E402
+from model.config import PalmConfig  # noqa: E402
 from model.layers import attention_implementation  # noqa: E402
 from model.network import PalmModel  # noqa: E402
 

@@ -295,8 +295,9 @@ def spec_sources() -> list[dict[str, Any]]:
 
 def read_kept(source_dir: pathlib.Path) -> list[dict[str, Any]]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipeline import writers
     import tensorflow as tf
+
+    from pipeline import writers
 
     docs = []
     for path in sorted(source_dir.glob("*.tfrecord")):

@@ -6,7 +6,8 @@ DEMO_OUT holds a demo run's prep/, tokenizer/spm.model and cache/ (`make demo` w
 Measures, in one run:
 1. realised token share per source against its weight, (a) through seqio's own API on the
    registered Mixture (`get_dataset` at the demo's length 256 and at PaLM's 2048, each example
-   attributed to its task as launch/run_report.py does) and (b) through the trainer's batches on a stream materialised
+   attributed to its task as launch/run_report.py does) and (b) through the trainer's batches on a
+   stream materialised
    from the same Mixture by tasks.materialize; pass: within max(1 point, 10 % relative);
 2. time from process start to the first batch when resuming at step 0, 10^4 and 10^6 on a
    synthetic stream of the same format (a fresh Python process per measurement, interleaved,
@@ -141,7 +142,6 @@ def resume_times(work: str, repeats: int) -> dict:
 
 def throughput(work: str) -> dict:
     import gin
-
     from launch.inputs.stream_loader import MaterializedTrainStream, StreamLoader
     from model import flops, hardware
     from model.config import PalmConfig
@@ -209,7 +209,8 @@ def main(argv=None) -> int:
     try:
         result = {
             "date": datetime.date.today().isoformat(),
-            "machine": f"{os.cpu_count()}-core dev VM, shared with other jobs ({platform.machine()})",
+            "machine": (f"{os.cpu_count()}-core dev VM, shared with other jobs "
+                        f"({platform.machine()})"),
             "load_average_before": load_before,
             "shares_seqio_mixture": {str(length): seqio_shares(args.demo_dir, length,
                                                                args.seqio_tokens)

@@ -32,9 +32,10 @@ import statistics
 import sys
 import time
 
-import gin
 import jax
 import jax.numpy as jnp
+
+import gin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

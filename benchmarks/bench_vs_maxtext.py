@@ -12,10 +12,12 @@ runs its own trainer (`maxtext.trainers.pre_train.train`, synthetic data) from i
 venv, benchmarks/work/venv-maxtext, built by `--setup` with pip from PyPI. MaxText has neither a
 parallel block nor Adafactor: it runs its llama2 block (serial attention then MLP: the same matmuls)
 with AdamW, its default optimizer, and its fastest listed remat policy (minimal_with_context). Its
-step time is the "seconds" its trainer logs per step; the first `--skip` steps (compilation, warm-up)
+step time is the "seconds" its trainer logs per step; the first `--skip` steps (compilation,
+warm-up)
 are dropped on both sides. Every variant runs in its own process, in the order A, B, C, A, B, C, ...
 (`--rounds`), and the medians over rounds are compared. A float32 4096^3 matmul measured before
-and after gives this CPU's peak, for the share of it each step reaches (PaLM's 6N + 12 LHQT FLOPs per
+and after gives this CPU's peak, for the share of it each step reaches (PaLM's 6N + 12 LHQT FLOPs
+per
 token; MaxText's own TFLOP/s figure counts differently and is not used). Load averages are recorded:
 on a shared machine compare only ratios from the same run. Each step's process CPU time (all
 threads; for MaxText read from its step log lines, extended by a small launcher) is recorded too:
@@ -138,7 +140,8 @@ def run_ours(vocab: int, chunk: int, steps: int, skip: int, timeout: int,
         entry = json.loads(pathlib.Path(f"{out}/ours.json").read_text())["configs"][0]
     command[command.index("--output") + 1] = "OUT.json"
     python = command.index(sys.executable)
-    return {"command": " ".join(["PYTHONPATH=.", *command[:python], "python", *command[python + 1:]])
+    return {"command": " ".join(["PYTHONPATH=.", *command[:python], "python",
+                                 *command[python + 1:]])
             .replace(str(ROOT) + "/", ""),
             "step_seconds": entry["step_seconds"], "step_cpu_seconds": entry["step_cpu_seconds"],
             "xla_temp_bytes": entry["xla_temp_bytes"],
@@ -149,8 +152,9 @@ def run_ours(vocab: int, chunk: int, steps: int, skip: int, timeout: int,
 def matmul_peak(niceness: int = 0) -> float:
     code = ("import sys; sys.path.insert(0, 'benchmarks'); import bench_model, jax.numpy as jnp;"
             "print(bench_model.matmul_peak(4096, jnp.float32, 5)['flops_per_second'])")
-    proc = subprocess.run(niced([sys.executable, "-c", code], niceness), capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    proc = subprocess.run(niced([sys.executable, "-c", code], niceness), capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          check=True)
     return float(proc.stdout.split()[-1])
 
 

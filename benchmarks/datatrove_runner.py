@@ -25,7 +25,6 @@ import os
 import sys
 import time
 
-
 from datatrove.utils.lid import FT176LID  # noqa: E402  (this file runs in datatrove's venv)
 
 
@@ -52,8 +51,12 @@ def build_filters(model_path: str, languages: list[str], language_threshold: flo
     Gopher's datatrove defaults already equal ours (bench_prep checks this from `params`);
     C4's `min_num_sentences` is set explicitly because datatrove's default (5) differs from ours
     (3, the C4 paper's figure)."""
-    from datatrove.pipeline.filters import (C4QualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter, LanguageFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LanguageFilter,
+    )
 
     lang = LanguageFilter(languages=languages, language_threshold=language_threshold)
     lang.model = LocalFT176LID(languages, model_path)

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_model  # noqa: E402
+
 from model import hardware  # noqa: E402
 
 # (name, config, train_step, extra gin bindings, steps): the full-mode plan, most important first.

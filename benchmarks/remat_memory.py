@@ -33,9 +33,10 @@ import pathlib
 import sys
 import time
 
-import gin
 import jax
 import jax.numpy as jnp
+
+import gin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout

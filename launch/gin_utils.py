@@ -16,7 +16,6 @@ import re
 import tokenize
 
 import gin
-
 from launch.cli import flags, gin_checks
 from launch.run import paths
 

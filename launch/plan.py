@@ -28,7 +28,6 @@ import json
 import sys
 
 import gin
-
 from launch.gin_utils import rewrite_gin_args
 from model import flops, hardware, memory
 from model.config import PalmConfig
@@ -211,8 +210,8 @@ def mixture_epochs(spec_path: str, token_budget: float, *, tokens_json: str | No
                    cache_dir: str | None = None, split: str = "train",
                    max_epochs: float = 1.0) -> dict:
     """Epochs each source of a mixture spec is read for a token budget (tasks/mixture_stats.py)."""
-    from tasks.mixture_stats import cached_token_counts, epochs_per_source, over_repeated
     from pipeline.mixture_spec import load_mixture_spec
+    from tasks.mixture_stats import cached_token_counts, epochs_per_source, over_repeated
 
     spec = load_mixture_spec(spec_path)
     task_of = {s.name: spec.task_name(s.name) for s in spec.sources}

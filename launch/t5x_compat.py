@@ -3,8 +3,10 @@
 t5x's `train()` takes hooks into its own machinery: `get_dataset_fn` and
 `train_eval_get_dataset_fn` (t5x.utils readers returning tf.data pipelines),
 `train_state_initializer_cls` (t5x.utils.TrainStateInitializer) and `use_orbax`. This trainer
-reads batches by step from launch/inputs/data.py and restores verified Orbax checkpoints itself, so these
-accept t5x's default (None: what this trainer does in their place) and reject anything else with a message
+reads batches by step from launch/inputs/data.py and restores verified Orbax checkpoints itself, so
+these
+accept t5x's default (None: what this trainer does in their place) and reject anything else with a
+message
 that says what to do instead: a run file that only restates the defaults keeps working, and one
 that relies on a custom hook fails at start-up instead of being silently ignored.
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import gin
 import jax
 import jax.numpy as jnp
+
+import gin
 
 REMAT_POLICIES = ("none", "minimal", "full")
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")

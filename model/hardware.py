@@ -26,7 +26,8 @@ ACCELERATORS: dict[str, Accelerator] = {
         Accelerator("tpu_v5p", 459e12, 459e12 / 2, 95, "per chip"),
         Accelerator("h100_sxm", 989e12, 494.5e12, 80, "dense bf16; fp32 column is TF32"),
         Accelerator("h200", 989e12, 494.5e12, 141, "same compute as H100 SXM, more HBM"),
-        Accelerator("a100", 312e12, 156e12, 80, "dense bf16; fp32 column is TF32; 40 GB variant exists"),
+        Accelerator("a100", 312e12, 156e12, 80,
+                    "dense bf16; fp32 column is TF32; 40 GB variant exists"),
         Accelerator("v100", 125e12, 15.7e12, 32, "tensor-core fp16 figure for the bf16 column"),
     )
 }

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import gin
 import jax
 import jax.numpy as jnp
 import optax
+
+import gin
 
 Schedule = Callable[[jax.Array], jax.Array]
 

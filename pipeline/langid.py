@@ -13,10 +13,11 @@ model sees only the lines that read as prose: at least `MIN_LINE_LETTERS` letter
 at least 75 % of the line's non-blank characters, and at most 5 % of characters that code
 is made of ({}[]()<>;=$|\\...); from those lines, ASCII words holding a digit or such a
 character (`memset()`, `printf(3)`, `$HOME`, `8859-1`) are left out too. The threshold keeps
-its meaning: the probability of the top language of the document's prose. When a document has less than `MIN_PROSE_CHARS` of prose
-(a code listing, a table), the whole text is scored as before, so it is not waved through:
-the model then decides on what there is. `score_on: text` scores the first `max_chars`
-characters of the whole text (datatrove's and FineWeb's input).
+its meaning: the probability of the top language of the document's prose. When a document
+has less than `MIN_PROSE_CHARS` of prose (a code listing, a table), the whole text is scored
+as before, so it is not waved through: the model then decides on what there is.
+`score_on: text` scores the first `max_chars` characters of the whole text (datatrove's and
+FineWeb's input).
 
 **A source that declares its languages.** FineWeb's 0.65 is for a crawl, where a low top
 probability means "no clear language". When a source says what it is written in (`languages:

@@ -20,8 +20,15 @@ from typing import Annotated
 import yaml
 from pydantic import AfterValidator, Field, Strict, model_validator
 
-from pipeline.validation import (KeyProblem, Number, SpecError, SpecModel, Str, parse_model,
-                                 resolve_path)
+from pipeline.validation import (
+    KeyProblem,
+    Number,
+    SpecError,
+    SpecModel,
+    Str,
+    parse_model,
+    resolve_path,
+)
 
 DATA_DIR_ENV, VOCABULARY_ENV = "PALM_TASKS_DATA_DIR", "PALM_TASKS_VOCABULARY"
 
@@ -107,6 +114,7 @@ def load_mixture_spec(path: str, *, data_dir: str | None = None,
     name = model.name
     base = os.path.dirname(os.path.abspath(path))
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or resolve_path(model.data_dir, base)
-    vocabulary = vocabulary or os.environ.get(VOCABULARY_ENV) or resolve_path(model.vocabulary, base)
+    vocabulary = (vocabulary or os.environ.get(VOCABULARY_ENV)
+                  or resolve_path(model.vocabulary, base))
     sources = [SourceWeight(s.name, float(s.weight), s.role) for s in model.sources]
     return MixtureSpec(os.path.abspath(path), name, vocabulary, data_dir, tuple(sources))

@@ -303,9 +303,9 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
     deterministic, so the same samples give the same weights.
     """
+    import sklearn
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    import sklearn
 
     if not positives or not negatives:
         raise ValueError(f"the quality classifier needs both classes: got {len(positives)} "

@@ -22,8 +22,16 @@ import typing
 from typing import Annotated, Any, Callable, TypeVar
 
 import pydantic
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict,
-                      ValidationInfo, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    model_validator,
+)
 
 
 class SpecError(ValueError):

@@ -12,7 +12,6 @@ plain sequence; the trainer reads them by step instead (launch/inputs/stream_loa
 from __future__ import annotations
 
 import gin
-
 from tasks import stream_format
 
 _STREAMS: dict[str, str] = {}  # task name -> stream directory

@@ -169,7 +169,8 @@ jitted_kth = jax.jit(kth_largest, static_argnums=1)
 
 @settings(max_examples=60, deadline=None)
 @given(rows=hnp.arrays(np.float32, (3, VOCAB), elements=st.one_of(
-           st.floats(width=32, allow_nan=False, allow_infinity=False), st.sampled_from([0.0, -0.0, 1.0, -np.inf]))),
+           st.floats(width=32, allow_nan=False, allow_infinity=False),
+           st.sampled_from([0.0, -0.0, 1.0, -np.inf]))),
        k=st.sampled_from([1, 2, 5, 31, 32]))
 def test_kth_largest_equals_the_sorted_value(rows, k):
     """Ties, signed zeros, -inf (masked logits) and any magnitude: the k-th value of a sort."""

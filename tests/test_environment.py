@@ -40,8 +40,8 @@ def test_installed_versions_match_the_lock():
 
 
 def test_seqio_and_sentencepiece_work_together():
-    import seqio
     import sentencepiece
+    import seqio
 
     assert sentencepiece.__version__ == "0.2.1"
     assert hasattr(seqio, "SentencePieceVocabulary")

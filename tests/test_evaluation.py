@@ -1,4 +1,5 @@
-"""launch/evaluation/teacher_forced.py: every process runs the same number of eval steps, whatever its shard holds.
+"""launch/evaluation/teacher_forced.py: every process runs the same number of eval steps,
+whatever its shard holds.
 
 Two "processes" are two threads here; their vote is a barrier that exchanges the flags, as
 jax's process_allgather does across hosts. An eval step is a collective, so a process that

@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from launch import checkpoint_verify
+from launch import train as train_cli
 from launch.run import checksums, jsonl
 from launch.run import run_dir as run_dir_lib
-from launch import train as train_cli
 from launch.spikes import LossSpikeRecovery
 from launch.trainer import Trainer
 from launch.utils import CheckpointConfig, DatasetConfig, SaveCheckpointConfig
@@ -575,10 +575,9 @@ def test_metrics_log_on_an_object_store_keeps_one_line_per_step(tmp_path):
 
 def test_run_files_are_written_through_the_file_layer(tmp_path):
     import gin
-
     from launch import gin_utils
-    from launch.run import paths
     from launch.partitioning import PjitPartitioner
+    from launch.run import paths
 
     remote = _fresh_memory_dir("run_files")
     gin.clear_config()

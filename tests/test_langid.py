@@ -210,7 +210,7 @@ SYNOPSIS
 
 DESCRIPTION
        The swapword() function converts the unsigned integer from host byte order to network byte order.
-"""
+"""  # noqa: E501 (a man page's own line)
 
 
 def test_a_declared_language_ranked_first_needs_only_the_declared_floor():

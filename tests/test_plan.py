@@ -7,9 +7,9 @@ import pathlib
 import subprocess
 import sys
 
-import gin
 import pytest
 
+import gin
 from launch import gin_utils
 from launch import plan as plan_cli
 from model import flops

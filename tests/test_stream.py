@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launch.inputs import stream_loader
 from launch import train as train_cli
+from launch.inputs import stream_loader
 from tasks import materialize, mixture_rates, stream_format
 from tests import train_tasks
 

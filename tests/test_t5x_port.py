@@ -15,10 +15,10 @@ import seqio
 import tensorflow as tf
 
 from launch import eval as eval_cli
-from launch.cli import flags as flags_lib
 from launch import infer as infer_cli
-from launch.cli import multihost
 from launch import train as train_cli
+from launch.cli import flags as flags_lib
+from launch.cli import multihost
 from launch.run.tensorboard_layout import IntervalMeans, split_key
 from launch.utils import DatasetConfig
 from tests import train_tasks

@@ -1,11 +1,13 @@
-"""pipeline.train_tokenizer: the Beam sample, PaLM's SentencePiece settings, lossless round trips."""
+"""pipeline.train_tokenizer: the Beam sample, PaLM's SentencePiece settings, lossless round
+trips."""
 
 import json
 import logging
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import train_tokenizer
 

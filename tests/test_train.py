@@ -384,8 +384,9 @@ def test_sample_cli_names_a_missing_checkpoint(tmp_path, capsys):
 def test_delivered_mixture_names_each_examples_task_correctly():
     """The task named for every example of the Mixture's stream matches the example's content
     (counting: digits only; words: letters), so the delivered-mixture chart is the real one."""
-    from launch import run_report
     import itertools
+
+    from launch import run_report
     seen = {}
     for task, example in itertools.islice(
             run_report.attributed_examples(train_tasks.MIXTURE, 64, seed=5, use_cached=False),
@@ -446,7 +447,8 @@ def test_finetune_on_a_text_to_text_task_then_eval_decodes_it(pretrained, tmp_pa
         f"--gin.CHECKPOINT_PATH='{model_dir}/checkpoint_16'",
         "--gin.MIXTURE_OR_TASK_MODULE='tests.train_tasks'", "--gin.PalmConfig.dtype='float32'",
         "--gin.PalmConfig.num_layers=1", "--gin.utils.DatasetConfig.batch_size=8",
-        f"--gin.MIXTURE_OR_TASK_NAME='{train_tasks.TEXT_TO_TEXT}'", f"--gin.EVAL_OUTPUT_DIR='{out}'",
+        f"--gin.MIXTURE_OR_TASK_NAME='{train_tasks.TEXT_TO_TEXT}'",
+        f"--gin.EVAL_OUTPUT_DIR='{out}'",
         "--gin.eval_script.evaluate.max_decode_examples=8",
         "--gin.TASK_FEATURE_LENGTHS={'inputs': 8, 'targets': 8}"]) == 0
     entry = json.load(open(f"{out}/eval_results.json"))["tasks"][train_tasks.TEXT_TO_TEXT]

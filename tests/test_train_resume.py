@@ -74,7 +74,8 @@ def test_kill_9_and_resume_is_exact(env, tmp_path, monkeypatch):
     assert first_part[-1]["step"] >= N + 1 and not os.path.isdir(f"{resumed}/checkpoint_{2 * N}")
 
     done = subprocess.run([sys.executable, "-m", "launch.train",
-                           *train_args(resumed, 2 * N, *extra)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                           *train_args(resumed, 2 * N, *extra)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed from {resumed}/checkpoint_{N}" in done.stderr
 

@@ -35,7 +35,7 @@ def _import_module(config: DatasetConfig) -> None:
 
 
 def is_text_to_text(config: DatasetConfig) -> bool:
-    """Whether the task (or mixture) has an `inputs` feature: a text-to-text task for fine-tuning."""
+    """Whether the task (or mixture) has an `inputs` feature (text-to-text, for fine-tuning)."""
     _import_module(config)
     return "inputs" in lookup(config.mixture_or_task_name).output_features
 

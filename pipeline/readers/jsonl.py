@@ -26,10 +26,15 @@ from typing import Any, Iterator
 
 from pipeline.document import DeadLetter, Document
 from pipeline.readers import files
-from pipeline.readers.base import (ReadUnit, dead_letter, document, id_value, type_name,
-                                   url_value)
-from pipeline.readers.streams import (StreamError, compression_of, decompress, iter_lines,
-                                      open_raw, raw_chunks)
+from pipeline.readers.base import ReadUnit, dead_letter, document, id_value, type_name, url_value
+from pipeline.readers.streams import (
+    StreamError,
+    compression_of,
+    decompress,
+    iter_lines,
+    open_raw,
+    raw_chunks,
+)
 from pipeline.spec import SourceSpec
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -26,8 +26,15 @@ from typing import Any, Iterator
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.document import DeadLetter, Document
-from pipeline.readers.base import (ReaderError, ReadUnit, dead_letter, document, id_value,
-                                   type_name, url_value)
+from pipeline.readers.base import (
+    ReaderError,
+    ReadUnit,
+    dead_letter,
+    document,
+    id_value,
+    type_name,
+    url_value,
+)
 from pipeline.spec import SourceSpec
 
 MAX_UNITS_PER_SPLIT = 64

@@ -25,8 +25,14 @@ from typing import Any, Callable, Iterator
 
 from pipeline.document import DeadLetter
 from pipeline.readers.base import ReadUnit, dead_letter
-from pipeline.readers.streams import (CHUNK_BYTES, ChunkReader, StreamError, decompress,
-                                      open_raw, raw_chunks)
+from pipeline.readers.streams import (
+    CHUNK_BYTES,
+    ChunkReader,
+    StreamError,
+    decompress,
+    open_raw,
+    raw_chunks,
+)
 from pipeline.spec import SourceSpec
 
 MAX_PAYLOAD_BYTES = 32 << 20

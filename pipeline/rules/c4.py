@@ -132,7 +132,8 @@ class C4Rules(TextRule):
     def __call__(self, text: str, lang: str | None = None) -> RuleResult:
         prof = languages.profile(lang)
         lines = text.splitlines()
-        units = paragraphs(lines, prof.terminal_punctuation) if self.unwrap else [[line] for line in lines]
+        units = (paragraphs(lines, prof.terminal_punctuation) if self.unwrap
+                 else [[line] for line in lines])
         kept: list[str] = []
         removed: dict[str, int] = {}
         removed_bytes: dict[str, int] = {}

@@ -95,7 +95,8 @@ _KATAKANA = "\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u3006\u3007"
 _THAI = "\u0e00-\u0e7f"
 # CJK symbols and punctuation, fullwidth punctuation: separators, never words.
-_CJK_PUNCT = "\u3000-\u3004\u3008-\u3020\u3030-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_CJK_PUNCT = ("\u3000-\u3004\u3008-\u3020\u3030-\u303f"
+              "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65")
 _OTHER = rf"[^\s{_HIRAGANA}{_KATAKANA}{_HAN}{_THAI}{_CJK_PUNCT}]+"
 _SEGMENTS = re.compile(rf"[{_HIRAGANA}]+|[{_KATAKANA}]+|[{_HAN}]+|[{_THAI}]+|{_OTHER}")
 _SEGMENTS_HAN_CHARS = re.compile(rf"[{_HIRAGANA}]+|[{_KATAKANA}]+|[{_HAN}]|[{_THAI}]+|{_OTHER}")

@@ -10,7 +10,8 @@ wrapper, not the author: the line before does not end a sentence (a break after 
 end may stay: each part is then whole sentences), the first word of the next line would not
 have fitted on the line before (its length + a space + that word exceeds the text's wrap
 width), the two lines have the same indentation (or the next continues a list item's hanging
-indent), and the next line does not start a list item. The wrap width is the 90th percentile of the non-blank line lengths; a
+indent), and the next line does not start a list item. The wrap width is the 90th percentile of the
+non-blank line lengths; a
 text whose lines are longer than `MAX_WRAP_WIDTH` at that percentile is taken as one paragraph
 per line and left alone, so WET-style pages are judged exactly as before.
 """
