@@ -28,6 +28,7 @@ import numpy as np
 
 from launch.hf import checkpoint_source, cohere, model_card, safetensors_shards, tokenizer_files
 from launch.run import checkpoints as ckpt_lib
+from pipeline import console
 
 log = logging.getLogger("launch")
 DEFAULT_CONTEXT = 2048
@@ -154,8 +155,7 @@ def export(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+    console.log_to_console("%(asctime)s %(levelname)s %(message)s", logging.INFO)
     try:
         export(args)
     except (checkpoint_source.SourceError, cohere.Unsupported, FileNotFoundError,

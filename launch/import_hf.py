@@ -41,6 +41,7 @@ from launch.trainer import Trainer
 from launch.utils import SaveCheckpointConfig
 from model.config import PalmConfig
 from model.train_step import TrainState
+from pipeline import console
 
 log = logging.getLogger("launch")
 
@@ -187,8 +188,7 @@ def _as_jax(tree):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+    console.log_to_console("%(asctime)s %(levelname)s %(message)s", logging.INFO)
     try:
         import_folder(args)
     except (cohere.Unsupported, FileNotFoundError, ValueError,

@@ -22,6 +22,8 @@ import logging
 import os
 import sys
 
+from pipeline import console
+
 log = logging.getLogger("launch")
 
 OUR_FLAGS = ("checkpoint", "vocabulary", "gin_file", "gin_bindings", "max_length",
@@ -96,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = flags.normalise_argv(sys.argv[1:] if argv is None else argv)
     args, rest = parser().parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+    console.log_to_console("%(asctime)s %(levelname)s %(message)s", logging.INFO)
     try:
         multihost.initialize(args)
     except multihost.MultihostFlagError as e:

@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from launch.run import paths
+from pipeline import console
 
 log = logging.getLogger("launch")
 
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export_dir", default=None, help="the launch.export_hf folder")
     parser.add_argument("--output", required=True, help="the HTML file to write")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
 
     mixture = None
     if args.mixture_spec and args.model_dir:

@@ -32,6 +32,7 @@ from launch.run import paths
 from launch.utils import RestoreCheckpointConfig
 from model import decoding
 from model.config import PalmConfig
+from pipeline import console
 
 log = logging.getLogger("launch")
 
@@ -100,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="write the samples here as JSON")
     args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+    console.log_to_console("%(asctime)s %(levelname)s %(message)s", logging.INFO)
     import seqio  # after flag parsing: --help stays fast
 
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 BEAM_OPTIONAL_GCP = ("apitools not found, and bigquery client libraries are not available "
                      "despite the import not raising an ImportError.")
@@ -51,6 +52,42 @@ class DropMessages(logging.Filter):
         if record.msg in self.messages:
             return False
         return not (self.fragments and any(f in record.getMessage() for f in self.fragments))
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """The commands' console: writes to `sys.stderr` as it is when a record is emitted, not as it
+    was at set-up, so a command run twice in one process (tests, notebooks) never writes to a
+    stream that an earlier caller has since closed."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def is_console(handler: logging.Handler) -> bool:
+    """A handler that prints to the terminal: ours, or the plain one `logging.basicConfig` (or a
+    library's root-logger warning) installs; not a test's log capture or a file."""
+    return type(handler) in (ConsoleHandler, logging.StreamHandler)
+
+
+def log_to_console(fmt: str, level: int = logging.INFO) -> None:
+    """What every command's main() calls instead of `logging.basicConfig`: one ConsoleHandler on
+    the root logger in `fmt`, replacing console handlers installed before (by importing Beam,
+    absl, or an earlier run in the same process); other handlers stay."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if is_console(h)]:
+        root.removeHandler(handler)
+    handler = ConsoleHandler()
+    handler.setFormatter(logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level)
 
 
 def quiet() -> None:

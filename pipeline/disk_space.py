@@ -20,6 +20,8 @@ import shutil
 import sys
 import threading
 
+from pipeline import console
+
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _TEXT = re.compile(r"No space left on device|Disk quota exceeded|RESOURCE_EXHAUSTED|"
                    r"ResourceExhausted|\bENOSPC\b|\[Errno 28\]|errno 28\b")
@@ -164,7 +166,7 @@ def quiet_from_now_on() -> None:
     logged as one line each, not as tracebacks: the message above is the one that matters."""
     quiet = _NoTracebacks()
     for handler in logging.getLogger().handlers:
-        if type(handler) is logging.StreamHandler:  # the console (not a test's log capture)
+        if console.is_console(handler):  # the terminal (not a test's log capture)
             handler.addFilter(quiet)
 
     def one_line(args) -> None:

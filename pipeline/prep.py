@@ -30,6 +30,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import (
+    console,
     disk_space,
     drop_warnings,
     json_files,
@@ -342,7 +343,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
     # Importing Beam logged a warning, which set up the root logger at WARNING already (and
     # made basicConfig a no-op): without this, progress and other INFO lines never show.
     logging.getLogger().setLevel(logging.INFO)

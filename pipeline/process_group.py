@@ -61,7 +61,11 @@ def stop_workers(signum: int = signal.SIGTERM) -> int:
     return len(workers)
 
 
+_stopping = threading.Event()  # set while a stop signal ends the workers on purpose
+
+
 def _handle(signum, frame):
+    _stopping.set()
     count = stop_workers(signum)
     log.warning("%s received: stopped %d worker process(es); exiting",
                 signal.Signals(signum).name, count)
@@ -82,6 +86,8 @@ def end_workers_on_signal() -> None:
 
 
 _WORKER_DIED = "Worker subprocess exited with return code"
+# The runner's threads that read a worker's data and control channels.
+_BEAM_CHANNEL_THREADS = frozenset({"read_grpc_client_inputs", "beam_control_read"})
 
 
 def fail_job_when_a_worker_dies(what: str = "nothing was published") -> None:
@@ -90,8 +96,17 @@ def fail_job_when_a_worker_dies(what: str = "nothing was published") -> None:
     previous = threading.excepthook
 
     def hook(args):
+        if _stopping.is_set():  # the workers were stopped by a signal, or one died: ending
+            return
+        if type(args.exc_value).__name__ == "RpcError" and args.thread is not None and \
+                args.thread.name in _BEAM_CHANNEL_THREADS:
+            # A worker's gRPC channel broke: the worker died. Its "run_worker" thread reports
+            # it next (and the job fails below); the channel's traceback says nothing more.
+            log.debug("thread %s: the worker's channel closed", args.thread.name)
+            return
         if args.thread is not None and args.thread.name == "run_worker" and \
                 _WORKER_DIED in str(args.exc_value):
+            _stopping.set()  # one message: other threads' errors from here on are its echoes
             code = str(args.exc_value).rsplit(" ", 1)[-1]
             sys.stderr.write(f"error: the Beam job failed (a worker process died, exit code "
                              f"{code}); {what}: rerun the same command to redo it\n")

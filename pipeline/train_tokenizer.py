@@ -49,7 +49,7 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 
-from pipeline import disk_space, output_lease, progress, shuffle_meter, writers
+from pipeline import console, disk_space, output_lease, progress, shuffle_meter, writers
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
 from pipeline.progress import ProgressMonitor
@@ -483,7 +483,7 @@ def summary_text(manifest: dict[str, Any], source_manifests: dict[str, dict[str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
     # Importing Beam logged a warning, which set up the root logger at WARNING already (and
     # made basicConfig a no-op): without this, progress and other INFO lines never show.
     logging.getLogger().setLevel(logging.INFO)

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import apache_beam as beam
 
-from pipeline import disk_space, output_lease, progress, shuffle_meter
+from pipeline import console, disk_space, output_lease, progress, shuffle_meter
 from pipeline.beam_flags import FlagError, check_beam_flags
 
 SPEC_ENV = "PALM_TASKS_SPEC"
@@ -149,7 +149,7 @@ def _source_bytes(output_dirs: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
     # Importing Beam logged a warning, which set up the root logger at WARNING already (and
     # made basicConfig a no-op): without this, progress and other INFO lines never show.
     logging.getLogger().setLevel(logging.INFO)

@@ -27,6 +27,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from pipeline import console
 from tasks.mixture_stats import EOS_NOTE, MixtureStatsError, epochs_per_source, over_repeated
 
 log = logging.getLogger("tasks.inspect_mixture")
@@ -273,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "at it (default: whole documents)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from absl import logging as absl_logging
 

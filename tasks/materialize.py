@@ -55,7 +55,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from pipeline import disk_space, file_checksums, output_lease, progress, shuffle_meter
+from pipeline import console, disk_space, file_checksums, output_lease, progress, shuffle_meter
 from pipeline.beam_counters import collect_counters
 from tasks import stream_format
 from tasks.row_references import SEGMENT, SPILL_DIR, SpillReader, pack_segments, spill_path
@@ -652,8 +652,7 @@ def format_summary(manifest: dict, output_dir: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     quiet_seqio_info()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

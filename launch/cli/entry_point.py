@@ -14,7 +14,7 @@ from launch import gin_utils
 from launch.cli import gin_checks, multihost
 from launch.evaluation import defaults as eval_defaults
 from launch.run.checksums import CheckpointCorrupt
-from pipeline import disk_space
+from pipeline import console, disk_space
 from pipeline.file_checksums import DataCorrupt
 
 # Errors of input the user can fix: a missing split, no checkpoint at the path, a damaged one.
@@ -29,8 +29,7 @@ def run(fn: Callable, prog: str, description: str, argv: list[str] | None, *,
     `gin_required`, when set, is the usage error for a command line without any gin file."""
     parser = gin_utils.add_flags(argparse.ArgumentParser(prog=prog, description=description))
     args = gin_utils.parse_flags(parser, sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+    console.log_to_console("%(asctime)s %(levelname)s %(message)s", logging.INFO)
     try:
         multihost.initialize(args)
         multihost.configure_data(args)
