@@ -12,6 +12,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_SPEC = os.path.join(ROOT, "tasks", "specs", "palm_demo.yaml")
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_as_it_was():
+    """Commands' main() set up the root logger's console and level: put both back after each
+    test, so one test's command never changes what the next one logs."""
+    from pipeline import console
+
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if console.is_console(h) and h not in before]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> dict:
     """Demo corpus -> prep outputs -> SentencePiece vocabulary, built once per test session and

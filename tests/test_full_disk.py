@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -26,17 +25,6 @@ PROSE = ("The old lighthouse stood at the edge of the cliff, watching over the h
          "ships that passed. Visitors often asked him whether he felt lonely, but he always said "
          "that the sea was company enough for a man who liked quiet work.")
 LOCAL_BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-
-
-@pytest.fixture(autouse=True)
-def _root_logging_as_it_was():
-    """The commands' main() configure the root logger (one with force=True, bound to this
-    test's captured stderr): put it back, so later tests do not log into a closed capture."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -31,17 +31,6 @@ with output_lease.hold(sys.argv[1], "test holder", beside=sys.argv[2:] == ["besi
 """
 
 
-@pytest.fixture(autouse=True)
-def _root_logging_as_it_was():
-    """The commands' main() configure the root logger (one with force=True, bound to this
-    test's captured stderr): put it back, so later tests do not log into a closed capture."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def start_holder(directory, beside=False) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(directory)] +
                             (["beside"] if beside else []), cwd=ROOT, env=ENV,
