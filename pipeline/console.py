@@ -18,7 +18,9 @@ is imported. What it does, each for one known message, never for a library's rea
 - JAX's INFO when a backend is missing (libtpu on a CPU machine): that logger at WARNING.
 - Beam's INFO chatter (optional modules, worker start-up forwarded by the local job service):
   the `apache_beam` logger at WARNING; its warnings and errors still show, except a worker's
-  "Discarding unparseable args" about options of Beam's own runner (a filter).
+  "Discarding unparseable args" about options of Beam's own runner (a filter). The runner's
+  data-plane and worker-handler errors after a worker process died keep their line but lose
+  their traceback (the job's own message says what happened and what to do).
 
 Local Beam workers are new processes that import Beam before any project module:
 `quiet_beam_workers()` (called by pipeline.beam_options for local runs) puts
@@ -90,6 +92,20 @@ def log_to_console(fmt: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+class OneLine(logging.Filter):
+    """Keeps a record but drops its traceback: for errors whose stack says nothing a user can act
+    on (Beam's channel errors after a worker process died; the job's own message follows)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+# Beam's runner logs these with a traceback when a worker process dies under it.
+BEAM_DEAD_WORKER_LOGGERS = ("apache_beam.runners.worker.data_plane",
+                            "apache_beam.runners.portability.fn_api_runner.worker_handlers")
+
+
 def quiet() -> None:
     """Idempotent; also safe in a Beam worker that imports a project module."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -106,6 +122,10 @@ def quiet() -> None:
     job_service = logging.getLogger("apache_beam.runners.portability.local_job_service")
     if not any(isinstance(f, DropMessages) for f in job_service.filters):
         job_service.addFilter(DropMessages(fragments=(BEAM_WORKER_UNPARSED,)))
+    for name in BEAM_DEAD_WORKER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLine) for f in logger.filters):
+            logger.addFilter(OneLine())
 
 
 def quiet_beam_workers() -> None:
