@@ -153,6 +153,13 @@ def test_seqio_cache_lists_checksums_before_completed(demo, tmp_path, capsys):
     from tasks import cache
 
     saved = list(seqio.get_global_cache_dirs())
+    # seqio skips a task cached in any global cache dir, and a registered Task remembers where
+    # it found its cache: earlier tests' caches and registrations must not count
+    seqio.set_global_cache_dirs([])
+    for name in [n for n in seqio.TaskRegistry.names() if n.startswith("palm_demo.")]:
+        seqio.TaskRegistry.remove(name)
+    if "palm_demo" in seqio.MixtureRegistry.names():
+        seqio.MixtureRegistry.remove("palm_demo")
     try:
         [task_dir] = cache.run([
             "--spec", demo["spec"], "--output_cache_dir", str(tmp_path / "cache"),
