@@ -3,21 +3,31 @@
 Navigation bars, footers, cookie banners and forum signatures repeat verbatim across pages.
 Hard-wrapped text (manuals, man pages) is judged by paragraph, not display line: a wrapped line
 inside a standard sentence recurs across documents without being boilerplate.
-Two Beam passes find them without holding the corpus on one worker: every document emits
-the hashes of its distinct lines, a combine counts documents per hash, and the hashes seen in
-at least `min_documents` documents (by construction few) become a side input that the second
-pass strips from every document. A document left empty is dropped as "boilerplate.empty".
+Two passes over the text find them without holding it anywhere (issue 21):
+
+    docs ─► ParkFn: each document appended to a chunk file on disk (pipeline/stash.py), its
+            distinct paragraph keys (8 bytes) counted per bundle; out: chunk paths, (key, n)
+    (key, n) ─► sum per key ─► keys in at least `min_documents` documents (by construction few)
+    chunk paths ─► StripChunkFn: reads its chunk back record by record and strips the
+            frequent paragraphs (they come in as a side input)
+
+Only keys and counts cross a shuffle. The documents wait for the frequent keys on disk, not in
+the runner: a side input computed from the same documents would otherwise hold every text of
+the source until it is ready. A document left empty is dropped as "boilerplate.empty".
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from typing import Iterator
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
-from pipeline import progress
+from pipeline import progress, shuffle_meter, stash
 from pipeline.counting import DropCounter
 from pipeline.document import Document
 from pipeline.document_step import DocumentStep
@@ -27,6 +37,9 @@ from pipeline.step_runner import REJECTED, REMOVED_LINES, RemovedLineSampler, re
 NAME = "boilerplate"
 REASON = "boilerplate.repeated_line"
 EMPTY = "boilerplate.empty"
+LINE_KEYS = "line_keys"
+CHUNK_BYTES = 64 << 20  # a parked chunk is closed past this size, so chunks spread over workers
+MAX_COUNTED_KEYS = 1 << 18  # distinct keys a bundle counts before it sends its counts on
 
 
 class Boilerplate(DocumentStep):
@@ -45,9 +58,9 @@ class Boilerplate(DocumentStep):
         self.min_documents = min_documents
         self.min_line_chars = min_line_chars
 
-    def transform(self, source: str) -> "RemoveBoilerplate":
+    def transform(self, source: str, scratch_dir: str | None = None) -> "RemoveBoilerplate":
         return RemoveBoilerplate(source, min_documents=self.min_documents,
-                                 min_line_chars=self.min_line_chars)
+                                 min_line_chars=self.min_line_chars, scratch_dir=scratch_dir)
 
 
 def line_key(line: str) -> bytes:
@@ -76,22 +89,51 @@ def distinct_line_keys(text: str, min_line_chars: int) -> set[bytes]:
     return keys
 
 
-class _LineKeysFn(beam.DoFn):
-    """The first pass: each document's distinct paragraph keys (its time counts for the step,
-    its documents are counted once, by the second pass)."""
+class _ParkFn(beam.DoFn):
+    """The first pass: documents -> chunk files (main output: a chunk's path once it is
+    closed) and LINE_KEYS: (paragraph key, documents of this bundle that have it). Its time
+    counts for the step; its documents are counted once, by the second pass."""
 
-    def __init__(self, source: str, min_line_chars: int):
+    def __init__(self, source: str, directory: str, min_line_chars: int):
         self.source = source
+        self.directory = directory
         self.min_line_chars = min_line_chars
 
     def setup(self):
         self.counts = DropCounter(NAME)
 
-    def process(self, doc: Document) -> Iterator[bytes]:
+    def start_bundle(self):
+        self.writer: stash.ChunkWriter | None = None
+        self.keys: Counter[bytes] = Counter()
+
+    def process(self, doc: Document) -> Iterator:
         started = time.perf_counter()
-        keys = distinct_line_keys(doc["text"], self.min_line_chars)
+        if self.writer is None:
+            self.writer = stash.ChunkWriter(self.directory, self.source, stash.place(doc)[0])
+        _, offset, length = self.writer.append(doc)
+        self.keys.update(distinct_line_keys(doc["text"], self.min_line_chars))
         self.counts.timed(self.source, started, documents=0)
-        yield from keys
+        if offset + length >= CHUNK_BYTES:
+            yield self._close()
+        if len(self.keys) >= MAX_COUNTED_KEYS:
+            yield from self._counted()
+
+    def _close(self) -> str:
+        self.writer.close()
+        path, self.writer = self.writer.path, None
+        return path
+
+    def _counted(self) -> Iterator:
+        keys, self.keys = self.keys, Counter()
+        for key, n in keys.items():
+            yield beam.pvalue.TaggedOutput(LINE_KEYS, (key, n))
+
+    def finish_bundle(self):
+        window = GlobalWindows.windowed_value
+        if self.writer is not None:
+            yield window(self._close())
+        for tagged in self._counted():
+            yield beam.pvalue.TaggedOutput(tagged.tag, window(tagged.value))
 
 
 class _StripFn(beam.DoFn):
@@ -109,11 +151,12 @@ class _StripFn(beam.DoFn):
     def finish_bundle(self):
         self.ticker.flush()
 
-    def process(self, doc: Document, frequent) -> Iterator:
-        started = time.perf_counter()
-        outputs = list(self._strip(doc, frequent))  # timed before they move downstream
-        self.counts.timed(self.source, started)
-        yield from outputs
+    def process(self, path: str, frequent) -> Iterator:
+        for doc in stash.iter_chunk(path):
+            started = time.perf_counter()
+            outputs = list(self._strip(doc, frequent))  # timed before they move downstream
+            self.counts.timed(self.source, started)
+            yield from outputs
 
     def _strip(self, doc: Document, frequent) -> Iterator:
         self.ticker.tick("boilerplate")
@@ -147,24 +190,32 @@ class _StripFn(beam.DoFn):
 
 class RemoveBoilerplate(beam.PTransform):
     """Returns (documents without boilerplate lines, rejected records, removed-line example
-    candidates)."""
+    candidates). `scratch_dir`: where the documents wait for the frequent keys (a folder the
+    job deletes with its staging files)."""
 
-    def __init__(self, source: str, min_documents: int = 3, min_line_chars: int = 20):
+    def __init__(self, source: str, min_documents: int = 3, min_line_chars: int = 20,
+                 scratch_dir: str | None = None):
         super().__init__(label=f"{source}/boilerplate")
+        if not scratch_dir:
+            raise ValueError("boilerplate needs a scratch folder to park the documents in")
         self.source = source
-        self.config = Boilerplate(min_documents=min_documents,
-                                        min_line_chars=min_line_chars)
+        self.config = Boilerplate(min_documents=min_documents, min_line_chars=min_line_chars)
+        self.directory = FileSystems.join(scratch_dir, NAME)
 
     def expand(self, docs):
         min_chars, min_docs = self.config.min_line_chars, self.config.min_documents
+        parked = docs | "Park" >> beam.ParDo(
+            _ParkFn(self.source, self.directory, min_chars)).with_outputs(LINE_KEYS,
+                                                                          main="chunks")
         frequent = (
-            docs
-            | "LineKeys" >> beam.ParDo(_LineKeysFn(self.source, min_chars))
-            | "CountDocs" >> beam.combiners.Count.PerElement()
+            shuffle_meter.metered(parked[LINE_KEYS], f"{self.source}.boilerplate.line_keys")
+            | "CountDocs" >> beam.CombinePerKey(sum)
             | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_docs)
             | "Keys" >> beam.Keys()
         )
-        out = docs | "Strip" >> beam.ParDo(
-            _StripFn(self.source, min_chars), frequent=beam.pvalue.AsList(frequent)
-        ).with_outputs(REJECTED, REMOVED_LINES, main="kept")
+        out = (parked.chunks
+               | "Spread" >> beam.Reshuffle()
+               | "Strip" >> beam.ParDo(_StripFn(self.source, min_chars),
+                                       frequent=beam.pvalue.AsList(frequent)
+                                       ).with_outputs(REJECTED, REMOVED_LINES, main="kept"))
         return out.kept, out[REJECTED], out[REMOVED_LINES]

@@ -31,7 +31,7 @@ _MAX_OPEN = 32
 
 
 class StashFn(beam.DoFn):
-    """("doc", doc) | ("rej", record) -> unit entries ((source, unit), ("doc" | "rej",
+    """doc | rejected record (with `kind` "doc" | "rej") -> unit entries ((source, unit), ("doc" | "rej",
     position, location, id)), and the documents' dedup references (DEDUP_REFS) when
     `dedup_config` is given."""
 
@@ -67,8 +67,8 @@ class StashFn(beam.DoFn):
         self.writers = {}
         self.ticker.flush()
 
-    def process(self, element) -> Iterator[Any]:
-        kind, record = element
+    def process(self, record, kind: str) -> Iterator[Any]:
+        """`kind`: "doc" for documents, "rej" for rejected records."""
         unit, pos = stash.place(record)
         source = record["source"]
         if kind == "rej":
@@ -115,7 +115,8 @@ class RejoinFn(beam.DoFn):
     def finish_bundle(self):
         self.ticker.flush()
 
-    def process(self, element) -> Iterator[Any]:
+    def process(self, element, ready=()) -> Iterator[Any]:
+        """`ready`: a side input the caller makes this step wait on (pipeline/prep.py)."""
         (_source, _unit), entries = element
         drops = {e[1]: e for e in entries if e[0] == "drop"}
         items = sorted((drops.get(e[1], e) for e in entries if e[0] != "drop"),

@@ -54,7 +54,7 @@ from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.counting import DropCounter
 from pipeline.dedup import minhash
 from pipeline.document import Document
-from pipeline.step_runner import REJECTED, RouteBySource, rejected_record
+from pipeline.step_runner import REJECTED, rejected_record
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -398,13 +398,13 @@ class EvalIndex:
 # ---------------------------------------------------------------------------------------------
 # The Beam stage.
 
-_TO_CHECK = "to_check"
 _STATS = "stats"
 
 
 class _DecontaminateBatchFn(beam.DoFn):
     def __init__(self, config: DecontaminationConfig):
         self.config = config
+        self.apply_to = None if config.apply_to is None else frozenset(config.apply_to)
         self.progress_dir = progress.current_dir()
 
     def setup(self):
@@ -415,6 +415,17 @@ class _DecontaminateBatchFn(beam.DoFn):
         self.ticker.flush()
 
     def process(self, batch: list[Document], index: EvalIndex):
+        # Documents of other sources pass through here rather than around the stage: a
+        # Flatten of two branches would make Beam's local runner hold every text (issue 21).
+        to_check = []
+        for doc in batch:
+            if self.apply_to is None or doc["source"] in self.apply_to:
+                to_check.append(doc)
+            else:
+                yield doc
+        if not to_check:
+            return
+        batch = to_check
         started = time.perf_counter()
         outputs = list(self._process(batch, index))  # timed before they move downstream
         self.counts.timed_batch([d["source"] for d in batch], started)
@@ -496,11 +507,8 @@ class Decontaminate(beam.PTransform):
                  | "hash_eval_sets" >> beam.Map(load_and_hash, config)
                  | "gather_eval_sets" >> beam.combiners.ToList()
                  | "build_index" >> beam.Map(EvalIndex.build))
-        route = RouteBySource(_TO_CHECK, config.apply_to)
-        routed = docs | "route" >> beam.ParDo(route).with_outputs(
-            _TO_CHECK, main="passed")
         checked = (
-            routed[_TO_CHECK]
+            docs
             | "batch" >> beam.BatchElements(min_batch_size=self.min_batch_size,
                                             max_batch_size=self.max_batch_size)
             | "match" >> beam.ParDo(_DecontaminateBatchFn(config), beam.pvalue.AsSingleton(index))
@@ -510,8 +518,7 @@ class Decontaminate(beam.PTransform):
                   | "gather_stats" >> beam.combiners.ToList()
                   | "stats_record" >> beam.Map(_stats_record, beam.pvalue.AsSingleton(index),
                                                config))
-        kept = (routed.passed, checked.kept) | "merge" >> beam.Flatten()
-        return StageOutput(kept, checked[REJECTED], {STATS_FILE: record})
+        return StageOutput(checked.kept, checked[REJECTED], {STATS_FILE: record})
 
 
 class DecontaminationStage(SwitchedSectionStage):

@@ -51,8 +51,9 @@ class DocumentStep:
     def apply(self, doc: Document) -> StepOutcome:
         raise NotImplementedError(f"{type(self).__name__} runs through its own transform()")
 
-    def transform(self, source: str):
-        """A Beam PTransform docs -> (kept docs, rejected records) for one source."""
+    def transform(self, source: str, scratch_dir: str | None = None):
+        """A Beam PTransform docs -> (kept docs, rejected records) for one source
+        (`scratch_dir`: a folder of the job's own, for a step that parks documents on disk)."""
         return ApplyStep(source, self)
 
 

@@ -91,9 +91,10 @@ class _ReadFn(beam.DoFn):
 
 
 def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
-                        units: list) -> tuple[Any, Any, Any, Any]:
-    """Read -> per-document stages in spec order, for one source: (docs, rejected, dead,
-    examples of removed lines: one dict reason -> examples)."""
+                        units: list, scratch_dir: str) -> tuple[Any, list, Any, Any]:
+    """Read -> per-document stages in spec order, for one source: (docs, [rejected records of
+    each step], dead, examples of removed lines: one dict reason -> examples). `scratch_dir`: where a step that
+    looks across documents (boilerplate) parks them."""
     name = source.name
     read = (
         p
@@ -105,15 +106,13 @@ def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
     rejected, removed_lines = [], []
     for step_name, params in source.steps:
         step = registry.build_source_step(step_name, params, source)
-        docs, dropped, removed = docs | step.transform(name)
+        docs, dropped, removed = docs | step.transform(name, scratch_dir)
         rejected.append(dropped)
         removed_lines.append(removed)
-    all_rejected = (rejected | f"{name}/rejected" >> beam.Flatten()) if rejected else (
-        p | f"{name}/no_rejected" >> beam.Create([]))
     line_examples = ((removed_lines or [p | f"{name}/no_removed_lines" >> beam.Create([])])
                      | f"{name}/removed_lines" >> beam.Flatten()
                      | f"{name}/line_examples" >> SelectLineExamples())
-    return docs, all_rejected, read[DEAD], line_examples
+    return docs, rejected, read[DEAD], line_examples
 
 
 def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
@@ -121,7 +120,9 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
     """Per-source branches -> stash (references) -> corpus decisions on references -> per
     input unit: documents read back, map-only corpus stages, files (pipeline/by_reference.py).
     No document text crosses a shuffle from the stash on."""
-    branches = {s.name: build_source_branch(p, spec, s, units[s.name]) for s in sources}
+    stash_dir = stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING))
+    branches = {s.name: build_source_branch(p, spec, s, units[s.name], stash_dir)
+                for s in sources}
     staging = {s.name: manifests.staging_dir(output_dir, s.name) for s in sources}
     for name, (_, _, _, line_examples) in branches.items():
         _ = line_examples | f"{name}/write_line_examples" >> beam.Map(
@@ -131,34 +132,38 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
     dedup_config = spec.corpus_configs[dedup_stage.NAME] if lead_dedup else None
     code_sources = frozenset(s.name for s in spec.sources if s.is_code)
     seed, rate = spec.seed, spec.rejected_sample_rate
-    tagged = (
-        [docs | f"{name}/tag_docs" >> beam.Map(lambda d: ("doc", d))
-         for name, (docs, _, _, _) in branches.items()]
-        + [rej | f"{name}/tag_rejected" >> beam.Map(lambda r: ("rej", r))
-           for name, (_, rej, _, _) in branches.items()])
-    stash_dir = stash.stash_dir(FileSystems.join(output_dir, manifests.STAGING))
-    stashed = (tagged | "stash/merge" >> beam.Flatten()
-               | "stash/write" >> beam.ParDo(StashFn(
-                   stash_dir, dedup_config, code_sources,
-                   lambda i: writers.keep_rejected_sample(i, rate, seed))
-               ).with_outputs(DEDUP_REFS, main="entries"))
+    # Each text-bearing PCollection is stashed by its own ParDo, fused with the step that made
+    # it; a Flatten before the stash would make Beam's local runner hold every text.
+    stash_fn = StashFn(stash_dir, dedup_config, code_sources,
+                       lambda i: writers.keep_rejected_sample(i, rate, seed))
+    stashed = []
+    for name, (docs, rejected, _, _) in branches.items():
+        stashed.append(docs | f"{name}/stash_docs" >> beam.ParDo(
+            stash_fn, "doc").with_outputs(DEDUP_REFS, main="entries"))
+        stashed += [rej | f"{name}/stash_rejected_{i}" >> beam.ParDo(
+            stash_fn, "rej").with_outputs(DEDUP_REFS, main="entries")
+            for i, rej in enumerate(rejected)]
+    dedup_refs = [s[DEDUP_REFS] for s in stashed] | "stash/dedup_refs" >> beam.Flatten()
     drops = []
     if lead_dedup:
         stage = registry.CORPUS_STAGES[dedup_stage.NAME]
         dirs = stage_runner.stage_dirs(output_dir, dedup_stage.NAME)
-        drops, summaries = stage.expand_refs(stashed[DEDUP_REFS], dedup_config, stash_dir)
+        drops, summaries = stage.expand_refs(dedup_refs, dedup_config, stash_dir)
         write_summaries(summaries, dirs.staging, **stage.json_format)
-    entries = [stashed.entries] + drops | "unit/entries" >> beam.Flatten()
+    entries = [s.entries for s in stashed] + drops | "unit/entries" >> beam.Flatten()
     units_grouped = (shuffle_meter.metered(entries, "by_unit")
                      | "unit/group" >> beam.GroupByKey())
-    rejoined = units_grouped | "unit/rejoin" >> beam.ParDo(RejoinFn(stash_dir)).with_outputs(
-        REJECTED, main="docs")
+    skip = (dedup_stage.NAME,) if lead_dedup else ()
     refs = units_grouped | "unit/kept_refs" >> beam.FlatMap(kept_refs, stash_dir)
+    prepared = stage_runner.prepare_stages(refs, spec, output_dir, skip=skip)
+    # The documents are read back only once what the stages prepared is ready: otherwise the
+    # runner would hold every rejoined text until the stage's side input is computed.
+    ready = beam.pvalue.AsList(stage_runner.ready_signal(p, prepared))
+    rejoined = units_grouped | "unit/rejoin" >> beam.ParDo(
+        RejoinFn(stash_dir), ready).with_outputs(REJECTED, main="docs")
     docs, rejected = stage_runner.apply_corpus_stages(
-        rejoined.docs, spec, output_dir, skip=(dedup_stage.NAME,) if lead_dedup else (),
-        sample_refs=refs)
-    all_rejected = [rejoined[REJECTED]] + rejected | "write/rejected" >> beam.Flatten()
-    (docs, all_rejected) | writers.WriteUnitOutputs(
+        rejoined.docs, spec, output_dir, skip=skip, prepared=prepared)
+    (docs, rejoined[REJECTED], *rejected) | writers.WriteUnitOutputs(
         staging, {s.name: len(units[s.name]) for s in sources},
         FileSystems.join(stash_dir, "_parts"), seed=seed,
         validation_fraction=spec.validation_fraction, rejected_sample_rate=rate)

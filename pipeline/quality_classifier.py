@@ -51,7 +51,7 @@ from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.counting import DropCounter
 from pipeline.document import Document
-from pipeline.step_runner import REJECTED, RouteBySource, rejected_record
+from pipeline.step_runner import REJECTED, rejected_record
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -219,7 +219,6 @@ def _load_checked(path: str, version: str) -> quality_model.QualityModel:
 # ---------------------------------------------------------------------------------------------
 # Scoring branch.
 
-_TO_SCORE = "to_score"
 _HISTOGRAMS = "histograms"
 
 
@@ -228,6 +227,7 @@ class _ScoreBatchFn(beam.DoFn):
 
     def __init__(self, config: QualityClassifierConfig):
         self.config = config
+        self.apply_to = None if config.apply_to is None else frozenset(config.apply_to)
         self.progress_dir = progress.current_dir()
 
     def setup(self):
@@ -238,6 +238,17 @@ class _ScoreBatchFn(beam.DoFn):
         self.ticker.flush()
 
     def process(self, batch: list[Document], model: quality_model.QualityModel):
+        # Documents of other sources pass through here rather than around the stage: a
+        # Flatten of two branches would make Beam's local runner hold every text (issue 21).
+        to_score = []
+        for doc in batch:
+            if self.apply_to is None or doc["source"] in self.apply_to:
+                to_score.append(doc)
+            else:
+                yield doc
+        if not to_score:
+            return
+        batch = to_score
         started = time.perf_counter()
         outputs = list(self._process(batch, model))  # timed before they move downstream
         self.counts.timed_batch([d["source"] for d in batch], started)
@@ -301,6 +312,33 @@ def _sum_counts(arrays) -> np.ndarray:
     return total
 
 
+class TrainFromRefs(beam.PTransform):
+    """References {source, id, loc} of the documents that will be scored -> the model, trained
+    on a sample chosen on (key, id, where) with only the chosen documents read back (issue 21):
+    it is ready before any document arrives, so the documents never wait for it."""
+
+    def __init__(self, config: QualityClassifierConfig, label: str = "model"):
+        super().__init__(label=label)
+        self.config = config
+
+    def expand(self, refs):
+        config = self.config
+        samples = {}
+        for name, sources in (("positive", config.positive_sources),
+                              ("negative", config.negative_sources)):
+            wanted = frozenset(sources)
+            samples[name] = (
+                refs
+                | f"{name}_refs" >> beam.Filter(lambda r, w=wanted: r["source"] in w)
+                | f"{name}_ref_keys" >> beam.Map(
+                    lambda r: (quality_model.sample_key(config.seed, r["id"]), r["id"],
+                               r["loc"]))
+                | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class)
+                | f"{name}_read" >> beam.Map(_read_sample, config.max_chars))
+        return samples["positive"] | "train" >> beam.Map(
+            _train, beam.pvalue.AsSingleton(samples["negative"]), config)
+
+
 class QualityClassifier(beam.PTransform):
     """Documents -> StageOutput(kept documents, rejected records, summaries), scoring the
     `apply_to` sources.
@@ -313,9 +351,9 @@ class QualityClassifier(beam.PTransform):
 
     def __init__(self, config: QualityClassifierConfig, stats_dir: str, *,
                  published_dir: str | None = None, label: str = STAGE,
-                 min_batch_size: int = 16, max_batch_size: int = 512, sample_refs=None):
+                 min_batch_size: int = 16, max_batch_size: int = 512, model=None):
         super().__init__(label=label)
-        self.sample_refs = sample_refs  # refs of the documents to sample (pipeline/stash.py)
+        self.model = model  # a model trained before the documents came (TrainFromRefs)
         self.config = config
         self.stats_dir = stats_dir
         self.published_dir = published_dir or stats_dir
@@ -330,27 +368,15 @@ class QualityClassifier(beam.PTransform):
 
     def _model(self, docs):
         config = self.config
-        p = docs.pipeline
+        if self.model is not None:
+            return self.model
         if config.model_path is not None:
-            return (p | "model_path" >> beam.Create([config.model_path])
+            return (docs.pipeline | "model_path" >> beam.Create([config.model_path])
                     | "load_model" >> beam.Map(_load_checked, self.pretrained_version))
         samples = {}
         for name, sources in (("positive", config.positive_sources),
                               ("negative", config.negative_sources)):
             wanted = frozenset(sources)
-            if self.sample_refs is not None:
-                # Issue 21: the sample is chosen on references (key, id, where) and only the
-                # chosen documents are read back, so scoring does not wait on the documents it
-                # scores (which would hold all of them in the runner).
-                samples[name] = (
-                    self.sample_refs
-                    | f"{name}_refs" >> beam.Filter(lambda r, w=wanted: r["source"] in w)
-                    | f"{name}_ref_keys" >> beam.Map(
-                        lambda r: (quality_model.sample_key(config.seed, r["id"]), r["id"],
-                                   r["loc"]))
-                    | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class)
-                    | f"{name}_read" >> beam.Map(_read_sample, config.max_chars))
-                continue
             samples[name] = (
                 docs
                 | f"{name}_docs" >> beam.Filter(lambda d, w=wanted: d["source"] in w)
@@ -365,11 +391,8 @@ class QualityClassifier(beam.PTransform):
         model_record = model | "save_model" >> beam.Map(_save_model, self.stats_dir,
                                                         self.published_dir, config)
         version = model_record | "model_version" >> beam.Map(lambda r: r["model_version"])
-        route = RouteBySource(_TO_SCORE, config.apply_to)
-        routed = docs | "route" >> beam.ParDo(route).with_outputs(
-            _TO_SCORE, main="passed")
         scored = (
-            routed[_TO_SCORE]
+            docs
             | "batch" >> beam.BatchElements(min_batch_size=self.min_batch_size,
                                             max_batch_size=self.max_batch_size)
             | "score" >> beam.ParDo(_ScoreBatchFn(config), beam.pvalue.AsSingleton(model))
@@ -379,8 +402,7 @@ class QualityClassifier(beam.PTransform):
                       | "gather_histograms" >> beam.combiners.ToList()
                       | "histogram_record" >> beam.Map(_histogram_record,
                                                        beam.pvalue.AsSingleton(version), config))
-        kept = (routed.passed, scored.kept) | "merge" >> beam.Flatten()
-        return StageOutput(kept, scored[REJECTED],
+        return StageOutput(scored.kept, scored[REJECTED],
                            {MODEL_STATS_FILE: model_record, SCORES_FILE: histograms})
 
 
@@ -391,12 +413,17 @@ class QualityClassifierStage(SwitchedSectionStage):
     title = "Quality classifier"
     config_model = QualityClassifierConfig
 
-    samples_by_reference = True  # expand accepts sample_refs (pipeline/stage_runner.py)
+    def prepare(self, refs, config: QualityClassifierConfig, spec: Any, dirs: StageDirs):
+        """The model trained from references (pipeline/stage_runner.py: prepare_stages);
+        None when a saved model is loaded instead."""
+        if config.model_path is not None:
+            return None
+        return refs | f"{STAGE}/model_from_refs" >> TrainFromRefs(config)
 
     def expand(self, docs, config: QualityClassifierConfig, spec: Any,
-               dirs: StageDirs, sample_refs=None) -> StageOutput:
+               dirs: StageDirs, prepared=None) -> StageOutput:
         return docs | QualityClassifier(config, dirs.staging, published_dir=dirs.published,
-                                        label="classify", sample_refs=sample_refs)
+                                        label="classify", model=prepared)
 
     def manifest_counts(self, counters: Mapping[str, int]) -> dict[str, Any]:
         return {"scored": counters.get(f"{STAGE}.scored", 0)}

@@ -51,18 +51,16 @@ class _RunStage(beam.PTransform):
     """One corpus stage: docs -> (kept, rejected); its summaries are written to staging."""
 
     def __init__(self, stage: CorpusStage, config: Any, spec: PrepSpec, dirs: StageDirs,
-                 sample_refs=None):
+                 prepared=None):
         super().__init__(label=stage.name)
         self.stage = stage
         self.config = config
         self.spec = spec
         self.dirs = dirs
-        self.sample_refs = sample_refs
+        self.prepared = prepared
 
     def expand(self, docs):
-        extra = ({"sample_refs": self.sample_refs}
-                 if self.sample_refs is not None and getattr(self.stage, "samples_by_reference",
-                                                             False) else {})
+        extra = {"prepared": self.prepared} if self.prepared is not None else {}
         kept, rejected, summaries = self.stage.expand(docs, self.config, self.spec, self.dirs,
                                                       **extra)
         write_summaries(summaries, self.dirs.staging, **self.stage.json_format)
@@ -74,19 +72,48 @@ def stage_dirs(output_dir: str, name: str) -> StageDirs:
                      published=FileSystems.join(output_dir, name))
 
 
+def _stages_to_run(spec: PrepSpec, skip: tuple[str, ...]) -> list[str]:
+    return [name for name in stage_names(spec) if name not in skip]
+
+
+def prepare_stages(refs, spec: PrepSpec, output_dir: str, *, skip: tuple[str, ...] = ()
+                   ) -> dict[str, Any]:
+    """What the first stage to run builds from references {source, id, loc} of the documents
+    it will see, before they come (a stage with a `prepare` method: the quality classifier's
+    model). {stage name: PCollection}; the caller holds the documents back until these are
+    ready (`ready_signal`), so no stage's side input makes the runner buffer the documents."""
+    names = _stages_to_run(spec, skip)
+    if not names:
+        return {}
+    stage = registry.CORPUS_STAGES[names[0]]
+    prepare = getattr(stage, "prepare", None)
+    if prepare is None:
+        return {}
+    built = prepare(refs, spec.corpus_configs[names[0]], spec, stage_dirs(output_dir, names[0]))
+    return {} if built is None else {names[0]: built}
+
+
+def ready_signal(p: beam.Pipeline, prepared: dict[str, Any]):
+    """One PCollection that exists once everything `prepared` does (a side input to wait on)."""
+    signals = [pcoll | f"{name}/ready" >> beam.Map(lambda _: True)
+               for name, pcoll in prepared.items()]
+    if not signals:
+        return p | "stages_ready" >> beam.Create([True])
+    return signals | "stages_ready" >> beam.Flatten()
+
+
 def apply_corpus_stages(docs, spec: PrepSpec, output_dir: str, *, skip: tuple[str, ...] = (),
-                        sample_refs=None) -> tuple[Any, list]:
+                        prepared: dict[str, Any] | None = None) -> tuple[Any, list]:
     """docs -> (kept docs, [rejected records of each stage]), the stages applied in order
-    (`skip`: stages the prep job already applied on references; `sample_refs`: references of
-    the documents entering the first stage, for a stage that samples by reference)."""
+    (`skip`: stages the prep job already applied on references; `prepared`: what
+    `prepare_stages` built)."""
     rejected = []
-    for name in stage_names(spec):
-        if name in skip:
-            continue
+    prepared = prepared or {}
+    for name in _stages_to_run(spec, skip):
         dirs = stage_dirs(output_dir, name)
         docs, dropped = docs | _RunStage(registry.CORPUS_STAGES[name],
-                                         spec.corpus_configs[name], spec, dirs, sample_refs)
-        sample_refs = None  # only the first stage sees the documents the refs describe
+                                         spec.corpus_configs[name], spec, dirs,
+                                         prepared.get(name))
         rejected.append(dropped)
     return docs, rejected
 

@@ -23,7 +23,7 @@ from pipeline.counting import DropCounter, SourceCounters, metrics_namespace
 from pipeline.document import Document
 
 __all__ = ["REJECTED", "REMOVED_LINES", "ApplyStep", "CountDocuments", "RemovedLineSampler",
-           "RouteBySource", "SelectLineExamples", "SourceCounters", "example_rank",
+           "SelectLineExamples", "SourceCounters", "example_rank",
            "metrics_namespace", "rejected_record"]
 
 REJECTED = "rejected"
@@ -83,21 +83,6 @@ class SelectLineExamples(beam.PTransform):
         return (candidates
                 | beam.combiners.Top.PerKey(self.k, key=lambda c: c["rank"], reverse=True)
                 | beam.combiners.ToDict())
-
-
-class RouteBySource(beam.DoFn):
-    """Tags the documents of the sources in `apply_to` (every source when None) with `tag`, for a
-    corpus stage that applies to some sources only; the others go to the main output untouched."""
-
-    def __init__(self, tag: str, apply_to: tuple[str, ...] | None):
-        self.tag = tag
-        self.apply_to = None if apply_to is None else frozenset(apply_to)
-
-    def process(self, doc: Document):
-        if self.apply_to is None or doc["source"] in self.apply_to:
-            yield beam.pvalue.TaggedOutput(self.tag, doc)
-        else:
-            yield doc
 
 
 class _ApplyStepFn(beam.DoFn):

@@ -217,7 +217,7 @@ def read_part(path: str) -> list[tuple]:
 
 
 class _WritePartsFn(beam.DoFn):
-    """("kept", doc) | ("rejected", record) -> part files (whatever the bundling), and small
+    """doc | rejected record (`tag` "kept" | "rejected") -> part files (whatever the bundling), and small
     records: ((source, unit), part path) once per part, (source, (split hash, unit, id)) per
     kept document (for the validation threshold)."""
 
@@ -239,10 +239,10 @@ class _WritePartsFn(beam.DoFn):
         self.open = {}
         self.ticker.flush()
 
-    def process(self, element):
+    def process(self, record, tag: str):
+        """`tag`: "kept" for documents, "rejected" for rejected records."""
         from pipeline import stash
 
-        tag, record = element
         source = record["source"]
         unit, pos = stash.place(record)
         if tag == "rejected" and not keep_rejected_sample(record["id"], self.rejected_rate,
@@ -311,7 +311,7 @@ def _thresholds(element, counts, fraction: float):
 
 
 class WriteUnitOutputs(beam.PTransform):
-    """(kept documents, rejected records) of every source -> per-unit files in each source's
+    """(kept documents, rejected records, more rejected records...) of every source -> per-unit files in each source's
     staging folder; `staging`: source -> folder, `units`: source -> number of input units,
     `parts_dir`: a scratch folder. Only part paths and (hash, unit, id) records are grouped."""
 
@@ -328,15 +328,18 @@ class WriteUnitOutputs(beam.PTransform):
     def expand(self, pcolls):
         from pipeline import shuffle_meter
 
-        kept, rejected = pcolls
-        written = (
-            (kept | "TagKept" >> beam.Map(lambda d: ("kept", d)),
-             rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)))
-            | "Merge" >> beam.Flatten()
-            | "WriteParts" >> beam.ParDo(_WritePartsFn(self.parts_dir, self.seed, self.rate)
-                                         ).with_outputs("parts", main="hashes"))
-        counts = written.hashes | "CountKept" >> beam.combiners.Count.PerKey()
-        smallest = written.hashes | "SmallestHashes" >> beam.combiners.Top.SmallestPerKey(
+        kept, *rejected = pcolls
+        # One ParDo per input, fused with the step that made it: a Flatten of texts would make
+        # Beam's local runner hold all of them (issue 21). Only small records are flattened.
+        write = _WritePartsFn(self.parts_dir, self.seed, self.rate)
+        written = [kept | "WriteKept" >> beam.ParDo(write, "kept").with_outputs(
+            "parts", main="hashes")]
+        written += [pcoll | f"WriteRejected{i}" >> beam.ParDo(write, "rejected").with_outputs(
+            "parts", main="hashes") for i, pcoll in enumerate(rejected)]
+        hashes = [w.hashes for w in written] | "Hashes" >> beam.Flatten()
+        parts = [w.parts for w in written] | "Parts" >> beam.Flatten()
+        counts = hashes | "CountKept" >> beam.combiners.Count.PerKey()
+        smallest = hashes | "SmallestHashes" >> beam.combiners.Top.SmallestPerKey(
             VALIDATION_MIN_DOCUMENTS)
         fraction = self.fraction
         thresholds = smallest | "Thresholds" >> beam.Map(
@@ -348,7 +351,7 @@ class WriteUnitOutputs(beam.PTransform):
                   | "OneThreshold" >> beam.CombinePerKey(
                       lambda values: max([v for v in values if v is not None],
                                          default=fraction)))
-        return (shuffle_meter.metered(written.parts, "write.parts")
+        return (shuffle_meter.metered(parts, "write.parts")
                 | "PartsByUnit" >> beam.GroupByKey()
                 | "Assemble" >> beam.ParDo(_AssembleFn(self.staging, self.units),
                                            beam.pvalue.AsList(merged)))

@@ -23,11 +23,12 @@ PAGES = [
 ]
 
 
-def _run(pages):
+def _run(pages, scratch):
     docs = [{"id": str(i), "text": t, "source": "man", "role": "books", "lang": "en",
-             "meta": {}} for i, t in enumerate(pages)]
+             "meta": {}, "_at": (0, i)} for i, t in enumerate(pages)]
     p = TestPipeline()
-    kept, _, _ = p | beam.Create(docs) | RemoveBoilerplate("man", min_documents=3)
+    kept, _, _ = p | beam.Create(docs) | RemoveBoilerplate("man", min_documents=3,
+                                                              scratch_dir=str(scratch))
     texts = kept | beam.Map(lambda d: d["text"])
     expected = [t.replace("\n\nReport bugs to the maintainers of the Linux man-pages "
                           "project.\n", "").rstrip("\n") for t in pages]
@@ -35,8 +36,8 @@ def _run(pages):
     p.run().wait_until_finish()
 
 
-def test_only_whole_repeated_paragraphs_are_removed():
-    _run(PAGES)
+def test_only_whole_repeated_paragraphs_are_removed(tmp_path):
+    _run(PAGES, tmp_path)
 
 
 def test_keys_are_paragraphs_of_wrapped_text():

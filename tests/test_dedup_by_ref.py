@@ -37,8 +37,9 @@ def run_by_ref(docs, config):
     directory = os.path.join(folder, "stash")
     out = os.path.join(folder, "drops.pkl")
     p = TestPipeline()
-    stashed = (p | beam.Create([("doc", d) for d in placed])
-               | beam.ParDo(StashFn(directory, config)).with_outputs(DEDUP_REFS, main="e"))
+    stashed = (p | beam.Create(placed)
+               | beam.ParDo(StashFn(directory, config), "doc").with_outputs(DEDUP_REFS,
+                                                                            main="e"))
     kept, exact_drops, _ = stashed[DEDUP_REFS] | ExactDedupRefs(directory)
     near_drops, _ = kept | NearDedupRefs(config, directory)
     ((exact_drops, near_drops) | beam.Flatten() | beam.combiners.ToList()
