@@ -31,8 +31,8 @@ _MAX_OPEN = 32
 
 
 class StashFn(beam.DoFn):
-    """doc | rejected record (with `kind` "doc" | "rej") -> unit entries ((source, unit), ("doc" | "rej",
-    position, location, id)), and the documents' dedup references (DEDUP_REFS) when
+    """doc | rejected record (with `kind` "doc" | "rej") -> unit entries ((source, unit),
+    (kind, position, location, id)), and the documents' dedup references (DEDUP_REFS) when
     `dedup_config` is given."""
 
     def __init__(self, directory: str, dedup_config: Any = None,

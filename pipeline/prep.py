@@ -93,8 +93,8 @@ class _ReadFn(beam.DoFn):
 def build_source_branch(p: beam.Pipeline, spec: PrepSpec, source: SourceSpec,
                         units: list, scratch_dir: str) -> tuple[Any, list, Any, Any]:
     """Read -> per-document stages in spec order, for one source: (docs, [rejected records of
-    each step], dead, examples of removed lines: one dict reason -> examples). `scratch_dir`: where a step that
-    looks across documents (boilerplate) parks them."""
+    each step], dead, examples of removed lines: one dict reason -> examples). `scratch_dir`:
+    where a step that looks across documents (boilerplate) parks them."""
     name = source.name
     read = (
         p
