@@ -218,8 +218,8 @@ def read_part(path: str) -> list[tuple]:
 
 class _WritePartsFn(beam.DoFn):
     """doc | rejected record (`tag` "kept" | "rejected") -> part files (whatever the
-    bundling), and small records: ((source, unit), part path) once per part, (source, (split hash, unit, id)) per
-    kept document (for the validation threshold)."""
+    bundling), and small records: ((source, unit), part path) once per part, (source,
+    (split hash, unit, id)) per kept document (for the validation threshold)."""
 
     def __init__(self, parts_dir: str, seed: int, rejected_rate: float):
         self.parts_dir = parts_dir
@@ -312,8 +312,8 @@ def _thresholds(element, counts, fraction: float):
 
 class WriteUnitOutputs(beam.PTransform):
     """(kept documents, rejected records, more rejected records...) of every source ->
-    per-unit files in each source's staging folder; `staging`: source -> folder, `units`: source -> number of input units,
-    `parts_dir`: a scratch folder. Only part paths and (hash, unit, id) records are grouped."""
+    per-unit files in each source's staging folder; `staging`: source -> folder, `units`:
+    source -> number of input units, `parts_dir`: a scratch folder. Only part paths and (hash, unit, id) records are grouped."""
 
     def __init__(self, staging: dict[str, str], units: dict[str, int], parts_dir: str, *,
                  seed: int, validation_fraction: float, rejected_sample_rate: float):
