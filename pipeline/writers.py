@@ -313,7 +313,8 @@ def _thresholds(element, counts, fraction: float):
 class WriteUnitOutputs(beam.PTransform):
     """(kept documents, rejected records, more rejected records...) of every source ->
     per-unit files in each source's staging folder; `staging`: source -> folder, `units`:
-    source -> number of input units, `parts_dir`: a scratch folder. Only part paths and (hash, unit, id) records are grouped."""
+    source -> number of input units, `parts_dir`: a scratch folder. Only part paths and
+    (hash, unit, id) records are grouped."""
 
     def __init__(self, staging: dict[str, str], units: dict[str, int], parts_dir: str, *,
                  seed: int, validation_fraction: float, rejected_sample_rate: float):
