@@ -65,3 +65,14 @@ def test_same_decisions_as_the_document_transforms(keep):
     assert expected  # the corpus has both kinds of copies
     assert {r for _, r, _ in expected} == {"dedup.exact", "dedup.near"}
     assert run_by_ref(docs, config) == expected
+
+
+def test_a_bucket_past_the_exhaustive_size_pairs_byte_handles_with_anchors():
+    from pipeline.dedup.candidates import bucket_pairs
+
+    members = [i.to_bytes(8, "big") for i in range(60)]  # handles are 8 bytes
+    pairs, size, capped = bucket_pairs(b"band-key", members, max_exhaustive=50, anchors=8)
+    pairs = list(pairs)
+    assert (size, capped) == (60, True)
+    assert all(a < b for a, b in pairs)
+    assert len({m for pair in pairs for m in pair}) == 60

@@ -31,8 +31,8 @@ def anchors_of(bucket_key: bytes, members: Iterable[str], k: int) -> list[str]:
     for member in members:
         if member in chosen:
             continue
-        digest = hashlib.blake2b(bucket_key + member.encode("utf-8", "surrogatepass"),
-                                 digest_size=8).digest()
+        raw = member if isinstance(member, bytes) else member.encode("utf-8", "surrogatepass")
+        digest = hashlib.blake2b(bucket_key + raw, digest_size=8).digest()
         if len(heap) < k:
             heapq.heappush(heap, (_negate(digest), member))
             chosen[member] = digest
