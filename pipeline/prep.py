@@ -267,7 +267,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         publish.prepare_staging(output_dir, stash.STASH)
         order = ["read", *registry.STEPS, "stashed", "documents hashed",
                  "candidate pairs", "verified pairs",
-                 *(f"components round {i + 1}" for i in range(64)), "clusters", "rejoined",
+                 *(f"components round {i + 1}" for i in range(64)), "clusters",
+                 "classifier training documents", "rejoined",
                  "documents scored", "documents checked", "written"]
         with ProgressMonitor("prep", runner, order, known.progress_seconds):
             build_pipeline(p, spec, todo, units, output_dir)

@@ -175,8 +175,26 @@ def _read_sample(chosen: list, max_chars: int) -> list[tuple[int, str, str]]:
             for key, doc_id, loc in chosen]
 
 
-def _train(positives: list, negatives: list, config: QualityClassifierConfig
-           ) -> quality_model.QualityModel:
+class _TrainFn(beam.DoFn):
+    """positives, negatives (side input) -> the model; ticks "classifier training" per
+    featurised chunk, so a long training is not a silent stage."""
+
+    def __init__(self, config: QualityClassifierConfig):
+        self.config = config
+        self.progress_dir = progress.current_dir()
+
+    def process(self, positives: list, negatives: list):
+        ticker = progress.Ticker(self.progress_dir)
+
+        def on_chunk(rows: int) -> None:
+            ticker.tick("classifier training documents", rows)
+            ticker.flush()
+
+        yield _train(positives, negatives, self.config, on_chunk)
+
+
+def _train(positives: list, negatives: list, config: QualityClassifierConfig,
+           on_chunk=None) -> quality_model.QualityModel:
     if not positives or not negatives:
         empty = "positive_sources" if not positives else "negative_sources"
         raise ValueError(
@@ -185,7 +203,7 @@ def _train(positives: list, negatives: list, config: QualityClassifierConfig
             "it, or the sources are empty); nothing to train on")
     model = quality_model.train_model([(i, t) for _, i, t in positives],
                                       [(i, t) for _, i, t in negatives],
-                                      config.features, config.training)
+                                      config.features, config.training, on_chunk)
     model.metadata.update({"positive_sources": list(config.positive_sources),
                            "negative_sources": list(config.negative_sources)})
     return model
@@ -335,8 +353,8 @@ class TrainFromRefs(beam.PTransform):
                                r["loc"]))
                 | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class)
                 | f"{name}_read" >> beam.Map(_read_sample, config.max_chars))
-        return samples["positive"] | "train" >> beam.Map(
-            _train, beam.pvalue.AsSingleton(samples["negative"]), config)
+        return samples["positive"] | "train" >> beam.ParDo(
+            _TrainFn(config), beam.pvalue.AsSingleton(samples["negative"]))
 
 
 class QualityClassifier(beam.PTransform):
@@ -382,8 +400,8 @@ class QualityClassifier(beam.PTransform):
                 | f"{name}_docs" >> beam.Filter(lambda d, w=wanted: d["source"] in w)
                 | f"{name}_keys" >> beam.Map(_sample_entry, config.seed, config.max_chars)
                 | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class))
-        return samples["positive"] | "train" >> beam.Map(
-            _train, beam.pvalue.AsSingleton(samples["negative"]), config)
+        return samples["positive"] | "train" >> beam.ParDo(
+            _TrainFn(config), beam.pvalue.AsSingleton(samples["negative"]))
 
     def expand(self, docs):
         config = self.config

@@ -37,7 +37,7 @@ import logging
 import re
 import time
 import zipfile
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -296,12 +296,35 @@ def shuffled_copies(positives: Sequence[tuple[str, str]], fraction: float,
     return out
 
 
+FEATURE_CHUNK = 2048  # texts featurised at once while training (bounds the temporaries)
+
+
+def chunked_features(model: "QualityModel", texts: Sequence[str],
+                     on_chunk: Callable[[int], None] | None = None):
+    """The same CSR matrix as `model.features(texts)`, built FEATURE_CHUNK rows at a time:
+    the vectorizer's temporaries for 40,000 texts of 5,000 characters are several GB, a
+    chunk's are a few tens of MB (rows are featurised independently, so the values are
+    identical). `on_chunk(rows)` is called after each chunk (progress)."""
+    from scipy import sparse
+
+    parts = []
+    for start in range(0, len(texts), FEATURE_CHUNK):
+        parts.append(model.features(texts[start:start + FEATURE_CHUNK]))
+        if on_chunk is not None:
+            on_chunk(parts[-1].shape[0])
+    if not parts:
+        return model.features([])
+    return sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+
+
 def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[str, str]],
-                features: FeatureSettings, training: TrainingSettings) -> QualityModel:
+                features: FeatureSettings, training: TrainingSettings,
+                on_chunk: Callable[[int], None] | None = None) -> QualityModel:
     """Logistic regression on (id, text) samples; a seeded id hash holds out a split for AUC.
 
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
-    deterministic, so the same samples give the same weights.
+    deterministic, so the same samples give the same weights. The training and held-out rows
+    are featurised separately, in chunks (`chunked_features`; `on_chunk`: progress).
     """
     import sklearn
     from sklearn.linear_model import LogisticRegression
@@ -322,17 +345,20 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
         raise ValueError("after holding out heldout_fraction of the sample, the training split "
                          "has only one class; raise sample_per_class or lower heldout_fraction")
     untrained = QualityModel(features, np.zeros(features.total_features), 0.0)
-    x = untrained.features([r[1] for r in rows])
+    x_train = chunked_features(untrained, [r[1] for r, h in zip(rows, heldout) if not h],
+                               on_chunk)
+    x_held = chunked_features(untrained, [r[1] for r, h in zip(rows, heldout) if h], on_chunk)
+    del rows
     classifier = LogisticRegression(C=training.regularization_c, solver="lbfgs",
                                     max_iter=training.max_iter, class_weight="balanced")
-    classifier.fit(x[train_rows], labels[train_rows])
+    classifier.fit(x_train, labels[train_rows])
     train_seconds = time.perf_counter() - started
     model = QualityModel(features, classifier.coef_[0], float(classifier.intercept_[0]))
 
     held_labels = labels[heldout]
     auc = None
     if len(set(held_labels.tolist())) == 2:
-        held_scores = 1.0 / (1.0 + np.exp(-(x[heldout] @ model.weights + model.intercept)))
+        held_scores = 1.0 / (1.0 + np.exp(-(x_held @ model.weights + model.intercept)))
         auc = round(float(roc_auc_score(held_labels, held_scores)), 6)
     model.metadata = {
         "heldout_auc": auc,

@@ -27,7 +27,9 @@ import heapq
 from typing import Any, Iterator
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import progress, shuffle_meter, stash
 from pipeline.counting import DropCounter
@@ -157,7 +159,16 @@ def handle(node: str) -> bytes:
     return hashlib.blake2b(node.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
-class _BandKeysFn(beam.DoFn):
+PACKED_BYTES = 1 << 16  # a bundle sends a partition's band records on past this size
+_BAND_RECORD = np.dtype([("key", ">u8"), ("handle", ">u8")])
+
+
+class _PackBandKeysFn(beam.DoFn):
+    """refs -> (partition, packed records): every (8-byte band key, 8-byte handle) pair is
+    a 16-byte record, gathered per bundle and partition (the key's first byte). The shuffle
+    then moves a few large elements instead of one small element per band and document, each
+    of which Beam's local runner would hold as Python objects."""
+
     def __init__(self):
         self.progress_dir = progress.current_dir()
 
@@ -167,8 +178,8 @@ class _BandKeysFn(beam.DoFn):
         self.errors = Metrics.counter(NAMESPACE, "near.signature_errors")
         self.ticker = progress.Ticker(self.progress_dir)
 
-    def finish_bundle(self):
-        self.ticker.flush()
+    def start_bundle(self):
+        self.buffers: dict[int, bytearray] = {}
 
     def process(self, ref):
         bands = ref[2]
@@ -181,7 +192,42 @@ class _BandKeysFn(beam.DoFn):
         self.documents.inc()
         h = handle(ref[0])
         for i in range(0, len(bands), 8):
-            yield bands[i:i + 8], h
+            partition = bands[i]
+            buffer = self.buffers.get(partition)
+            if buffer is None:
+                buffer = self.buffers[partition] = bytearray()
+            buffer += bands[i:i + 8]
+            buffer += h
+            if len(buffer) >= PACKED_BYTES:
+                yield partition, bytes(buffer)
+                buffer.clear()
+
+    def finish_bundle(self):
+        for partition, buffer in self.buffers.items():
+            if buffer:
+                yield GlobalWindows.windowed_value((partition, bytes(buffer)))
+        self.buffers = {}
+        self.ticker.flush()
+
+
+class _PackedBucketPairsFn(_BucketPairsFn):
+    """(partition, [packed records]) -> the candidate pairs of every bucket (records with one
+    band key) of two or more members; records are sorted with numpy, not grouped in Python."""
+
+    def process(self, element):
+        _, blobs = element
+        records = np.frombuffer(b"".join(blobs), dtype=_BAND_RECORD)
+        keys = records["key"].astype(np.uint64)
+        handles = records["handle"].astype(np.uint64)
+        order = np.lexsort((handles, keys))
+        keys, handles = keys[order], handles[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)]
+        shared = (ends - starts) >= 2
+        for start, end in zip(starts[shared].tolist(), ends[shared].tolist()):
+            key = int(keys[start]).to_bytes(8, "big")
+            members = [h.to_bytes(8, "big") for h in handles[start:end].tolist()]
+            yield from super().process((key, members))
 
 
 class _AttachNodeFn(beam.DoFn):
@@ -309,12 +355,12 @@ class NearDedupRefs(beam.PTransform):
 
     def expand(self, refs):
         config, near = self.config, self.config.near
-        banded = refs | "BandKeys" >> beam.ParDo(_BandKeysFn())
+        banded = refs | "BandKeys" >> beam.ParDo(_PackBandKeysFn())
         pairs = (
             shuffle_meter.metered(banded, "dedup.near.buckets")
             | "Buckets" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.ParDo(_BucketPairsFn(near.max_bucket_exhaustive,
-                                                            near.bucket_anchors))
+            | "CandidatePairs" >> beam.ParDo(_PackedBucketPairsFn(near.max_bucket_exhaustive,
+                                                                  near.bucket_anchors))
         )
         pairs = (shuffle_meter.metered(pairs, "dedup.near.distinct_pairs")
                  | "DistinctPairs" >> beam.Distinct())
