@@ -6,7 +6,11 @@ them, a manual with code, a Japanese page)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import langid
 from pipeline.langid import LanguageFilter
@@ -247,3 +251,69 @@ def test_code_like_words_are_left_out_of_prose_lines_but_cjk_text_is_not():
     assert "The function fills the first n bytes" in prose
     ja = "変更した後は、必ずパッケージの一覧（apt update）を更新してください。"
     assert langid.prose_of(ja) == ja
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast prose extraction and prediction give exactly what the plain statements of the rules
+# give (pipeline/langid.py counts characters with bytes.translate and filters code words on the
+# word list; these references are the regex versions it replaced).
+
+_REF_LETTER = re.compile(r"[^\W\d_]")
+_REF_CODE_CHAR = re.compile(r"[{}\[\]()<>;=$|\\#*_/@`~^&%+]")
+_REF_CODE_TOKEN = re.compile(r"(?<!\S)[!-~]*[\d{}\[\]()<>;=$|\\#*_/@`~^&%+][!-~]*(?!\S)\s*")
+
+
+def _reference_prose_of(text: str, max_chars: int = 2000) -> str:
+    picked: list[str] = []
+    total = 0
+    for line in text[:20 * max_chars].splitlines():
+        body = "".join(line.split())
+        if len(body) < langid.MIN_LINE_LETTERS:
+            continue
+        letters = len(_REF_LETTER.findall(body))
+        if letters < langid.MIN_LINE_LETTERS or letters < langid.MIN_LETTER_SHARE * len(body):
+            continue
+        if len(_REF_CODE_CHAR.findall(body)) > langid.MAX_CODE_SHARE * len(body):
+            continue
+        picked.append(" ".join(line.split()))
+        total += len(picked[-1]) + 1
+        if total >= max_chars:
+            break
+    return _REF_CODE_TOKEN.sub("", " ".join(picked))[:max_chars]
+
+
+# Letters of several scripts, ASCII and other decimal digits (fullwidth, Arabic-Indic), code
+# characters, control characters, every kind of whitespace and line break str.split() and
+# str.splitlines() know, marks, numerals that are not digits (½, Ⅻ), an underscore, a lone
+# surrogate (JSON can carry one).
+_ALPHABET = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+             "{}[]()<>;=$|\\#*_/@`~^&%+.,:!?'\"-"
+             "éüßçÉÜ日本語のテキスト中文ЖжΩω"
+             "３٣½Ⅻ²\u0301\x00\x01\x7f"
+             " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u2029\u3000\u2003\ud800")
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(st.text(alphabet=_ALPHABET, max_size=60), max_size=40),
+       words=st.lists(st.sampled_from(["the", "memory", "Größe", "printf(3)", "x=1", "８bit",
+                                       "a３", "ab３٣", "$HOME", "日本語", "3.5", "ok\x01",
+                                       "v2\x7f", "«»", "__init__", "é1"]), max_size=30),
+       max_chars=st.sampled_from([40, 120, 2000]))
+def test_prose_of_equals_the_reference_extraction(lines, words, max_chars):
+    # prose-like lines (enough letters) mixed with arbitrary ones, so every branch is reached
+    text = "\n".join(lines + [" ".join(["Sentence", "words", "here", *words])] * 3
+                     + [" ".join(words)])
+    assert langid.prose_of(text, max_chars) == _reference_prose_of(text, max_chars)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(list(_ALPHABET[:-1]) + [
+    "HELLO WORLD ", "Das ist ein Satz. ", "C'EST UNE PHRASE ", "これは日本語です。"]),
+    min_size=1, max_size=40).map("".join))
+def test_prediction_equals_fast_langdetects_detect(snippet):
+    snippet = " ".join(snippet.split())
+    if not snippet:
+        return
+    expected = langid._detector().detect(snippet, model="lite", k=1)
+    got = langid._predict(snippet)
+    assert got == ((expected[0]["lang"], expected[0]["score"]) if expected else None)
