@@ -50,8 +50,12 @@ from pipeline.rules.words import split_words
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAK = re.compile(r"\n+")
-_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _PUNCTUATION_WORD = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")  # a whole word of punctuation
+# The same in one C-level scan each (identical results): the whitespace-separated words that
+# hold a word character (all but the punctuation words), and the lines (maximal runs between
+# newlines) that hold a letter or a digit.
+_WORD_WITH_WORD_CHAR = re.compile(r"(?<!\S)\S*?\w\S*")
+_LINE_WITH_LETTER_OR_DIGIT = re.compile(r"^(?=[^\n]*?[^\W_])[^\n]*", re.M)
 
 TOP_N_GRAMS = ((2, 0.2), (3, 0.18), (4, 0.16))
 DUP_N_GRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
@@ -193,7 +197,10 @@ class GopherRepetition(TextRule):
     def _words(self, text: str, lang: str | None) -> list[str]:
         if self.word_definition == "datatrove":
             return split_words(text)
-        return languages.words_of(_PUNCTUATION_WORD.sub(" ", text), languages.profile(lang))
+        prof = languages.profile(lang)
+        if not prof.segmented:  # words_of would split on whitespace
+            return _WORD_WITH_WORD_CHAR.findall(text)
+        return languages.words_of(_PUNCTUATION_WORD.sub(" ", text), prof)
 
     def check(self, text: str, lang: str | None = None) -> str | None:
         """The name of the first failing check, or None."""
@@ -206,9 +213,10 @@ class GopherRepetition(TextRule):
             return "dup_para_frac"
         if chars / size > self.dup_para_char_frac:
             return "dup_para_char_frac"
-        lines = _LINE_BREAK.split(text)
         if self.word_definition != "datatrove":
-            lines = [line for line in lines if _LETTER_OR_DIGIT.search(line)]
+            lines = _LINE_WITH_LETTER_OR_DIGIT.findall(text)
+        else:
+            lines = _LINE_BREAK.split(text)
         count, chars = _duplicates(lines)
         if lines and count / len(lines) > self.dup_line_frac:
             return "dup_line_frac"
