@@ -3,6 +3,7 @@ throughput against datatrove on the same documents and rules, in one run.
 
     .venv/bin/python benchmarks/bench_real_text.py --label after      # fetch (once), run, record
     .venv/bin/python benchmarks/bench_real_text.py --label before     # on an older checkout
+    .venv/bin/python benchmarks/bench_real_text.py --label x --throughput_only  # step 3 only
 
 1. fetch (once, cached under benchmarks/work/real_text/): `apt-get download` of Debian packages,
    unpacked with `dpkg-deb -x`, converted to JSONL sources (one document per line):
@@ -497,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--langid_only", action="store_true",
                         help="only (re)measure language ID's cost on the prose documents, "
                              "into the label's existing entry")
+    parser.add_argument("--throughput_only", action="store_true",
+                        help="only the throughput comparison and language ID's cost (on the "
+                             "cached corpus), into the label's entry, without the default-"
+                             "settings run")
     parser.add_argument("--code_dir", type=pathlib.Path, default=ROOT,
                         help="checkout whose pipeline/ the default-settings run uses (e.g. an "
                              "export of an older commit for the 'before' figures)")
@@ -514,6 +519,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     bench_prep.SUBREAPER = bench_prep.become_subreaper()
     started = time.time()
+    if args.throughput_only:
+        results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+        convert(args.man_pages, args.seed)
+        entry = results.setdefault("runs", {}).setdefault(args.label, {})
+        entry.update({
+            "date": datetime.date.today().isoformat(), "machine": bench_prep.machine(),
+            "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                         capture_output=True, text=True).stdout.strip(),
+            "note": "--throughput_only: no default-settings run in this entry",
+            "langid_cost": langid_cost(),
+            "throughput_vs_datatrove": throughput(args.workers, args.shards),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "total_script_seconds": round(time.time() - started, 1)})
+        RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
+        log(f"wrote {RESULTS.relative_to(ROOT)}")
+        return 0
     machine = bench_prep.machine()
     debs = fetch_packages()
     corpus = convert(args.man_pages, args.seed)

@@ -4,6 +4,7 @@ re-statement of datatrove's algorithm."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import registry
+from pipeline.rules import gopher_repetition as gr
 from pipeline.rules.gopher_quality import GopherQuality, split_words
 from pipeline.rules.gopher_repetition import GopherRepetition
 
@@ -299,3 +301,18 @@ def test_duplicated_n_grams_match_reference(words):
             expected = f"gopher_repetition.dup_{n}_gram" if value / size > dup[n - 5][1] else None
             rule = GopherRepetition(**NO_LINE_CHECKS, top_n_grams=(), dup_n_grams=dup)
             assert rule(text).drop_reason == expected, (n, above)
+
+
+# The one-scan regexes of the repetition rule's default mode give what the plain statements
+# give: the words are the whitespace-separated words that are not all punctuation, the lines
+# the newline-separated runs that hold a letter or a digit.
+_TEXT_ALPHABET = "ab Z9_-|+=.,!\n\n\r\t\x0b\x0c\x1c\xa0\u3000é日٣½"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_TEXT_ALPHABET, max_size=80))
+def test_repetition_words_and_lines_equal_their_plain_statements(text):
+    punctuation_word = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")
+    assert GopherRepetition()._words(text, "en") == punctuation_word.sub(" ", text).split()
+    assert gr._LINE_WITH_LETTER_OR_DIGIT.findall(text) == [
+        line for line in re.split(r"\n+", text) if re.search(r"[^\W_]", line)]
