@@ -30,6 +30,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import (
+    allocator,
     console,
     disk_space,
     drop_warnings,
@@ -350,6 +351,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
+    allocator.return_big_buffers()
     # Importing Beam logged a warning, which set up the root logger at WARNING already (and
     # made basicConfig a no-op): without this, progress and other INFO lines never show.
     logging.getLogger().setLevel(logging.INFO)

@@ -138,3 +138,17 @@ def test_progress_covers_the_corpus_stages(runs):
     for stage in ("read", "stashed", "documents hashed", "candidate pairs", "verified pairs",
                   "components round 1", "clusters", "rejoined", "written"):
         assert f"{stage} " in final, (stage, final)
+
+
+def test_prep_workers_start_with_a_fixed_mmap_threshold(monkeypatch):
+    """Beam's SDK workers inherit the variable; a user's own setting wins."""
+    import os
+
+    from pipeline import allocator
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    allocator.return_big_buffers()
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(allocator.MMAP_THRESHOLD)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "262144")
+    allocator.return_big_buffers()
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "262144"
