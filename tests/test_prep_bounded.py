@@ -159,14 +159,16 @@ def test_prep_workers_start_with_a_fixed_mmap_threshold(monkeypatch):
 # Flatten of documents or rejected records would hold the corpus's text (issue 21): those get a
 # ParDo per input instead. A new Flatten must say here why it is small.
 SMALL_FLATTENS = {
-    "stash/dedup_refs": "references: node, exact key, band keys",
-    "unit/entries": "per-unit entries and drop records (positions, locations, ids)",
+    # pipeline/packed_shuffle.py: a bundle's records, packed per partition (few elements).
+    "unit/group/Packs": "packed per-unit entries and drop records",
+    "exact/Group/Packs": "packed references: node, exact key, band keys",
+    "near/ByHandle/Packs": "packed (handle, node) per document, pair ends",
+    "near/AllBandKeys": "packed 16-byte band records",
     "write/Hashes": "(source, (split hash, unit, id)) per kept document",
     "write/Parts": "one part path per bundle and unit",
     "write/BothThresholds": "one threshold per source",
     "write/dead": "dead letters: 200-character excerpts of malformed input",
     "stages_ready": "one marker per prepared stage",
-    "near/NodesAndEnds": "(handle, node) per document, pair ends",
     "near/Selected": "the example clusters' roots",
     # Inside beam.combiners.Top over group sizes (dedup summaries): sizes and roots.
     "near/LargestClusters/Flatten": "cluster sizes", "near/SampleClusters/Flatten": "roots",
@@ -201,4 +203,4 @@ def test_no_flatten_in_prep_holds_documents(tmp_path):
     per_source = {f"{s.name}/removed_lines" for s in spec.sources}
     unexplained = sorted(set(found) - set(SMALL_FLATTENS) - per_source)
     assert not unexplained, (unexplained, "a Flatten of documents would hold every text")
-    assert "unit/entries" in found and "write/Hashes" in found  # the walk saw prep's graph
+    assert "unit/group/Packs" in found and "write/Hashes" in found  # the walk saw the graph
