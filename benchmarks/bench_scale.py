@@ -46,8 +46,9 @@ def run_prep(corpus: str, out: str, env: dict) -> dict:
     cmd = [sys.executable, "-m", "pipeline.prep", "--sources",
            os.path.join(corpus, "sources.yaml"), "--output_dir", out, "--force"]
     started = time.time()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    log_path = out.rstrip("/") + ".log"  # the job's console, to follow a long run
+    with open(log_path, "w", encoding="utf-8") as log:
+        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     proc = psutil.Process(child.pid)
     peak = [0]
     done = threading.Event()
@@ -58,8 +59,9 @@ def run_prep(corpus: str, out: str, env: dict) -> dict:
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
+    with open(log_path, encoding="utf-8") as log:
+        output = log.read()
     done.set()
     thread.join()
     wall = time.time() - started

@@ -6,8 +6,9 @@ inside a standard sentence recurs across documents without being boilerplate.
 Two passes over the text find them without holding it anywhere (issue 21):
 
     docs ─► ParkFn: each document appended to a chunk file on disk (pipeline/stash.py), its
-            distinct paragraph keys (8 bytes) counted per bundle; out: chunk paths, (key, n)
-    (key, n) ─► sum per key ─► keys in at least `min_documents` documents (by construction few)
+            distinct paragraph keys (8 bytes) counted per bundle; out: chunk paths, and the
+            counts packed per partition (the key's first byte)
+    packed counts ─► per partition: sum per key ─► keys in at least `min_documents` documents
     chunk paths ─► StripChunkFn: reads its chunk back record by record and strips the
             frequent paragraphs (they come in as a side input)
 
@@ -24,6 +25,7 @@ from collections import Counter
 from typing import Iterator
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
@@ -91,8 +93,8 @@ def distinct_line_keys(text: str, min_line_chars: int) -> set[bytes]:
 
 class _ParkFn(beam.DoFn):
     """The first pass: documents -> chunk files (main output: a chunk's path once it is
-    closed) and LINE_KEYS: (paragraph key, documents of this bundle that have it). Its time
-    counts for the step; its documents are counted once, by the second pass."""
+    closed) and LINE_KEYS: packed (paragraph key, documents of this bundle that have it).
+    Its time counts for the step; its documents are counted once, by the second pass."""
 
     def __init__(self, source: str, directory: str, min_line_chars: int):
         self.source = source
@@ -125,8 +127,8 @@ class _ParkFn(beam.DoFn):
 
     def _counted(self) -> Iterator:
         keys, self.keys = self.keys, Counter()
-        for key, n in keys.items():
-            yield beam.pvalue.TaggedOutput(LINE_KEYS, (key, n))
+        for partition, packed in pack_counts(keys):
+            yield beam.pvalue.TaggedOutput(LINE_KEYS, (partition, packed))
 
     def finish_bundle(self):
         window = GlobalWindows.windowed_value
@@ -134,6 +136,31 @@ class _ParkFn(beam.DoFn):
             yield window(self._close())
         for tagged in self._counted():
             yield beam.pvalue.TaggedOutput(tagged.tag, window(tagged.value))
+
+
+def pack_counts(counts: Counter) -> Iterator[tuple[int, tuple[bytes, bytes]]]:
+    """(first byte of the key, (keys: 8 bytes each, counts: little-endian uint32 each)) per
+    partition: a bundle's counts cross the shuffle as a few large elements, not one per
+    distinct paragraph (the runner would hold each as Python objects)."""
+    by_partition: dict[int, tuple[bytearray, list[int]]] = {}
+    for key, n in counts.items():
+        keys, ns = by_partition.setdefault(key[0], (bytearray(), []))
+        keys += key
+        ns.append(n)
+    for partition, (keys, ns) in by_partition.items():
+        yield partition, (bytes(keys), np.asarray(ns, dtype="<u4").tobytes())
+
+
+def frequent_keys(element, min_documents: int) -> Iterator[bytes]:
+    """(partition, [packed counts]) -> the keys counted in at least `min_documents`
+    documents in all (np.unique and a weighted bincount over the partition)."""
+    _, packs = element
+    keys = np.frombuffer(b"".join(k for k, _ in packs), dtype=">u8")
+    counts = np.frombuffer(b"".join(n for _, n in packs), dtype="<u4")
+    unique, inverse = np.unique(keys, return_inverse=True)
+    totals = np.bincount(inverse, weights=counts, minlength=len(unique))
+    for key in unique[totals >= min_documents].tolist():
+        yield int(key).to_bytes(8, "big")
 
 
 class _StripFn(beam.DoFn):
@@ -209,9 +236,8 @@ class RemoveBoilerplate(beam.PTransform):
                                                                           main="chunks")
         frequent = (
             shuffle_meter.metered(parked[LINE_KEYS], f"{self.source}.boilerplate.line_keys")
-            | "CountDocs" >> beam.CombinePerKey(sum)
-            | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_docs)
-            | "Keys" >> beam.Keys()
+            | "ByPartition" >> beam.GroupByKey()
+            | "Frequent" >> beam.FlatMap(frequent_keys, min_docs)
         )
         out = (parked.chunks
                | "Spread" >> beam.Reshuffle()

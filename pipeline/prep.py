@@ -30,6 +30,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import (
+    allocator,
     console,
     disk_space,
     drop_warnings,
@@ -53,6 +54,7 @@ from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
 from pipeline.corpus_stage import JobFacts, write_summaries
 from pipeline.dedup import stage as dedup_stage
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
+from pipeline.packed_shuffle import PackedGroupByKey
 from pipeline.progress import ProgressMonitor
 from pipeline.spec import PrepSpec, SourceSpec, SpecError, load_spec
 from pipeline.step_runner import REJECTED, CountDocuments, SelectLineExamples, metrics_namespace
@@ -143,16 +145,15 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
         stashed += [rej | f"{name}/stash_rejected_{i}" >> beam.ParDo(
             stash_fn, "rej").with_outputs(DEDUP_REFS, main="entries")
             for i, rej in enumerate(rejected)]
-    dedup_refs = [s[DEDUP_REFS] for s in stashed] | "stash/dedup_refs" >> beam.Flatten()
+    dedup_refs = tuple(s[DEDUP_REFS] for s in stashed)  # a list would be taken as data
     drops = []
     if lead_dedup:
         stage = registry.CORPUS_STAGES[dedup_stage.NAME]
         dirs = stage_runner.stage_dirs(output_dir, dedup_stage.NAME)
         drops, summaries = stage.expand_refs(dedup_refs, dedup_config, stash_dir)
         write_summaries(summaries, dirs.staging, **stage.json_format)
-    entries = [s.entries for s in stashed] + drops | "unit/entries" >> beam.Flatten()
-    units_grouped = (shuffle_meter.metered(entries, "by_unit")
-                     | "unit/group" >> beam.GroupByKey())
+    entries = [s.entries for s in stashed] + list(drops)
+    units_grouped = tuple(entries) | "unit/group" >> PackedGroupByKey("by_unit")
     skip = (dedup_stage.NAME,) if lead_dedup else ()
     refs = units_grouped | "unit/kept_refs" >> beam.FlatMap(kept_refs, stash_dir)
     prepared = stage_runner.prepare_stages(refs, spec, output_dir, skip=skip)
@@ -350,6 +351,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     console.log_to_console("%(levelname)s %(name)s: %(message)s", logging.INFO)
+    allocator.return_big_buffers()
     # Importing Beam logged a warning, which set up the root logger at WARNING already (and
     # made basicConfig a no-op): without this, progress and other INFO lines never show.
     logging.getLogger().setLevel(logging.INFO)

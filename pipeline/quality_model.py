@@ -312,9 +312,25 @@ def chunked_features(model: "QualityModel", texts: Sequence[str],
         parts.append(model.features(texts[start:start + FEATURE_CHUNK]))
         if on_chunk is not None:
             on_chunk(parts[-1].shape[0])
-    if not parts:
-        return model.features([])
-    return sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+    if len(parts) < 2:
+        return parts[0] if parts else model.features([])
+    # Stacked by hand, each part freed once copied: sparse.vstack would hold the parts and the
+    # result at once (twice the matrix); untouched pages of np.empty cost no memory yet.
+    nnz = sum(part.nnz for part in parts)
+    data = np.empty(nnz, dtype=parts[0].data.dtype)
+    indices = np.empty(nnz, dtype=np.int64 if nnz > np.iinfo(np.int32).max else np.int32)
+    indptr = [np.zeros(1, dtype=indices.dtype)]
+    rows, at = 0, 0
+    for i in range(len(parts)):
+        part, parts[i] = parts[i], None
+        data[at:at + part.nnz] = part.data
+        indices[at:at + part.nnz] = part.indices
+        indptr.append(part.indptr[1:].astype(indices.dtype) + at)
+        rows += part.shape[0]
+        at += part.nnz
+        del part
+    return sparse.csr_matrix((data, indices, np.concatenate(indptr)),
+                             shape=(rows, model.settings.total_features))
 
 
 def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[str, str]],

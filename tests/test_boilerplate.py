@@ -43,3 +43,23 @@ def test_only_whole_repeated_paragraphs_are_removed(tmp_path):
 def test_keys_are_paragraphs_of_wrapped_text():
     keys = distinct_line_keys(PAGES[0], min_line_chars=20)
     assert len(keys) == 2  # the wrapped sentence and the footer
+
+
+def test_packed_counts_sum_across_bundles_like_a_counter():
+    from collections import Counter
+
+    from pipeline.boilerplate import frequent_keys, pack_counts
+
+    keys = [bytes([i % 3]) + bytes(7 - len(str(i))) + str(i).encode() for i in range(40)]
+    bundles = [Counter({k: 1 + (i % 4) for i, k in enumerate(keys[:30])}),
+               Counter({k: 2 for k in keys[20:]})]
+    total = bundles[0] + bundles[1]
+    by_partition: dict[int, list] = {}
+    for bundle in bundles:
+        for partition, packed in pack_counts(bundle):
+            packed_keys = [packed[0][i:i + 8] for i in range(0, len(packed[0]), 8)]
+            assert {key[0] for key in packed_keys} == {partition}
+            assert len(packed[1]) == 4 * len(packed_keys)
+            by_partition.setdefault(partition, []).append(packed)
+    found = sorted(k for element in by_partition.items() for k in frequent_keys(element, 3))
+    assert found == sorted(k for k, n in total.items() if n >= 3)

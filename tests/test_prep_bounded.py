@@ -138,3 +138,69 @@ def test_progress_covers_the_corpus_stages(runs):
     for stage in ("read", "stashed", "documents hashed", "candidate pairs", "verified pairs",
                   "components round 1", "clusters", "rejoined", "written"):
         assert f"{stage} " in final, (stage, final)
+
+
+def test_prep_workers_start_with_a_fixed_mmap_threshold(monkeypatch):
+    """Beam's SDK workers inherit the variable; a user's own setting wins."""
+    import os
+
+    from pipeline import allocator
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    allocator.return_big_buffers()
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(allocator.MMAP_THRESHOLD)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "262144")
+    allocator.return_big_buffers()
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "262144"
+
+
+# Multi-input Flattens of prep's graph and why each carries small records only. Beam's local
+# runner materialises every multi-input Flatten in memory (fn_api_runner's sink_flattens), so a
+# Flatten of documents or rejected records would hold the corpus's text (issue 21): those get a
+# ParDo per input instead. A new Flatten must say here why it is small.
+SMALL_FLATTENS = {
+    # pipeline/packed_shuffle.py: a bundle's records, packed per partition (few elements).
+    "unit/group/Packs": "packed per-unit entries and drop records",
+    "exact/Group/Packs": "packed references: node, exact key, band keys",
+    "near/ByHandle/Packs": "packed (handle, node) per document, pair ends",
+    "near/AllBandKeys": "packed 16-byte band records",
+    "write/Hashes": "(source, (split hash, unit, id)) per kept document",
+    "write/Parts": "one part path per bundle and unit",
+    "write/BothThresholds": "one threshold per source",
+    "write/dead": "dead letters: 200-character excerpts of malformed input",
+    "stages_ready": "one marker per prepared stage",
+    "near/Selected": "the example clusters' roots",
+    # Inside beam.combiners.Top over group sizes (dedup summaries): sizes and roots.
+    "near/LargestClusters/Flatten": "cluster sizes", "near/SampleClusters/Flatten": "roots",
+    "near/Summary/Largest/Flatten": "sizes", "near/Summary/Sample/Flatten": "examples",
+    "exact/Summary/Largest/Flatten": "sizes", "exact/Summary/Sample/Flatten": "examples",
+}
+
+
+def test_no_flatten_in_prep_holds_documents(tmp_path):
+    import apache_beam as beam
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipeline import readers
+    from pipeline.spec import load_spec
+
+    _write_corpus(tmp_path)
+    spec_data = yaml.safe_load((tmp_path / "spec.yaml").read_text())
+    spec_data["steps"] = {}  # every default step, boilerplate included
+    spec_data["sources"].append({"name": "more", "role": "books", "format": "jsonl",
+                                 "paths": ["part-0.jsonl"]})
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec_data))
+    spec = load_spec(str(tmp_path / "spec.yaml"))
+    units = {s.name: readers.plan_units(s) for s in spec.sources}
+    p = beam.Pipeline()
+    prep.build_pipeline(p, spec, list(spec.sources), units,
+                        FileSystems.join(str(tmp_path), "out"))
+    found = {}
+    for transform in p.to_runner_api().components.transforms.values():
+        if (transform.spec.urn == "beam:transform:flatten:v1"
+                and len(transform.inputs) > 1):
+            found[transform.unique_name] = len(transform.inputs)
+    per_source = {f"{s.name}/removed_lines" for s in spec.sources}
+    unexplained = sorted(set(found) - set(SMALL_FLATTENS) - per_source)
+    assert not unexplained, (unexplained, "a Flatten of documents would hold every text")
+    assert "unit/group/Packs" in found and "write/Hashes" in found  # the walk saw the graph

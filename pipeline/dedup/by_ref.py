@@ -40,6 +40,7 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.near import CODE, _BucketPairsFn, compared_text, family
 from pipeline.dedup.verify import edit_similarity, prose_similarity
+from pipeline.packed_shuffle import PackedGroupByKey
 
 NAMESPACE = "dedup"
 DROPS, STATS, SIZES, MEMBERS = "drops", "stats", "sizes", "members"
@@ -143,10 +144,13 @@ class ExactDedupRefs(beam.PTransform):
         self.directory = directory
 
     def expand(self, refs):
-        keyed = refs | "Key" >> beam.Map(lambda r: (r[1], (r[0], r[2], r[3], None, r[4])))
+        if isinstance(refs, beam.PCollection):
+            refs = [refs]
+        keyed = [pcoll | f"Key{i}" >> beam.Map(
+            lambda r: (r[1], (r[0], r[2], r[3], None, r[4]))) for i, pcoll in enumerate(refs)]
         out = (
-            shuffle_meter.metered(keyed, "dedup.exact")
-            | "Group" >> beam.GroupByKey()
+            tuple(keyed)  # a tuple of PCollections; a list would be taken as data to Create
+            | "Group" >> PackedGroupByKey("dedup.exact")
             | "KeepOne" >> beam.ParDo(_KeepOneFn(self.directory)).with_outputs(
                 DROPS, STATS, SIZES, main="kept")
         )
@@ -344,7 +348,8 @@ class _ExampleFn(beam.DoFn):
 
 
 class NearDedupRefs(beam.PTransform):
-    """refs (after exact dedup) -> (drop records, cluster summary: one dict)."""
+    """refs (after exact dedup; one PCollection or several) -> (drop records, cluster
+    summary: one dict)."""
 
     def __init__(self, config: DedupConfig, directory: str, label: str = "near"):
         super().__init__(label=label)
@@ -355,7 +360,10 @@ class NearDedupRefs(beam.PTransform):
 
     def expand(self, refs):
         config, near = self.config, self.config.near
-        banded = refs | "BandKeys" >> beam.ParDo(_PackBandKeysFn())
+        refs = [refs] if isinstance(refs, beam.PCollection) else list(refs)
+        banded = [pcoll | f"BandKeys{i}" >> beam.ParDo(_PackBandKeysFn())
+                  for i, pcoll in enumerate(refs)]
+        banded = banded[0] if len(banded) == 1 else banded | "AllBandKeys" >> beam.Flatten()
         pairs = (
             shuffle_meter.metered(banded, "dedup.near.buckets")
             | "Buckets" >> beam.GroupByKey()
@@ -364,12 +372,12 @@ class NearDedupRefs(beam.PTransform):
         )
         pairs = (shuffle_meter.metered(pairs, "dedup.near.distinct_pairs")
                  | "DistinctPairs" >> beam.Distinct())
-        nodes = refs | "Nodes" >> beam.Map(lambda r: (handle(r[0]), ("node", r[0], r[3])))
+        nodes = [pcoll | f"Nodes{i}" >> beam.Map(lambda r: (handle(r[0]), ("node", r[0], r[3])))
+                 for i, pcoll in enumerate(refs)]
         ends = pairs | "PairEnds" >> beam.FlatMap(
             lambda p: [(p[0], ("pair", p)), (p[1], ("pair", p))])
-        by_handle = (nodes, ends) | "NodesAndEnds" >> beam.Flatten()
-        attached = (shuffle_meter.metered(by_handle, "dedup.near.by_handle")
-                    | "ByHandle" >> beam.GroupByKey()
+        attached = ((*nodes, ends)
+                    | "ByHandle" >> PackedGroupByKey("dedup.near.by_handle")
                     | "AttachNode" >> beam.ParDo(_AttachNodeFn()))
         edges = (shuffle_meter.metered(attached, "dedup.near.by_pair")
                  | "ByPair" >> beam.GroupByKey()

@@ -63,7 +63,8 @@ class DedupStage(CorpusStage):
 
     def expand_refs(self, refs, config: DedupConfig, stash_dir: str):
         """The same decisions on references (pipeline/dedup/by_ref.py), when dedup is the
-        first corpus stage: ([drop records], summaries)."""
+        first corpus stage (`refs`: one PCollection or a tuple of them): ([drop records],
+        summaries)."""
         from pipeline.dedup.by_ref import ExactDedupRefs, NearDedupRefs
 
         summaries: dict[str, Any] = {}
