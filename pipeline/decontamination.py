@@ -54,7 +54,7 @@ from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.counting import DropCounter
 from pipeline.dedup import minhash
 from pipeline.document import Document
-from pipeline.step_runner import REJECTED, rejected_record
+from pipeline.step_runner import REJECTED, rejected_record, split_by_source
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -415,17 +415,10 @@ class _DecontaminateBatchFn(beam.DoFn):
         self.ticker.flush()
 
     def process(self, batch: list[Document], index: EvalIndex):
-        # Documents of other sources pass through here rather than around the stage: a
-        # Flatten of two branches would make Beam's local runner hold every text (issue 21).
-        to_check = []
-        for doc in batch:
-            if self.apply_to is None or doc["source"] in self.apply_to:
-                to_check.append(doc)
-            else:
-                yield doc
-        if not to_check:
+        batch, others = split_by_source(batch, self.apply_to)
+        yield from others
+        if not batch:
             return
-        batch = to_check
         started = time.perf_counter()
         outputs = list(self._process(batch, index))  # timed before they move downstream
         self.counts.timed_batch([d["source"] for d in batch], started)

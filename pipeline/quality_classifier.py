@@ -51,7 +51,7 @@ from pipeline import corpus_stage_charts, progress, quality_model
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.counting import DropCounter
 from pipeline.document import Document
-from pipeline.step_runner import REJECTED, rejected_record
+from pipeline.step_runner import REJECTED, rejected_record, split_by_source
 from pipeline.validation import (
     Int,
     KeyProblem,
@@ -256,17 +256,10 @@ class _ScoreBatchFn(beam.DoFn):
         self.ticker.flush()
 
     def process(self, batch: list[Document], model: quality_model.QualityModel):
-        # Documents of other sources pass through here rather than around the stage: a
-        # Flatten of two branches would make Beam's local runner hold every text (issue 21).
-        to_score = []
-        for doc in batch:
-            if self.apply_to is None or doc["source"] in self.apply_to:
-                to_score.append(doc)
-            else:
-                yield doc
-        if not to_score:
+        batch, others = split_by_source(batch, self.apply_to)
+        yield from others
+        if not batch:
             return
-        batch = to_score
         started = time.perf_counter()
         outputs = list(self._process(batch, model))  # timed before they move downstream
         self.counts.timed_batch([d["source"] for d in batch], started)

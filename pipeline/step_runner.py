@@ -23,7 +23,7 @@ from pipeline.counting import DropCounter, SourceCounters, metrics_namespace
 from pipeline.document import Document
 
 __all__ = ["REJECTED", "REMOVED_LINES", "ApplyStep", "CountDocuments", "RemovedLineSampler",
-           "SelectLineExamples", "SourceCounters", "example_rank",
+           "SelectLineExamples", "split_by_source", "SourceCounters", "example_rank",
            "metrics_namespace", "rejected_record"]
 
 REJECTED = "rejected"
@@ -83,6 +83,19 @@ class SelectLineExamples(beam.PTransform):
         return (candidates
                 | beam.combiners.Top.PerKey(self.k, key=lambda c: c["rank"], reverse=True)
                 | beam.combiners.ToDict())
+
+
+def split_by_source(batch: list[Document], apply_to: frozenset[str] | None
+                    ) -> tuple[list[Document], list[Document]]:
+    """(documents of the sources in `apply_to` (every source when None), the others): a
+    corpus stage that applies to some sources passes the others through its own batch step,
+    since a Flatten of two branches would make Beam's local runner hold every text (issue 21)."""
+    if apply_to is None:
+        return batch, []
+    mine, others = [], []
+    for doc in batch:
+        (mine if doc["source"] in apply_to else others).append(doc)
+    return mine, others
 
 
 class _ApplyStepFn(beam.DoFn):
