@@ -521,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     if args.throughput_only:
         results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+        fetch_packages()  # a no-op once the .debs are cached and unpacked
         convert(args.man_pages, args.seed)
         entry = results.setdefault("runs", {}).setdefault(args.label, {})
         entry.update({
