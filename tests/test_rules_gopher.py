@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline import registry
 from pipeline.rules import gopher_repetition as gr
+from pipeline.rules import languages as gq_languages
 from pipeline.rules.gopher_quality import GopherQuality, split_words
 from pipeline.rules.gopher_repetition import GopherRepetition
 
@@ -135,6 +136,40 @@ def test_stop_words():
     # Stop words are counted once each and case-sensitively, as datatrove does.
     assert quality(text + " The The the the") == "gopher_quality.stop_words"
     assert quality(text + " the with") is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["the", "The", "and", "of", "lighthouse", "keeper", "thé",
+                                 "other", "x" * 30, "andover", "of-the", "\n", "  ", "."]),
+                max_size=300),
+       st.integers(1, 4), st.integers(0, 2100), st.sampled_from(["Andover", "theory", "of"]))
+def test_stop_words_seen_in_the_first_lines_decide_as_the_whole_text(tokens, needed, pad,
+                                                                      at_cut):
+    # The whole-text scan is skipped when the first ~2,000 characters already hold enough
+    # distinct stop words; the outcome must be the whole scan's, wherever the cut falls
+    # (`pad` moves a word that starts with a stop word across the cut).
+    text = "y" * pad + " " + at_cut + " " + " ".join(tokens)
+    rule = GopherQuality(min_stop_words=needed)
+    prof = gq_languages.profile("en")
+    pattern = gq_languages.stop_word_pattern(prof.stop_words)
+    whole = len({w.lower() for w in pattern.findall(text)})
+    counted = rule._count_stop_words_in(text, text.split(), prof.stop_words, prof)
+    assert (counted < needed) == (whole < needed)
+    assert counted == whole or counted >= needed
+
+
+def test_stop_words_prefix_cut_never_splits_a_word():
+    # Every position of the cut around 2,000 characters, with a word that begins with a
+    # stop word ("Andover", "theory") or is one ("of") lying across it.
+    prof = gq_languages.profile("en")
+    for pad in range(1985, 2010):
+        for at_cut in ("Andover", "theory", "of"):
+            text = "y" * pad + " " + at_cut + " cats sleep\nquietly"
+            expected = 1 if at_cut == "of" else 0
+            for needed in (1, 2):
+                counted = GopherQuality(min_stop_words=needed)._count_stop_words_in(
+                    text, text.split(), prof.stop_words, prof)
+                assert (counted < needed) == (expected < needed), (pad, at_cut)
 
 
 def test_first_failing_check_wins():

@@ -32,6 +32,7 @@ and reasons (see also benchmarks/bench_prep.py).
 from __future__ import annotations
 
 import itertools
+import re
 
 from pipeline.document_step import TextRule
 from pipeline.rules import languages
@@ -42,6 +43,10 @@ __all__ = ["GopherQuality", "STOP_WORDS", "split_words", "WORD_DEFINITIONS"]
 
 STOP_WORDS = languages.PROFILES["en"].stop_words
 WORD_DEFINITIONS = ("whitespace", "datatrove")
+
+
+_WHITESPACE = re.compile(r"\s")
+_STOP_WORD_PREFIX_CHARS = 2000
 
 
 class GopherQuality(TextRule):
@@ -128,6 +133,16 @@ class GopherQuality(TextRule):
         pattern = self._patterns.get(stop_words)
         if pattern is None:
             pattern = self._patterns[stop_words] = languages.stop_word_pattern(stop_words)
+        # Nearly every page has its stop words in its first lines: look there first and scan
+        # the whole text only when they are not enough. The prefix ends at a whitespace
+        # character, so its matches are exactly the whole text's matches before that point
+        # (stop words hold no whitespace): the count is exact below `min_stop_words` and a
+        # lower bound at or above it, and the check's outcome is that of the full scan.
+        cut = _WHITESPACE.search(text, _STOP_WORD_PREFIX_CHARS)
+        if cut is not None and not any(map(_WHITESPACE.search, stop_words)):
+            found = len(set(map(str.lower, pattern.findall(text, 0, cut.start()))))
+            if found >= self.min_stop_words:
+                return found
         return len(set(map(str.lower, pattern.findall(text))))
 
     def check_datatrove(self, text: str) -> str | None:
