@@ -34,10 +34,17 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + _varint(len(payload)) + payload
 
 
+def _map_order(key: str) -> tuple[int, ...]:
+    """Protobuf's (upb's) deterministic order of string map keys: byte-wise, except that a key
+    comes before its own prefixes ("ab" < "a"). The prep job's keys are no prefix of one
+    another, so there any byte-wise order gives the same bytes."""
+    return (*key.encode("utf-8"), 256)
+
+
 def encode_string_features(features: Mapping[str, str]) -> bytes:
     """The serialised Example with one bytes value (the string's UTF-8) per feature."""
     entries = []
-    for key in sorted(features, key=lambda k: k.encode("utf-8")):
+    for key in sorted(features, key=_map_order):
         value = features[key].encode("utf-8")
         feature = _field(_LEN_FIELD_1, _field(_LEN_FIELD_1, value))  # bytes_list { value }
         entry = _field(_LEN_FIELD_1, key.encode("utf-8")) + _field(_LEN_FIELD_2, feature)
