@@ -37,7 +37,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline import progress
+from pipeline import progress, tf_example
 from pipeline.step_runner import metrics_namespace
 
 TRAIN, VALIDATION, REJECTED_KIND, DEAD_LETTERS_KIND = "train", "validation", "rejected", "dead"
@@ -103,17 +103,12 @@ DEAD_LETTERS_FILE = "dead_letters.jsonl.gz"
 
 
 def serialize_example(doc: dict[str, Any]) -> bytes:
-    import tensorflow as tf  # imported on workers only when writing
-
-    def feature(value: str) -> tf.train.Feature:
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
-
+    """The document as a tf.train.Example, in the bytes TensorFlow writes with
+    deterministic=True, without importing TensorFlow (pipeline/tf_example.py)."""
     meta = json.dumps(doc["meta"], sort_keys=True, ensure_ascii=False)
-    values = {"text": doc["text"], "id": doc["id"], "source": doc["source"],
-              "role": doc["role"], "lang": doc["lang"], "meta": meta}
-    # deterministic=True: protobuf otherwise writes the feature map in an arbitrary order.
-    return tf.train.Example(features=tf.train.Features(
-        feature={k: feature(v) for k, v in values.items()})).SerializeToString(deterministic=True)
+    return tf_example.encode_string_features({
+        "text": doc["text"], "id": doc["id"], "source": doc["source"], "role": doc["role"],
+        "lang": doc["lang"], "meta": meta})
 
 
 def parse_example(serialized: bytes) -> dict[str, Any]:
