@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import functools
 
-from scipy import integrate
-
 
 def candidate_probability(s: float, bands: int, rows: int) -> float:
     """Probability that a pair of Jaccard similarity s shares at least one band."""
@@ -25,11 +23,15 @@ def candidate_probability(s: float, bands: int, rows: int) -> float:
 
 
 def false_positive_area(threshold: float, bands: int, rows: int) -> float:
+    from scipy import integrate  # here: its import costs every Beam worker ~0.4 CPU s
+
     area, _ = integrate.quad(lambda s: candidate_probability(s, bands, rows), 0.0, threshold)
     return area
 
 
 def false_negative_area(threshold: float, bands: int, rows: int) -> float:
+    from scipy import integrate
+
     area, _ = integrate.quad(lambda s: 1.0 - candidate_probability(s, bands, rows),
                              threshold, 1.0)
     return area
