@@ -111,7 +111,7 @@ class _ParkFn(beam.DoFn):
     def process(self, doc: Document) -> Iterator:
         started = time.perf_counter()
         if self.writer is None:
-            self.writer = stash.ChunkWriter(self.directory, self.source, stash.place(doc)[0])
+            self.writer = stash.ChunkWriter(self.directory)
         _, offset, length = self.writer.append(doc)
         self.keys.update(distinct_line_keys(doc["text"], self.min_line_chars))
         self.counts.timed(self.source, started, documents=0)

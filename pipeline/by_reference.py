@@ -18,22 +18,24 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import progress, stash
 from pipeline.counting import DropCounter
-from pipeline.dedup.by_ref import dedup_ref
+from pipeline.dedup.by_ref import EXACT_KEY_BYTES, MAX_ROWS, RefPacker, SidecarRows
 from pipeline.dedup.exact import duplicate_record
 from pipeline.step_runner import REJECTED
 
-REJECTED_REFS = "rejected_refs"
-DEDUP_REFS = "dedup_refs"
+EXACT_KEYS, CHUNKS = "exact_keys", "chunks"
 _MAX_OPEN = 32
 
 
 class StashFn(beam.DoFn):
     """doc | rejected record (with `kind` "doc" | "rej") -> unit entries ((source, unit),
-    (kind, position, location, id)), and the documents' dedup references (DEDUP_REFS) when
-    `dedup_config` is given."""
+    (kind, position, location, id)); when `dedup_config` is given, also the packed exact keys
+    of the documents (EXACT_KEYS, with exact dedup on) and the id of every closed chunk that
+    holds documents, whose side file has what dedup needs of them (CHUNKS;
+    pipeline/dedup/by_ref.py)."""
 
     def __init__(self, directory: str, dedup_config: Any = None,
                  code_sources: frozenset[str] = frozenset(), keep_rejected=None):
@@ -48,39 +50,61 @@ class StashFn(beam.DoFn):
         self.stashed = Metrics.counter("stash", "documents")
 
     def start_bundle(self):
-        self.writers: dict[tuple[str, int], stash.ChunkWriter] = {}
+        self.writers: dict[tuple[str, int], tuple[stash.ChunkWriter, SidecarRows | None]] = {}
+        self.exact_keys = RefPacker(EXACT_KEY_BYTES)
 
-    def _writer(self, source: str, unit: int) -> stash.ChunkWriter:
+    def _writer(self, source: str, unit: int) -> Iterator[Any]:
+        """Makes (source, unit)'s chunk the most recently used open one; yields the ids of
+        chunks it closes."""
         key = (source, unit)
-        writer = self.writers.pop(key, None)
-        if writer is None:
+        entry = self.writers.pop(key, None)
+        if entry is not None and entry[0].count >= MAX_ROWS:
+            yield from self._close(entry)
+            entry = None
+        if entry is None:
             if len(self.writers) >= _MAX_OPEN:  # close the least recently used chunk
-                oldest = next(iter(self.writers))
-                self.writers.pop(oldest).close()
-            writer = stash.ChunkWriter(self.directory, source, unit)
-        self.writers[key] = writer  # most recently used last
-        return writer
+                yield from self._close(self.writers.pop(next(iter(self.writers))))
+            sidecar = None
+            if self.dedup_config is not None:
+                sidecar = SidecarRows(self.dedup_config, self.code_sources, source, unit)
+            entry = (stash.ChunkWriter(self.directory), sidecar)
+        self.writers[key] = entry  # most recently used last
+
+    def _close(self, entry) -> Iterator[Any]:
+        writer, sidecar = entry
+        writer.close()
+        if sidecar is not None and sidecar.rows:
+            sidecar.write(self.directory, writer.chunk_id)
+            yield beam.pvalue.TaggedOutput(CHUNKS, writer.chunk_id)
 
     def finish_bundle(self):
-        for writer in self.writers.values():
-            writer.close()
+        window = GlobalWindows.windowed_value
+        for entry in self.writers.values():
+            for tagged in self._close(entry):
+                yield beam.pvalue.TaggedOutput(tagged.tag, window(tagged.value))
         self.writers = {}
+        for packed in self.exact_keys.flush():
+            yield beam.pvalue.TaggedOutput(EXACT_KEYS, packed)
         self.ticker.flush()
 
     def process(self, record, kind: str) -> Iterator[Any]:
         """`kind`: "doc" for documents, "rej" for rejected records."""
         unit, pos = stash.place(record)
         source = record["source"]
+        if kind == "rej" and self.keep_rejected is not None \
+                and not self.keep_rejected(record["id"]):
+            return
+        yield from self._writer(source, unit)
+        writer, sidecar = self.writers[(source, unit)]
+        loc = writer.append(record)
         if kind == "rej":
-            if self.keep_rejected is not None and not self.keep_rejected(record["id"]):
-                return
-            loc = self._writer(source, unit).append(record)
             yield (source, unit), ("rej", pos, loc, record["id"])
             return
-        loc = self._writer(source, unit).append(record)
-        if self.dedup_config is not None:
-            yield beam.pvalue.TaggedOutput(DEDUP_REFS, dedup_ref(
-                record, loc, self.dedup_config, self.code_sources))
+        if sidecar is not None:
+            row, exact = sidecar.add(record, loc)
+            if exact is not None:
+                for packed in self.exact_keys.add(exact[:8], writer.chunk_id, row):
+                    yield beam.pvalue.TaggedOutput(EXACT_KEYS, packed)
             self.ticker.tick("documents hashed")
         self.stashed.inc()
         self.ticker.tick("stashed")
