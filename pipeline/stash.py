@@ -82,6 +82,20 @@ class ChunkWriter:
             self._file = None
 
 
+def write_index(directory: str, chunk_id: int, entries: list) -> None:
+    """A chunk's index: what the unit's rejoin needs of each record, (kind, position in the
+    unit, location, id), read instead of one shuffled entry per record."""
+    path = FileSystems.join(directory, f"{chunk_id:016x}.index")
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_index(directory: str, chunk_id: int) -> list:
+    path = FileSystems.join(directory, f"{chunk_id:016x}.index")
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return pickle.loads(f.read())
+
+
 def read_at(path: str, offset: int, length: int, handle=None) -> Any:
     """One record by reference (`handle`: an open file of `path` to reuse)."""
     f = handle or FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
