@@ -12,7 +12,7 @@ its text; nothing else about a document crosses a shuffle:
         handle) records ─► sort ─► candidate pairs of handles ─► distinct ─► verify: nodes
         and texts read by handle ─► ConnectedComponents on nodes ─► node != label -> drops
 
-A record is 7 + 4 or 5 + 4 bytes; a pack lists its chunk ids once (`RefPacker`). The node
+A record is 7 + 4 or 5 + 4 bytes, about 9 or 6 once packed by columns (`RefPacker`). The node
 (`stash.node_name`) is the keeper priority key followed by where the document is, so nodes
 sort as keepers do and a decision on a node needs no join back to its document. A band key
 travels as its first 6 bytes (the partition byte and 5 more): keys that agree there but differ
@@ -51,6 +51,7 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.keeper import id_of, priority_key
 from pipeline.dedup.near import CODE, _BucketPairsFn, compared_text, family
 from pipeline.dedup.verify import edit_similarity, prose_similarity
+from pipeline.packed_columns import pack_columns, unpack_columns
 from pipeline.packed_shuffle import PackedGroupByKey
 
 NAMESPACE = "dedup"
@@ -144,8 +145,9 @@ class Sidecars:
 class RefPacker:
     """A bundle's (key, handle) records, packed per partition (the key's first byte): a pack
     is the number of chunks n (1 byte), their ids (8 bytes each), then records of `key_bytes`
-    key bytes after the first, the chunk's slot (1 byte) and the row (3 bytes). The shuffle
-    moves a few large elements instead of one Python object per record."""
+    key bytes after the first, the chunk's slot (1 byte) and the row (3 bytes), stored by
+    columns (pipeline/packed_columns.py). The shuffle moves a few large elements instead of
+    one Python object per record."""
 
     def __init__(self, key_bytes: int):
         self.key_bytes = key_bytes
@@ -169,7 +171,8 @@ class RefPacker:
     def _pack(self, partition: int) -> bytes:
         slots, records = self.pending.pop(partition)
         table = np.fromiter(slots, dtype=">u8", count=len(slots)).tobytes()
-        return bytes((len(slots),)) + table + bytes(records)
+        rows = np.frombuffer(records, dtype=np.uint8).reshape(-1, self.key_bytes + 4)
+        return bytes((len(slots),)) + table + pack_columns(rows)
 
     def flush(self) -> Iterator:
         """Every pending pack, as windowed values (for finish_bundle)."""
@@ -185,7 +188,7 @@ def unpack(partition: int, packs, key_bytes: int) -> tuple[np.ndarray, np.ndarra
     for pack in packs:
         n = pack[0]
         table = np.frombuffer(pack, dtype=">u8", count=n, offset=1).astype(np.uint64)
-        records = np.frombuffer(pack, dtype=np.uint8, offset=1 + 8 * n).reshape(-1, width)
+        records = unpack_columns(pack[1 + 8 * n:], width)
         key = np.full(len(records), partition, dtype=np.uint64)
         for i in range(key_bytes):
             key = (key << np.uint64(8)) | records[:, i].astype(np.uint64)
