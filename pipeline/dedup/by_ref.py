@@ -145,7 +145,8 @@ class Sidecars:
 class RefPacker:
     """A bundle's (key, handle) records, packed per partition (the key's first byte): a pack
     is the number of chunks n (1 byte), their ids (8 bytes each), then records of `key_bytes`
-    key bytes after the first, the chunk's slot (1 byte) and the row (3 bytes), stored by
+    key bytes after the first, the chunk's slot (1 byte) and the row (3 bytes; sorted by
+    handle, each row is stored as the step from the one before in its chunk), stored by
     columns (pipeline/packed_columns.py). The shuffle moves a few large elements instead of
     one Python object per record."""
 
@@ -171,13 +172,30 @@ class RefPacker:
     def _pack(self, partition: int) -> bytes:
         slots, records = self.pending.pop(partition)
         table = np.fromiter(slots, dtype=">u8", count=len(slots)).tobytes()
-        rows = np.frombuffer(records, dtype=np.uint8).reshape(-1, self.key_bytes + 4)
-        return bytes((len(slots),)) + table + pack_columns(rows)
+        records = np.frombuffer(records, dtype=np.uint8).reshape(-1, self.key_bytes + 4)
+        slot, row = records[:, self.key_bytes], _rows_of(records[:, self.key_bytes + 1:])
+        order = np.lexsort((row, slot))
+        records, slot, row = records[order], slot[order], row[order]
+        # Rows as the step from the previous record of the same chunk: small numbers
+        # compress to a few bits where whole rows would cost two or three bytes.
+        same = np.r_[False, slot[1:] == slot[:-1]]
+        step = np.where(same, row - np.r_[0, row[:-1]], row)
+        records[:, self.key_bytes + 1:] = _row_bytes(step)
+        return bytes((len(slots),)) + table + pack_columns(records)
 
     def flush(self) -> Iterator:
         """Every pending pack, as windowed values (for finish_bundle)."""
         for partition in list(self.pending):
             yield GlobalWindows.windowed_value((partition, self._pack(partition)))
+
+
+def _rows_of(three_bytes: np.ndarray) -> np.ndarray:
+    b = three_bytes.astype(np.int64)
+    return (b[:, 0] << 16) | (b[:, 1] << 8) | b[:, 2]
+
+
+def _row_bytes(rows: np.ndarray) -> np.ndarray:
+    return np.stack([(rows >> 16) & 255, (rows >> 8) & 255, rows & 255], axis=1).astype(np.uint8)
 
 
 def unpack(partition: int, packs, key_bytes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,10 +210,14 @@ def unpack(partition: int, packs, key_bytes: int) -> tuple[np.ndarray, np.ndarra
         key = np.full(len(records), partition, dtype=np.uint64)
         for i in range(key_bytes):
             key = (key << np.uint64(8)) | records[:, i].astype(np.uint64)
+        slot = records[:, key_bytes]
+        step = _rows_of(records[:, key_bytes + 1:])
+        starts = np.r_[True, slot[1:] != slot[:-1]] if len(slot) else np.zeros(0, bool)
+        total = np.cumsum(step)
+        run = np.cumsum(starts) - 1
         keys.append(key)
-        chunks.append(table[records[:, key_bytes]])
-        row = records[:, key_bytes + 1:].astype(np.uint32)
-        rows.append((row[:, 0] << 16) | (row[:, 1] << 8) | row[:, 2])
+        chunks.append(table[slot])
+        rows.append((total - (total[starts] - step[starts])[run]).astype(np.uint32))
     if not keys:
         empty = np.zeros(0, dtype=np.uint64)
         return empty, empty, np.zeros(0, dtype=np.uint32)
