@@ -15,6 +15,7 @@ byte depends on them.
 
 from __future__ import annotations
 
+import collections
 import pickle
 import secrets
 import struct
@@ -112,18 +113,21 @@ def read_at(path: str, offset: int, length: int, handle=None) -> Any:
 
 class ChunkReader:
     """Reads records by location (chunk name relative to `directory`, offset, length), keeping
-    each chunk open once."""
+    the most recently used `keep` chunks open (readers by reference touch thousands)."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, keep: int = 64):
         self.directory = directory
-        self._open: dict[str, Any] = {}
+        self.keep = keep
+        self._open: collections.OrderedDict[str, Any] = collections.OrderedDict()
 
     def read(self, name: str, offset: int, length: int) -> Any:
-        handle = self._open.get(name)
+        handle = self._open.pop(name, None)
         path = FileSystems.join(self.directory, name)
         if handle is None:
-            handle = self._open[name] = FileSystems.open(
-                path, compression_type=CompressionTypes.UNCOMPRESSED)
+            if len(self._open) >= self.keep:
+                self._open.popitem(last=False)[1].close()
+            handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._open[name] = handle
         return read_at(path, offset, length, handle)
 
     def close(self) -> None:

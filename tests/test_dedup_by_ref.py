@@ -120,3 +120,28 @@ def test_a_partition_with_more_chunks_than_a_pack_table_holds_is_sent_in_several
     assert len(packs) >= 2 and all(pack[0] <= 255 for pack in packs)
     keys, chunks, rows = unpack(7, packs, 5)
     assert sorted(zip(rows.tolist(), chunks.tolist())) == [(r, c) for _, c, r in records]
+
+
+def test_side_files_give_any_row_by_handle_with_few_kept_open(tmp_path):
+    """A row read by handle (one seek) equals the row read with its whole side file, across
+    more chunks than the reader keeps open."""
+    from pipeline.dedup.by_ref import Sidecars, SidecarRows
+
+    config = DedupConfig()
+    writers = {}
+    for c in range(5):
+        side = SidecarRows(config, frozenset(), "web", c)
+        for i in range(7):
+            doc = {"id": f"d{c}-{i}", "source": "web", "role": "webpages", "_at": (c, i),
+                   "text": f"document {c} {i} " + "words here and there " * (i + 1)}
+            side.add(doc, ("x.chunk", 100 * i, 50))
+        side.write(str(tmp_path), 1000 + c)
+        writers[1000 + c] = side.rows
+    sidecars = Sidecars(str(tmp_path), keep=2)
+    for c in (1000, 1003, 1001, 1004, 1000, 1002):
+        assert sidecars.all_rows(c) == writers[c]
+        for row in (6, 0, 3):
+            r, node = sidecars.lookup(c, row)
+            assert r == writers[c][row]
+            assert node.split("\x00")[1:4] == ["web", f"{c - 1000:06d}", f"{row:09d}"]
+    sidecars.close()

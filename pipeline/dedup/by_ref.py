@@ -33,6 +33,7 @@ import collections
 import hashlib
 import heapq
 import pickle
+import struct
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -106,40 +107,84 @@ class SidecarRows:
         return len(self.rows) - 1, exact
 
     def write(self, directory: str, chunk_id: int) -> None:
-        data = pickle.dumps({"source": self.source, "unit": self.unit, "rows": self.rows},
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        """The side file: row count and header length (two little-endian uint32), the
+        header (source, unit), the rows' byte offsets (n + 1 uint64), the pickled rows: any
+        row is one seek and one read away."""
+        rows = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in self.rows]
+        header = pickle.dumps((self.source, self.unit), protocol=pickle.HIGHEST_PROTOCOL)
+        offsets = np.zeros(len(rows) + 1, dtype="<u8")
+        np.cumsum([len(r) for r in rows], out=offsets[1:])
         with FileSystems.create(FileSystems.join(directory, sidecar_name(chunk_id)),
                                 compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(data)
+            f.write(_SIDE_HEAD.pack(len(rows), len(header)) + header + offsets.tobytes())
+            f.write(b"".join(rows))
+
+
+_SIDE_HEAD = struct.Struct("<II")
 
 
 class Sidecars:
-    """Side files by chunk id, the most recently used few kept in memory."""
+    """Dedup rows by handle: each side file's header and offsets are read once (the most
+    recently used `keep` are kept), then a row is one seek and one read, so looking up the
+    members of exact groups and candidate pairs spread over thousands of chunks costs a few
+    reads each, not a whole side file."""
 
-    def __init__(self, directory: str, keep: int = 32):
+    def __init__(self, directory: str, keep: int = 256):
         self.directory = directory
         self.keep = keep
-        self._cache: collections.OrderedDict[int, dict] = collections.OrderedDict()
+        self._heads: collections.OrderedDict[int, tuple] = collections.OrderedDict()
+        self._files: collections.OrderedDict[int, Any] = collections.OrderedDict()
 
-    def get(self, chunk_id: int) -> dict[str, Any]:
-        side = self._cache.pop(chunk_id, None)
-        if side is None:
+    def _file(self, chunk_id: int):
+        f = self._files.pop(chunk_id, None)
+        if f is None:
+            if len(self._files) >= 32:
+                self._files.popitem(last=False)[1].close()
             path = FileSystems.join(self.directory, sidecar_name(chunk_id))
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                side = pickle.loads(f.read())
-            if len(self._cache) >= self.keep:
-                self._cache.popitem(last=False)
-        self._cache[chunk_id] = side
-        return side
+            f = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._files[chunk_id] = f
+        return f
 
-    def node(self, chunk_id: int, row: int) -> str:
-        side = self.get(chunk_id)
-        r = side["rows"][row]
-        return stash.node_name(r[_PRIORITY], side["source"], side["unit"], r[_POS],
+    def _head(self, chunk_id: int) -> tuple[str, int, np.ndarray, int]:
+        """(source, unit, row offsets, where the rows start)."""
+        head = self._heads.pop(chunk_id, None)
+        if head is None:
+            f = self._file(chunk_id)
+            f.seek(0)
+            n, header_length = _SIDE_HEAD.unpack(f.read(_SIDE_HEAD.size))
+            source, unit = pickle.loads(f.read(header_length))
+            offsets = np.frombuffer(f.read(8 * (n + 1)), dtype="<u8")
+            head = (source, unit, offsets, _SIDE_HEAD.size + header_length + 8 * (n + 1))
+            if len(self._heads) >= self.keep:
+                self._heads.popitem(last=False)
+        self._heads[chunk_id] = head
+        return head
+
+    def lookup(self, chunk_id: int, row: int) -> tuple[tuple, str]:
+        """(the document's dedup row, its node name)."""
+        source, unit, offsets, start = self._head(chunk_id)
+        f = self._file(chunk_id)
+        f.seek(start + int(offsets[row]))
+        r = pickle.loads(f.read(int(offsets[row + 1] - offsets[row])))
+        node = stash.node_name(r[_PRIORITY], source, unit, r[_POS],
                                (stash.chunk_name(chunk_id), r[_OFFSET], r[_LENGTH]))
+        return r, node
 
-    def row(self, chunk_id: int, row: int) -> tuple:
-        return self.get(chunk_id)["rows"][row]
+    def all_rows(self, chunk_id: int) -> list[tuple]:
+        """Every row of a chunk, in order (one sequential read)."""
+        path = FileSystems.join(self.directory, sidecar_name(chunk_id))
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            data = f.read()
+        n, header_length = _SIDE_HEAD.unpack_from(data)
+        offsets = np.frombuffer(data, dtype="<u8", count=n + 1,
+                                offset=_SIDE_HEAD.size + header_length).tolist()
+        start = _SIDE_HEAD.size + header_length + 8 * (n + 1)
+        return [pickle.loads(data[start + a:start + b]) for a, b in zip(offsets, offsets[1:])]
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
 
 
 class RefPacker:
@@ -275,25 +320,27 @@ class _ExactGroupsFn(beam.DoFn):
     def start_bundle(self):
         self.sidecars = Sidecars(self.directory)
 
+    def finish_bundle(self):
+        self.sidecars.close()
+
     def process(self, element) -> Iterator[Any]:
         partition, packs = element
         keys, chunks, rows = unpack(partition, packs, EXACT_KEY_BYTES)
         for start, end in runs_of(keys):
             by_key: dict[bytes, list[tuple[str, int, int]]] = {}
             for chunk_id, row in zip(chunks[start:end].tolist(), rows[start:end].tolist()):
-                full_key = self.sidecars.row(chunk_id, row)[_EXACT]
-                by_key.setdefault(full_key, []).append(
-                    (self.sidecars.node(chunk_id, row), chunk_id, row))
+                r, node = self.sidecars.lookup(chunk_id, row)
+                by_key.setdefault(r[_EXACT], []).append((node, chunk_id, row, r[_ID]))
             for key, members in by_key.items():
                 if len(members) >= 2:
                     yield from self._group(key, members)
 
-    def _group(self, key: bytes, members: list[tuple[str, int, int]]) -> Iterator[Any]:
-        best = min(members)
-        kept_id = self.sidecars.row(best[1], best[2])[_ID]
+    def _group(self, key: bytes, members: list[tuple[str, int, int, Any]]) -> Iterator[Any]:
+        best = min(members, key=lambda m: m[0])
+        kept_id = best[3]
         kept_source = stash.parse_node(best[0])[1]
         self.groups.inc()
-        for node, chunk_id, row in members:
+        for node, chunk_id, row, _ in members:
             if node == best[0]:
                 continue
             self.removed.inc()
@@ -354,8 +401,7 @@ class _ChunkBandsFn(beam.DoFn):
     def process(self, element):
         chunk_id, dropped = element
         dropped = set(dropped)
-        side = Sidecars(self.directory, keep=1).get(chunk_id)
-        for row, r in enumerate(side["rows"]):
+        for row, r in enumerate(Sidecars(self.directory).all_rows(chunk_id)):
             bands = r[_BANDS]
             if row in dropped:
                 continue
@@ -409,13 +455,14 @@ class _VerifyFn(beam.DoFn):
 
     def finish_bundle(self):
         self.reader.close()
+        self.sidecars.close()
         self.ticker.flush()
 
     def _end(self, handle: bytes) -> tuple[str, int, str]:
         chunk_id, row = parse_handle(handle)
-        r = self.sidecars.row(chunk_id, row)
+        r, node = self.sidecars.lookup(chunk_id, row)
         doc = self.reader.read(stash.chunk_name(chunk_id), r[_OFFSET], r[_LENGTH])
-        return self.sidecars.node(chunk_id, row), r[_FAMILY], compared_text(doc, r[_FAMILY])
+        return node, r[_FAMILY], compared_text(doc, r[_FAMILY])
 
     def process(self, pair):
         (node_a, fam_a, text_a), (node_b, fam_b, text_b) = sorted(map(self._end, pair))
