@@ -30,6 +30,9 @@ from pipeline.step_runner import REJECTED
 
 EXACT_KEYS, CHUNKS = "exact_keys", "chunks"
 _MAX_OPEN = 32
+# A chunk closes after this many records: its index entries and dedup rows wait in the
+# worker's memory until then, and a bundle can hold a whole source.
+RECORDS_PER_CHUNK = min(4096, MAX_ROWS)
 
 
 class _OpenChunk:
@@ -69,7 +72,7 @@ class StashFn(beam.DoFn):
         chunks it closes."""
         key = (source, unit)
         entry = self.writers.pop(key, None)
-        if entry is not None and entry.writer.count >= MAX_ROWS:
+        if entry is not None and entry.writer.count >= RECORDS_PER_CHUNK:
             yield from self._close(key, entry)
             entry = None
         if entry is None:
