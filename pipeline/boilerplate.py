@@ -33,6 +33,7 @@ from pipeline import progress, shuffle_meter, stash
 from pipeline.counting import DropCounter
 from pipeline.document import Document
 from pipeline.document_step import DocumentStep
+from pipeline.packed_columns import pack_columns, unpack_columns
 from pipeline.rules.paragraphs import paragraphs
 from pipeline.step_runner import REJECTED, REMOVED_LINES, RemovedLineSampler, rejected_record
 
@@ -111,7 +112,7 @@ class _ParkFn(beam.DoFn):
     def process(self, doc: Document) -> Iterator:
         started = time.perf_counter()
         if self.writer is None:
-            self.writer = stash.ChunkWriter(self.directory, self.source, stash.place(doc)[0])
+            self.writer = stash.ChunkWriter(self.directory)
         _, offset, length = self.writer.append(doc)
         self.keys.update(distinct_line_keys(doc["text"], self.min_line_chars))
         self.counts.timed(self.source, started, documents=0)
@@ -138,27 +139,39 @@ class _ParkFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(tagged.tag, window(tagged.value))
 
 
-def pack_counts(counts: Counter) -> Iterator[tuple[int, tuple[bytes, bytes]]]:
-    """(first byte of the key, (keys: 8 bytes each, counts: little-endian uint32 each)) per
-    partition: a bundle's counts cross the shuffle as a few large elements, not one per
-    distinct paragraph (the runner would hold each as Python objects)."""
+_COUNTED = np.dtype([("key", "V7"), ("n", "<u4")])  # a key's bytes after its partition byte
+
+
+def pack_counts(counts: Counter) -> Iterator[tuple[int, bytes]]:
+    """(first byte of the key, packed records: the key's other 7 bytes and a little-endian
+    uint32 count, by columns, pipeline/packed_columns.py) per partition: a bundle's counts
+    cross the shuffle as a few large elements, not one per distinct paragraph (the runner
+    would hold each as Python objects)."""
     by_partition: dict[int, tuple[bytearray, list[int]]] = {}
     for key, n in counts.items():
         keys, ns = by_partition.setdefault(key[0], (bytearray(), []))
-        keys += key
+        keys += key[1:]
         ns.append(n)
     for partition, (keys, ns) in by_partition.items():
-        yield partition, (bytes(keys), np.asarray(ns, dtype="<u4").tobytes())
+        records = np.empty(len(ns), dtype=_COUNTED)
+        records["key"] = np.frombuffer(bytes(keys), dtype="V7")
+        records["n"] = ns
+        yield partition, pack_columns(records.view(np.uint8).reshape(len(ns), -1))
 
 
 def frequent_keys(element, min_documents: int) -> Iterator[bytes]:
     """(partition, [packed counts]) -> the keys counted in at least `min_documents`
     documents in all (np.unique and a weighted bincount over the partition)."""
-    _, packs = element
-    keys = np.frombuffer(b"".join(k for k, _ in packs), dtype=">u8")
-    counts = np.frombuffer(b"".join(n for _, n in packs), dtype="<u4")
+    partition, packs = element
+    records = np.concatenate([unpack_columns(p, _COUNTED.itemsize) for p in packs]) \
+        if packs else np.zeros((0, _COUNTED.itemsize), dtype=np.uint8)
+    records = np.ascontiguousarray(records).view(_COUNTED).ravel()
+    key_bytes = np.frombuffer(records["key"].tobytes(), dtype=np.uint8).reshape(-1, 7)
+    keys = np.full(len(records), partition, dtype=np.uint64)
+    for i in range(7):
+        keys = (keys << np.uint64(8)) | key_bytes[:, i].astype(np.uint64)
     unique, inverse = np.unique(keys, return_inverse=True)
-    totals = np.bincount(inverse, weights=counts, minlength=len(unique))
+    totals = np.bincount(inverse, weights=records["n"], minlength=len(unique))
     for key in unique[totals >= min_documents].tolist():
         yield int(key).to_bytes(8, "big")
 

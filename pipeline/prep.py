@@ -50,7 +50,7 @@ from pipeline import manifest as manifests
 from pipeline.beam_counters import collect_counters
 from pipeline.beam_flags import FlagError, check_beam_flags
 from pipeline.beam_options import pipeline_options
-from pipeline.by_reference import DEDUP_REFS, RejoinFn, StashFn, kept_refs
+from pipeline.by_reference import CHUNKS, EXACT_KEYS, RejoinFn, StashFn, kept_refs
 from pipeline.corpus_stage import JobFacts, write_summaries
 from pipeline.dedup import stage as dedup_stage
 from pipeline.drop_examples import drop_examples, read_line_examples, write_line_examples
@@ -141,16 +141,17 @@ def build_pipeline(p: beam.Pipeline, spec: PrepSpec, sources: list[SourceSpec],
     stashed = []
     for name, (docs, rejected, _, _) in branches.items():
         stashed.append(docs | f"{name}/stash_docs" >> beam.ParDo(
-            stash_fn, "doc").with_outputs(DEDUP_REFS, main="entries"))
+            stash_fn, "doc").with_outputs(EXACT_KEYS, CHUNKS, main="entries"))
         stashed += [rej | f"{name}/stash_rejected_{i}" >> beam.ParDo(
-            stash_fn, "rej").with_outputs(DEDUP_REFS, main="entries")
+            stash_fn, "rej").with_outputs(EXACT_KEYS, CHUNKS, main="entries")
             for i, rej in enumerate(rejected)]
-    dedup_refs = tuple(s[DEDUP_REFS] for s in stashed)  # a list would be taken as data
     drops = []
     if lead_dedup:
         stage = registry.CORPUS_STAGES[dedup_stage.NAME]
         dirs = stage_runner.stage_dirs(output_dir, dedup_stage.NAME)
-        drops, summaries = stage.expand_refs(dedup_refs, dedup_config, stash_dir)
+        # Tuples of PCollections: a list would be taken as data to Create.
+        dedup_inputs = (tuple(s[EXACT_KEYS] for s in stashed), tuple(s[CHUNKS] for s in stashed))
+        drops, summaries = stage.expand_refs(dedup_inputs, dedup_config, stash_dir)
         write_summaries(summaries, dirs.staging, **stage.json_format)
     entries = [s.entries for s in stashed] + list(drops)
     units_grouped = tuple(entries) | "unit/group" >> PackedGroupByKey("by_unit")

@@ -2,8 +2,9 @@
 cross a shuffle (issue 21).
 
 Documents reach the corpus stages in bundles. `StashFn` appends each one to a chunk file of its
-own bundle and input unit (`<stash>/<source>/u<unit>-<random>.chunk`) and emits a small
-reference in its place: the chunk's path and the record's byte offset and length. Decisions
+own bundle and input unit (`<stash>/<chunk id>.chunk`, a random 64-bit id in 16 hex digits, so
+that 8 bytes name a chunk) and emits a small reference in its place: the chunk's name and the
+record's byte offset and length. Decisions
 (dedup, the quality sample) are taken on those references; the documents are read back by
 reference where a decision needs a text (a candidate pair, a sampled document) and, per input
 unit, when the unit's outputs are written. A chunk file holds length-prefixed pickles and is
@@ -14,9 +15,10 @@ byte depends on them.
 
 from __future__ import annotations
 
+import collections
 import pickle
+import secrets
 import struct
-import uuid
 from typing import Any, Iterator
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -44,12 +46,20 @@ def place(doc: dict[str, Any]) -> tuple[int, int]:
     return int(unit), int(pos)
 
 
-class ChunkWriter:
-    """Appends pickled records to one chunk file; `offsets` are known before `close`."""
+def chunk_name(chunk_id: int) -> str:
+    """A chunk's file name in the stash, from its 64-bit id."""
+    return f"{chunk_id:016x}.chunk"
 
-    def __init__(self, directory: str, source: str, unit: int):
-        self.name = f"{source}/u{unit:06d}-{uuid.uuid4().hex[:12]}.chunk"  # relative: short refs
+
+class ChunkWriter:
+    """Appends pickled records to one chunk file; a record's location is known when it is
+    appended. `chunk_id`: random, 64 bits (a collision needs ~4e9 chunks in one job)."""
+
+    def __init__(self, directory: str):
+        self.chunk_id = secrets.randbits(64)
+        self.name = chunk_name(self.chunk_id)  # relative to the stash: short references
         self.path = FileSystems.join(directory, self.name)
+        self.count = 0
         self._file = None
         self._offset = 0
 
@@ -64,12 +74,27 @@ class ChunkWriter:
         self._file.write(data)
         offset = self._offset + _LENGTH.size
         self._offset = offset + len(data)
+        self.count += 1
         return self.name, offset, len(data)
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def write_index(directory: str, chunk_id: int, entries: list) -> None:
+    """A chunk's index: what the unit's rejoin needs of each record, (kind, position in the
+    unit, location, id), read instead of one shuffled entry per record."""
+    path = FileSystems.join(directory, f"{chunk_id:016x}.index")
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_index(directory: str, chunk_id: int) -> list:
+    path = FileSystems.join(directory, f"{chunk_id:016x}.index")
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return pickle.loads(f.read())
 
 
 def read_at(path: str, offset: int, length: int, handle=None) -> Any:
@@ -88,18 +113,21 @@ def read_at(path: str, offset: int, length: int, handle=None) -> Any:
 
 class ChunkReader:
     """Reads records by location (chunk name relative to `directory`, offset, length), keeping
-    each chunk open once."""
+    the most recently used `keep` chunks open (readers by reference touch thousands)."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, keep: int = 64):
         self.directory = directory
-        self._open: dict[str, Any] = {}
+        self.keep = keep
+        self._open: collections.OrderedDict[str, Any] = collections.OrderedDict()
 
     def read(self, name: str, offset: int, length: int) -> Any:
-        handle = self._open.get(name)
+        handle = self._open.pop(name, None)
         path = FileSystems.join(self.directory, name)
         if handle is None:
-            handle = self._open[name] = FileSystems.open(
-                path, compression_type=CompressionTypes.UNCOMPRESSED)
+            if len(self._open) >= self.keep:
+                self._open.popitem(last=False)[1].close()
+            handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._open[name] = handle
         return read_at(path, offset, length, handle)
 
     def close(self) -> None:

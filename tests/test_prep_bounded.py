@@ -161,9 +161,9 @@ def test_prep_workers_start_with_a_fixed_mmap_threshold(monkeypatch):
 SMALL_FLATTENS = {
     # pipeline/packed_shuffle.py: a bundle's records, packed per partition (few elements).
     "unit/group/Packs": "packed per-unit entries and drop records",
-    "exact/Group/Packs": "packed references: node, exact key, band keys",
-    "near/ByHandle/Packs": "packed (handle, node) per document, pair ends",
-    "near/AllBandKeys": "packed 16-byte band records",
+    "exact/AllKeys": "packed (exact key, handle) records, 11 bytes a document",
+    "near/AllChunks": "one chunk id per stash chunk",
+    "near/ByChunk/Packs": "chunk ids and the handles of exact copies dropped",
     "write/Hashes": "(source, (split hash, unit, id)) per kept document",
     "write/Parts": "one part path per bundle and unit",
     "write/BothThresholds": "one threshold per source",

@@ -61,22 +61,23 @@ class DedupStage(CorpusStage):
             rejected.append(dropped)
         return StageOutput(docs, rejected | "rejected" >> beam.Flatten(), summaries)
 
-    def expand_refs(self, refs, config: DedupConfig, stash_dir: str):
+    def expand_refs(self, stashed, config: DedupConfig, stash_dir: str):
         """The same decisions on references (pipeline/dedup/by_ref.py), when dedup is the
-        first corpus stage (`refs`: one PCollection or a tuple of them): ([drop records],
-        summaries)."""
+        first corpus stage. `stashed`: (packed exact keys, chunk ids), each a tuple of
+        PCollections (pipeline/by_reference.py StashFn). ([drop records], summaries)."""
         from pipeline.dedup.by_ref import ExactDedupRefs, NearDedupRefs
 
+        exact_keys, chunks = stashed
         summaries: dict[str, Any] = {}
-        drops = []
+        drops, dropped = [], None
         if config.exact is not None:
-            refs, dropped, summaries["exact.json"] = refs | ExactDedupRefs(stash_dir,
-                                                                           label="exact")
-            drops.append(dropped)
+            exact_drops, dropped, summaries["exact.json"] = exact_keys | ExactDedupRefs(
+                stash_dir, label="exact")
+            drops.append(exact_drops)
         if config.near is not None:
-            dropped, summaries["near.json"] = refs | NearDedupRefs(config, stash_dir,
-                                                                   label="near")
-            drops.append(dropped)
+            near_drops, summaries["near.json"] = (chunks, dropped) | NearDedupRefs(
+                config, stash_dir, label="near")
+            drops.append(near_drops)
         return drops, summaries
 
     def finish(self, config: DedupConfig, staged_dir: str, job: JobFacts) -> None:
