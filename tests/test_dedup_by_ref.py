@@ -9,9 +9,9 @@ import tempfile
 
 import apache_beam as beam
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from apache_beam.testing.test_pipeline import TestPipeline
 from test_dedup_pipeline import make_corpus, run_dedup
 
 from pipeline import stash
@@ -125,7 +125,7 @@ def test_a_partition_with_more_chunks_than_a_pack_table_holds_is_sent_in_several
 def test_side_files_give_any_row_by_handle_with_few_kept_open(tmp_path):
     """A row read by handle (one seek) equals the row read with its whole side file, across
     more chunks than the reader keeps open."""
-    from pipeline.dedup.by_ref import Sidecars, SidecarRows
+    from pipeline.dedup.by_ref import SidecarRows, Sidecars
 
     config = DedupConfig()
     writers = {}

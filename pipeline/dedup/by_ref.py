@@ -3,8 +3,8 @@ records while the documents stay in the stash (pipeline/stash.py; issue 21).
 
 While a document is stashed, `SidecarRows` notes what dedup needs of it in a side file of its
 chunk (`<chunk id>.dedup`): place, priority key, exact key, family, band keys. A document is
-then named by a handle, (chunk id, row), from which any worker finds its node (`node_of`) and
-its text; nothing else about a document crosses a shuffle:
+then named by a handle, (chunk id, row), from which any worker finds its node
+(`Sidecars.lookup`) and its text; nothing else about a document crosses a shuffle:
 
     exact keys ─► packed (7 key bytes, handle) records per partition ─► sort ─► groups of 2+:
         rows read from the side files, keeper = smallest node; other copies -> drop records
