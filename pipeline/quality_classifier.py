@@ -166,21 +166,44 @@ def _sample_entry(doc: Document, seed: int, max_chars: int) -> tuple[int, str, s
     return quality_model.sample_key(seed, doc["id"]), doc["id"], doc["text"][:max_chars]
 
 
-def _read_sample(chosen: list, max_chars: int) -> list[tuple[int, str, str]]:
-    """The chosen documents' text prefixes, read by reference (full chunk path, offset,
-    length)."""
-    from pipeline import stash
+class _SampleTexts:
+    """A chosen document's text prefix, read by reference (full chunk path, offset, length)
+    when the training featurises it; the most recently used chunks are kept open."""
 
-    return [(key, doc_id, stash.read_at(*loc)["text"][:max_chars])
-            for key, doc_id, loc in chosen]
+    def __init__(self, max_chars: int, keep: int = 64):
+        self.max_chars = max_chars
+        self.keep = keep
+        self._open: dict[str, Any] = {}
+
+    def __call__(self, loc: tuple[str, int, int]) -> str:
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+
+        from pipeline import stash
+
+        path = loc[0]
+        handle = self._open.pop(path, None)
+        if handle is None:
+            if len(self._open) >= self.keep:
+                self._open.pop(next(iter(self._open))).close()
+            handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._open[path] = handle  # most recently used last
+        return stash.read_at(*loc, handle)["text"][:self.max_chars]
+
+    def close(self) -> None:
+        for handle in self._open.values():
+            handle.close()
+        self._open.clear()
 
 
 class _TrainFn(beam.DoFn):
     """positives, negatives (side input) -> the model; ticks "classifier training" per
-    featurised chunk, so a long training is not a silent stage."""
+    featurised chunk, so a long training is not a silent stage. `by_reference`: the samples
+    are (key, id, location) and their texts are read while featurising."""
 
-    def __init__(self, config: QualityClassifierConfig):
+    def __init__(self, config: QualityClassifierConfig, by_reference: bool = False):
         self.config = config
+        self.by_reference = by_reference
         self.progress_dir = progress.current_dir()
 
     def process(self, positives: list, negatives: list):
@@ -190,11 +213,16 @@ class _TrainFn(beam.DoFn):
             ticker.tick("classifier training documents", rows)
             ticker.flush()
 
-        yield _train(positives, negatives, self.config, on_chunk)
+        read = _SampleTexts(self.config.max_chars) if self.by_reference else None
+        try:
+            yield _train(positives, negatives, self.config, on_chunk, read)
+        finally:
+            if read is not None:
+                read.close()
 
 
 def _train(positives: list, negatives: list, config: QualityClassifierConfig,
-           on_chunk=None) -> quality_model.QualityModel:
+           on_chunk=None, read=None) -> quality_model.QualityModel:
     if not positives or not negatives:
         empty = "positive_sources" if not positives else "negative_sources"
         raise ValueError(
@@ -203,7 +231,7 @@ def _train(positives: list, negatives: list, config: QualityClassifierConfig,
             "it, or the sources are empty); nothing to train on")
     model = quality_model.train_model([(i, t) for _, i, t in positives],
                                       [(i, t) for _, i, t in negatives],
-                                      config.features, config.training, on_chunk)
+                                      config.features, config.training, on_chunk, read)
     model.metadata.update({"positive_sources": list(config.positive_sources),
                            "negative_sources": list(config.negative_sources)})
     return model
@@ -325,8 +353,9 @@ def _sum_counts(arrays) -> np.ndarray:
 
 class TrainFromRefs(beam.PTransform):
     """References {source, id, loc} of the documents that will be scored -> the model, trained
-    on a sample chosen on (key, id, where) with only the chosen documents read back (issue 21):
-    it is ready before any document arrives, so the documents never wait for it."""
+    on a sample chosen on (key, id, where) with only the chosen documents read back, a chunk of
+    texts at a time (issue 21): it is ready before any document arrives, so the documents
+    never wait for it."""
 
     def __init__(self, config: QualityClassifierConfig, label: str = "model"):
         super().__init__(label=label)
@@ -344,10 +373,11 @@ class TrainFromRefs(beam.PTransform):
                 | f"{name}_ref_keys" >> beam.Map(
                     lambda r: (quality_model.sample_key(config.seed, r["id"]), r["id"],
                                r["loc"]))
-                | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class)
-                | f"{name}_read" >> beam.Map(_read_sample, config.max_chars))
+                | f"{name}_sample" >> beam.combiners.Top.Smallest(config.sample_per_class))
+        # Only the chosen references reach the training; it reads their texts chunk by
+        # chunk, so the sample's texts never cross the runner or wait in memory together.
         return samples["positive"] | "train" >> beam.ParDo(
-            _TrainFn(config), beam.pvalue.AsSingleton(samples["negative"]))
+            _TrainFn(config, by_reference=True), beam.pvalue.AsSingleton(samples["negative"]))
 
 
 class QualityClassifier(beam.PTransform):

@@ -279,37 +279,41 @@ class TrainingSettings:
     shuffled_negatives: float = 0.5
 
 
-def shuffled_copies(positives: Sequence[tuple[str, str]], fraction: float,
-                    seed: int) -> list[tuple[str, str]]:
-    """(id + "#shuffled", the words of the text in a seeded random order) for a seeded
-    `fraction` of the positives."""
-    if fraction <= 0 or not positives:
-        return []
-    ids = [i for i, _ in positives]
-    chosen = unit_interval(seed, "shuffled", ids) < fraction
-    out = []
-    for (doc_id, text), pick in zip(positives, chosen):
-        if pick:
-            words = text.split()
-            order = np.random.default_rng(sample_key(seed, doc_id)).permutation(len(words))
-            out.append((f"{doc_id}#shuffled", " ".join(np.asarray(words)[order].tolist())))
-    return out
+def shuffled_picks(positive_ids: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+    """Which positives also serve, their words shuffled, as negatives: a seeded `fraction`."""
+    if fraction <= 0 or not positive_ids:
+        return np.zeros(len(positive_ids), dtype=bool)
+    return unit_interval(seed, "shuffled", positive_ids) < fraction
+
+
+def shuffle_words(text: str, seed: int, doc_id: str) -> str:
+    """The words of `text` in a seeded random order (the negative made of a positive)."""
+    words = text.split()
+    order = np.random.default_rng(sample_key(seed, doc_id)).permutation(len(words))
+    return " ".join(np.asarray(words)[order].tolist())
 
 
 FEATURE_CHUNK = 2048  # texts featurised at once while training (bounds the temporaries)
 
 
-def chunked_features(model: "QualityModel", texts: Sequence[str],
-                     on_chunk: Callable[[int], None] | None = None):
+def chunked_features(model: "QualityModel", items: Sequence[Any],
+                     on_chunk: Callable[[int], None] | None = None,
+                     text_of: Callable[[Any], str] | None = None):
     """The same CSR matrix as `model.features(texts)`, built FEATURE_CHUNK rows at a time:
     the vectorizer's temporaries for 40,000 texts of 5,000 characters are several GB, a
     chunk's are a few tens of MB (rows are featurised independently, so the values are
-    identical). `on_chunk(rows)` is called after each chunk (progress)."""
+    identical). `items` are the texts, or what `text_of` turns into a text when its chunk
+    comes (then no more than a chunk of texts is in memory). `on_chunk(rows)` is called after
+    each chunk (progress)."""
     from scipy import sparse
 
     parts = []
-    for start in range(0, len(texts), FEATURE_CHUNK):
-        parts.append(model.features(texts[start:start + FEATURE_CHUNK]))
+    for start in range(0, len(items), FEATURE_CHUNK):
+        chunk = items[start:start + FEATURE_CHUNK]
+        if text_of is not None:
+            chunk = [text_of(item) for item in chunk]
+        parts.append(model.features(chunk))
+        del chunk
         if on_chunk is not None:
             on_chunk(parts[-1].shape[0])
     if len(parts) < 2:
@@ -333,14 +337,39 @@ def chunked_features(model: "QualityModel", texts: Sequence[str],
                              shape=(rows, model.settings.total_features))
 
 
-def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[str, str]],
+def _training_rows(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[str, Any]],
+                   training: "TrainingSettings", text_of: Callable[[tuple], str]) -> list[tuple]:
+    """(id, label, item, id of the shuffled positive or None) per training row, ordered as
+    (id, text, label) sort; texts are read only to break ties of equal ids."""
+    picks = shuffled_picks([i for i, _ in positives], training.shuffled_negatives, training.seed)
+    rows = ([(i, 1, item, None) for i, item in positives]
+            + [(i, 0, item, None) for i, item in negatives]
+            + [(f"{i}#shuffled", 0, item, i) for (i, item), pick in zip(positives, picks)
+               if pick])
+    rows.sort(key=lambda r: r[0])
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and rows[end][0] == rows[start][0]:
+            end += 1
+        if end - start > 1:
+            rows[start:end] = sorted(rows[start:end], key=lambda r: (text_of(r), r[1]))
+        start = end
+    return rows
+
+
+def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[str, Any]],
                 features: FeatureSettings, training: TrainingSettings,
-                on_chunk: Callable[[int], None] | None = None) -> QualityModel:
+                on_chunk: Callable[[int], None] | None = None,
+                read: Callable[[Any], str] | None = None) -> QualityModel:
     """Logistic regression on (id, text) samples; a seeded id hash holds out a split for AUC.
 
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
     deterministic, so the same samples give the same weights. The training and held-out rows
-    are featurised separately, in chunks (`chunked_features`; `on_chunk`: progress).
+    are featurised separately, in chunks (`chunked_features`; `on_chunk`: progress), the
+    held-out ones after the fit. With `read`, a sample's second item is a reference that
+    `read` turns into its text when its chunk is featurised, so the sample's texts are never
+    all in memory at once (issue 21); the model is the same.
     """
     import sklearn
     from sklearn.linear_model import LogisticRegression
@@ -350,36 +379,42 @@ def train_model(positives: Sequence[tuple[str, str]], negatives: Sequence[tuple[
         raise ValueError(f"the quality classifier needs both classes: got {len(positives)} "
                          f"positive and {len(negatives)} negative documents")
     started = time.perf_counter()
-    shuffled = shuffled_copies(positives, training.shuffled_negatives, training.seed)
-    rows = sorted([(i, t, 1) for i, t in positives]
-                  + [(i, t, 0) for i, t in list(negatives) + shuffled])
+    read = read or (lambda text: text)
+
+    def text_of(row: tuple) -> str:
+        text = read(row[2])
+        return text if row[3] is None else shuffle_words(text, training.seed, row[3])
+
+    rows = _training_rows(positives, negatives, training, text_of)
+    n_shuffled = sum(1 for r in rows if r[3] is not None)
     ids = [r[0] for r in rows]
-    labels = np.array([r[2] for r in rows], dtype=np.int64)
+    labels = np.array([r[1] for r in rows], dtype=np.int64)
     heldout = unit_interval(training.seed, "heldout", ids) < training.heldout_fraction
     train_rows = ~heldout
     if len(set(labels[train_rows].tolist())) < 2:
         raise ValueError("after holding out heldout_fraction of the sample, the training split "
                          "has only one class; raise sample_per_class or lower heldout_fraction")
     untrained = QualityModel(features, np.zeros(features.total_features), 0.0)
-    x_train = chunked_features(untrained, [r[1] for r, h in zip(rows, heldout) if not h],
-                               on_chunk)
-    x_held = chunked_features(untrained, [r[1] for r, h in zip(rows, heldout) if h], on_chunk)
-    del rows
+    x_train = chunked_features(untrained, [r for r, h in zip(rows, heldout) if not h],
+                               on_chunk, text_of)
     classifier = LogisticRegression(C=training.regularization_c, solver="lbfgs",
                                     max_iter=training.max_iter, class_weight="balanced")
     classifier.fit(x_train, labels[train_rows])
+    del x_train
     train_seconds = time.perf_counter() - started
     model = QualityModel(features, classifier.coef_[0], float(classifier.intercept_[0]))
 
     held_labels = labels[heldout]
     auc = None
     if len(set(held_labels.tolist())) == 2:
+        x_held = chunked_features(untrained, [r for r, h in zip(rows, heldout) if h], on_chunk,
+                                  text_of)
         held_scores = 1.0 / (1.0 + np.exp(-(x_held @ model.weights + model.intercept)))
         auc = round(float(roc_auc_score(held_labels, held_scores)), 6)
     model.metadata = {
         "heldout_auc": auc,
         "samples": {"positive": len(positives), "negative": len(negatives),
-                    "shuffled_positives_as_negative": len(shuffled)},
+                    "shuffled_positives_as_negative": n_shuffled},
         "train": {"positive": int(labels[train_rows].sum()),
                   "negative": int((labels[train_rows] == 0).sum())},
         "heldout": {"positive": int(held_labels.sum()),

@@ -128,6 +128,44 @@ def test_training_is_deterministic(texts):
     assert a.version == b.version
 
 
+def test_training_on_references_reads_texts_a_chunk_at_a_time_and_gives_the_same_model(
+        texts, monkeypatch):
+    """With `read`, the sample is (id, reference) and texts are read while featurising: the
+    same model (weights, version, metadata) as training on the texts, shuffled negatives and
+    ties of equal ids included, and never more than a chunk of texts read but unfeaturised."""
+    good, junk = texts
+    positives = [(f"d{i % 50}", t) for i, t in enumerate(good[:60])]  # ids d0..d9 twice
+    negatives = [(f"d{i % 45}", t) for i, t in enumerate(junk[:60])]  # and shared with these
+    features = quality_model.FeatureSettings(num_features=2 ** 12)
+    training = quality_model.TrainingSettings(heldout_fraction=0.2, shuffled_negatives=0.5)
+    on_texts = quality_model.train_model(positives, negatives, features, training)
+
+    monkeypatch.setattr(quality_model, "FEATURE_CHUNK", 16)
+    store = {("p", i): t for i, (_, t) in enumerate(positives)}
+    store.update({("n", i): t for i, (_, t) in enumerate(negatives)})
+    pending, featurising = [], []
+    real_features = quality_model.QualityModel.features
+
+    def features_of(self, chunk):
+        featurising.append(True)
+        pending.clear()  # what was read is featurised now
+        return real_features(self, chunk)
+
+    def read(key):  # (before the first chunk, ties of equal ids are ordered by their texts)
+        pending.append(key)
+        assert not featurising or len(pending) <= 16
+        return store[key]
+
+    monkeypatch.setattr(quality_model.QualityModel, "features", features_of)
+    on_refs = quality_model.train_model(
+        [(i, ("p", n)) for n, (i, _) in enumerate(positives)],
+        [(i, ("n", n)) for n, (i, _) in enumerate(negatives)], features, training, read=read)
+    assert on_refs.version == on_texts.version
+    assert np.array_equal(on_refs.weights, on_texts.weights)
+    assert on_refs.metadata == on_texts.metadata
+    assert on_texts.metadata["samples"]["shuffled_positives_as_negative"] > 0
+
+
 def test_save_load_round_trip_scores_identically_and_holds_no_pickle(trained, texts, tmp_path):
     path = str(tmp_path / "model.npz")
     version = quality_model.save_model(trained, path)
