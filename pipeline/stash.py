@@ -3,14 +3,13 @@ cross a shuffle (issue 21).
 
 Documents reach the corpus stages in bundles. `StashFn` appends each one to a chunk file of its
 own bundle and input unit (`<stash>/<chunk id>.chunk`, a random 64-bit id in 16 hex digits, so
-that 8 bytes name a chunk) and emits a small reference in its place: the chunk's name and the
-record's byte offset and length. Decisions
-(dedup, the quality sample) are taken on those references; the documents are read back by
-reference where a decision needs a text (a candidate pair, a sampled document) and, per input
-unit, when the unit's outputs are written. A chunk file holds length-prefixed pickles and is
-written once, closed before its references leave the bundle, and deleted with the job's
-staging folder. Chunk names are random because they only need to be unique; no output name or
-byte depends on them.
+that 8 bytes name a chunk) and writes, when the chunk closes, its index (`<chunk id>.index`:
+kind, position in the unit, location and id of each record). Decisions (dedup, the quality
+sample) are taken on small records; the documents are read back by reference where a decision
+needs a text (a candidate pair, a sampled document) and, per input unit, when the unit's
+outputs are written. A chunk file holds length-prefixed pickles and is written once, closed
+before its id leaves the bundle, and deleted with the job's staging folder. Chunk ids are
+random because they only need to be unique; no output name or byte depends on them.
 """
 
 from __future__ import annotations
