@@ -86,23 +86,45 @@ class FeatureSettings:
                    order_ngram_range=(int(order_lo), int(order_hi)),
                    order_features=int(data.get("order_features", 0)))
 
-    def vectorizer(self):
+    def vectorizer(self, norm: str | None = "l2"):
         from sklearn.feature_extraction.text import HashingVectorizer
 
         return HashingVectorizer(
-            analyzer="word", lowercase=True, alternate_sign=False, norm="l2",
+            analyzer="word", lowercase=True, alternate_sign=False, norm=norm,
             ngram_range=self.ngram_range, n_features=self.num_features, dtype=np.float64)
 
-    def order_vectorizer(self):
+    def order_vectorizer(self, norm: str | None = "l2"):
         from sklearn.feature_extraction.text import HashingVectorizer
 
         return HashingVectorizer(
-            analyzer="word", lowercase=False, alternate_sign=False, norm="l2",
+            analyzer="word", lowercase=False, alternate_sign=False, norm=norm,
             token_pattern=r"\w+|[^\w\s]", ngram_range=self.order_ngram_range,
             n_features=self.order_features, dtype=np.float64)
 
     def clip(self, text: str) -> str:
         return text[:self.max_chars]
+
+    def counts(self, texts: Sequence[str]):
+        """(counts, norms): the raw hashed counts of the texts' clipped prefixes, a CSR matrix
+        laid out as `QualityModel.features` lays out its values, and the float64 [rows, 2]
+        l2 norms of each row's word and skeleton blocks (value = count / norm of its block;
+        the training matrix keeps these, `pipeline.quality_training`)."""
+        from scipy import sparse
+
+        clipped = [self.clip(t) for t in texts]
+        blocks = [self.vectorizer(norm=None).transform(clipped)]
+        if self.order_features:
+            blocks.append(self.order_vectorizer(norm=None).transform(
+                list(map(skeleton, clipped))))
+        norms = np.zeros((len(clipped), 2))
+        for b, block in enumerate(blocks):
+            rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+            # Counts are integers: the sum of their squares is exact in any order, so its root
+            # is the one sklearn's row normaliser divides by.
+            norms[:, b] = np.sqrt(np.bincount(rows, weights=block.data * block.data,
+                                              minlength=block.shape[0]))
+        counts = blocks[0] if len(blocks) == 1 else sparse.hstack(blocks, format="csr")
+        return counts, norms
 
 
 # Closed-class words of English, German and French (articles, pronouns, prepositions,
@@ -296,47 +318,6 @@ def shuffle_words(text: str, seed: int, doc_id: str) -> str:
 FEATURE_CHUNK = 2048  # texts featurised at once while training (bounds the temporaries)
 
 
-def chunked_features(model: "QualityModel", items: Sequence[Any],
-                     on_chunk: Callable[[int], None] | None = None,
-                     text_of: Callable[[Any], str] | None = None):
-    """The same CSR matrix as `model.features(texts)`, built FEATURE_CHUNK rows at a time:
-    the vectorizer's temporaries for 40,000 texts of 5,000 characters are several GB, a
-    chunk's are a few tens of MB (rows are featurised independently, so the values are
-    identical). `items` are the texts, or what `text_of` turns into a text when its chunk
-    comes (then no more than a chunk of texts is in memory). `on_chunk(rows)` is called after
-    each chunk (progress)."""
-    from scipy import sparse
-
-    parts = []
-    for start in range(0, len(items), FEATURE_CHUNK):
-        chunk = items[start:start + FEATURE_CHUNK]
-        if text_of is not None:
-            chunk = [text_of(item) for item in chunk]
-        parts.append(model.features(chunk))
-        del chunk
-        if on_chunk is not None:
-            on_chunk(parts[-1].shape[0])
-    if len(parts) < 2:
-        return parts[0] if parts else model.features([])
-    # Stacked by hand, each part freed once copied: sparse.vstack would hold the parts and the
-    # result at once (twice the matrix); untouched pages of np.empty cost no memory yet.
-    nnz = sum(part.nnz for part in parts)
-    data = np.empty(nnz, dtype=parts[0].data.dtype)
-    indices = np.empty(nnz, dtype=np.int64 if nnz > np.iinfo(np.int32).max else np.int32)
-    indptr = [np.zeros(1, dtype=indices.dtype)]
-    rows, at = 0, 0
-    for i in range(len(parts)):
-        part, parts[i] = parts[i], None
-        data[at:at + part.nnz] = part.data
-        indices[at:at + part.nnz] = part.indices
-        indptr.append(part.indptr[1:].astype(indices.dtype) + at)
-        rows += part.shape[0]
-        at += part.nnz
-        del part
-    return sparse.csr_matrix((data, indices, np.concatenate(indptr)),
-                             shape=(rows, model.settings.total_features))
-
-
 def _training_rows(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[str, Any]],
                    training: "TrainingSettings", text_of: Callable[[tuple], str]) -> list[tuple]:
     """(id, label, item, id of the shuffled positive or None) per training row, ordered as
@@ -366,14 +347,17 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
 
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
     deterministic, so the same samples give the same weights. The training and held-out rows
-    are featurised separately, in chunks (`chunked_features`; `on_chunk`: progress), the
-    held-out ones after the fit. With `read`, a sample's second item is a reference that
-    `read` turns into its text when its chunk is featurised, so the sample's texts are never
-    all in memory at once (issue 21); the model is the same.
+    are featurised separately, FEATURE_CHUNK at a time, into a packed matrix a third the size
+    of scipy's (`pipeline.quality_training`; `on_chunk`: progress), the held-out ones after the
+    fit; the fit is sklearn's `LogisticRegression(solver="lbfgs", class_weight="balanced")`
+    run over that matrix, the same weights bit for bit. With `read`, a sample's second item is
+    a reference that `read` turns into its text when its chunk is featurised, so the sample's
+    texts are never all in memory at once (issue 21); the model is the same.
     """
     import sklearn
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
+
+    from pipeline import quality_training
 
     if not positives or not negatives:
         raise ValueError(f"the quality classifier needs both classes: got {len(positives)} "
@@ -394,21 +378,19 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
     if len(set(labels[train_rows].tolist())) < 2:
         raise ValueError("after holding out heldout_fraction of the sample, the training split "
                          "has only one class; raise sample_per_class or lower heldout_fraction")
-    untrained = QualityModel(features, np.zeros(features.total_features), 0.0)
-    x_train = chunked_features(untrained, [r for r, h in zip(rows, heldout) if not h],
-                               on_chunk, text_of)
-    classifier = LogisticRegression(C=training.regularization_c, solver="lbfgs",
-                                    max_iter=training.max_iter, class_weight="balanced")
-    classifier.fit(x_train, labels[train_rows])
+    x_train = quality_training.pack_rows(
+        features, [r for r, h in zip(rows, heldout) if not h], FEATURE_CHUNK, on_chunk, text_of)
+    weights, intercept, iterations = quality_training.fit_balanced_logistic(
+        x_train, labels[train_rows], training.regularization_c, training.max_iter)
     del x_train
     train_seconds = time.perf_counter() - started
-    model = QualityModel(features, classifier.coef_[0], float(classifier.intercept_[0]))
+    model = QualityModel(features, weights, intercept)
 
     held_labels = labels[heldout]
     auc = None
     if len(set(held_labels.tolist())) == 2:
-        x_held = chunked_features(untrained, [r for r, h in zip(rows, heldout) if h], on_chunk,
-                                  text_of)
+        x_held = quality_training.pack_rows(
+            features, [r for r, h in zip(rows, heldout) if h], FEATURE_CHUNK, on_chunk, text_of)
         held_scores = 1.0 / (1.0 + np.exp(-(x_held @ model.weights + model.intercept)))
         auc = round(float(roc_auc_score(held_labels, held_scores)), 6)
     model.metadata = {
@@ -421,7 +403,7 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
                     "negative": int((held_labels == 0).sum())},
         "training": dataclasses.asdict(training),
         "solver": "sklearn LogisticRegression(lbfgs, class_weight=balanced)",
-        "converged_iterations": int(classifier.n_iter_[0]),
+        "converged_iterations": iterations,
         "sklearn_version": sklearn.__version__,
     }
     model.metadata["warnings"] = sample_warnings(model.metadata)

@@ -405,25 +405,3 @@ def test_defaults_follow_glam():
          "apply_to": "web"})
     assert (config.keep, config.pareto_alpha, config.ngram_range, config.num_features,
             config.apply_to) == ("pareto", 9.0, (1, 2), 2 ** 18, ("web",))
-
-
-def test_chunked_features_are_the_matrix_of_all_texts_at_once(monkeypatch):
-    """Training featurises its sample in chunks to bound memory; the matrix (so the model) must
-    be the one featurising every text at once would give, to the last index."""
-    import numpy as np
-
-    from pipeline import quality_model
-
-    settings = quality_model.FeatureSettings()
-    model = quality_model.QualityModel(settings, np.zeros(settings.total_features), 0.0)
-    rng = np.random.default_rng(0)
-    words = ["alpha", "beta", "the", "of", "and", "river", "stone", "light", "Über", "1999"]
-    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 60)))) for _ in range(1500)]
-    monkeypatch.setattr(quality_model, "FEATURE_CHUNK", 200)
-    seen = []
-    chunked = quality_model.chunked_features(model, texts, seen.append)
-    whole = model.features(texts)
-    assert seen == [200] * 7 + [100]
-    assert chunked.shape == whole.shape
-    for name in ("data", "indices", "indptr"):
-        assert np.array_equal(getattr(chunked, name), getattr(whole, name)), name

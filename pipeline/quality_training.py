@@ -1,0 +1,165 @@
+"""The quality classifier's training matrix in a third of the memory, and the fit over it.
+
+A row of `QualityModel.features` is hashed n-gram counts, l2-normalised per block (word
+n-grams, then the skeleton's n-grams): every value is count / sqrt(sum of the block's squared
+counts). Counts are small integers and feature indices fit in 19 bits, so an entry packs into
+4 bytes (index | count << index bits) and a row keeps its two norms: a third of scipy's
+float64 CSR (12 bytes an entry, about 1 GB at the default sample of 40,000 documents; issue
+21). The values are rebuilt a chunk at a time by the division sklearn does, so they are bit
+for bit the model's features, and `fit_balanced_logistic` minimises sklearn's own objective
+with its L-BFGS settings, walking the chunks in an order that keeps every sum the same: the
+weights are `LogisticRegression(solver="lbfgs", class_weight="balanced").fit`'s, bit for bit
+(tests/test_quality_training.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class PackedRows:
+    """Rows of hashed counts in 4 bytes an entry (8 where a count would not fit), appended a
+    chunk at a time (`FeatureSettings.counts`); `chunks()` gives back each chunk as the
+    float64 CSR matrix `QualityModel.features` builds for its texts."""
+
+    def __init__(self, settings):
+        self.num_features = settings.num_features
+        self.total_features = settings.total_features
+        self.index_bits = max(1, (self.total_features - 1).bit_length())
+        self.rows = 0
+        self.nnz = 0
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.total_features
+
+    @property
+    def nbytes(self) -> int:
+        return sum(e.nbytes + p.nbytes + n.nbytes for e, p, n in self._chunks)
+
+    def append(self, counts, norms: np.ndarray) -> None:
+        """One chunk: `FeatureSettings.counts`'s (counts, norms)."""
+        entries = (counts.indices.astype(np.uint64)
+                   | (counts.data.astype(np.uint64) << np.uint64(self.index_bits)))
+        if entries.size and int(entries.max()) < 1 << 32:
+            entries = entries.astype(np.uint32)
+        # Entries per (row, block): a row's word n-grams come before its skeleton n-grams.
+        lengths = np.diff(counts.indptr)
+        rows = np.repeat(np.arange(counts.shape[0]), lengths)
+        words = np.bincount(rows[counts.indices < self.num_features], minlength=counts.shape[0])
+        block_lengths = np.stack([words, lengths - words], axis=1).astype(np.int32)
+        self._chunks.append((entries, block_lengths, norms))
+        self.rows += counts.shape[0]
+        self.nnz += counts.nnz
+
+    def chunks(self) -> Iterator[tuple[int, object]]:
+        """(first row, float64 CSR) per appended chunk, in order."""
+        from scipy import sparse
+
+        start = 0
+        for entries, block_lengths, norms in self._chunks:
+            bits = entries.dtype.type(self.index_bits)
+            indices = entries & entries.dtype.type((1 << self.index_bits) - 1)
+            # Indices are below 2**31: a uint32 array reads as int32 without a copy.
+            indices = indices.view(np.int32) if indices.dtype == np.uint32 \
+                else indices.astype(np.int32)
+            data = (entries >> bits).astype(np.float64)
+            data /= np.repeat(norms.ravel(), block_lengths.ravel())
+            indptr = np.zeros(len(norms) + 1, dtype=np.int32 if len(data) < 2**31 else np.int64)
+            np.cumsum(block_lengths.sum(axis=1), out=indptr[1:])
+            yield start, sparse.csr_matrix((data, indices, indptr),
+                                           shape=(len(norms), self.total_features))
+            start += len(norms)
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        """X @ vector (rows are independent: the same values as the whole matrix's product)."""
+        out = np.empty(self.rows)
+        for start, chunk in self.chunks():
+            out[start:start + chunk.shape[0]] = chunk @ vector
+        return out
+
+
+def pack_rows(settings, items: Sequence[Any], chunk_size: int,
+              on_chunk: Callable[[int], None] | None = None,
+              text_of: Callable[[Any], str] | None = None) -> PackedRows:
+    """The items' feature rows, featurised `chunk_size` at a time (the vectorizer's temporaries
+    for 40,000 texts are several GB, a chunk's a few tens of MB). `items` are texts, or what
+    `text_of` turns into a text when its chunk comes (then no more than a chunk of texts is in
+    memory). `on_chunk(rows)` is called after each chunk (progress)."""
+    packed = PackedRows(settings)
+    for start in range(0, len(items), chunk_size):
+        chunk = items[start:start + chunk_size]
+        if text_of is not None:
+            chunk = [text_of(item) for item in chunk]
+        packed.append(*settings.counts(chunk))
+        del chunk
+        if on_chunk is not None:
+            on_chunk(min(chunk_size, len(items) - start))
+    return packed
+
+
+def _add_transposed_product(chunk, vector: np.ndarray, out: np.ndarray) -> None:
+    """out += chunk.T @ vector, entry by entry in row order: over the chunks in turn, the same
+    additions in the same order as scipy's `X.T @ v` on the whole matrix (its CSC kernel adds
+    each product into the running total), so the same sums."""
+    from scipy.sparse import _sparsetools
+
+    rows, columns = chunk.shape
+    _sparsetools.csc_matvec(columns, rows, chunk.indptr, chunk.indices, chunk.data, vector, out)
+
+
+def fit_balanced_logistic(x: PackedRows, labels: np.ndarray, c: float, max_iter: int,
+                          tol: float = 1e-4) -> tuple[np.ndarray, float, int]:
+    """(weights, intercept, iterations) of sklearn's `LogisticRegression(C=c,
+    solver="lbfgs", class_weight="balanced", max_iter, tol)` on 0/1 labels: its
+    `LinearModelLoss` objective (class-weighted mean log-loss + l2 / (C * sum of weights)),
+    written out over the packed chunks, and its `scipy.optimize.minimize` call."""
+    from scipy import optimize
+    from sklearn._loss.loss import HalfBinomialLoss
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    sample_weight = np.ones(n)
+    sample_weight *= compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)[labels]
+    target = np.ones(n)
+    target[labels != 1] = 0.0
+    sw_sum = np.sum(sample_weight)
+    l2_strength = 1.0 / (c * float(sw_sum))
+    base_loss = HalfBinomialLoss()
+    n_features = x.total_features
+
+    def loss_gradient(coef: np.ndarray) -> tuple[float, np.ndarray]:
+        weights, intercept = coef[:-1], coef[-1]
+        loss = np.empty(n)
+        pointwise = np.empty(n)
+        x_grad = np.zeros(n_features)
+        for start, chunk in x.chunks():
+            end = start + chunk.shape[0]
+            raw = chunk @ weights + intercept
+            loss[start:end], pointwise[start:end] = base_loss.loss_gradient(
+                y_true=target[start:end], raw_prediction=raw,
+                sample_weight=sample_weight[start:end], n_threads=1)
+            pointwise[start:end] /= sw_sum
+            _add_transposed_product(chunk, pointwise[start:end], x_grad)
+        total = float(np.sum(loss) / sw_sum) + float(0.5 * l2_strength * (weights @ weights))
+        grad = np.empty_like(coef)
+        grad[:n_features] = x_grad + l2_strength * weights
+        grad[-1] = np.sum(pointwise)
+        return total, grad
+
+    result = optimize.minimize(
+        loss_gradient, np.zeros(n_features + 1), method="L-BFGS-B", jac=True,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                 "ftol": 64 * np.finfo(float).eps})
+    iterations = min(int(result.nit), max_iter)
+    if result.status != 0:
+        log.warning("quality classifier: L-BFGS stopped after %d iterations without "
+                    "converging (%s); raise max_iter", iterations, result.message)
+    return result.x[:-1].copy(), float(result.x[-1]), iterations
