@@ -47,7 +47,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from pydantic import Field, Strict, model_validator
 
-from pipeline import corpus_stage_charts, progress, quality_model
+from pipeline import corpus_stage_charts, progress, quality_model, stash
 from pipeline.corpus_stage import StageDirs, StageOutput, SwitchedSectionStage
 from pipeline.counting import DropCounter
 from pipeline.document import Document
@@ -172,28 +172,13 @@ class _SampleTexts:
 
     def __init__(self, max_chars: int, keep: int = 64):
         self.max_chars = max_chars
-        self.keep = keep
-        self._open: dict[str, Any] = {}
+        self._files = stash.OpenFiles(keep)
 
     def __call__(self, loc: tuple[str, int, int]) -> str:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-
-        from pipeline import stash
-
-        path = loc[0]
-        handle = self._open.pop(path, None)
-        if handle is None:
-            if len(self._open) >= self.keep:
-                self._open.pop(next(iter(self._open))).close()
-            handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        self._open[path] = handle  # most recently used last
-        return stash.read_at(*loc, handle)["text"][:self.max_chars]
+        return stash.read_at(*loc, self._files.get(loc[0]))["text"][:self.max_chars]
 
     def close(self) -> None:
-        for handle in self._open.values():
-            handle.close()
-        self._open.clear()
+        self._files.close()
 
 
 class _TrainFn(beam.DoFn):

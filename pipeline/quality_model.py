@@ -347,9 +347,9 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
 
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
     deterministic, so the same samples give the same weights. The training and held-out rows
-    are featurised separately, FEATURE_CHUNK at a time, into a packed matrix a third the size
-    of scipy's (`pipeline.quality_training`; `on_chunk`: progress), the held-out ones after the
-    fit; the fit is sklearn's `LogisticRegression(solver="lbfgs", class_weight="balanced")`
+    are featurised separately, FEATURE_CHUNK at a time, into a packed matrix kept in a
+    temporary file (`pipeline.quality_training`; `on_chunk`: progress), the held-out ones after
+    the fit; the fit is sklearn's `LogisticRegression(solver="lbfgs", class_weight="balanced")`
     run over that matrix, the same weights bit for bit. With `read`, a sample's second item is
     a reference that `read` turns into its text when its chunk is featurised, so the sample's
     texts are never all in memory at once (issue 21); the model is the same.
@@ -378,20 +378,19 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
     if len(set(labels[train_rows].tolist())) < 2:
         raise ValueError("after holding out heldout_fraction of the sample, the training split "
                          "has only one class; raise sample_per_class or lower heldout_fraction")
-    x_train = quality_training.pack_rows(
-        features, [r for r, h in zip(rows, heldout) if not h], FEATURE_CHUNK, on_chunk, text_of)
-    weights, intercept, iterations = quality_training.fit_balanced_logistic(
-        x_train, labels[train_rows], training.regularization_c, training.max_iter)
-    del x_train
+    with quality_training.pack_rows(features, [r for r, h in zip(rows, heldout) if not h],
+                                    FEATURE_CHUNK, on_chunk, text_of) as x_train:
+        weights, intercept, iterations = quality_training.fit_balanced_logistic(
+            x_train, labels[train_rows], training.regularization_c, training.max_iter)
     train_seconds = time.perf_counter() - started
     model = QualityModel(features, weights, intercept)
 
     held_labels = labels[heldout]
     auc = None
     if len(set(held_labels.tolist())) == 2:
-        x_held = quality_training.pack_rows(
-            features, [r for r, h in zip(rows, heldout) if h], FEATURE_CHUNK, on_chunk, text_of)
-        held_scores = 1.0 / (1.0 + np.exp(-(x_held @ model.weights + model.intercept)))
+        with quality_training.pack_rows(features, [r for r, h in zip(rows, heldout) if h],
+                                        FEATURE_CHUNK, on_chunk, text_of) as x_held:
+            held_scores = 1.0 / (1.0 + np.exp(-(x_held @ model.weights + model.intercept)))
         auc = round(float(roc_auc_score(held_labels, held_scores)), 6)
     model.metadata = {
         "heldout_auc": auc,

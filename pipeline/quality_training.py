@@ -1,20 +1,24 @@
-"""The quality classifier's training matrix in a third of the memory, and the fit over it.
+"""The quality classifier's training matrix out of memory, and the fit over it.
 
 A row of `QualityModel.features` is hashed n-gram counts, l2-normalised per block (word
 n-grams, then the skeleton's n-grams): every value is count / sqrt(sum of the block's squared
-counts). Counts are small integers and feature indices fit in 19 bits, so an entry packs into
-4 bytes (index | count << index bits) and a row keeps its two norms: a third of scipy's
-float64 CSR (12 bytes an entry, about 1 GB at the default sample of 40,000 documents; issue
-21). The values are rebuilt a chunk at a time by the division sklearn does, so they are bit
-for bit the model's features, and `fit_balanced_logistic` minimises sklearn's own objective
-with its L-BFGS settings, walking the chunks in an order that keeps every sum the same: the
-weights are `LogisticRegression(solver="lbfgs", class_weight="balanced").fit`'s, bit for bit
-(tests/test_quality_training.py).
+counts). Counts are small integers and feature indices fit in 19 bits at the defaults, so an
+entry packs into 4 bytes (index | count << index bits) and a row keeps its two norms: a third
+of scipy's float64 CSR, which at the default sample (40,000 documents, ~1,700 entries each) is
+about 1 GB. The packed entries go to a temporary file as they are made, so the worker holds
+one chunk of them at a time (issue 21: the training's memory no longer grows with the sample);
+each L-BFGS evaluation reads the file once, sequentially (330 MB at the default sample, from
+the page cache where memory allows). The values are rebuilt a chunk at a time by the division
+sklearn does, so they are bit for bit the model's features, and `fit_balanced_logistic`
+minimises sklearn's own objective with its L-BFGS settings, walking the chunks in an order
+that keeps every sum the same: the weights are `LogisticRegression(solver="lbfgs",
+class_weight="balanced").fit`'s, bit for bit (tests/test_quality_training.py).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -23,17 +27,32 @@ log = logging.getLogger(__name__)
 
 
 class PackedRows:
-    """Rows of hashed counts in 4 bytes an entry (8 where a count would not fit), appended a
-    chunk at a time (`FeatureSettings.counts`); `chunks()` gives back each chunk as the
-    float64 CSR matrix `QualityModel.features` builds for its texts."""
+    """Rows of hashed counts in 4 bytes an entry (8 in a chunk where a count would not fit),
+    appended a chunk at a time (`FeatureSettings.counts`) to a temporary file in `directory`
+    (the system's temporary folder by default); `chunks()` reads each chunk back as the float64
+    CSR matrix `QualityModel.features` builds for its texts. Close it (or use it in a `with`)
+    to delete the file."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, directory: str | None = None):
         self.num_features = settings.num_features
         self.total_features = settings.total_features
         self.index_bits = max(1, (self.total_features - 1).bit_length())
         self.rows = 0
         self.nnz = 0
-        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._file = tempfile.TemporaryFile(prefix="quality-rows-", dir=directory)
+        # Per chunk: where its entries start in the file, their dtype and number, then the
+        # entries per (row, block) and the norms, kept in memory (24 bytes a row).
+        self._chunks: list[tuple[int, np.dtype, int, np.ndarray, np.ndarray]] = []
+        self._end = 0
+
+    def __enter__(self) -> "PackedRows":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -41,7 +60,8 @@ class PackedRows:
 
     @property
     def nbytes(self) -> int:
-        return sum(e.nbytes + p.nbytes + n.nbytes for e, p, n in self._chunks)
+        """The packed matrix's size: the file's entries and the rows' lengths and norms."""
+        return self._end + sum(b.nbytes + n.nbytes for *_, b, n in self._chunks)
 
     def append(self, counts, norms: np.ndarray) -> None:
         """One chunk: `FeatureSettings.counts`'s (counts, norms)."""
@@ -54,7 +74,10 @@ class PackedRows:
         rows = np.repeat(np.arange(counts.shape[0]), lengths)
         words = np.bincount(rows[counts.indices < self.num_features], minlength=counts.shape[0])
         block_lengths = np.stack([words, lengths - words], axis=1).astype(np.int32)
-        self._chunks.append((entries, block_lengths, norms))
+        self._file.seek(self._end)
+        self._file.write(memoryview(entries).cast("B"))
+        self._chunks.append((self._end, entries.dtype, entries.size, block_lengths, norms))
+        self._end += entries.nbytes
         self.rows += counts.shape[0]
         self.nnz += counts.nnz
 
@@ -63,7 +86,12 @@ class PackedRows:
         from scipy import sparse
 
         start = 0
-        for entries, block_lengths, norms in self._chunks:
+        for offset, dtype, size, block_lengths, norms in self._chunks:
+            entries = np.empty(size, dtype=dtype)
+            self._file.seek(offset)
+            if self._file.readinto(memoryview(entries).cast("B")) != entries.nbytes:
+                raise IOError(f"{self._file.name}: the classifier's training rows are cut "
+                              "short (was the temporary folder cleaned while training?)")
             bits = entries.dtype.type(self.index_bits)
             indices = entries & entries.dtype.type((1 << self.index_bits) - 1)
             # Indices are below 2**31: a uint32 array reads as int32 without a copy.
@@ -71,6 +99,7 @@ class PackedRows:
                 else indices.astype(np.int32)
             data = (entries >> bits).astype(np.float64)
             data /= np.repeat(norms.ravel(), block_lengths.ravel())
+            del entries
             indptr = np.zeros(len(norms) + 1, dtype=np.int32 if len(data) < 2**31 else np.int64)
             np.cumsum(block_lengths.sum(axis=1), out=indptr[1:])
             yield start, sparse.csr_matrix((data, indices, indptr),

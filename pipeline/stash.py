@@ -110,29 +110,44 @@ def read_at(path: str, offset: int, length: int, handle=None) -> Any:
     return pickle.loads(data)
 
 
-class ChunkReader:
-    """Reads records by location (chunk name relative to `directory`, offset, length), keeping
-    the most recently used `keep` chunks open (readers by reference touch thousands)."""
+class OpenFiles:
+    """The most recently used `keep` files, open for reading by path: readers by reference
+    touch thousands of chunks and side files, a few records each; reopening a file per record
+    would cost more than the read."""
 
-    def __init__(self, directory: str, keep: int = 64):
-        self.directory = directory
+    def __init__(self, keep: int):
         self.keep = keep
         self._open: collections.OrderedDict[str, Any] = collections.OrderedDict()
 
-    def read(self, name: str, offset: int, length: int) -> Any:
-        handle = self._open.pop(name, None)
-        path = FileSystems.join(self.directory, name)
+    def get(self, path: str):
+        handle = self._open.pop(path, None)
         if handle is None:
             if len(self._open) >= self.keep:
                 self._open.popitem(last=False)[1].close()
             handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        self._open[name] = handle
-        return read_at(path, offset, length, handle)
+        self._open[path] = handle  # most recently used last
+        return handle
 
     def close(self) -> None:
         for handle in self._open.values():
             handle.close()
         self._open.clear()
+
+
+class ChunkReader:
+    """Reads records by location (chunk name relative to `directory`, offset, length), keeping
+    the most recently used `keep` chunks open."""
+
+    def __init__(self, directory: str, keep: int = 64):
+        self.directory = directory
+        self._files = OpenFiles(keep)
+
+    def read(self, name: str, offset: int, length: int) -> Any:
+        path = FileSystems.join(self.directory, name)
+        return read_at(path, offset, length, self._files.get(path))
+
+    def close(self) -> None:
+        self._files.close()
 
 
 def iter_chunk(path: str) -> Iterator[Any]:

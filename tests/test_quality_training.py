@@ -4,7 +4,9 @@ the memory saving (issue 21) must not change a single kept document."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings as hyp_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
@@ -56,17 +58,23 @@ def test_counts_too_large_for_four_bytes_take_eight():
     settings = quality_model.FeatureSettings(num_features=2 ** 28, order_features=2 ** 10)
     texts = ["stone " * 500 + "river", "", "the of and"]
     packed = _packed(settings, texts, 2)
-    assert {entries.dtype for entries, _, _ in packed._chunks} == {np.dtype(np.uint64),
-                                                                   np.dtype(np.uint32)}
+    assert {dtype for _, dtype, *_ in packed._chunks} == {np.dtype(np.uint64),
+                                                          np.dtype(np.uint32)}
     _assert_same_matrix(packed, _whole(settings, texts))
 
 
-def test_the_packed_matrix_is_a_third_of_scipys():
+def test_the_packed_matrix_is_a_third_of_scipys_and_its_file_goes_on_close(tmp_path):
     settings = quality_model.FeatureSettings()
     texts = _texts(np.random.default_rng(3), 400, longest=400)
-    packed = _packed(settings, texts, 128)
-    whole = _whole(settings, texts)
-    assert packed.nbytes < 0.4 * (whole.data.nbytes + whole.indices.nbytes + whole.indptr.nbytes)
+    with quality_training.pack_rows(settings, texts, 128) as packed:
+        whole = _whole(settings, texts)
+        assert packed.nbytes < 0.4 * (whole.data.nbytes + whole.indices.nbytes
+                                      + whole.indptr.nbytes)
+    with quality_training.PackedRows(settings, str(tmp_path)) as spilled:
+        spilled.append(*settings.counts(texts))
+        assert len(list(tmp_path.iterdir())) <= 1  # unlinked at once where the OS allows
+        _assert_same_matrix(spilled, whole)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("c", [1.0, 0.05])

@@ -133,17 +133,10 @@ class Sidecars:
         self.directory = directory
         self.keep = keep
         self._heads: collections.OrderedDict[int, tuple] = collections.OrderedDict()
-        self._files: collections.OrderedDict[int, Any] = collections.OrderedDict()
+        self._files = stash.OpenFiles(32)
 
     def _file(self, chunk_id: int):
-        f = self._files.pop(chunk_id, None)
-        if f is None:
-            if len(self._files) >= 32:
-                self._files.popitem(last=False)[1].close()
-            path = FileSystems.join(self.directory, sidecar_name(chunk_id))
-            f = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        self._files[chunk_id] = f
-        return f
+        return self._files.get(FileSystems.join(self.directory, sidecar_name(chunk_id)))
 
     def _head(self, chunk_id: int) -> tuple[str, int, np.ndarray, int]:
         """(source, unit, row offsets, where the rows start)."""
@@ -182,9 +175,7 @@ class Sidecars:
         return [pickle.loads(data[start + a:start + b]) for a, b in zip(offsets, offsets[1:])]
 
     def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._files.clear()
+        self._files.close()
 
 
 class RefPacker:
