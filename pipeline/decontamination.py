@@ -71,6 +71,7 @@ STAGE = "decontamination"
 ACTIONS = ("remove", "flag")
 STATS_FILE = "decontamination.json"
 META_KEY = "contaminated_by"
+MATCH_CHARS = 1 << 20  # characters of text hashed at once when matching (bounds the word arrays)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -364,7 +365,21 @@ class EvalIndex:
         return out
 
     def match_batch(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
-        """For each text, the names of the evaluation sets it shares an n-gram with."""
+        """For each text, the names of the evaluation sets it shares an n-gram with. Texts are
+        hashed MATCH_CHARS at a time: the word arrays cost about 50 bytes a character, and a
+        batch of a thousand books would otherwise need them all at once."""
+        result: list[tuple[str, ...]] = []
+        start = 0
+        while start < len(texts):
+            end, chars = start + 1, len(texts[start])
+            while end < len(texts) and chars + len(texts[end]) <= MATCH_CHARS:
+                chars += len(texts[end])
+                end += 1
+            result.extend(self._match_texts(texts[start:end]))
+            start = end
+        return result
+
+    def _match_texts(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
         result: list[tuple[str, ...]] = [()] * len(texts)
         if not self.hashes.size or not texts:
             return result

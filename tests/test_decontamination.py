@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import random
+from unittest import mock
 
 import apache_beam as beam
 import pytest
@@ -113,8 +114,11 @@ def test_hashed_index_agrees_with_the_exact_definition(seed, ngram, min_words, v
     docs = [_text(rng, rng.randint(0, 40), vocab) for _ in range(8)]
     index = _index(eval_sets, ngram, min_words)
     assert index.match_batch(docs) == [reference(d, eval_sets, ngram, min_words) for d in docs]
-    # batching does not change any answer
+    # batching does not change any answer, nor does hashing a batch a few texts at a time
     assert [index.match_batch([d])[0] for d in docs] == index.match_batch(docs)
+    with mock.patch.object(dc, "MATCH_CHARS", rng.randint(1, 120)):
+        assert index.match_batch(docs) == [reference(d, eval_sets, ngram, min_words)
+                                           for d in docs]
 
 
 def test_an_ngram_in_two_sets_names_both():
