@@ -270,7 +270,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         order = ["read", *registry.STEPS, "stashed", "documents hashed",
                  "candidate pairs", "verified pairs",
                  *(f"components round {i + 1}" for i in range(64)), "clusters",
-                 "classifier training documents", "rejoined",
+                 "classifier training documents", "classifier fit evaluations", "rejoined",
                  "documents scored", "documents checked", "written"]
         with ProgressMonitor("prep", runner, order, known.progress_seconds):
             build_pipeline(p, spec, todo, units, output_dir)

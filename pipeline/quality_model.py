@@ -342,17 +342,20 @@ def _training_rows(positives: Sequence[tuple[str, Any]], negatives: Sequence[tup
 def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[str, Any]],
                 features: FeatureSettings, training: TrainingSettings,
                 on_chunk: Callable[[int], None] | None = None,
-                read: Callable[[Any], str] | None = None) -> QualityModel:
+                read: Callable[[Any], str] | None = None,
+                on_evaluation: Callable[[], None] | None = None) -> QualityModel:
     """Logistic regression on (id, text) samples; a seeded id hash holds out a split for AUC.
 
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
     deterministic, so the same samples give the same weights. The training and held-out rows
     are featurised separately, FEATURE_CHUNK at a time, into a packed matrix kept in a
     temporary file (`pipeline.quality_training`; `on_chunk`: progress), the held-out ones after
-    the fit; the fit is sklearn's `LogisticRegression(solver="lbfgs", class_weight="balanced")`
-    run over that matrix, the same weights bit for bit. With `read`, a sample's second item is
-    a reference that `read` turns into its text when its chunk is featurised, so the sample's
-    texts are never all in memory at once (issue 21); the model is the same.
+    the fit; the fit is sklearn's `LogisticRegression(solver="lbfgs",
+    class_weight="balanced")` run over that matrix, the same weights bit for bit
+    (`on_evaluation`: progress, called after each evaluation of its objective). With `read`,
+    a sample's second item is a reference that `read` turns into its text when its chunk is
+    featurised, so the sample's texts are never all in memory at once (issue 21); the model is
+    the same.
     """
     import sklearn
     from sklearn.metrics import roc_auc_score
@@ -381,7 +384,8 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
     with quality_training.pack_rows(features, [r for r, h in zip(rows, heldout) if not h],
                                     FEATURE_CHUNK, on_chunk, text_of) as x_train:
         weights, intercept, iterations = quality_training.fit_balanced_logistic(
-            x_train, labels[train_rows], training.regularization_c, training.max_iter)
+            x_train, labels[train_rows], training.regularization_c, training.max_iter,
+            on_evaluation=on_evaluation)
     train_seconds = time.perf_counter() - started
     model = QualityModel(features, weights, intercept)
 

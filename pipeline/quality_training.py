@@ -144,11 +144,14 @@ def _add_transposed_product(chunk, vector: np.ndarray, out: np.ndarray) -> None:
 
 
 def fit_balanced_logistic(x: PackedRows, labels: np.ndarray, c: float, max_iter: int,
-                          tol: float = 1e-4) -> tuple[np.ndarray, float, int]:
+                          tol: float = 1e-4,
+                          on_evaluation: Callable[[], None] | None = None,
+                          ) -> tuple[np.ndarray, float, int]:
     """(weights, intercept, iterations) of sklearn's `LogisticRegression(C=c,
     solver="lbfgs", class_weight="balanced", max_iter, tol)` on 0/1 labels: its
     `LinearModelLoss` objective (class-weighted mean log-loss + l2 / (C * sum of weights)),
-    written out over the packed chunks, and its `scipy.optimize.minimize` call."""
+    written out over the packed chunks, and its `scipy.optimize.minimize` call.
+    `on_evaluation()` is called after each evaluation of the objective (progress)."""
     from scipy import optimize
     from sklearn._loss.loss import HalfBinomialLoss
     from sklearn.utils.class_weight import compute_class_weight
@@ -181,6 +184,8 @@ def fit_balanced_logistic(x: PackedRows, labels: np.ndarray, c: float, max_iter:
         grad = np.empty_like(coef)
         grad[:n_features] = x_grad + l2_strength * weights
         grad[-1] = np.sum(pointwise)
+        if on_evaluation is not None:
+            on_evaluation()
         return total, grad
 
     result = optimize.minimize(

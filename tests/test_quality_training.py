@@ -90,8 +90,11 @@ def test_the_fit_is_sklearns_logistic_regression_bit_for_bit(c):
     labels = np.array([1] * len(good) + [0] * len(bad))[order]
     expected = LogisticRegression(C=c, solver="lbfgs", max_iter=1000,
                                   class_weight="balanced").fit(_whole(settings, texts), labels)
+    evaluations = []
     weights, intercept, iterations = quality_training.fit_balanced_logistic(
-        _packed(settings, texts, 37), labels, c, 1000)
+        _packed(settings, texts, 37), labels, c, 1000,
+        on_evaluation=lambda: evaluations.append(1))
+    assert len(evaluations) >= iterations > 0  # progress ticks through the fit
     assert weights.tobytes() == expected.coef_[0].tobytes()
     assert intercept == float(expected.intercept_[0])
     assert iterations == int(expected.n_iter_[0])
