@@ -122,14 +122,18 @@ def pack_rows(settings, items: Sequence[Any], chunk_size: int,
     `text_of` turns into a text when its chunk comes (then no more than a chunk of texts is in
     memory). `on_chunk(rows)` is called after each chunk (progress)."""
     packed = PackedRows(settings)
-    for start in range(0, len(items), chunk_size):
-        chunk = items[start:start + chunk_size]
-        if text_of is not None:
-            chunk = [text_of(item) for item in chunk]
-        packed.append(*settings.counts(chunk))
-        del chunk
-        if on_chunk is not None:
-            on_chunk(min(chunk_size, len(items) - start))
+    try:
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start:start + chunk_size]
+            if text_of is not None:
+                chunk = [text_of(item) for item in chunk]
+            packed.append(*settings.counts(chunk))
+            del chunk
+            if on_chunk is not None:
+                on_chunk(min(chunk_size, len(items) - start))
+    except BaseException:
+        packed.close()
+        raise
     return packed
 
 
@@ -137,6 +141,8 @@ def _add_transposed_product(chunk, vector: np.ndarray, out: np.ndarray) -> None:
     """out += chunk.T @ vector, entry by entry in row order: over the chunks in turn, the same
     additions in the same order as scipy's `X.T @ v` on the whole matrix (its CSC kernel adds
     each product into the running total), so the same sums."""
+    # scipy's own kernel for `csc @ vector` (private, pinned): it adds into `out`, which the
+    # public product cannot do without an extra, differently rounded sum per chunk.
     from scipy.sparse import _sparsetools
 
     rows, columns = chunk.shape
@@ -152,6 +158,8 @@ def fit_balanced_logistic(x: PackedRows, labels: np.ndarray, c: float, max_iter:
     `LinearModelLoss` objective (class-weighted mean log-loss + l2 / (C * sum of weights)),
     written out over the packed chunks, and its `scipy.optimize.minimize` call.
     `on_evaluation()` is called after each evaluation of the objective (progress)."""
+    # HalfBinomialLoss is a private name, pinned with sklearn: the pointwise loss of
+    # LogisticRegression's lbfgs path; the bit-for-bit test against its fit guards an upgrade.
     from scipy import optimize
     from sklearn._loss.loss import HalfBinomialLoss
     from sklearn.utils.class_weight import compute_class_weight
