@@ -348,9 +348,9 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
 
     Classes are weighted to balance (scores do not depend on the sample-size ratio). lbfgs is
     deterministic, so the same samples give the same weights. The training and held-out rows
-    are featurised separately, FEATURE_CHUNK at a time, into a packed matrix kept in a
-    temporary file (`pipeline.quality_training`; `on_chunk`: progress), the held-out ones after
-    the fit; the fit is sklearn's `LogisticRegression(solver="lbfgs",
+    are featurised separately, FEATURE_CHUNK at a time (`on_chunk`: progress): the training
+    rows into a packed matrix kept in a temporary file (`pipeline.quality_training`), the
+    held-out ones scored after the fit; the fit is sklearn's `LogisticRegression(solver="lbfgs",
     class_weight="balanced")` run over that matrix, the same weights bit for bit
     (`on_evaluation`: progress, called after each evaluation of its objective). With `read`,
     a sample's second item is a reference that `read` turns into its text when its chunk is
@@ -392,9 +392,11 @@ def train_model(positives: Sequence[tuple[str, Any]], negatives: Sequence[tuple[
     held_labels = labels[heldout]
     auc = None
     if len(set(held_labels.tolist())) == 2:
-        with quality_training.pack_rows(features, [r for r, h in zip(rows, heldout) if h],
-                                        FEATURE_CHUNK, on_chunk, text_of) as x_held:
-            held_scores = 1.0 / (1.0 + np.exp(-(x_held @ model.weights + model.intercept)))
+        # Scored once, a chunk of texts at a time: nothing to keep for a second pass.
+        held_texts = quality_training.text_chunks([r for r, h in zip(rows, heldout) if h],
+                                                  FEATURE_CHUNK, text_of, on_chunk)
+        decisions = np.concatenate([model.decision(texts) for texts in held_texts])
+        held_scores = 1.0 / (1.0 + np.exp(-decisions))
         auc = round(float(roc_auc_score(held_labels, held_scores)), 6)
     model.metadata = {
         "heldout_auc": auc,

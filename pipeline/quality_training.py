@@ -114,23 +114,28 @@ class PackedRows:
         return out
 
 
+def text_chunks(items: Sequence[Any], chunk_size: int,
+                text_of: Callable[[Any], str] | None = None,
+                on_chunk: Callable[[int], None] | None = None) -> Iterator[list[str]]:
+    """The items' texts, `chunk_size` at a time: `items` are texts, or what `text_of` turns into
+    a text when its chunk comes (then no more than a chunk of texts is in memory).
+    `on_chunk(rows)` is called once a chunk has been used (progress)."""
+    for start in range(0, len(items), chunk_size):
+        chunk = list(items[start:start + chunk_size])
+        yield chunk if text_of is None else [text_of(item) for item in chunk]
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+
+
 def pack_rows(settings, items: Sequence[Any], chunk_size: int,
               on_chunk: Callable[[int], None] | None = None,
               text_of: Callable[[Any], str] | None = None) -> PackedRows:
-    """The items' feature rows, featurised `chunk_size` at a time (the vectorizer's temporaries
-    for 40,000 texts are several GB, a chunk's a few tens of MB). `items` are texts, or what
-    `text_of` turns into a text when its chunk comes (then no more than a chunk of texts is in
-    memory). `on_chunk(rows)` is called after each chunk (progress)."""
+    """The items' feature rows, featurised `chunk_size` at a time (`text_chunks`; the
+    vectorizer's temporaries for 40,000 texts are several GB, a chunk's a few tens of MB)."""
     packed = PackedRows(settings)
     try:
-        for start in range(0, len(items), chunk_size):
-            chunk = items[start:start + chunk_size]
-            if text_of is not None:
-                chunk = [text_of(item) for item in chunk]
-            packed.append(*settings.counts(chunk))
-            del chunk
-            if on_chunk is not None:
-                on_chunk(min(chunk_size, len(items) - start))
+        for texts in text_chunks(items, chunk_size, text_of, on_chunk):
+            packed.append(*settings.counts(texts))
     except BaseException:
         packed.close()
         raise
